@@ -1,0 +1,119 @@
+// The tiled pairwise driver: one blocked loop nest for every metric, kernel and reduction.
+//
+//   for each task (MC rows of X) x (NC rows of Y)        <- OpenMP, dynamic, one task per tile pair
+//     for each KC slice of the features                   <- pack A (MC x KC) and B (KC x NC) panels,
+//       for each NR column panel, each MR row panel       <- applying centring / scaling while packing
+//         micro-kernel (MR x NR, registers)               <- KernelTable: dot / l1 / linf / chi2 ...
+//     epilogue on each tile row while it is in cache      <- sq-from-dot + exact recompute of the
+//       -> sink                                              cancelling pairs, sqrt / exp / tanh ...
+//                                                            -> dense, condensed, top-k, radius
+//
+// Numerics (the accuracy contract, see README "Accuracy"):
+//  * Dot-shaped Euclidean metrics use d2 = |x-c|^2 + |y-c|^2 - 2 (x-c).(y-c) with c the mean of the
+//    references (centring is applied while packing, so no copy of the input is made). Wherever the
+//    result is smaller than tau*(|x-c|^2 + |y-c|^2) -- where the expansion may have lost more digits
+//    than the contract allows -- the pair is recomputed directly as sum (x-y)^2, which has no
+//    cancellation. tau is chosen from the dtype and d (engine.cpp: cancellation_threshold).
+//  * Cosine / correlation pack unit rows; 1 - cos below tau is recomputed as |x^ - y^|^2 / 2.
+//  * Results depend only on the tile decomposition, never on which thread ran a tile.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <stdexcept>
+#include <vector>
+
+#include "fastmetric/kernels.hpp"
+#include "fastmetric/types.hpp"
+
+namespace fastmetric {
+
+enum class Reduce {
+    dot,      // sum x*y                                       (linear / polynomial / sigmoid)
+    sq_dot,   // |x|^2 + |y|^2 - 2 x.y with exact recompute    (euclidean family, rbf)
+    cos_dot,  // 1 - x^.y^ with exact recompute                (cosine, correlation)
+    l1,       // sum |x-y|                                     (cityblock, laplacian)
+    linf,     // max |x-y|                                     (chebyshev)
+    lp,       // sum |x-y|^p                                   (minkowski, general p)
+    chi2,     // sum (x-y)^2/(x+y)                             (chi2 kernels)
+};
+
+enum class Post {
+    none,
+    sqrt,      // euclidean
+    root_p,    // minkowski: v^(1/p)
+    exp_neg,   // exp(-gamma*v): rbf, laplacian, chi2
+    poly,      // (gamma*v + coef0)^degree
+    tanh,      // tanh(gamma*v + coef0)
+    negate,    // -v: additive chi2
+};
+
+// An input as the driver reads it. The value packed for row i, feature k is
+//   ((m(i,k) - col_shift[k]) * col_scale[k] - row_shift[i]) * row_scale[i]
+// with null pointers meaning "no shift / unit scale". sq_norms (sq_dot only) are the squared norms
+// of those packed rows.
+template <class T>
+struct Operand {
+    MatrixView<T> m;
+    const T* col_shift = nullptr;
+    const T* col_scale = nullptr;
+    const T* row_shift = nullptr;
+    const T* row_scale = nullptr;
+    const T* sq_norms = nullptr;
+};
+
+template <class T>
+struct Problem {
+    Operand<T> x, y;
+    Reduce reduce = Reduce::sq_dot;
+    Post post = Post::none;
+    double p = 2, gamma = 1, coef0 = 0;
+    int degree = 1;
+    bool symmetric = false;      // y is x: compute tiles with j >= i only
+    bool zero_diagonal = false;  // symmetric distances: d(i, i) = 0 exactly (before post)
+    int n_threads = 1;
+};
+
+// Where finished tile rows go. Called concurrently from several threads, each with its own tid;
+// a sink must only touch state that is private to tid or to the rows it is given.
+template <class T>
+struct Sink {
+    virtual ~Sink() = default;
+    // Row i of a tile: values for columns j0 .. j0+n-1 (final, after the epilogue). vals is scratch
+    // the sink may modify.
+    virtual void row(int tid, index_t i, index_t j0, T* vals, index_t n) = 0;
+};
+
+template <class T>
+const KernelTable<T>& active_kernels();
+
+// Run the loop nest. Throws std::invalid_argument / std::bad_alloc before any thread starts;
+// nothing throws inside the parallel region.
+template <class T>
+void run_pairwise(const Problem<T>& pb, Sink<T>& sink);
+
+// Dense output (n x m, row stride ldo). With pb.symmetric the lower triangle is mirrored.
+template <class T>
+void pairwise_dense(const Problem<T>& pb, T* out, index_t ldo);
+// scipy's condensed vector (symmetric problems only), 64-bit offsets.
+template <class T>
+void pairwise_condensed(const Problem<T>& pb, T* out);
+
+// Helpers that fill the per-row / per-column arrays of an Operand.
+template <class T>
+void column_mean(const MatrixView<T>& m, T* mean, int n_threads);
+template <class T>
+void row_sq_norms(const Operand<T>& op, T* out, int n_threads);
+// row_shift = row mean (when want_mean), row_scale = 1/|row - shift| (0 for a zero row)
+template <class T>
+void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads);
+
+int resolve_threads(int requested);
+int max_threads();
+bool have_openmp();
+
+// ISA selection: "generic", "avx2", "avx512"; best available by default or via FASTMETRIC_ISA.
+const char* isa_name();
+std::vector<std::string> available_isas();
+void set_isa(const std::string& name);  // throws std::invalid_argument if not available
+
+}  // namespace fastmetric

@@ -1,0 +1,59 @@
+// The per-instruction-set kernel table.
+//
+// Everything that runs per element lives behind this table: the register-blocked micro-kernels
+// over packed panels and the row epilogues. Each instruction set (generic, AVX2+FMA, AVX-512)
+// fills one table from the same templates (kernels_impl.hpp) in its own translation unit, compiled
+// with that ISA's flags only. The driver (engine.cpp, baseline flags) picks a table once per call.
+//
+// Packed panel layout (BLIS): an A micro-panel is K x MR values stored k-major
+// (a[k*MR + i]); a B micro-panel is K x NR values (b[k*NR + j]). The driver zero-pads edges, so
+// a micro-kernel always computes a full MR x NR tile and writes it to c[i*ldc + j].
+#pragma once
+#include "fastmetric/types.hpp"
+
+namespace fastmetric {
+
+template <class T>
+struct KernelTable {
+    const char* name;
+    int mr;
+    int nr;
+
+    // ---- micro-kernels: c (MR x NR) = [c +] reduce_k f(a[k, i], b[k, j]) ----
+    // accumulate=false overwrites c; true combines with the partial result already in c
+    // (sum, or max for linf), used when K is split into several KC blocks.
+    using micro_fn = void (*)(index_t K, const T* a, const T* b, T* c, index_t ldc, bool accumulate);
+    micro_fn dot;   // sum a*b
+    micro_fn l1;    // sum |a-b|
+    micro_fn linf;  // max |a-b|
+    micro_fn sqd;   // sum (a-b)^2   (direct squared euclidean: no cancellation)
+    micro_fn chi2;  // sum (a-b)^2/(a+b), 0 where a+b == 0
+
+    // ---- row epilogues on contiguous arrays of length n ----
+    // out[j] = max(nx + ny[j] - 2*dot[j], 0). Columns where out[j] < tau*(nx + ny[j]) -- where the
+    // expansion has lost too many digits -- are written to flagged[]; returns their count.
+    index_t (*sq_from_dot)(const T* dot, index_t n, T nx, const T* ny, T tau, T* out, index_t* flagged);
+    // out[j] = clamp(1 - dot[j], 0, 2) for rows normalised before packing; flags out[j] < tau.
+    index_t (*one_minus)(const T* dot, index_t n, T tau, T* out, index_t* flagged);
+    // out[j] = a*v[j] + b (in place allowed)
+    void (*affine)(T* v, index_t n, T a, T b);
+    void (*sqrt_inplace)(T* v, index_t n);
+    void (*exp_scaled)(T* v, index_t n, T s);                      // v = exp(s*v)
+    void (*tanh_affine)(T* v, index_t n, T a, T b);                // v = tanh(a*v + b)
+    void (*powi_affine)(T* v, index_t n, T a, T b, int degree);    // v = (a*v + b)^degree
+    // indices j with v[j] < thr (or <= thr when inclusive) -> idx[]; returns count
+    index_t (*select_below)(const T* v, index_t n, T thr, bool inclusive, index_t* idx);
+    // direct sum_k (x[k]-y[k])^2 over contiguous rows
+    T (*sqdist)(const T* x, const T* y, index_t d);
+};
+
+const KernelTable<float>& kernels_generic_f32();
+const KernelTable<double>& kernels_generic_f64();
+#if defined(FASTMETRIC_HAVE_X86_ISAS)
+const KernelTable<float>& kernels_avx2_f32();
+const KernelTable<double>& kernels_avx2_f64();
+const KernelTable<float>& kernels_avx512_f32();
+const KernelTable<double>& kernels_avx512_f64();
+#endif
+
+}  // namespace fastmetric

@@ -1,0 +1,305 @@
+// Templates that fill a KernelTable<T> from a lane type O (simd/generic.hpp, simd/avx2.hpp, ...).
+//
+// Included only by the per-ISA translation units (cpp/src/isa/*.cpp). Everything here has internal
+// linkage (anonymous namespace) so that code compiled with AVX2/AVX-512 flags can never be merged by
+// the linker into the baseline build: the classic "one inline function, two instruction sets" trap.
+#pragma once
+#include <cmath>
+#include <cstdint>
+
+#include "fastmetric/kernels.hpp"
+
+namespace fastmetric {
+namespace {
+
+inline int lowest_bit(unsigned m) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_ctz(m);
+#else
+    int l = 0;
+    while (!(m & 1u)) { m >>= 1; ++l; }
+    return l;
+#endif
+}
+
+template <class T>
+struct exp_constants;
+template <>
+struct exp_constants<float> {
+    // inputs in [lo, hi] give normal results; others take the libm path lane by lane
+    static constexpr float lo = -87.0f, hi = 88.0f;
+    static constexpr float log2e = 1.44269504088896341f;
+    static constexpr float ln2_hi = 0.693359375f, ln2_lo = -2.12194440e-4f;  // Cody-Waite split
+    static constexpr int degree = 7;                                        // |r|<=ln2/2: error < 6e-9
+    static constexpr float tanh_small = 0.3f;                               // odd Taylor series below
+    static constexpr int tanh_terms = 6;                                    // z .. z^11
+};
+template <>
+struct exp_constants<double> {
+    static constexpr double lo = -708.0, hi = 709.0;
+    static constexpr double log2e = 1.44269504088896340736;
+    static constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+    static constexpr int degree = 13;  // error < 5e-18
+    static constexpr double tanh_small = 0.15;
+    static constexpr int tanh_terms = 8;  // z .. z^15
+};
+
+template <class O, int MR, int NV>
+struct kernels {
+    using T = typename O::value_type;
+    using R = typename O::reg;
+    static constexpr int W = O::W;
+    static constexpr int NR = NV * W;
+
+    // ------------------------------------------------------------------ micro-kernels
+    // The MR x NV register block of accumulators stays in registers for the whole K loop; each k
+    // loads NV vectors of B and broadcasts MR scalars of A (BLIS micro-kernel, outer-product form).
+    template <class Op>
+    static inline void micro(index_t K, const T* a, const T* b, T* c, index_t ldc, bool accumulate, Op op,
+                             bool max_combine) {
+        R s[MR][NV];
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) s[i][v] = O::zero();
+        for (index_t k = 0; k < K; ++k) {
+            R bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = O::load(b + k * NR + v * W);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) {
+                const R ai = O::set1(a[k * MR + i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) s[i][v] = op(ai, bv[v], s[i][v]);
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                T* p = c + i * ldc + v * W;
+                if (!accumulate)
+                    O::store(p, s[i][v]);
+                else if (max_combine)
+                    O::store(p, O::max(O::load(p), s[i][v]));
+                else
+                    O::store(p, O::add(O::load(p), s[i][v]));
+            }
+    }
+    static void dot(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { return O::fma(x, y, s); }, false);
+    }
+    static void l1(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { return O::add(s, O::abs(O::sub(x, y))); }, false);
+    }
+    static void linf(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { return O::max(s, O::abs(O::sub(x, y))); }, true);
+    }
+    static void sqd(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { R d = O::sub(x, y); return O::fma(d, d, s); }, false);
+    }
+    static void chi2(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        // inputs are validated non-negative: a+b == 0 implies a-b == 0, and 0/tiny == 0
+        micro(K, a, b, c, ldc, acc,
+              [](R x, R y, R s) {
+                  const R tiny = O::set1(T(1e-30) * T(1e-8));
+                  R d = O::sub(x, y);
+                  return O::add(s, O::div(O::mul(d, d), O::max(O::add(x, y), tiny)));
+              },
+              false);
+    }
+
+    // ------------------------------------------------------------------ row epilogues
+    static index_t sq_from_dot(const T* dot, index_t n, T nx, const T* ny, T tau, T* out, index_t* flagged) {
+        index_t nf = 0, j = 0;
+        const R vnx = O::set1(nx), m2 = O::set1(T(-2)), vt = O::set1(tau), z = O::zero();
+        for (; j + W <= n; j += W) {
+            const R s = O::add(vnx, O::load(ny + j));
+            const R v = O::max(O::fma(m2, O::load(dot + j), s), z);
+            O::store(out + j, v);
+            unsigned m = O::lt_mask(v, O::mul(vt, s));
+            while (m) {
+                flagged[nf++] = j + lowest_bit(m);
+                m &= m - 1;
+            }
+        }
+        for (; j < n; ++j) {
+            const T s = nx + ny[j];
+            T v = s - T(2) * dot[j];
+            v = v > T(0) ? v : T(0);
+            out[j] = v;
+            if (v < tau * s) flagged[nf++] = j;
+        }
+        return nf;
+    }
+    static index_t one_minus(const T* dot, index_t n, T tau, T* out, index_t* flagged) {
+        index_t nf = 0, j = 0;
+        const R one = O::set1(T(1)), two = O::set1(T(2)), vt = O::set1(tau), z = O::zero();
+        for (; j + W <= n; j += W) {
+            const R v = O::min(O::max(O::sub(one, O::load(dot + j)), z), two);
+            O::store(out + j, v);
+            unsigned m = O::lt_mask(v, vt);
+            while (m) {
+                flagged[nf++] = j + lowest_bit(m);
+                m &= m - 1;
+            }
+        }
+        for (; j < n; ++j) {
+            T v = T(1) - dot[j];
+            v = v > T(0) ? v : T(0);
+            v = v < T(2) ? v : T(2);
+            out[j] = v;
+            if (v < tau) flagged[nf++] = j;
+        }
+        return nf;
+    }
+    static void affine(T* v, index_t n, T a, T b) {
+        index_t j = 0;
+        const R va = O::set1(a), vb = O::set1(b);
+        for (; j + W <= n; j += W) O::store(v + j, O::fma(va, O::load(v + j), vb));
+        for (; j < n; ++j) v[j] = a * v[j] + b;
+    }
+    static void sqrt_inplace(T* v, index_t n) {
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(v + j, O::sqrt(O::load(v + j)));
+        for (; j < n; ++j) v[j] = std::sqrt(v[j]);
+    }
+
+    // exp on lanes known to lie in [lo, hi]: x = n*ln2 + r, |r| <= ln2/2, Taylor polynomial in r.
+    static inline R exp_in_range(R x) {
+        using C = exp_constants<T>;
+        const R n = O::round(O::mul(x, O::set1(C::log2e)));
+        R r = O::fma(n, O::set1(-C::ln2_hi), x);
+        r = O::fma(n, O::set1(-C::ln2_lo), r);
+        // Horner on 1/k! coefficients, highest first
+        T coef[C::degree + 1];
+        coef[0] = T(1);
+        for (int k = 1; k <= C::degree; ++k) coef[k] = coef[k - 1] / T(k);
+        R p = O::set1(coef[C::degree]);
+        for (int k = C::degree - 1; k >= 0; --k) p = O::fma(p, r, O::set1(coef[k]));
+        return O::mul(p, O::pow2i(n));
+    }
+    // exp of a register; lanes outside [lo, hi] (overflow, subnormal results, NaN) go through libm
+    static inline R exp_reg(R x) {
+        using C = exp_constants<T>;
+        const unsigned out_of_range = O::lt_mask(x, O::set1(C::lo)) | O::lt_mask(O::set1(C::hi), x);
+        if (!out_of_range) return exp_in_range(x);
+        alignas(64) T buf[W];
+        O::store(buf, x);
+        for (int l = 0; l < W; ++l) buf[l] = std::exp(buf[l]);
+        return O::load(buf);
+    }
+    static void exp_scaled(T* v, index_t n, T s) {
+        index_t j = 0;
+        const R vs = O::set1(s);
+        for (; j + W <= n; j += W) O::store(v + j, exp_reg(O::mul(vs, O::load(v + j))));
+        for (; j < n; ++j) v[j] = std::exp(s * v[j]);
+    }
+    // tanh(z): odd Taylor series for |z| < small (no cancellation), else 1 - 2/(exp(2|z|)+1)
+    static inline R tanh_reg(R z) {
+        using C = exp_constants<T>;
+        static constexpr double series[8] = {1.0,
+                                             -1.0 / 3.0,
+                                             2.0 / 15.0,
+                                             -17.0 / 315.0,
+                                             62.0 / 2835.0,
+                                             -1382.0 / 155925.0,
+                                             21844.0 / 6081075.0,
+                                             -929569.0 / 638512875.0};
+        const R az = O::min(O::abs(z), O::set1(T(20)));
+        const R z2 = O::mul(az, az);
+        R p = O::set1(T(series[C::tanh_terms - 1]));
+        for (int k = C::tanh_terms - 2; k >= 0; --k) p = O::fma(p, z2, O::set1(T(series[k])));
+        const R small = O::mul(p, az);
+        const R e = exp_in_range(O::add(az, az));
+        const R large = O::sub(O::set1(T(1)), O::div(O::set1(T(2)), O::add(e, O::set1(T(1)))));
+        return O::copysign(O::select_lt(az, O::set1(C::tanh_small), small, large), z);
+    }
+    static void tanh_affine(T* v, index_t n, T a, T b) {
+        index_t j = 0;
+        const R va = O::set1(a), vb = O::set1(b);
+        for (; j + W <= n; j += W) O::store(v + j, tanh_reg(O::fma(va, O::load(v + j), vb)));
+        for (; j < n; ++j) v[j] = std::tanh(a * v[j] + b);
+    }
+    static void powi_affine(T* v, index_t n, T a, T b, int degree) {
+        index_t j = 0;
+        const R va = O::set1(a), vb = O::set1(b);
+        for (; j + W <= n; j += W) {
+            R base = O::fma(va, O::load(v + j), vb), r = O::set1(T(1));
+            for (int e = degree; e > 0; e >>= 1) {
+                if (e & 1) r = O::mul(r, base);
+                if (e > 1) base = O::mul(base, base);
+            }
+            O::store(v + j, r);
+        }
+        for (; j < n; ++j) {
+            T base = a * v[j] + b, r = T(1);
+            for (int e = degree; e > 0; e >>= 1) {
+                if (e & 1) r *= base;
+                if (e > 1) base *= base;
+            }
+            v[j] = r;
+        }
+    }
+    static index_t select_below(const T* v, index_t n, T thr, bool inclusive, index_t* idx) {
+        index_t c = 0, j = 0;
+        const R vt = O::set1(thr);
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        for (; j + W <= n; j += W) {
+            const R x = O::load(v + j);
+            unsigned m = inclusive ? (~O::lt_mask(vt, x) & full) : O::lt_mask(x, vt);
+            while (m) {
+                idx[c++] = j + lowest_bit(m);
+                m &= m - 1;
+            }
+        }
+        for (; j < n; ++j)
+            if (inclusive ? !(thr < v[j]) : (v[j] < thr)) idx[c++] = j;
+        return c;
+    }
+    static T sqdist(const T* x, const T* y, index_t d) {
+        R s0 = O::zero(), s1 = O::zero();
+        index_t k = 0;
+        for (; k + 2 * W <= d; k += 2 * W) {
+            const R d0 = O::sub(O::load(x + k), O::load(y + k));
+            const R d1 = O::sub(O::load(x + k + W), O::load(y + k + W));
+            s0 = O::fma(d0, d0, s0);
+            s1 = O::fma(d1, d1, s1);
+        }
+        for (; k + W <= d; k += W) {
+            const R d0 = O::sub(O::load(x + k), O::load(y + k));
+            s0 = O::fma(d0, d0, s0);
+        }
+        T s = O::hsum(O::add(s0, s1));
+        for (; k < d; ++k) {
+            const T t = x[k] - y[k];
+            s += t * t;
+        }
+        return s;
+    }
+
+    static KernelTable<T> table(const char* name) {
+        KernelTable<T> t{};
+        t.name = name;
+        t.mr = MR;
+        t.nr = NR;
+        t.dot = &dot;
+        t.l1 = &l1;
+        t.linf = &linf;
+        t.sqd = &sqd;
+        t.chi2 = &chi2;
+        t.sq_from_dot = &sq_from_dot;
+        t.one_minus = &one_minus;
+        t.affine = &affine;
+        t.sqrt_inplace = &sqrt_inplace;
+        t.exp_scaled = &exp_scaled;
+        t.tanh_affine = &tanh_affine;
+        t.powi_affine = &powi_affine;
+        t.select_below = &select_below;
+        t.sqdist = &sqdist;
+        return t;
+    }
+};
+
+}  // namespace
+}  // namespace fastmetric

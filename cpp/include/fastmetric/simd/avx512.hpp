@@ -1,0 +1,83 @@
+// AVX-512F lanes: 16 x float32 or 8 x float64 in one zmm register, 32 registers.
+// Include only from translation units compiled with -mavx512f -mavx512dq.
+#pragma once
+#include <immintrin.h>
+
+namespace fastmetric {
+namespace simd {
+
+template <class T>
+struct avx512_ops;
+
+template <>
+struct avx512_ops<float> {
+    static constexpr int W = 16;
+    using reg = __m512;
+    using value_type = float;
+    static reg zero() { return _mm512_setzero_ps(); }
+    static reg set1(float x) { return _mm512_set1_ps(x); }
+    static reg load(const float* p) { return _mm512_loadu_ps(p); }
+    static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
+    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
+    static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
+    static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
+    static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
+    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
+    static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
+    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    static reg abs(reg a) { return _mm512_abs_ps(a); }
+    static reg sqrt(reg a) { return _mm512_sqrt_ps(a); }
+    static reg round(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    static unsigned lt_mask(reg a, reg b) { return unsigned(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)); }
+    static reg select_lt(reg a, reg b, reg x, reg y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
+    static reg copysign(reg mag, reg sgn) {
+        const __m512i sm = _mm512_set1_epi32(int(0x80000000u));
+        __m512i r = _mm512_or_si512(_mm512_andnot_si512(sm, _mm512_castps_si512(mag)),
+                                    _mm512_and_si512(sm, _mm512_castps_si512(sgn)));
+        return _mm512_castsi512_ps(r);
+    }
+    static reg pow2i(reg n) {
+        __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+        return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+    }
+    static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
+    static float hmax(reg a) { return _mm512_reduce_max_ps(a); }
+};
+
+template <>
+struct avx512_ops<double> {
+    static constexpr int W = 8;
+    using reg = __m512d;
+    using value_type = double;
+    static reg zero() { return _mm512_setzero_pd(); }
+    static reg set1(double x) { return _mm512_set1_pd(x); }
+    static reg load(const double* p) { return _mm512_loadu_pd(p); }
+    static void store(double* p, reg a) { _mm512_storeu_pd(p, a); }
+    static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
+    static reg sub(reg a, reg b) { return _mm512_sub_pd(a, b); }
+    static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
+    static reg div(reg a, reg b) { return _mm512_div_pd(a, b); }
+    static reg max(reg a, reg b) { return _mm512_max_pd(a, b); }
+    static reg min(reg a, reg b) { return _mm512_min_pd(a, b); }
+    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+    static reg abs(reg a) { return _mm512_abs_pd(a); }
+    static reg sqrt(reg a) { return _mm512_sqrt_pd(a); }
+    static reg round(reg a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+    static unsigned lt_mask(reg a, reg b) { return unsigned(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)); }
+    static reg select_lt(reg a, reg b, reg x, reg y) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), y, x); }
+    static reg copysign(reg mag, reg sgn) {
+        const __m512i sm = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull));
+        __m512i r = _mm512_or_si512(_mm512_andnot_si512(sm, _mm512_castpd_si512(mag)),
+                                    _mm512_and_si512(sm, _mm512_castpd_si512(sgn)));
+        return _mm512_castsi512_pd(r);
+    }
+    static reg pow2i(reg n) {
+        __m512i e = _mm512_add_epi64(_mm512_cvtpd_epi64(n), _mm512_set1_epi64(1023));
+        return _mm512_castsi512_pd(_mm512_slli_epi64(e, 52));
+    }
+    static double hsum(reg a) { return _mm512_reduce_add_pd(a); }
+    static double hmax(reg a) { return _mm512_reduce_max_pd(a); }
+};
+
+}  // namespace simd
+}  // namespace fastmetric

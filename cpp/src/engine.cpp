@@ -1,0 +1,514 @@
+// The tiled pairwise driver (baseline flags). See engine.hpp for the loop nest and the numerics.
+#include "fastmetric/engine.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fastmetric {
+
+// ----------------------------------------------------------------------------- threads
+bool have_openmp() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return true;
+#else
+    return false;
+#endif
+}
+int max_threads() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return std::max(1, omp_get_max_threads());
+#else
+    return 1;
+#endif
+}
+int resolve_threads(int requested) {
+    if (!have_openmp()) return 1;
+    if (requested <= 0) return max_threads();
+    return requested;
+}
+static inline int thread_id() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// ----------------------------------------------------------------------------- ISA dispatch
+bool cpu_has_avx2();
+bool cpu_has_avx512();
+bool cpu_is_amd();
+
+namespace {
+enum Isa { isa_generic = 0, isa_avx2 = 1, isa_avx512 = 2 };
+std::atomic<int> g_isa{-1};
+
+// AVX-512 is the default only where it is measured to pay: on AMD Zen 4 the 512-bit units are
+// double-pumped 256-bit ones, and the AVX2 kernels ran 5-30% faster there (README, "Benchmarks").
+int best_isa() {
+#if defined(FASTMETRIC_HAVE_X86_ISAS)
+    if (cpu_has_avx512() && !cpu_is_amd()) return isa_avx512;
+    if (cpu_has_avx2()) return isa_avx2;
+#endif
+    return isa_generic;
+}
+bool isa_available(int isa) {
+    if (isa == isa_generic) return true;
+#if defined(FASTMETRIC_HAVE_X86_ISAS)
+    if (isa == isa_avx2) return cpu_has_avx2();
+    if (isa == isa_avx512) return cpu_has_avx512();
+#endif
+    return false;
+}
+int parse_isa(const std::string& s) {
+    if (s == "generic" || s == "scalar") return isa_generic;
+    if (s == "avx2") return isa_avx2;
+    if (s == "avx512") return isa_avx512;
+    return -1;
+}
+int current_isa() {
+    int isa = g_isa.load(std::memory_order_relaxed);
+    if (isa >= 0) return isa;
+    isa = best_isa();
+    if (const char* env = std::getenv("FASTMETRIC_ISA")) {
+        // An unknown or unavailable request falls back to the best ISA below it, never above.
+        int req = parse_isa(env);
+        if (req >= 0) {
+            while (req > 0 && !isa_available(req)) --req;
+            isa = std::min(isa, req);
+        }
+    }
+    g_isa.store(isa);
+    return isa;
+}
+const char* isa_names[] = {"generic", "avx2", "avx512"};
+}  // namespace
+
+const char* isa_name() { return isa_names[current_isa()]; }
+
+std::vector<std::string> available_isas() {
+    std::vector<std::string> r;
+    for (int i = 0; i < 3; ++i)
+        if (isa_available(i)) r.push_back(isa_names[i]);
+    return r;
+}
+
+void set_isa(const std::string& name) {
+    int isa = parse_isa(name);
+    if (name == "best") isa = best_isa();
+    if (isa < 0) throw std::invalid_argument("unknown ISA '" + name + "' (expected generic, avx2, avx512 or best)");
+    if (!isa_available(isa)) throw std::invalid_argument("ISA '" + name + "' is not available on this CPU/build");
+    g_isa.store(isa);
+}
+
+template <>
+const KernelTable<float>& active_kernels<float>() {
+    switch (current_isa()) {
+#if defined(FASTMETRIC_HAVE_X86_ISAS)
+        case isa_avx512: return kernels_avx512_f32();
+        case isa_avx2: return kernels_avx2_f32();
+#endif
+        default: return kernels_generic_f32();
+    }
+}
+template <>
+const KernelTable<double>& active_kernels<double>() {
+    switch (current_isa()) {
+#if defined(FASTMETRIC_HAVE_X86_ISAS)
+        case isa_avx512: return kernels_avx512_f64();
+        case isa_avx2: return kernels_avx2_f64();
+#endif
+        default: return kernels_generic_f64();
+    }
+}
+
+// ----------------------------------------------------------------------------- numerics
+namespace {
+
+// Relative error of d^2 that the expansion |x|^2+|y|^2-2x.y is allowed to contribute. Its rounding
+// error is about u*(1 + sqrt(d)/2)*(|x|^2+|y|^2) for typical data (float accumulation in k-order,
+// random-sign rounding); pairs whose d^2 is below tau*(|x|^2+|y|^2) are recomputed directly.
+template <class T>
+T cancellation_threshold(index_t d) {
+    const double u = std::numeric_limits<T>::epsilon() / 2;
+    const double target = sizeof(T) == 4 ? 1e-5 : 1e-13;
+    double tau = 4.0 * (1.0 + std::sqrt(double(d)) / 2.0) * u / target;
+    return T(std::min(tau, 0.5));
+}
+
+template <class T>
+struct Blocking {
+    index_t mc, nc, kc;
+};
+template <class T>
+Blocking<T> blocking_for(const KernelTable<T>& kt, index_t d) {
+    Blocking<T> b;
+    b.kc = std::min<index_t>(d, 256);
+    b.mc = kt.mr * std::max<index_t>(1, 96 / kt.mr);
+    const index_t nc_target = sizeof(T) == 4 ? 512 : 256;
+    b.nc = kt.nr * std::max<index_t>(1, nc_target / kt.nr);
+    return b;
+}
+
+template <class T>
+inline T packed_value(const Operand<T>& op, index_t row, const T* src, index_t k) {
+    T v = src[k * op.m.col_stride];
+    if (op.col_shift) v -= op.col_shift[k];
+    if (op.col_scale) v *= op.col_scale[k];
+    if (op.row_shift) v -= op.row_shift[row];
+    if (op.row_scale) v *= op.row_scale[row];
+    return v;
+}
+
+// Pack rows r0 .. r0+nrows-1, features k0 .. k0+kc-1 into micro-panels of w rows:
+// dst[p*kc*w + k*w + r]; rows past the edge are zero.
+template <class T>
+void pack(const Operand<T>& op, index_t r0, index_t nrows, index_t k0, index_t kc, int w, T* dst) {
+    const index_t panels = (nrows + w - 1) / w;
+    const bool plain = !op.col_shift && !op.col_scale && !op.row_shift && !op.row_scale && op.m.col_stride == 1;
+    for (index_t p = 0; p < panels; ++p) {
+        T* panel = dst + p * kc * w;
+        for (int r = 0; r < w; ++r) {
+            const index_t local = p * w + r;
+            if (local >= nrows) {
+                for (index_t k = 0; k < kc; ++k) panel[k * w + r] = T(0);
+                continue;
+            }
+            const index_t row = r0 + local;
+            const T* src = op.m.row(row) + k0 * op.m.col_stride;
+            if (plain) {
+                for (index_t k = 0; k < kc; ++k) panel[k * w + r] = src[k];
+            } else {
+                const T* cs = op.col_shift ? op.col_shift + k0 : nullptr;
+                const T* cl = op.col_scale ? op.col_scale + k0 : nullptr;
+                const T rs = op.row_shift ? op.row_shift[row] : T(0);
+                const T rl = op.row_scale ? op.row_scale[row] : T(1);
+                const index_t st = op.m.col_stride;
+                for (index_t k = 0; k < kc; ++k) {
+                    T v = src[k * st];
+                    if (cs) v -= cs[k];
+                    if (cl) v *= cl[k];
+                    panel[k * w + r] = (v - rs) * rl;
+                }
+            }
+        }
+    }
+}
+
+// sum |a-b|^p over packed panels: the general-p Minkowski micro-kernel (libm pow per element).
+template <class T>
+void lp_tile(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc, int mr, int nr, double p) {
+    for (int i = 0; i < mr; ++i)
+        for (int j = 0; j < nr; ++j) {
+            T s = acc ? c[i * ldc + j] : T(0);
+            for (index_t k = 0; k < K; ++k) s += T(std::pow(std::fabs(double(a[k * mr + i]) - b[k * nr + j]), p));
+            c[i * ldc + j] = s;
+        }
+}
+
+// Exact recomputation of one flagged pair (rare path).
+template <class T>
+T exact_sq_pair(const KernelTable<T>& kt, const Problem<T>& pb, index_t i, index_t j) {
+    const Operand<T>& X = pb.x;
+    const Operand<T>& Y = pb.y;
+    const index_t d = X.m.cols;
+    if (!X.col_scale && X.m.col_stride == 1 && Y.m.col_stride == 1) return kt.sqdist(X.m.row(i), Y.m.row(j), d);
+    const T* xr = X.m.row(i);
+    const T* yr = Y.m.row(j);
+    double s = 0;
+    for (index_t k = 0; k < d; ++k) {
+        double t = double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]);
+        if (X.col_scale) t *= double(X.col_scale[k]);
+        s += t * t;
+    }
+    return T(s);
+}
+template <class T>
+T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
+    const Operand<T>& X = pb.x;
+    const Operand<T>& Y = pb.y;
+    const T* xr = X.m.row(i);
+    const T* yr = Y.m.row(j);
+    const double xs = X.row_shift ? X.row_shift[i] : 0, xl = X.row_scale ? X.row_scale[i] : 1;
+    const double ys = Y.row_shift ? Y.row_shift[j] : 0, yl = Y.row_scale ? Y.row_scale[j] : 1;
+    double s = 0;
+    for (index_t k = 0; k < X.m.cols; ++k) {
+        const double t = (double(xr[k * X.m.col_stride]) - xs) * xl - (double(yr[k * Y.m.col_stride]) - ys) * yl;
+        s += t * t;
+    }
+    s *= 0.5;
+    return T(s < 2 ? s : 2);
+}
+
+template <class T>
+struct Workspace {
+    std::vector<T> a, b, c;
+    std::vector<index_t> flagged;
+};
+
+}  // namespace
+
+// ----------------------------------------------------------------------------- the driver
+template <class T>
+void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
+    const KernelTable<T>& kt = active_kernels<T>();
+    const index_t n = pb.x.m.rows, m = pb.y.m.rows, d = pb.x.m.cols;
+    if (n == 0 || m == 0) return;
+    if (d <= 0) throw std::invalid_argument("pairwise: inputs need at least one feature");
+    if (pb.y.m.cols != d) throw std::invalid_argument("pairwise: feature counts differ");
+    const Blocking<T> bl = blocking_for(kt, d);
+    const T tau = cancellation_threshold<T>(d);
+    const int mr = kt.mr, nr = kt.nr;
+
+    const index_t nbi = (n + bl.mc - 1) / bl.mc, nbj = (m + bl.nc - 1) / bl.nc;
+    std::vector<std::pair<index_t, index_t>> tasks;
+    tasks.reserve(size_t(nbi * nbj));
+    for (index_t bi = 0; bi < nbi; ++bi)
+        for (index_t bj = 0; bj < nbj; ++bj) {
+            const index_t j_last = std::min(m, (bj + 1) * bl.nc) - 1;
+            if (pb.symmetric && j_last < bi * bl.mc) continue;  // tile entirely below the diagonal
+            tasks.emplace_back(bi, bj);
+        }
+    const index_t ntasks = index_t(tasks.size());
+    int nt = std::max(1, pb.n_threads);
+    if (double(n) * double(m) * double(d) < 2e5) nt = 1;  // not worth waking threads
+    nt = int(std::min<index_t>(nt, ntasks));
+
+    // all allocation happens here, before any thread starts
+    std::vector<Workspace<T>> ws(static_cast<size_t>(nt));
+    const index_t np_max = (bl.nc + nr - 1) / nr, mp_max = (bl.mc + mr - 1) / mr;
+    for (auto& w : ws) {
+        w.a.resize(size_t(mp_max * mr * bl.kc));
+        w.b.resize(size_t(np_max * nr * bl.kc));
+        w.c.resize(size_t(mp_max * mr * np_max * nr));
+        w.flagged.resize(size_t(np_max * nr));
+    }
+
+    std::atomic<bool> failed{false};
+    std::string error;
+    std::mutex error_mutex;
+
+    auto do_task = [&](int tid, index_t t) {
+        Workspace<T>& w = ws[size_t(tid)];
+        const index_t i0 = tasks[size_t(t)].first * bl.mc, j0 = tasks[size_t(t)].second * bl.nc;
+        const index_t ni = std::min(bl.mc, n - i0), nj = std::min(bl.nc, m - j0);
+        const index_t mp = (ni + mr - 1) / mr, np = (nj + nr - 1) / nr;
+        const index_t ldc = np * nr;
+        T* C = w.c.data();
+        for (index_t k0 = 0; k0 < d; k0 += bl.kc) {
+            const index_t kc = std::min(bl.kc, d - k0);
+            const bool acc = k0 > 0;
+            pack(pb.x, i0, ni, k0, kc, mr, w.a.data());
+            pack(pb.y, j0, nj, k0, kc, nr, w.b.data());
+            typename KernelTable<T>::micro_fn micro = nullptr;
+            switch (pb.reduce) {
+                case Reduce::dot:
+                case Reduce::sq_dot:
+                case Reduce::cos_dot: micro = kt.dot; break;
+                case Reduce::l1: micro = kt.l1; break;
+                case Reduce::linf: micro = kt.linf; break;
+                case Reduce::chi2: micro = kt.chi2; break;
+                case Reduce::lp: micro = nullptr; break;
+            }
+            for (index_t jp = 0; jp < np; ++jp) {
+                const T* bp = w.b.data() + jp * kc * nr;
+                for (index_t ip = 0; ip < mp; ++ip) {
+                    const T* ap = w.a.data() + ip * kc * mr;
+                    T* cp = C + ip * mr * ldc + jp * nr;
+                    if (micro)
+                        micro(kc, ap, bp, cp, ldc, acc);
+                    else
+                        lp_tile(kc, ap, bp, cp, ldc, acc, mr, nr, pb.p);
+                }
+            }
+        }
+        // epilogue, row by row while the tile is in cache
+        for (index_t r = 0; r < ni; ++r) {
+            const index_t i = i0 + r;
+            index_t js = j0;
+            if (pb.symmetric) js = std::max(j0, i);
+            if (js >= j0 + nj) continue;
+            T* v = C + r * ldc + (js - j0);
+            const index_t cnt = nj - (js - j0);
+            index_t* fl = w.flagged.data();
+            switch (pb.reduce) {
+                case Reduce::sq_dot: {
+                    const index_t nf = kt.sq_from_dot(v, cnt, pb.x.sq_norms[i], pb.y.sq_norms + js, tau, v, fl);
+                    for (index_t f = 0; f < nf; ++f) v[fl[f]] = exact_sq_pair(kt, pb, i, js + fl[f]);
+                    break;
+                }
+                case Reduce::cos_dot: {
+                    const index_t nf = kt.one_minus(v, cnt, tau, v, fl);
+                    for (index_t f = 0; f < nf; ++f) v[fl[f]] = exact_cos_pair(pb, i, js + fl[f]);
+                    break;
+                }
+                default: break;
+            }
+            if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
+            switch (pb.post) {
+                case Post::none: break;
+                case Post::sqrt: kt.sqrt_inplace(v, cnt); break;
+                case Post::root_p: {
+                    const double inv = 1.0 / pb.p;
+                    for (index_t q = 0; q < cnt; ++q) v[q] = T(std::pow(double(v[q]), inv));
+                    break;
+                }
+                case Post::exp_neg: kt.exp_scaled(v, cnt, T(-pb.gamma)); break;
+                case Post::poly:
+                    if (pb.degree >= 0) {
+                        kt.powi_affine(v, cnt, T(pb.gamma), T(pb.coef0), pb.degree);
+                    } else {  // non-integral degree: degree field is -1, exponent in p
+                        for (index_t q = 0; q < cnt; ++q)
+                            v[q] = T(std::pow(pb.gamma * double(v[q]) + pb.coef0, pb.p));
+                    }
+                    break;
+                case Post::tanh: kt.tanh_affine(v, cnt, T(pb.gamma), T(pb.coef0)); break;
+                case Post::negate: kt.affine(v, cnt, T(-1), T(0)); break;
+            }
+            sink.row(tid, i, js, v, cnt);
+        }
+    };
+
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+#endif
+    for (index_t t = 0; t < ntasks; ++t) {
+        if (failed.load(std::memory_order_relaxed)) continue;
+        try {
+            do_task(thread_id(), t);
+        } catch (const std::exception& e) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!failed.exchange(true)) error = e.what();
+        } catch (...) {
+            std::lock_guard<std::mutex> lock(error_mutex);
+            if (!failed.exchange(true)) error = "unknown error in pairwise kernel";
+        }
+    }
+    if (failed.load()) throw std::runtime_error(error);
+}
+
+// ----------------------------------------------------------------------------- sinks
+namespace {
+template <class T>
+struct DenseSink final : Sink<T> {
+    T* out;
+    index_t ldo;
+    bool mirror;
+    DenseSink(T* o, index_t l, bool m) : out(o), ldo(l), mirror(m) {}
+    void row(int, index_t i, index_t j0, T* vals, index_t n) override {
+        std::memcpy(out + i * ldo + j0, vals, size_t(n) * sizeof(T));
+        if (mirror)
+            for (index_t q = 0; q < n; ++q)
+                if (j0 + q != i) out[(j0 + q) * ldo + i] = vals[q];
+    }
+};
+template <class T>
+struct CondensedSink final : Sink<T> {
+    T* out;
+    index_t n;
+    CondensedSink(T* o, index_t nn) : out(o), n(nn) {}
+    void row(int, index_t i, index_t j0, T* vals, index_t cnt) override {
+        if (j0 == i) {  // skip the diagonal
+            ++vals;
+            ++j0;
+            --cnt;
+        }
+        if (cnt <= 0) return;
+        const index_t base = i * n - i * (i + 1) / 2;  // offset of (i, i+1)
+        std::memcpy(out + base + (j0 - i - 1), vals, size_t(cnt) * sizeof(T));
+    }
+};
+}  // namespace
+
+template <class T>
+void pairwise_dense(const Problem<T>& pb, T* out, index_t ldo) {
+    DenseSink<T> s(out, ldo, pb.symmetric);
+    run_pairwise(pb, s);
+}
+template <class T>
+void pairwise_condensed(const Problem<T>& pb, T* out) {
+    if (!pb.symmetric) throw std::invalid_argument("condensed output needs a symmetric problem");
+    CondensedSink<T> s(out, pb.x.m.rows);
+    run_pairwise(pb, s);
+}
+
+// ----------------------------------------------------------------------------- prologue helpers
+template <class T>
+void column_mean(const MatrixView<T>& m, T* mean, int n_threads) {
+    std::vector<double> acc(size_t(m.cols), 0.0);
+    for (index_t i = 0; i < m.rows; ++i) {
+        const T* r = m.row(i);
+        for (index_t k = 0; k < m.cols; ++k) acc[size_t(k)] += double(r[k * m.col_stride]);
+    }
+    for (index_t k = 0; k < m.cols; ++k) mean[k] = T(m.rows ? acc[size_t(k)] / double(m.rows) : 0.0);
+}
+
+template <class T>
+void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
+    const index_t n = op.m.rows, d = op.m.cols;
+    const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
+    (void)nt;
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (index_t i = 0; i < n; ++i) {
+        const T* src = op.m.row(i);
+        double s = 0;
+        for (index_t k = 0; k < d; ++k) {
+            const double v = double(packed_value(op, i, src, k));
+            s += v * v;
+        }
+        out[i] = T(s);
+    }
+}
+
+template <class T>
+void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads) {
+    const index_t n = m.rows, d = m.cols;
+    const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
+    (void)nt;
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt)
+#endif
+    for (index_t i = 0; i < n; ++i) {
+        const T* r = m.row(i);
+        double mu = 0;
+        if (want_mean) {
+            for (index_t k = 0; k < d; ++k) mu += double(r[k * m.col_stride]);
+            mu /= double(d);
+        }
+        // shift rounded to T first: the packed value is computed as (x - T(mu)) in T
+        const T mu_t = T(mu);
+        double s = 0;
+        for (index_t k = 0; k < d; ++k) {
+            const double v = double(r[k * m.col_stride]) - double(mu_t);
+            s += v * v;
+        }
+        if (shift) shift[i] = mu_t;
+        scale[i] = s > 0 ? T(1.0 / std::sqrt(s)) : T(0);
+    }
+}
+
+#define FM_INSTANTIATE(T)                                                                   \
+    template void run_pairwise<T>(const Problem<T>&, Sink<T>&);                            \
+    template void pairwise_dense<T>(const Problem<T>&, T*, index_t);                       \
+    template void pairwise_condensed<T>(const Problem<T>&, T*);                            \
+    template void column_mean<T>(const MatrixView<T>&, T*, int);                           \
+    template void row_sq_norms<T>(const Operand<T>&, T*, int);                             \
+    template void row_unit_scale<T>(const MatrixView<T>&, bool, T*, T*, int);
+FM_INSTANTIATE(float)
+FM_INSTANTIATE(double)
+#undef FM_INSTANTIATE
+
+}  // namespace fastmetric

@@ -1,0 +1,204 @@
+#include "fastmetric/metrics.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace fastmetric {
+
+template <class T>
+void linear_map(MatrixView<T> X, const T* shift, MatrixView<T> L, T* out, int n_threads) {
+    Problem<T> pb;
+    pb.x.m = X;
+    pb.x.col_shift = shift;
+    pb.y.m = L;
+    pb.reduce = Reduce::dot;
+    pb.post = Post::none;
+    pb.n_threads = n_threads;
+    pairwise_dense(pb, out, L.rows);
+}
+
+namespace {
+template <class T>
+MatrixView<T> contiguous_view(const std::vector<T>& buf, index_t rows, index_t cols) {
+    MatrixView<T> v;
+    v.data = buf.data();
+    v.rows = rows;
+    v.cols = cols;
+    v.row_stride = cols;
+    v.col_stride = 1;
+    return v;
+}
+// mean of the stacked rows of X and Y (Y skipped when it aliases X), accumulated in double
+template <class T>
+void stacked_mean(MatrixView<T> X, MatrixView<T> Y, bool y_is_x, std::vector<T>& mean) {
+    const index_t d = X.cols;
+    std::vector<double> acc(size_t(d), 0.0);
+    auto add = [&](const MatrixView<T>& m) {
+        for (index_t i = 0; i < m.rows; ++i) {
+            const T* r = m.row(i);
+            for (index_t k = 0; k < d; ++k) acc[size_t(k)] += double(r[k * m.col_stride]);
+        }
+    };
+    add(X);
+    index_t cnt = X.rows;
+    if (!y_is_x) {
+        add(Y);
+        cnt += Y.rows;
+    }
+    mean.resize(size_t(d));
+    for (index_t k = 0; k < d; ++k) mean[size_t(k)] = T(cnt ? acc[size_t(k)] / double(cnt) : 0.0);
+}
+}  // namespace
+
+template <class T>
+void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<T> X, MatrixView<T> Y,
+                     bool y_is_x) {
+    Problem<T>& pb = pp.pb;
+    pb = Problem<T>{};
+    pb.n_threads = a.n_threads;
+    pb.symmetric = y_is_x;
+    pb.p = a.p;
+    pb.gamma = a.gamma;
+    pb.coef0 = a.coef0;
+    const std::string& name = a.metric;
+    const bool with_map = a.L.data != nullptr;
+
+    // 1. optional linear map x -> L (x - c), c the stacked mean (removes the offset before rounding)
+    if (with_map) {
+        if (a.L.cols != X.cols) throw std::invalid_argument("L must have as many columns as X has features");
+        stacked_mean(X, Y, y_is_x, pp.col_shift);
+        const index_t k = a.L.rows;
+        pp.xt.resize(size_t(X.rows * k));
+        linear_map(X, pp.col_shift.data(), a.L, pp.xt.data(), a.n_threads);
+        X = contiguous_view(pp.xt, X.rows, k);
+        if (y_is_x) {
+            Y = X;
+        } else {
+            pp.yt.resize(size_t(Y.rows * k));
+            linear_map(Y, pp.col_shift.data(), a.L, pp.yt.data(), a.n_threads);
+            Y = contiguous_view(pp.yt, Y.rows, k);
+        }
+        pp.col_shift.clear();
+    }
+    pb.x.m = X;
+    pb.y.m = Y;
+
+    auto setup_sq = [&](bool centre) {
+        pb.reduce = Reduce::sq_dot;
+        if (centre) {
+            stacked_mean(X, Y, y_is_x, pp.col_shift);
+            pb.x.col_shift = pb.y.col_shift = pp.col_shift.data();
+        }
+        if (!pp.col_scale.empty()) pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();
+        pp.x_norm.resize(size_t(X.rows));
+        row_sq_norms(pb.x, pp.x_norm.data(), a.n_threads);
+        pb.x.sq_norms = pp.x_norm.data();
+        if (y_is_x) {
+            pb.y.sq_norms = pb.x.sq_norms;
+        } else {
+            pp.y_norm.resize(size_t(Y.rows));
+            row_sq_norms(pb.y, pp.y_norm.data(), a.n_threads);
+            pb.y.sq_norms = pp.y_norm.data();
+        }
+    };
+    auto setup_unit = [&](bool centre_rows) {
+        pp.x_scale.resize(size_t(X.rows));
+        if (centre_rows) pp.x_shift.resize(size_t(X.rows));
+        row_unit_scale(X, centre_rows, centre_rows ? pp.x_shift.data() : nullptr, pp.x_scale.data(), a.n_threads);
+        pb.x.row_scale = pp.x_scale.data();
+        pb.x.row_shift = centre_rows ? pp.x_shift.data() : nullptr;
+        if (y_is_x) {
+            pb.y.row_scale = pb.x.row_scale;
+            pb.y.row_shift = pb.x.row_shift;
+        } else {
+            pp.y_scale.resize(size_t(Y.rows));
+            if (centre_rows) pp.y_shift.resize(size_t(Y.rows));
+            row_unit_scale(Y, centre_rows, centre_rows ? pp.y_shift.data() : nullptr, pp.y_scale.data(),
+                           a.n_threads);
+            pb.y.row_scale = pp.y_scale.data();
+            pb.y.row_shift = centre_rows ? pp.y_shift.data() : nullptr;
+        }
+    };
+
+    pp.is_distance = true;
+    if (name == "sqeuclidean") {
+        setup_sq(!with_map);
+    } else if (name == "euclidean" || name == "mahalanobis") {
+        if (name == "mahalanobis" && !with_map) throw std::invalid_argument("mahalanobis needs L");
+        setup_sq(!with_map);
+        pb.post = Post::sqrt;
+    } else if (name == "seuclidean") {
+        if (!a.V) throw std::invalid_argument("seuclidean needs V");
+        pp.col_scale.resize(size_t(X.cols));
+        for (index_t k = 0; k < X.cols; ++k) pp.col_scale[size_t(k)] = T(1.0 / std::sqrt(double(a.V[k])));
+        setup_sq(true);
+        pb.post = Post::sqrt;
+    } else if (name == "cosine" || name == "correlation") {
+        setup_unit(name == "correlation");
+        pb.reduce = Reduce::cos_dot;
+    } else if (name == "cityblock") {
+        pb.reduce = Reduce::l1;
+    } else if (name == "chebyshev") {
+        pb.reduce = Reduce::linf;
+    } else if (name == "minkowski") {
+        if (!(a.p >= 1)) throw std::invalid_argument("minkowski needs p >= 1");
+        if (std::isinf(a.p)) {
+            pb.reduce = Reduce::linf;
+        } else if (a.p == 1) {
+            pb.reduce = Reduce::l1;
+        } else if (a.p == 2) {
+            setup_sq(true);
+            pb.post = Post::sqrt;
+        } else {
+            pb.reduce = Reduce::lp;
+            pb.post = Post::root_p;
+        }
+    } else {
+        pp.is_distance = false;
+        if (name == "linear") {
+            pb.reduce = Reduce::dot;
+        } else if (name == "polynomial") {
+            pb.reduce = Reduce::dot;
+            pb.post = Post::poly;
+            if (a.degree == std::floor(a.degree) && a.degree >= 0 && a.degree < 1e6) {
+                pb.degree = int(a.degree);
+            } else {
+                pb.degree = -1;
+                pb.p = a.degree;
+            }
+        } else if (name == "sigmoid") {
+            pb.reduce = Reduce::dot;
+            pb.post = Post::tanh;
+        } else if (name == "rbf") {
+            setup_sq(!with_map);
+            pb.post = Post::exp_neg;
+        } else if (name == "laplacian") {
+            pb.reduce = Reduce::l1;
+            pb.post = Post::exp_neg;
+        } else if (name == "cosine_similarity") {
+            setup_unit(false);
+            pb.reduce = Reduce::dot;
+        } else if (name == "chi2") {
+            pb.reduce = Reduce::chi2;
+            pb.post = Post::exp_neg;
+        } else if (name == "additive_chi2") {
+            pb.reduce = Reduce::chi2;
+            pb.post = Post::negate;
+        } else {
+            throw std::invalid_argument("unknown metric '" + name + "'");
+        }
+    }
+    // The diagonal of a symmetric distance is exactly 0; for rbf/laplacian/chi2 (distance-shaped
+    // before exp) the same zero gives exactly 1.
+    pb.zero_diagonal = y_is_x && (pp.is_distance || name == "rbf" || name == "laplacian" || name == "chi2" ||
+                                  name == "additive_chi2");
+}
+
+template void linear_map<float>(MatrixView<float>, const float*, MatrixView<float>, float*, int);
+template void linear_map<double>(MatrixView<double>, const double*, MatrixView<double>, double*, int);
+template void prepare_problem<float>(PreparedProblem<float>&, const MetricArgs<float>&, MatrixView<float>,
+                                     MatrixView<float>, bool);
+template void prepare_problem<double>(PreparedProblem<double>&, const MetricArgs<double>&, MatrixView<double>,
+                                      MatrixView<double>, bool);
+
+}  // namespace fastmetric

@@ -1,0 +1,133 @@
+"""Input checks shared by every public function.
+
+The C++ core trusts what it is given: 2-D float32/float64 arrays whose strides are whole items.
+Everything else -- dtype promotion, shapes, finiteness, keyword checks -- is decided here, and every
+message names the argument and the shapes involved.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+from . import _core
+
+__all__ = [
+    "as_float_2d",
+    "common_dtype",
+    "check_finite",
+    "resolve_n_threads",
+    "check_out",
+    "same_array",
+]
+
+
+def _shape(a) -> str:
+    return str(getattr(a, "shape", "?"))
+
+
+def as_float_2d(X, name: str, *, dtype=None, allow_empty_features: bool = False) -> np.ndarray:
+    """Return X as a 2-D float32/float64 ndarray, copying only when it must.
+
+    ints, bools and float16 become float64; float32 stays float32 unless ``dtype`` asks for float64.
+    Strided, negative-stride, Fortran-ordered and read-only arrays are used as they are (the core
+    reads any stride); non-native byte order is converted.
+    """
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise TypeError(f"{name}: sparse matrices are not supported; convert with {name}.toarray()")
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except Exception as exc:  # ragged lists and the like
+            raise ValueError(f"{name} could not be converted to a numeric array: {exc}") from None
+    kind = arr.dtype.kind
+    if kind in "OSUVMm":
+        if kind == "O":
+            raise TypeError(f"{name} has dtype object; pass a numeric array (float32, float64, int or bool)")
+        raise TypeError(f"{name} has non-numeric dtype {arr.dtype}; pass a float32, float64, int or bool array")
+    if kind == "c":
+        raise TypeError(f"{name} is complex ({arr.dtype}); distances are defined for real data only")
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}")
+    if arr.shape[1] == 0 and not allow_empty_features:
+        raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least one column is required")
+    if dtype is None:
+        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    dtype = np.dtype(dtype)
+    if arr.dtype != dtype or not arr.dtype.isnative:
+        arr = arr.astype(dtype.newbyteorder("="))
+    if any(s % arr.itemsize for s in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    return arr
+
+
+def common_dtype(*arrays) -> np.dtype:
+    """float32 only when every input is float32; anything else computes in float64."""
+    for a in arrays:
+        if a is None:
+            continue
+        dt = np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype
+        if dt != np.float32:
+            return np.dtype(np.float64)
+    return np.dtype(np.float32)
+
+
+def check_finite(arr: np.ndarray, name: str) -> None:
+    if arr.size and not np.isfinite(arr).all():
+        bad = "NaN" if np.isnan(arr).any() else "infinity"
+        raise ValueError(
+            f"{name} (shape {arr.shape}) contains {bad}; clean the data or pass check_finite=False "
+            "(results involving non-finite values are then undefined)"
+        )
+
+
+def resolve_n_threads(n_threads) -> int:
+    """None or -1: every core the runtime allows; -k: all but k-1 (scikit-learn's n_jobs rule)."""
+    if n_threads is None:
+        return 0
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral):
+        raise TypeError(f"n_threads must be an int or None, got {type(n_threads).__name__}")
+    n = int(n_threads)
+    if n == 0:
+        raise ValueError("n_threads=0 is not allowed: use None for all cores or a positive count")
+    if n < 0:
+        total = _core.max_threads() or (os.cpu_count() or 1)
+        return max(1, total + 1 + n)
+    return n
+
+
+def check_out(out, shape, dtype, inputs=()) -> np.ndarray:
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}; expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise ValueError(f"out has dtype {out.dtype}; expected {np.dtype(dtype)} for these inputs")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if out.ndim == 2 and out.shape[1] > 1 and out.strides[1] != out.itemsize:
+        raise ValueError("out must have contiguous rows (C order)")
+    if out.ndim == 1 and out.shape[0] > 1 and out.strides[0] != out.itemsize:
+        raise ValueError("out must be contiguous")
+    for a in inputs:
+        if a is not None and np.shares_memory(out, a):
+            raise ValueError("out must not overlap the inputs")
+    return out
+
+
+def same_array(a, b) -> bool:
+    """True when a and b are the same memory with the same layout (X is Y, or an identical view)."""
+    if a is b:
+        return True
+    if not (isinstance(a, np.ndarray) and isinstance(b, np.ndarray)):
+        return False
+    return (
+        a.shape == b.shape
+        and a.strides == b.strides
+        and a.dtype == b.dtype
+        and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+    )

@@ -1,0 +1,287 @@
+"""scipy / scikit-learn compatible pairwise distances on the tiled C++ engine."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _core
+from ._validation import (
+    as_float_2d,
+    check_finite as _require_finite,
+    check_out,
+    common_dtype,
+    resolve_n_threads,
+    same_array,
+)
+
+__all__ = ["cdist", "pdist", "pairwise_distances", "squareform", "DISTANCE_METRICS"]
+
+_ALIASES = {
+    "euclidean": "euclidean",
+    "l2": "euclidean",
+    "sqeuclidean": "sqeuclidean",
+    "cosine": "cosine",
+    "correlation": "correlation",
+    "cityblock": "cityblock",
+    "manhattan": "cityblock",
+    "l1": "cityblock",
+    "chebyshev": "chebyshev",
+    "minkowski": "minkowski",
+    "seuclidean": "seuclidean",
+    "mahalanobis": "mahalanobis",
+}
+#: Metric names accepted by :func:`cdist`, :func:`pdist` and :func:`pairwise_distances`.
+DISTANCE_METRICS = tuple(sorted(_ALIASES))
+
+# keyword arguments each metric accepts (beyond out / n_threads / check_finite)
+_METRIC_KWARGS = {
+    "minkowski": {"p"},
+    "seuclidean": {"V"},
+    "mahalanobis": {"VI", "L"},
+}
+
+
+def _metric_name(metric) -> str:
+    if callable(metric):
+        raise TypeError(
+            "callable metrics are not supported (they cannot run inside the C++ kernels); "
+            f"use one of {', '.join(DISTANCE_METRICS)} or scipy.spatial.distance.cdist"
+        )
+    if not isinstance(metric, str):
+        raise TypeError(f"metric must be a string, got {type(metric).__name__}")
+    name = _ALIASES.get(metric.lower())
+    if name is None:
+        raise ValueError(f"unknown metric {metric!r}; supported: {', '.join(DISTANCE_METRICS)}")
+    return name
+
+
+def _check_kwargs(name: str, kwargs: dict) -> None:
+    allowed = _METRIC_KWARGS.get(name, set())
+    stray = sorted(set(kwargs) - allowed)
+    if stray:
+        hint = f" (it accepts {', '.join(sorted(allowed))})" if allowed else " (it takes no parameters)"
+        raise TypeError(f"metric {name!r} got unexpected keyword argument(s) {', '.join(stray)}{hint}")
+
+
+def _vector(v, name: str, d: int, dtype) -> np.ndarray:
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != d:
+        raise ValueError(f"{name} must have shape ({d},) to match n_features={d}; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr
+
+
+def _stacked(XA, XB):
+    return XA if XB is None or XB is XA else np.vstack([XA, XB])
+
+
+def metric_map_from_VI(VI, d: int) -> np.ndarray:
+    """L (k x d) with L^T L = VI, from the symmetric eigendecomposition; checks VI is PSD."""
+    arr = np.asarray(VI)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"VI must be a real numeric matrix, got dtype {arr.dtype}")
+    arr = np.array(arr, dtype=np.float64)
+    if arr.shape != (d, d):
+        raise ValueError(f"VI must have shape ({d}, {d}) to match n_features={d}; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("VI contains NaN or infinity")
+    scale = max(np.abs(arr).max(), np.finfo(np.float64).tiny)
+    if np.abs(arr - arr.T).max() > 1e-8 * scale:
+        raise ValueError("VI must be symmetric (VI and VI.T differ)")
+    w, vecs = np.linalg.eigh((arr + arr.T) / 2)
+    if w.size and w.min() < -1e-10 * max(abs(w).max(), np.finfo(np.float64).tiny) * d:
+        raise ValueError(f"VI is not positive semi-definite (smallest eigenvalue {w.min():.3g})")
+    keep = w > 0
+    return np.ascontiguousarray((vecs[:, keep] * np.sqrt(w[keep])).T)
+
+
+def _metric_map_default(XA, XB, d: int) -> np.ndarray:
+    """scipy's default VI = inverse covariance of the stacked inputs, as its factor L."""
+    S = _stacked(XA, XB).astype(np.float64)
+    if S.shape[0] < 2:
+        raise ValueError("mahalanobis without VI needs at least 2 samples to estimate a covariance")
+    w, vecs = np.linalg.eigh(np.atleast_2d(np.cov(S.T)))
+    if w.min() <= 1e-12 * max(w.max(), 0) * d or w.max() <= 0:
+        raise ValueError(
+            f"the covariance of the stacked inputs (shape {S.shape}) is singular, so scipy's default "
+            "VI = inv(cov) does not exist; pass VI or L explicitly"
+        )
+    return np.ascontiguousarray((vecs / np.sqrt(w)).T)
+
+
+def _prepare(metric, XA, XB, kwargs):
+    """Resolve the metric and its parameters; returns (name, core kwargs, arrays)."""
+    name = _metric_name(metric)
+    _check_kwargs(name, kwargs)
+    core = {}
+    d = XA.shape[1]
+    dtype = XA.dtype
+    if name == "minkowski":
+        p = kwargs.get("p", 2)
+        if p is None:
+            p = 2
+        try:
+            p = float(p)
+        except (TypeError, ValueError):
+            raise TypeError(f"minkowski p must be a number, got {p!r}") from None
+        if not p >= 1:  # also rejects NaN
+            raise ValueError(f"minkowski needs p >= 1 (p < 1 is not a metric); got p={p}")
+        core["p"] = p
+    elif name == "seuclidean":
+        V = kwargs.get("V")
+        if V is None:
+            S = _stacked(XA, XB).astype(np.float64)
+            if S.shape[0] < 2:
+                raise ValueError("seuclidean without V needs at least 2 samples to estimate variances")
+            V = np.var(S, axis=0, ddof=1)
+        V = _vector(V, "V", d, np.float64)
+        if (V <= 0).any():
+            cols = np.flatnonzero(V <= 0)[:5].tolist()
+            raise ValueError(f"seuclidean needs positive variances V; V <= 0 in column(s) {cols}")
+        core["V"] = V.astype(dtype)
+    elif name == "mahalanobis":
+        VI, L = kwargs.get("VI"), kwargs.get("L")
+        if VI is not None and L is not None:
+            raise ValueError("pass either VI or L to mahalanobis, not both")
+        if L is not None:
+            Larr = np.asarray(L)
+            if Larr.dtype.kind not in "fiub":
+                raise TypeError(f"L must be a real numeric matrix, got dtype {Larr.dtype}")
+            if Larr.ndim != 2 or Larr.shape[1] != d or Larr.shape[0] < 1:
+                raise ValueError(f"L must have shape (k, {d}) to match n_features={d}; got shape {Larr.shape}")
+            if not np.isfinite(Larr).all():
+                raise ValueError("L contains NaN or infinity")
+            Lm = Larr
+        elif VI is not None:
+            Lm = metric_map_from_VI(VI, d)
+            if Lm.shape[0] == 0:  # VI == 0: every distance is 0
+                Lm = np.zeros((1, d))
+        else:
+            Lm = _metric_map_default(XA, XB, d)
+        core["L"] = np.ascontiguousarray(Lm, dtype=dtype)
+    return name, core
+
+
+def _inputs(XA, XB, check_finite_):
+    A = as_float_2d(XA, "XA")
+    if XB is None:
+        return A, None, True
+    alias = same_array(XA, XB)
+    B = A if alias else as_float_2d(XB, "XB")
+    dtype = common_dtype(A, B)
+    if A.dtype != dtype:
+        A = A.astype(dtype)
+    if B.dtype != dtype:
+        B = B.astype(dtype)
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"XA and XB must have the same number of features (columns); got XA.shape={A.shape}, XB.shape={B.shape}"
+        )
+    if check_finite_:
+        _require_finite(A, "XA")
+        if not alias:
+            _require_finite(B, "XB")
+    return A, (A if alias else B), alias
+
+
+def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
+    """Distances between each pair of rows of XA (n x d) and XB (m x d): an (n, m) array.
+
+    Same metrics, keywords (``p``, ``V``, ``VI``) and defaults as :func:`scipy.spatial.distance.cdist`;
+    ``mahalanobis`` also accepts ``L`` (k x d) so that d(x, y) = ||L (x - y)||. float32 inputs give
+    float32 results (computed natively, with the accuracy bound in the README); anything else float64.
+    ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
+    When ``XB`` is ``XA`` only the upper triangle is computed and the diagonal is exactly 0.
+    """
+    A, B, alias = _inputs(XA, XB, False)
+    if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
+        A = A.astype(np.float64)
+        B = A if alias else B.astype(np.float64)
+    if check_finite:
+        _require_finite(A, "XA")
+        if not alias:
+            _require_finite(B, "XB")
+    name, core = _prepare(metric, A, None if alias else B, kwargs)
+    shape = (A.shape[0], B.shape[0])
+    if out is None:
+        out = np.empty(shape, dtype=A.dtype)
+    else:
+        check_out(out, shape, A.dtype, (A, B))
+    if out.size:
+        _core.pairwise(A, None if alias else B, out, name, n_threads=resolve_n_threads(n_threads), **core)
+    return out
+
+
+def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
+    """Condensed distance vector of X (n x d), as :func:`scipy.spatial.distance.pdist`.
+
+    Entry ``n*i - i*(i+1)/2 + (j-i-1)`` holds d(X[i], X[j]) for i < j; only that upper triangle is
+    computed, written straight into the result (no n x n temporary); 64-bit offsets.
+    float32 input gives a float32 vector (scipy always returns float64).
+    """
+    A = as_float_2d(X, "X")
+    if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
+        A = A.astype(np.float64)
+    if check_finite:
+        _require_finite(A, "X")
+    name, core = _prepare(metric, A, None, kwargs)
+    n = A.shape[0]
+    shape = (n * (n - 1) // 2,)
+    if out is None:
+        out = np.empty(shape, dtype=A.dtype)
+    else:
+        check_out(out, shape, A.dtype, (A,))
+    if out.size:
+        _core.pairwise(A, None, out, name, condensed=True, n_threads=resolve_n_threads(n_threads), **core)
+    return out
+
+
+def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=None, check_finite=True, **kwargs):
+    """scikit-learn's ``pairwise_distances`` (dense inputs): an (n, m) array, or (n, n) when Y is None.
+
+    With ``Y=None`` the result is exactly symmetric, only half is computed and the diagonal is 0.
+    float32 stays float32. ``n_jobs`` is accepted as an alias of ``n_threads``.
+    """
+    if n_threads is None and n_jobs is not None:
+        n_threads = n_jobs
+    A = as_float_2d(X, "X")
+    if Y is None or same_array(X, Y):
+        if check_finite:
+            _require_finite(A, "X")
+        name, core = _prepare(metric, A, None, kwargs)
+        out = np.empty((A.shape[0], A.shape[0]), dtype=A.dtype)
+        if out.size:
+            _core.pairwise(A, None, out, name, n_threads=resolve_n_threads(n_threads), **core)
+        return out
+    return cdist(A, Y, metric, n_threads=n_threads, check_finite=check_finite, **kwargs)
+
+
+def squareform(X, force="no", checks=True):
+    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules)."""
+    arr = np.asarray(X)
+    if force not in ("no", "tovector", "tomatrix"):
+        raise ValueError(f"force must be 'no', 'tovector' or 'tomatrix'; got {force!r}")
+    if arr.ndim == 1 and force != "tovector":
+        k = arr.shape[0]
+        n = int(np.ceil(np.sqrt(k * 2)))
+        if n * (n - 1) // 2 != k:
+            raise ValueError(f"a condensed vector must have length n*(n-1)/2; got {k}")
+        M = np.zeros((n, n), dtype=arr.dtype)
+        iu = np.triu_indices(n, 1)
+        M[iu] = arr
+        M.T[iu] = arr
+        return M
+    if arr.ndim == 2 and force != "tomatrix":
+        if arr.shape[0] != arr.shape[1]:
+            raise ValueError(f"a distance matrix must be square; got shape {arr.shape}")
+        if checks:
+            if np.any(np.diag(arr) != 0):
+                raise ValueError("the distance matrix has a non-zero diagonal")
+            if not np.allclose(arr, arr.T):
+                raise ValueError("the distance matrix is not symmetric")
+        return np.ascontiguousarray(arr[np.triu_indices(arr.shape[0], 1)])
+    raise ValueError(f"squareform needs a 1-D condensed vector or a 2-D square matrix; got shape {arr.shape}")
