@@ -21,11 +21,22 @@ void register_learn2(py::module_& m);
 
 namespace {
 
+// dtype tests by kind and size (descriptor identity differs for byte-swapped or unpickled dtypes)
+bool native_order(const py::array& a) {
+    const char b = a.dtype().byteorder();
+    const uint16_t probe = 1;
+    const bool little = *reinterpret_cast<const uint8_t*>(&probe) == 1;
+    return b == '=' || b == '|' || b == (little ? '<' : '>');
+}
+bool is_f32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4 && native_order(a); }
+bool is_f64(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 8 && native_order(a); }
+
 template <class T>
 MatrixView<T> view2d(const py::array& a, const char* what) {
     if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
-        throw std::invalid_argument(std::string(what) + " has the wrong dtype");
+    if (a.dtype().kind() != 'f' || a.itemsize() != index_t(sizeof(T)) || !native_order(a))
+        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
+                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
     if (a.strides(0) % index_t(sizeof(T)) || a.strides(1) % index_t(sizeof(T)))
         throw std::invalid_argument(std::string(what) + " has strides that are not a multiple of its item size");
     MatrixView<T> v;
@@ -39,7 +50,7 @@ MatrixView<T> view2d(const py::array& a, const char* what) {
 
 template <class T>
 T* writable_out(py::array& out, index_t rows, index_t cols, bool condensed, index_t& ldo) {
-    if (!py::isinstance<py::array_t<T>>(out) || out.itemsize() != sizeof(T))
+    if (out.dtype().kind() != 'f' || out.itemsize() != index_t(sizeof(T)) || !native_order(out))
         throw std::invalid_argument("out has the wrong dtype");
     if (!out.writeable()) throw std::invalid_argument("out is read-only");
     if (condensed) {
@@ -74,7 +85,7 @@ void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, cons
     py::array v_arr, l_arr;
     if (!V.is_none()) {
         v_arr = py::cast<py::array>(V);
-        if (v_arr.ndim() != 1 || v_arr.shape(0) != x.cols || !py::isinstance<py::array_t<T>>(v_arr) ||
+        if (v_arr.ndim() != 1 || v_arr.shape(0) != x.cols || v_arr.itemsize() != index_t(sizeof(T)) || v_arr.dtype().kind() != 'f' || !native_order(v_arr) ||
             v_arr.strides(0) != index_t(sizeof(T)))
             throw std::invalid_argument("V must be a contiguous 1-D array of length n_features");
         args.V = static_cast<const T*>(v_arr.data());
@@ -99,9 +110,9 @@ void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, cons
 void pairwise(const py::array& X, const py::object& Y, py::array& out, const std::string& metric, bool condensed,
               double p, double gamma, double coef0, double degree, const py::object& V, const py::object& L,
               int n_threads) {
-    if (X.dtype().is(py::dtype::of<float>()))
+    if (is_f32(X))
         pairwise_impl<float>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
-    else if (X.dtype().is(py::dtype::of<double>()))
+    else if (is_f64(X))
         pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
     else
         throw py::type_error("X must be float32 or float64");
@@ -116,7 +127,7 @@ void linear_map_impl(const py::array& X, const py::object& shift, const py::arra
     const T* s = nullptr;
     if (!shift.is_none()) {
         s_arr = py::cast<py::array>(shift);
-        if (s_arr.ndim() != 1 || s_arr.shape(0) != x.cols || !py::isinstance<py::array_t<T>>(s_arr) ||
+        if (s_arr.ndim() != 1 || s_arr.shape(0) != x.cols || s_arr.itemsize() != index_t(sizeof(T)) || s_arr.dtype().kind() != 'f' || !native_order(s_arr) ||
             s_arr.strides(0) != index_t(sizeof(T)))
             throw std::invalid_argument("shift must be a contiguous 1-D array of length n_features");
         s = static_cast<const T*>(s_arr.data());
@@ -130,9 +141,9 @@ void linear_map_impl(const py::array& X, const py::object& shift, const py::arra
 }
 
 void linear_map_py(const py::array& X, const py::object& shift, const py::array& L, py::array& out, int n_threads) {
-    if (X.dtype().is(py::dtype::of<float>()))
+    if (is_f32(X))
         linear_map_impl<float>(X, shift, L, out, n_threads);
-    else if (X.dtype().is(py::dtype::of<double>()))
+    else if (is_f64(X))
         linear_map_impl<double>(X, shift, L, out, n_threads);
     else
         throw py::type_error("X must be float32 or float64");

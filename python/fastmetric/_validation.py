@@ -56,7 +56,7 @@ def as_float_2d(X, name: str, *, dtype=None, allow_empty_features: bool = False)
     if arr.shape[1] == 0 and not allow_empty_features:
         raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least one column is required")
     if dtype is None:
-        dtype = np.float32 if arr.dtype == np.float32 else np.float64
+        dtype = np.float32 if _is_f32(arr.dtype) else np.float64
     dtype = np.dtype(dtype)
     if arr.dtype != dtype or not arr.dtype.isnative:
         arr = arr.astype(dtype.newbyteorder("="))
@@ -65,13 +65,17 @@ def as_float_2d(X, name: str, *, dtype=None, allow_empty_features: bool = False)
     return arr
 
 
+def _is_f32(dt) -> bool:
+    return dt.kind == "f" and dt.itemsize == 4  # any byte order
+
+
 def common_dtype(*arrays) -> np.dtype:
     """float32 only when every input is float32; anything else computes in float64."""
     for a in arrays:
         if a is None:
             continue
         dt = np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype
-        if dt != np.float32:
+        if not _is_f32(np.dtype(dt)):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
 
