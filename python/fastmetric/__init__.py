@@ -9,10 +9,34 @@ __version__ = "0.1.0"
 
 from ._config import get_config, set_isa, show_config
 from .distances import DISTANCE_METRICS, cdist, pairwise_distances, pdist, squareform
+from .kernels import (
+    KERNEL_METRICS,
+    additive_chi2_kernel,
+    center_kernel,
+    chi2_kernel,
+    cosine_similarity,
+    laplacian_kernel,
+    linear_kernel,
+    pairwise_kernels,
+    polynomial_kernel,
+    rbf_kernel,
+    sigmoid_kernel,
+)
 
 __all__ = [
     "__version__",
     "DISTANCE_METRICS",
+    "KERNEL_METRICS",
+    "additive_chi2_kernel",
+    "center_kernel",
+    "chi2_kernel",
+    "cosine_similarity",
+    "laplacian_kernel",
+    "linear_kernel",
+    "pairwise_kernels",
+    "polynomial_kernel",
+    "rbf_kernel",
+    "sigmoid_kernel",
     "cdist",
     "get_config",
     "pairwise_distances",

@@ -21,6 +21,7 @@ __all__ = [
     "resolve_n_threads",
     "check_out",
     "same_array",
+    "validate_pair",
 ]
 
 
@@ -135,3 +136,35 @@ def same_array(a, b) -> bool:
         and a.dtype == b.dtype
         and a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
     )
+
+
+def validate_pair(X, Y, check_finite_: bool, names=("X", "Y")):
+    """Validate X and optional Y together: common dtype, equal feature counts, finiteness.
+
+    Returns (A, B, alias) where alias is True when Y is None or the same array as X (B is A then).
+    """
+    nx, ny = names
+    A = as_float_2d(X, nx)
+    if Y is None:
+        if check_finite_:
+            check_finite(A, nx)
+        return A, A, True
+    alias = same_array(X, Y)
+    B = A if alias else as_float_2d(Y, ny)
+    dtype = common_dtype(A, B)
+    if A.dtype != dtype:
+        A = A.astype(dtype)
+    if B.dtype != dtype:
+        B = B.astype(dtype)
+    if alias:
+        B = A
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(
+            f"{nx} and {ny} must have the same number of features (columns); "
+            f"got {nx}.shape={A.shape}, {ny}.shape={B.shape}"
+        )
+    if check_finite_:
+        check_finite(A, nx)
+        if not alias:
+            check_finite(B, ny)
+    return A, B, alias

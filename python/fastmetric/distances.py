@@ -12,6 +12,7 @@ from ._validation import (
     common_dtype,
     resolve_n_threads,
     same_array,
+    validate_pair,
 )
 
 __all__ = ["cdist", "pdist", "pairwise_distances", "squareform", "DISTANCE_METRICS"]
@@ -166,26 +167,8 @@ def _prepare(metric, XA, XB, kwargs):
     return name, core
 
 
-def _inputs(XA, XB, check_finite_):
-    A = as_float_2d(XA, "XA")
-    if XB is None:
-        return A, None, True
-    alias = same_array(XA, XB)
-    B = A if alias else as_float_2d(XB, "XB")
-    dtype = common_dtype(A, B)
-    if A.dtype != dtype:
-        A = A.astype(dtype)
-    if B.dtype != dtype:
-        B = B.astype(dtype)
-    if A.shape[1] != B.shape[1]:
-        raise ValueError(
-            f"XA and XB must have the same number of features (columns); got XA.shape={A.shape}, XB.shape={B.shape}"
-        )
-    if check_finite_:
-        _require_finite(A, "XA")
-        if not alias:
-            _require_finite(B, "XB")
-    return A, (A if alias else B), alias
+def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
+    return validate_pair(XA, XB, check_finite_, names)
 
 
 def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
