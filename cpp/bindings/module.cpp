@@ -11,6 +11,7 @@
 
 #include "fastmetric/engine.hpp"
 #include "fastmetric/metrics.hpp"
+#include "fastmetric/topk.hpp"
 
 namespace py = pybind11;
 using namespace fastmetric;
@@ -68,39 +69,113 @@ T* writable_out(py::array& out, index_t rows, index_t cols, bool condensed, inde
 }
 
 template <class T>
-void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, const std::string& metric,
-                   bool condensed, double p, double gamma, double coef0, double degree, const py::object& V,
-                   const py::object& L, int n_threads) {
+struct BoundArgs {
     MetricArgs<T> args;
+    MatrixView<T> x, y;
+    bool y_is_x = false;
+    py::array v_arr, l_arr;  // keep V / L alive while the views are used
+};
+
+template <class T>
+void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const std::string& metric, double p,
+               double gamma, double coef0, double degree, const py::object& V, const py::object& L, int n_threads) {
+    MetricArgs<T>& args = b.args;
     args.metric = metric;
     args.p = p;
     args.gamma = gamma;
     args.coef0 = coef0;
     args.degree = degree;
     args.n_threads = resolve_threads(n_threads);
-    MatrixView<T> x = view2d<T>(X, "X");
-    const bool y_is_x = Y.is_none();
-    MatrixView<T> y = y_is_x ? x : view2d<T>(py::cast<py::array>(Y), "Y");
-    if (x.cols != y.cols) throw std::invalid_argument("X and Y have different numbers of features");
-    py::array v_arr, l_arr;
+    b.x = view2d<T>(X, "X");
+    b.y_is_x = Y.is_none();
+    b.y = b.y_is_x ? b.x : view2d<T>(py::cast<py::array>(Y), "Y");
+    if (b.x.cols != b.y.cols) throw std::invalid_argument("X and Y have different numbers of features");
     if (!V.is_none()) {
-        v_arr = py::cast<py::array>(V);
-        if (v_arr.ndim() != 1 || v_arr.shape(0) != x.cols || v_arr.itemsize() != index_t(sizeof(T)) || v_arr.dtype().kind() != 'f' || !native_order(v_arr) ||
-            v_arr.strides(0) != index_t(sizeof(T)))
+        b.v_arr = py::cast<py::array>(V);
+        if (b.v_arr.ndim() != 1 || b.v_arr.shape(0) != b.x.cols || b.v_arr.itemsize() != index_t(sizeof(T)) ||
+            b.v_arr.dtype().kind() != 'f' || !native_order(b.v_arr) || b.v_arr.strides(0) != index_t(sizeof(T)))
             throw std::invalid_argument("V must be a contiguous 1-D array of length n_features");
-        args.V = static_cast<const T*>(v_arr.data());
+        args.V = static_cast<const T*>(b.v_arr.data());
     }
     if (!L.is_none()) {
-        l_arr = py::cast<py::array>(L);
-        args.L = view2d<T>(l_arr, "L");
-        if (args.L.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
+        b.l_arr = py::cast<py::array>(L);
+        args.L = view2d<T>(b.l_arr, "L");
+        if (args.L.cols != b.x.cols) throw std::invalid_argument("L must have n_features columns");
     }
-    if (condensed && !y_is_x) throw std::invalid_argument("condensed output needs Y=None");
+}
+
+template <class T>
+py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
+                          bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
+    BoundArgs<T> b;
+    bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    b.args.centre_on_x = true;
+    if (k <= 0) throw std::invalid_argument("k must be positive");
+    py::array_t<T> dist({b.x.rows, k});
+    py::array_t<std::int64_t> idx({b.x.rows, k});
+    T* d = dist.mutable_data();
+    std::int64_t* ix = idx.mutable_data();
+    {
+        py::gil_scoped_release release;
+        PreparedProblem<T> pp;
+        prepare_problem(pp, b.args, b.x, b.y, b.y_is_x);
+        if (!pp.is_distance) throw std::invalid_argument("kneighbors needs a distance metric");
+        knn_search(pp.pb, k, exclude_self, d, ix);
+    }
+    return py::make_tuple(dist, idx);
+}
+
+template <class T>
+py::tuple radius_impl(const py::array& X, const py::object& Y, double radius, const std::string& metric,
+                      bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
+                      int n_threads) {
+    BoundArgs<T> b;
+    bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    b.args.centre_on_x = true;
+    std::vector<T> dist;
+    std::vector<std::int64_t> idx, offsets;
+    {
+        py::gil_scoped_release release;
+        PreparedProblem<T> pp;
+        prepare_problem(pp, b.args, b.x, b.y, b.y_is_x);
+        if (!pp.is_distance) throw std::invalid_argument("radius_neighbors needs a distance metric");
+        radius_search(pp.pb, radius, exclude_self, sort_results, dist, idx, offsets);
+    }
+    py::array_t<T> d(py::ssize_t(dist.size()));
+    py::array_t<std::int64_t> ix(py::ssize_t(idx.size()));
+    py::array_t<std::int64_t> off(py::ssize_t(offsets.size()));
+    std::copy(dist.begin(), dist.end(), d.mutable_data());
+    std::copy(idx.begin(), idx.end(), ix.mutable_data());
+    std::copy(offsets.begin(), offsets.end(), off.mutable_data());
+    return py::make_tuple(d, ix, off);
+}
+
+py::tuple kneighbors_py(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
+                        bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
+    if (is_f32(X)) return kneighbors_impl<float>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
+    if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
+    throw py::type_error("X must be float32 or float64");
+}
+py::tuple radius_py(const py::array& X, const py::object& Y, double radius, const std::string& metric,
+                    bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
+                    int n_threads) {
+    if (is_f32(X)) return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads);
+    if (is_f64(X)) return radius_impl<double>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads);
+    throw py::type_error("X must be float32 or float64");
+}
+
+template <class T>
+void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, const std::string& metric,
+                   bool condensed, double p, double gamma, double coef0, double degree, const py::object& V,
+                   const py::object& L, int n_threads) {
+    BoundArgs<T> b;
+    bind_args<T>(b, X, Y, metric, p, gamma, coef0, degree, V, L, n_threads);
+    if (condensed && !b.y_is_x) throw std::invalid_argument("condensed output needs Y=None");
     index_t ldo = 0;
-    T* o = writable_out<T>(out, x.rows, y.rows, condensed, ldo);
+    T* o = writable_out<T>(out, b.x.rows, b.y.rows, condensed, ldo);
     py::gil_scoped_release release;
     PreparedProblem<T> pp;
-    prepare_problem(pp, args, x, y, y_is_x);
+    prepare_problem(pp, b.args, b.x, b.y, b.y_is_x);
     if (condensed)
         pairwise_condensed(pp.pb, o);
     else
@@ -159,6 +234,13 @@ PYBIND11_MODULE(_core, m) {
           "Fill out with metric(X[i], Y[j]) (dense) or the condensed upper triangle when Y is None.");
     m.def("linear_map", &linear_map_py, py::arg("X"), py::arg("shift"), py::arg("L"), py::arg("out"),
           py::arg("n_threads") = 0, "out = (X - shift) @ L.T");
+    m.def("kneighbors", &kneighbors_py, py::arg("X"), py::arg("Y"), py::arg("k"), py::arg("metric"),
+          py::arg("exclude_self") = false, py::arg("p") = 2.0, py::arg("V") = py::none(), py::arg("L") = py::none(),
+          py::arg("n_threads") = 0, "(distances, indices) of the k nearest rows of Y (or X when Y is None)");
+    m.def("radius_neighbors", &radius_py, py::arg("X"), py::arg("Y"), py::arg("radius"), py::arg("metric"),
+          py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
+          py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
+          "(distances, indices, offsets): CSR lists of the rows within radius");
     m.def("isa", &isa_name, "Instruction set in use");
     m.def("available_isas", &available_isas);
     m.def("set_isa", &set_isa, py::arg("name"), "Force an instruction set: generic, avx2, avx512 or best");

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -134,8 +135,6 @@ const KernelTable<double>& active_kernels<double>() {
 }
 
 // ----------------------------------------------------------------------------- numerics
-namespace {
-
 // Relative error of d^2 that the expansion |x|^2+|y|^2-2x.y is allowed to contribute. Its rounding
 // error is about u*(1 + sqrt(d)/2)*(|x|^2+|y|^2) for typical data (float accumulation in k-order,
 // random-sign rounding); pairs whose d^2 is below tau*(|x|^2+|y|^2) are recomputed directly.
@@ -146,6 +145,9 @@ T cancellation_threshold(index_t d) {
     double tau = 4.0 * (1.0 + std::sqrt(double(d)) / 2.0) * u / target;
     return T(std::min(tau, 0.5));
 }
+template float cancellation_threshold<float>(index_t);
+template double cancellation_threshold<double>(index_t);
+namespace {
 
 template <class T>
 struct Blocking {
@@ -154,10 +156,16 @@ struct Blocking {
 template <class T>
 Blocking<T> blocking_for(const KernelTable<T>& kt, index_t d) {
     Blocking<T> b;
+    // Measured on Zen 4 (README): B packing costs ~1/MC of the work, so MC is large; the packed
+    // A block (MC x KC) and the C block (MC x NC) share L2.
     b.kc = std::min<index_t>(d, 256);
-    b.mc = kt.mr * std::max<index_t>(1, 96 / kt.mr);
+    const index_t mc_target = sizeof(T) == 4 ? 384 : 192;
+    b.mc = kt.mr * std::max<index_t>(1, mc_target / kt.mr);
     const index_t nc_target = sizeof(T) == 4 ? 512 : 256;
     b.nc = kt.nr * std::max<index_t>(1, nc_target / kt.nr);
+    if (const char* e = std::getenv("FM_MC")) b.mc = kt.mr * std::max<index_t>(1, std::atoi(e) / kt.mr);
+    if (const char* e = std::getenv("FM_NC")) b.nc = kt.nr * std::max<index_t>(1, std::atoi(e) / kt.nr);
+    if (const char* e = std::getenv("FM_KC")) b.kc = std::min<index_t>(d, std::atoi(e));
     return b;
 }
 
@@ -251,6 +259,22 @@ T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
     return T(s < 2 ? s : 2);
 }
 
+}  // namespace
+template <class T>
+index_t row_block_rows(const Problem<T>& pb) {
+    return blocking_for(active_kernels<T>(), pb.x.m.cols).mc;
+}
+template index_t row_block_rows<float>(const Problem<float>&);
+template index_t row_block_rows<double>(const Problem<double>&);
+
+template <class T>
+T exact_sq_distance(const Problem<T>& pb, index_t i, index_t j) {
+    return exact_sq_pair(active_kernels<T>(), pb, i, j);
+}
+template float exact_sq_distance<float>(const Problem<float>&, index_t, index_t);
+template double exact_sq_distance<double>(const Problem<double>&, index_t, index_t);
+namespace {
+
 template <class T>
 struct Workspace {
     std::vector<T> a, b, c;
@@ -272,14 +296,28 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
     const int mr = kt.mr, nr = kt.nr;
 
     const index_t nbi = (n + bl.mc - 1) / bl.mc, nbj = (m + bl.nc - 1) / bl.nc;
-    std::vector<std::pair<index_t, index_t>> tasks;
-    tasks.reserve(size_t(nbi * nbj));
-    for (index_t bi = 0; bi < nbi; ++bi)
-        for (index_t bj = 0; bj < nbj; ++bj) {
-            const index_t j_last = std::min(m, (bj + 1) * bl.nc) - 1;
-            if (pb.symmetric && j_last < bi * bl.mc) continue;  // tile entirely below the diagonal
-            tasks.emplace_back(bi, bj);
-        }
+    struct Task {
+        index_t bi, bj_begin, bj_end;
+        int slot;
+    };
+    std::vector<Task> tasks;
+    const int parts = sink.slots();
+    if (parts == 0) {
+        tasks.reserve(size_t(nbi * nbj));
+        for (index_t bi = 0; bi < nbi; ++bi)
+            for (index_t bj = 0; bj < nbj; ++bj) {
+                const index_t j_last = std::min(m, (bj + 1) * bl.nc) - 1;
+                if (pb.symmetric && j_last < bi * bl.mc) continue;  // tile entirely below the diagonal
+                tasks.push_back({bi, bj, bj + 1, 0});
+            }
+    } else {
+        if (pb.symmetric) throw std::invalid_argument("slotted sinks need a non-symmetric problem");
+        for (index_t bi = 0; bi < nbi; ++bi)
+            for (int p = 0; p < parts; ++p) {
+                const index_t b0 = nbj * p / parts, b1 = nbj * (p + 1) / parts;
+                if (b1 > b0) tasks.push_back({bi, b0, b1, p});
+            }
+    }
     const index_t ntasks = index_t(tasks.size());
     int nt = std::max(1, pb.n_threads);
     if (double(n) * double(m) * double(d) < 2e5) nt = 1;  // not worth waking threads
@@ -299,9 +337,9 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
     std::string error;
     std::mutex error_mutex;
 
-    auto do_task = [&](int tid, index_t t) {
+    auto do_tile = [&](int tid, int slot, index_t bi, index_t bj) {
         Workspace<T>& w = ws[size_t(tid)];
-        const index_t i0 = tasks[size_t(t)].first * bl.mc, j0 = tasks[size_t(t)].second * bl.nc;
+        const index_t i0 = bi * bl.mc, j0 = bj * bl.nc;
         const index_t ni = std::min(bl.mc, n - i0), nj = std::min(bl.nc, m - j0);
         const index_t mp = (ni + mr - 1) / mr, np = (nj + nr - 1) / nr;
         const index_t ldc = np * nr;
@@ -342,6 +380,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
             T* v = C + r * ldc + (js - j0);
             const index_t cnt = nj - (js - j0);
             index_t* fl = w.flagged.data();
+            if (pb.reduce == Reduce::sq_dot && sink.raw_sq_row(tid, slot, i, js, v, cnt)) continue;
             switch (pb.reduce) {
                 case Reduce::sq_dot: {
                     const index_t nf = kt.sq_from_dot(v, cnt, pb.x.sq_norms[i], pb.y.sq_norms + js, tau, v, fl);
@@ -356,7 +395,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 default: break;
             }
             if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
-            switch (pb.post) {
+            switch (pb.skip_post ? Post::none : pb.post) {
                 case Post::none: break;
                 case Post::sqrt: kt.sqrt_inplace(v, cnt); break;
                 case Post::root_p: {
@@ -376,8 +415,12 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 case Post::tanh: kt.tanh_affine(v, cnt, T(pb.gamma), T(pb.coef0)); break;
                 case Post::negate: kt.affine(v, cnt, T(-1), T(0)); break;
             }
-            sink.row(tid, i, js, v, cnt);
+            sink.row(tid, slot, i, js, v, cnt);
         }
+    };
+    auto do_task = [&](int tid, index_t t) {
+        const Task& task = tasks[size_t(t)];
+        for (index_t bj = task.bj_begin; bj < task.bj_end; ++bj) do_tile(tid, task.slot, task.bi, bj);
     };
 
 #if defined(FASTMETRIC_HAVE_OPENMP)
@@ -406,7 +449,7 @@ struct DenseSink final : Sink<T> {
     index_t ldo;
     bool mirror;
     DenseSink(T* o, index_t l, bool m) : out(o), ldo(l), mirror(m) {}
-    void row(int, index_t i, index_t j0, T* vals, index_t n) override {
+    void row(int, int, index_t i, index_t j0, T* vals, index_t n) override {
         std::memcpy(out + i * ldo + j0, vals, size_t(n) * sizeof(T));
         if (mirror)
             for (index_t q = 0; q < n; ++q)
@@ -418,7 +461,7 @@ struct CondensedSink final : Sink<T> {
     T* out;
     index_t n;
     CondensedSink(T* o, index_t nn) : out(o), n(nn) {}
-    void row(int, index_t i, index_t j0, T* vals, index_t cnt) override {
+    void row(int, int, index_t i, index_t j0, T* vals, index_t cnt) override {
         if (j0 == i) {  // skip the diagonal
             ++vals;
             ++j0;

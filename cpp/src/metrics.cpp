@@ -66,7 +66,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     // 1. optional linear map x -> L (x - c), c the stacked mean (removes the offset before rounding)
     if (with_map) {
         if (a.L.cols != X.cols) throw std::invalid_argument("L must have as many columns as X has features");
-        stacked_mean(X, Y, y_is_x, pp.col_shift);
+        stacked_mean(X, Y, y_is_x || a.centre_on_x, pp.col_shift);
         const index_t k = a.L.rows;
         pp.xt.resize(size_t(X.rows * k));
         linear_map(X, pp.col_shift.data(), a.L, pp.xt.data(), a.n_threads);
@@ -86,7 +86,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     auto setup_sq = [&](bool centre) {
         pb.reduce = Reduce::sq_dot;
         if (centre) {
-            stacked_mean(X, Y, y_is_x, pp.col_shift);
+            stacked_mean(X, Y, y_is_x || a.centre_on_x, pp.col_shift);
             pb.x.col_shift = pb.y.col_shift = pp.col_shift.data();
         }
         if (!pp.col_scale.empty()) pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();

@@ -9,6 +9,7 @@ __version__ = "0.1.0"
 
 from ._config import get_config, set_isa, show_config
 from .distances import DISTANCE_METRICS, cdist, pairwise_distances, pdist, squareform
+from .neighbors import kneighbors, merge_kneighbors, radius_neighbors
 from .kernels import (
     KERNEL_METRICS,
     additive_chi2_kernel,
@@ -31,7 +32,11 @@ __all__ = [
     "center_kernel",
     "chi2_kernel",
     "cosine_similarity",
+    "KNeighborsTransformer",
+    "kneighbors",
     "laplacian_kernel",
+    "merge_kneighbors",
+    "radius_neighbors",
     "linear_kernel",
     "pairwise_kernels",
     "polynomial_kernel",
@@ -45,3 +50,12 @@ __all__ = [
     "show_config",
     "squareform",
 ]
+
+
+def __getattr__(name):
+    # scikit-learn plug-ins are created on first use: `import fastmetric` needs only numpy
+    if name == "KNeighborsTransformer":
+        from . import neighbors
+
+        return neighbors.KNeighborsTransformer
+    raise AttributeError(f"module 'fastmetric' has no attribute {name!r}")

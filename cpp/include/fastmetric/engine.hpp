@@ -70,18 +70,42 @@ struct Problem {
     int degree = 1;
     bool symmetric = false;      // y is x: compute tiles with j >= i only
     bool zero_diagonal = false;  // symmetric distances: d(i, i) = 0 exactly (before post)
+    bool skip_post = false;      // reductions (top-k, radius) compare before the monotone post
     int n_threads = 1;
 };
 
 // Where finished tile rows go. Called concurrently from several threads, each with its own tid;
 // a sink must only touch state that is private to tid or to the rows it is given.
+//
+// Two ways to hand out work (Sink::slots):
+//  * slots() == 0: one task per (row tile, column tile); any thread may write any row (dense and
+//    condensed outputs, where every element is written exactly once).
+//  * slots() == P >= 1: the columns are cut into P contiguous parts and a task is (row tile, part),
+//    sweeping its part's column tiles in increasing order. Row i of part p is then only ever touched
+//    by one thread, in increasing column order: reductions keep per-(part, row) state without locks,
+//    and merging the P parts in order makes the answer independent of the thread count.
 template <class T>
 struct Sink {
     virtual ~Sink() = default;
-    // Row i of a tile: values for columns j0 .. j0+n-1 (final, after the epilogue). vals is scratch
-    // the sink may modify.
-    virtual void row(int tid, index_t i, index_t j0, T* vals, index_t n) = 0;
+    virtual int slots() const { return 0; }
+    // Row i of a tile: values for columns j0 .. j0+n-1 after the epilogue (and after the post unless
+    // pb.skip_post). vals is scratch the sink may modify. slot is the column part (0 if slots()==0).
+    virtual void row(int tid, int slot, index_t i, index_t j0, T* vals, index_t n) = 0;
+    // Optional fused path for Reduce::sq_dot: receives the raw dot products of the row instead, so a
+    // reduction can filter before computing anything else. Return false to get row() instead.
+    virtual bool raw_sq_row(int tid, int slot, index_t i, index_t j0, const T* dots, index_t n) { return false; }
 };
+
+// Rows of X per task (the MC block of the loop nest) for this problem.
+template <class T>
+index_t row_block_rows(const Problem<T>& pb);
+
+// Exact squared distance of one pair of a sq_dot problem (the driver's rare recompute path).
+template <class T>
+T exact_sq_distance(const Problem<T>& pb, index_t i, index_t j);
+// Cancellation threshold tau of the sq_dot / cos_dot epilogues for feature count d.
+template <class T>
+T cancellation_threshold(index_t d);
 
 template <class T>
 const KernelTable<T>& active_kernels();

@@ -43,6 +43,12 @@ struct KernelTable {
     void (*powi_affine)(T* v, index_t n, T a, T b, int degree);    // v = (a*v + b)^degree
     // indices j with v[j] < thr (or <= thr when inclusive) -> idx[]; returns count
     index_t (*select_below)(const T* v, index_t n, T thr, bool inclusive, index_t* idx);
+    // Top-k / radius filter fused with the expansion: indices j where v = nx + ny[j] - 2*dot[j]
+    // is below thr (<= thr when inclusive) or where the expansion cancels (v < tau*(nx + ny[j])).
+    index_t (*sq_candidates)(const T* dot, index_t n, T nx, const T* ny, T tau, T thr, bool inclusive, index_t* idx);
+    // The same filter when the threshold is known to dominate the cancellation test: indices j with
+    // ny[j] - 2*dot[j] < t (t = thr - nx). One FMA and one compare per element.
+    index_t (*sq_below)(const T* dot, index_t n, const T* ny, T t, index_t* idx);
     // direct sum_k (x[k]-y[k])^2 over contiguous rows
     T (*sqdist)(const T* x, const T* y, index_t d);
 };

@@ -257,6 +257,42 @@ struct kernels {
             if (inclusive ? !(thr < v[j]) : (v[j] < thr)) idx[c++] = j;
         return c;
     }
+    static index_t sq_candidates(const T* dot, index_t n, T nx, const T* ny, T tau, T thr, bool inclusive,
+                                 index_t* idx) {
+        index_t c = 0, j = 0;
+        const R vnx = O::set1(nx), m2 = O::set1(T(-2)), vt = O::set1(tau), vthr = O::set1(thr);
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        for (; j + W <= n; j += W) {
+            const R s = O::add(vnx, O::load(ny + j));
+            const R v = O::fma(m2, O::load(dot + j), s);
+            unsigned m = inclusive ? (~O::lt_mask(vthr, v) & full) : O::lt_mask(v, vthr);
+            m |= O::lt_mask(v, O::mul(vt, s));
+            while (m) {
+                idx[c++] = j + lowest_bit(m);
+                m &= m - 1;
+            }
+        }
+        for (; j < n; ++j) {
+            const T s = nx + ny[j];
+            const T v = s - T(2) * dot[j];
+            if ((inclusive ? !(thr < v) : (v < thr)) || v < tau * s) idx[c++] = j;
+        }
+        return c;
+    }
+    static index_t sq_below(const T* dot, index_t n, const T* ny, T t, index_t* idx) {
+        index_t c = 0, j = 0;
+        const R m2 = O::set1(T(-2)), vt = O::set1(t);
+        for (; j + W <= n; j += W) {
+            unsigned m = O::lt_mask(O::fma(m2, O::load(dot + j), O::load(ny + j)), vt);
+            while (m) {
+                idx[c++] = j + lowest_bit(m);
+                m &= m - 1;
+            }
+        }
+        for (; j < n; ++j)
+            if (ny[j] - T(2) * dot[j] < t) idx[c++] = j;
+        return c;
+    }
     static T sqdist(const T* x, const T* y, index_t d) {
         R s0 = O::zero(), s1 = O::zero();
         index_t k = 0;
@@ -296,6 +332,8 @@ struct kernels {
         t.tanh_affine = &tanh_affine;
         t.powi_affine = &powi_affine;
         t.select_below = &select_below;
+        t.sq_candidates = &sq_candidates;
+        t.sq_below = &sq_below;
         t.sqdist = &sqdist;
         return t;
     }

@@ -33,6 +33,9 @@ struct MetricArgs {
     const T* V = nullptr;  // seuclidean variances, length d
     MatrixView<T> L{};     // optional k x d map (mahalanobis: required)
     int n_threads = 1;
+    // Centre on the mean of X only (the queries) instead of X and Y stacked: the search then packs
+    // identical values whichever block of references it meets, so split-and-merge searches agree.
+    bool centre_on_x = false;
 };
 
 // Owns every array the Problem points at.

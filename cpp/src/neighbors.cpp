@@ -1,0 +1,348 @@
+// Top-k and radius sinks for the tiled driver (see topk.hpp).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+
+#include "fastmetric/topk.hpp"
+
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace fastmetric {
+namespace {
+
+inline int thread_index() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+template <class T>
+inline bool key_less(T d1, std::int64_t i1, T d2, std::int64_t i2) {
+    return d1 < d2 || (d1 == d2 && i1 < i2);
+}
+
+// Monotone map from the value the driver reduces on to the reported distance.
+template <class T>
+T finish(const Problem<T>& pb, T v) {
+    switch (pb.post) {
+        case Post::sqrt: return std::sqrt(v);
+        case Post::root_p: return T(std::pow(double(v), 1.0 / pb.p));
+        default: return v;
+    }
+}
+// Inverse of finish, for a radius given in reported units.
+template <class T>
+double unfinish(const Problem<T>& pb, double r) {
+    switch (pb.post) {
+        case Post::sqrt: return r * r;
+        case Post::root_p: return std::pow(r, pb.p);
+        default: return r;
+    }
+}
+
+// Parts for slotted sinks: few row tiles -> split the references so every thread has work.
+template <class T>
+int choose_parts(const Problem<T>& pb) {
+    const index_t mc = row_block_rows(pb);
+    const index_t row_tiles = (pb.x.m.rows + mc - 1) / mc;
+    const int nt = std::max(1, pb.n_threads);
+    if (row_tiles >= 4 * index_t(nt)) return 1;
+    const index_t col_tiles = std::max<index_t>(1, (pb.y.m.rows + 255) / 256);
+    return int(std::max<index_t>(1, std::min<index_t>(2 * nt, col_tiles)));
+}
+
+constexpr index_t kChunk = 1024;  // candidate scratch per call, in columns
+
+// Per (part, query row) state: k <= kHeapMax keeps a max-heap on (distance, index); larger k keeps
+// an unsorted buffer of up to 2k candidates and, when it fills, keeps the k best with nth_element
+// (amortised O(1) per candidate instead of O(log k)). Either way the current k-th best is the filter
+// threshold, so after the first tiles almost every column is rejected by one vector compare.
+constexpr index_t kHeapMax = 64;
+
+template <class T>
+class TopKSink final : public Sink<T> {
+  public:
+    TopKSink(const Problem<T>& pb, index_t k, bool exclude_self, int parts)
+        : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), k_(k), cap_(k <= kHeapMax ? k : 2 * k), parts_(parts),
+          exclude_self_(exclude_self), tau_(cancellation_threshold<T>(pb.x.m.cols)) {
+        if (pb.reduce == Reduce::sq_dot) {
+            ny_max_ = T(0);
+            for (index_t j = 0; j < pb.y.m.rows; ++j) ny_max_ = std::max(ny_max_, pb.y.sq_norms[j]);
+        }
+        const size_t cells = size_t(parts) * size_t(n_);
+        e_.resize(cells * size_t(cap_));
+        cnt_.assign(cells, 0);
+        thr_.assign(cells, std::numeric_limits<T>::infinity());
+        scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
+    }
+    int slots() const override { return parts_; }
+
+    void row(int tid, int slot, index_t i, index_t j0, T* vals, index_t n) override {
+        index_t* cand = scratch_.data() + size_t(tid) * kChunk;
+        const size_t cell = size_t(slot) * size_t(n_) + size_t(i);
+        for (index_t q0 = 0; q0 < n; q0 += kChunk) {
+            const index_t len = std::min(kChunk, n - q0);
+            const T thr = thr_[cell];
+            const index_t nc = kt_.select_below(vals + q0, len, thr, std::isinf(thr), cand);
+            for (index_t t = 0; t < nc; ++t) {
+                const index_t q = q0 + cand[t];
+                offer(cell, vals[q], j0 + q, i);
+            }
+        }
+    }
+
+    bool raw_sq_row(int tid, int slot, index_t i, index_t j0, const T* dots, index_t n) override {
+        index_t* cand = scratch_.data() + size_t(tid) * kChunk;
+        const size_t cell = size_t(slot) * size_t(n_) + size_t(i);
+        const T nx = pb_.x.sq_norms[i];
+        const T* ny = pb_.y.sq_norms + j0;
+        auto value = [&](index_t q) {
+            const T s = nx + ny[q];
+            T v = s - T(2) * dots[q];
+            if (v < tau_ * s) v = exact_sq_distance(pb_, i, j0 + q);
+            return v < T(0) ? T(0) : v;
+        };
+        index_t q0 = 0;
+        while (std::isinf(thr_[cell]) && q0 < n) {  // until a threshold exists, take every column
+            offer(cell, value(q0), j0 + q0, i);
+            ++q0;
+        }
+        while (q0 < n) {
+            const index_t len = std::min(kChunk, n - q0);
+            const T thr = thr_[cell];
+            index_t nc;
+            if (thr >= tau_ * (nx + ny_max_) * T(1.01)) {
+                // every pair that could cancel is below thr already: one compare per element
+                nc = kt_.sq_below(dots + q0, len, ny + q0, thr - nx, cand);
+            } else {
+                nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr, false, cand);
+            }
+            for (index_t t = 0; t < nc; ++t) {
+                const index_t q = q0 + cand[t];
+                offer(cell, value(q), j0 + q, i);
+            }
+            q0 += len;
+        }
+        return true;
+    }
+
+    void finalize(T* out_d, std::int64_t* out_i) {
+        const int nt = std::max(1, pb_.n_threads);
+        std::vector<std::vector<Entry>> scratch(static_cast<size_t>(nt));
+        for (auto& v : scratch) v.reserve(size_t(parts_) * size_t(cap_));
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#pragma omp parallel for schedule(static) num_threads(nt) if (n_ * k_ > 20000)
+#endif
+        for (index_t i = 0; i < n_; ++i) {
+            std::vector<Entry>& all = scratch[size_t(thread_index())];
+            all.clear();  // capacity reserved above: no allocation inside the parallel region
+            for (int p = 0; p < parts_; ++p) {
+                const size_t cell = size_t(p) * size_t(n_) + size_t(i);
+                const Entry* e = e_.data() + cell * size_t(cap_);
+                all.insert(all.end(), e, e + cnt_[cell]);
+            }
+            if (index_t(all.size()) > k_) {
+                std::nth_element(all.begin(), all.begin() + (k_ - 1), all.end(), entry_less);
+                all.resize(size_t(k_));
+            }
+            std::sort(all.begin(), all.end(), entry_less);
+            for (index_t t = 0; t < k_; ++t) {
+                if (t < index_t(all.size())) {
+                    out_d[i * k_ + t] = finish(pb_, all[size_t(t)].first);
+                    out_i[i * k_ + t] = all[size_t(t)].second;
+                } else {
+                    out_d[i * k_ + t] = std::numeric_limits<T>::infinity();
+                    out_i[i * k_ + t] = -1;
+                }
+            }
+        }
+    }
+
+  private:
+    using Entry = std::pair<T, std::int64_t>;
+    static bool entry_less(const Entry& a, const Entry& b) { return key_less(a.first, a.second, b.first, b.second); }
+
+    void offer(size_t cell, T v, std::int64_t j, index_t i) {
+        if (exclude_self_ && j == i) return;
+        Entry* e = e_.data() + cell * size_t(cap_);
+        index_t& c = cnt_[cell];
+        if (cap_ == k_) {
+            heap_offer(e, c, Entry{v, j});
+            if (c == k_) thr_[cell] = e[0].first;
+            return;
+        }
+        // buffer mode. Columns arrive in increasing order within a part, so a value equal to the
+        // threshold can never beat the current k-th best (smaller index): strict < is exact.
+        if (!(v < thr_[cell])) return;
+        e[c] = Entry{v, j};
+        if (++c == cap_) {
+            std::nth_element(e, e + (k_ - 1), e + cap_, entry_less);
+            c = k_;
+            thr_[cell] = e[k_ - 1].first;
+        }
+    }
+    // Max-heap on (distance, index): e[0] is the current k-th best.
+    void heap_offer(Entry* e, index_t& c, Entry x) {
+        if (c < k_) {
+            index_t pos = c++;
+            while (pos > 0) {
+                const index_t parent = (pos - 1) / 2;
+                if (!entry_less(e[parent], x)) break;
+                e[pos] = e[parent];
+                pos = parent;
+            }
+            e[pos] = x;
+            return;
+        }
+        if (!entry_less(x, e[0])) return;
+        index_t pos = 0;
+        for (;;) {
+            index_t child = 2 * pos + 1;
+            if (child >= k_) break;
+            if (child + 1 < k_ && entry_less(e[child], e[child + 1])) ++child;
+            if (!entry_less(x, e[child])) break;
+            e[pos] = e[child];
+            pos = child;
+        }
+        e[pos] = x;
+    }
+
+    const Problem<T>& pb_;
+    const KernelTable<T>& kt_;
+    index_t n_, k_, cap_;
+    int parts_;
+    bool exclude_self_;
+    T tau_;
+    T ny_max_ = T(0);
+    std::vector<Entry> e_;
+    std::vector<index_t> cnt_;
+    std::vector<T> thr_;
+    std::vector<index_t> scratch_;
+};
+
+template <class T>
+class RadiusSink final : public Sink<T> {
+  public:
+    RadiusSink(const Problem<T>& pb, T thr, bool exclude_self, int parts)
+        : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self), thr_(thr),
+          tau_(cancellation_threshold<T>(pb.x.m.cols)) {
+        lists_.resize(size_t(parts) * size_t(n_));
+        scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
+    }
+    int slots() const override { return parts_; }
+
+    void row(int tid, int slot, index_t i, index_t j0, T* vals, index_t n) override {
+        index_t* cand = scratch_.data() + size_t(tid) * kChunk;
+        auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
+        for (index_t q0 = 0; q0 < n; q0 += kChunk) {
+            const index_t len = std::min(kChunk, n - q0);
+            const index_t nc = kt_.select_below(vals + q0, len, thr_, true, cand);
+            for (index_t t = 0; t < nc; ++t) {
+                const index_t j = j0 + q0 + cand[t];
+                if (!(exclude_self_ && j == i)) list.emplace_back(vals[q0 + cand[t]], j);
+            }
+        }
+    }
+    bool raw_sq_row(int tid, int slot, index_t i, index_t j0, const T* dots, index_t n) override {
+        index_t* cand = scratch_.data() + size_t(tid) * kChunk;
+        auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
+        const T nx = pb_.x.sq_norms[i];
+        const T* ny = pb_.y.sq_norms + j0;
+        for (index_t q0 = 0; q0 < n; q0 += kChunk) {
+            const index_t len = std::min(kChunk, n - q0);
+            const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr_, true, cand);
+            for (index_t t = 0; t < nc; ++t) {
+                const index_t q = q0 + cand[t];
+                const index_t j = j0 + q;
+                if (exclude_self_ && j == i) continue;
+                const T s = nx + ny[q];
+                T v = s - T(2) * dots[q];
+                if (v < tau_ * s) v = exact_sq_distance(pb_, i, j);
+                if (v < T(0)) v = T(0);
+                if (v <= thr_) list.emplace_back(v, j);
+            }
+        }
+        return true;
+    }
+    void finalize(bool sort_results, std::vector<T>& dist, std::vector<std::int64_t>& idx,
+                  std::vector<std::int64_t>& offsets) {
+        offsets.assign(size_t(n_) + 1, 0);
+        size_t total = 0;
+        for (index_t i = 0; i < n_; ++i) {
+            for (int p = 0; p < parts_; ++p) total += lists_[size_t(p) * size_t(n_) + size_t(i)].size();
+            offsets[size_t(i) + 1] = std::int64_t(total);
+        }
+        dist.resize(total);
+        idx.resize(total);
+        std::vector<std::pair<T, std::int64_t>> row;
+        for (index_t i = 0; i < n_; ++i) {
+            row.clear();
+            for (int p = 0; p < parts_; ++p) {  // parts hold increasing column ranges: concatenation is sorted by index
+                auto& l = lists_[size_t(p) * size_t(n_) + size_t(i)];
+                row.insert(row.end(), l.begin(), l.end());
+                std::vector<std::pair<T, std::int64_t>>().swap(l);
+            }
+            if (sort_results)
+                std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) {
+                    return key_less(a.first, a.second, b.first, b.second);
+                });
+            size_t o = size_t(offsets[size_t(i)]);
+            for (const auto& e : row) {
+                dist[o] = finish(pb_, e.first);
+                idx[o] = e.second;
+                ++o;
+            }
+        }
+    }
+
+  private:
+    const Problem<T>& pb_;
+    const KernelTable<T>& kt_;
+    index_t n_;
+    int parts_;
+    bool exclude_self_;
+    T thr_, tau_;
+    std::vector<std::vector<std::pair<T, std::int64_t>>> lists_;
+    std::vector<index_t> scratch_;
+};
+
+}  // namespace
+
+template <class T>
+void knn_search(const Problem<T>& pb_in, index_t k, bool exclude_self, T* dist, std::int64_t* idx) {
+    if (k <= 0) throw std::invalid_argument("k must be positive");
+    Problem<T> pb = pb_in;
+    pb.symmetric = false;
+    pb.zero_diagonal = false;
+    pb.skip_post = true;
+    TopKSink<T> sink(pb, k, exclude_self, choose_parts(pb));
+    run_pairwise(pb, sink);
+    sink.finalize(dist, idx);
+}
+
+template <class T>
+void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bool sort_results, std::vector<T>& dist,
+                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets) {
+    if (!(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
+    Problem<T> pb = pb_in;
+    pb.symmetric = false;
+    pb.zero_diagonal = false;
+    pb.skip_post = true;
+    RadiusSink<T> sink(pb, T(unfinish(pb, radius)), exclude_self, choose_parts(pb));
+    run_pairwise(pb, sink);
+    sink.finalize(sort_results, dist, idx, offsets);
+}
+
+template void knn_search<float>(const Problem<float>&, index_t, bool, float*, std::int64_t*);
+template void knn_search<double>(const Problem<double>&, index_t, bool, double*, std::int64_t*);
+template void radius_search<float>(const Problem<float>&, double, bool, bool, std::vector<float>&,
+                                   std::vector<std::int64_t>&, std::vector<std::int64_t>&);
+template void radius_search<double>(const Problem<double>&, double, bool, bool, std::vector<double>&,
+                                    std::vector<std::int64_t>&, std::vector<std::int64_t>&);
+
+}  // namespace fastmetric

@@ -1,0 +1,204 @@
+"""Exact k-nearest-neighbour and radius search streamed through the engine's tiles.
+
+The n_queries x n_references matrix is never built: each tile is reduced into per-query heaps
+(or radius lists) while it is in cache. Every distance metric of :mod:`fastmetric.distances` works,
+including ``mahalanobis`` with a learned ``L``.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _core
+from ._validation import resolve_n_threads, validate_pair
+from .distances import _prepare
+
+__all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors", "KNeighborsTransformer"]
+
+
+def _search_inputs(X, Y, metric, metric_kwargs, check_finite):
+    A, B, alias = validate_pair(X, Y, check_finite, ("X", "Y"))
+    name, core = _prepare(metric, A, None if alias else B, metric_kwargs)
+    return A, B, alias, name, core
+
+
+def kneighbors(X, Y=None, k=5, metric="euclidean", *, return_distance=True, include_self=False, n_threads=None,
+               check_finite=True, **metric_kwargs):
+    """The k nearest references of each query: ``(distances, indices)``, both of shape (n_queries, k).
+
+    ``X`` holds the queries, ``Y`` the references. With ``Y=None`` the queries search themselves and a
+    point is not its own neighbour (``include_self=True`` keeps it). Each row is sorted by distance,
+    ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
+    ``k`` larger than the number of references available is an error (ValueError), never silently
+    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+    """
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    k = int(k)
+    if k <= 0:
+        raise ValueError(f"k must be >= 1, got {k}")
+    A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
+    self_search = Y is None
+    available = B.shape[0] - (1 if self_search and not include_self else 0)
+    if k > available:
+        what = "other points" if self_search and not include_self else "references"
+        raise ValueError(f"k={k} is larger than the number of {what} ({available}; Y has shape {B.shape})")
+    if A.shape[0] == 0:
+        dist, ind = np.empty((0, k), A.dtype), np.empty((0, k), np.int64)
+    else:
+        dist, ind = _core.kneighbors(A, None if alias else B, k, name, exclude_self=self_search and not include_self,
+                                     n_threads=resolve_n_threads(n_threads), **core)
+    return (dist, ind) if return_distance else ind
+
+
+def radius_neighbors(X, Y=None, radius=1.0, metric="euclidean", *, return_distance=True, sort_results=False,
+                     return_csr=False, include_self=False, n_threads=None, check_finite=True, **metric_kwargs):
+    """All references within ``radius`` (inclusive) of each query.
+
+    Returns, like scikit-learn, object arrays of per-query arrays ``(distances, indices)`` (or only
+    the indices when ``return_distance=False``). With ``return_csr=True`` it returns the flat CSR
+    triple ``(distances, indices, offsets)`` instead: query i owns entries offsets[i]:offsets[i+1].
+    Each query's entries are in increasing index order, or by (distance, index) when ``sort_results``.
+    """
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
+        raise TypeError(f"radius must be a real number, got {type(radius).__name__}")
+    r = float(radius)
+    if not (r >= 0) or not np.isfinite(r):
+        raise ValueError(f"radius must be a finite number >= 0, got {radius}")
+    A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
+    self_search = Y is None
+    if A.shape[0] == 0 or B.shape[0] == 0:
+        dist = np.empty(0, A.dtype)
+        ind = np.empty(0, np.int64)
+        offsets = np.zeros(A.shape[0] + 1, np.int64)
+    else:
+        dist, ind, offsets = _core.radius_neighbors(A, None if alias else B, r, name,
+                                                    exclude_self=self_search and not include_self,
+                                                    sort_results=bool(sort_results),
+                                                    n_threads=resolve_n_threads(n_threads), **core)
+    if return_csr:
+        return (dist, ind, offsets) if return_distance else (ind, offsets)
+    n = A.shape[0]
+    ind_rows = np.empty(n, dtype=object)
+    dist_rows = np.empty(n, dtype=object)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        ind_rows[i] = ind[lo:hi]
+        dist_rows[i] = dist[lo:hi]
+    return (dist_rows, ind_rows) if return_distance else ind_rows
+
+
+def merge_kneighbors(first, second, k):
+    """Merge the k-NN results of two reference blocks into the k best of their union.
+
+    ``first`` and ``second`` are ``(distances, indices)`` pairs of shape (n_queries, k1) and
+    (n_queries, k2), with indices already in the global numbering (offset the second block's indices
+    by the size of the first). Order is (distance, index), exactly as :func:`kneighbors` orders, so
+    searching blocks and merging gives the same answer as one search.
+    """
+    d1, i1 = (np.asarray(a) for a in first)
+    d2, i2 = (np.asarray(a) for a in second)
+    if d1.shape != i1.shape or d2.shape != i2.shape or d1.ndim != 2 or d2.ndim != 2:
+        raise ValueError(
+            f"each part must be a (distances, indices) pair of equal 2-D shapes; got {d1.shape}/{i1.shape} "
+            f"and {d2.shape}/{i2.shape}"
+        )
+    if d1.shape[0] != d2.shape[0]:
+        raise ValueError(f"the parts have different numbers of queries: {d1.shape[0]} and {d2.shape[0]}")
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if k > d1.shape[1] + d2.shape[1]:
+        raise ValueError(f"k={k} is larger than the {d1.shape[1] + d2.shape[1]} candidates of the two parts")
+    D = np.concatenate([d1, d2], axis=1)
+    I = np.concatenate([i1.astype(np.int64), i2.astype(np.int64)], axis=1)
+    order = np.lexsort((I, D), axis=1)[:, :k]
+    return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
+
+
+def _sklearn_base():
+    try:
+        from sklearn.base import BaseEstimator, TransformerMixin
+    except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
+        raise ImportError(
+            "fastmetric.KNeighborsTransformer needs scikit-learn >= 1.2 and SciPy: "
+            "pip install 'fastmetric[sklearn]'"
+        ) from exc
+    return BaseEstimator, TransformerMixin
+
+
+def __getattr__(name):
+    # KNeighborsTransformer is built on first access so that `import fastmetric` needs only numpy.
+    if name == "KNeighborsTransformer":
+        cls = _make_transformer()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _make_transformer():
+    BaseEstimator, TransformerMixin = _sklearn_base()
+    from scipy.sparse import csr_matrix
+    from sklearn.utils.validation import check_is_fitted
+
+    class KNeighborsTransformer(TransformerMixin, BaseEstimator):
+        """Drop-in for ``sklearn.neighbors.KNeighborsTransformer``: X -> sparse k-NN graph, on fastmetric.
+
+        ``make_pipeline(KNeighborsTransformer(n_neighbors=k, mode="distance"),
+        KNeighborsClassifier(metric="precomputed"))`` -- or Isomap, TSNE, DBSCAN, SpectralClustering
+        with precomputed graphs -- then run their neighbour search here. Parameters as in
+        scikit-learn; the metric's parameters go in ``metric_params`` (e.g. ``{"L": est.components_}``).
+        As in scikit-learn, mode="distance" returns n_neighbors + 1 neighbours per training sample
+        (each sample is its own first neighbour, stored as an explicit 0).
+        """
+
+        def __init__(self, *, mode="distance", n_neighbors=5, metric="euclidean", metric_params=None,
+                     n_threads=None, n_jobs=None):
+            self.mode = mode
+            self.n_neighbors = n_neighbors
+            self.metric = metric
+            self.metric_params = metric_params
+            self.n_threads = n_threads
+            self.n_jobs = n_jobs
+
+        def fit(self, X, y=None):
+            from sklearn.utils.validation import validate_data
+
+            if self.mode not in ("distance", "connectivity"):
+                raise ValueError(f"mode must be 'distance' or 'connectivity', got {self.mode!r}")
+            if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, numbers.Integral) \
+                    or self.n_neighbors < 1:
+                raise ValueError(f"n_neighbors must be a positive int, got {self.n_neighbors!r}")
+            X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False)
+            self._fit_X = X
+            self.n_samples_fit_ = X.shape[0]
+            self.effective_metric_ = self.metric
+            self.effective_metric_params_ = dict(self.metric_params or {})
+            return self
+
+        def transform(self, X):
+            from sklearn.utils.validation import validate_data
+
+            check_is_fitted(self)
+            X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False, reset=False)
+            k = self.n_neighbors + (1 if self.mode == "distance" else 0)
+            k = min(k, self.n_samples_fit_)
+            threads = self.n_threads if self.n_threads is not None else self.n_jobs
+            dist, ind = kneighbors(X, self._fit_X, k, self.metric, n_threads=threads,
+                                   **self.effective_metric_params_)
+            n = X.shape[0]
+            data = dist.ravel() if self.mode == "distance" else np.ones(n * k)
+            indptr = np.arange(0, n * k + 1, k)
+            return csr_matrix((data, ind.ravel(), indptr), shape=(n, self.n_samples_fit_))
+
+        def fit_transform(self, X, y=None):
+            return self.fit(X).transform(X)
+
+        def __sklearn_tags__(self):
+            tags = super().__sklearn_tags__()
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+            return tags
+
+    KNeighborsTransformer.__module__ = __name__
+    return KNeighborsTransformer
