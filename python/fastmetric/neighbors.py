@@ -117,88 +117,10 @@ def merge_kneighbors(first, second, k):
     return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
 
 
-def _sklearn_base():
-    try:
-        from sklearn.base import BaseEstimator, TransformerMixin
-    except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
-        raise ImportError(
-            "fastmetric.KNeighborsTransformer needs scikit-learn >= 1.2 and SciPy: "
-            "pip install 'fastmetric[sklearn]'"
-        ) from exc
-    return BaseEstimator, TransformerMixin
-
-
 def __getattr__(name):
-    # KNeighborsTransformer is built on first access so that `import fastmetric` needs only numpy.
+    # the scikit-learn plug-in lives in its own module so that this one needs only numpy
     if name == "KNeighborsTransformer":
-        cls = _make_transformer()
-        globals()[name] = cls
-        return cls
+        from ._knn_transformer import KNeighborsTransformer
+
+        return KNeighborsTransformer
     raise AttributeError(name)
-
-
-def _make_transformer():
-    BaseEstimator, TransformerMixin = _sklearn_base()
-    from scipy.sparse import csr_matrix
-    from sklearn.utils.validation import check_is_fitted
-
-    class KNeighborsTransformer(TransformerMixin, BaseEstimator):
-        """Drop-in for ``sklearn.neighbors.KNeighborsTransformer``: X -> sparse k-NN graph, on fastmetric.
-
-        ``make_pipeline(KNeighborsTransformer(n_neighbors=k, mode="distance"),
-        KNeighborsClassifier(metric="precomputed"))`` -- or Isomap, TSNE, DBSCAN, SpectralClustering
-        with precomputed graphs -- then run their neighbour search here. Parameters as in
-        scikit-learn; the metric's parameters go in ``metric_params`` (e.g. ``{"L": est.components_}``).
-        As in scikit-learn, mode="distance" returns n_neighbors + 1 neighbours per training sample
-        (each sample is its own first neighbour, stored as an explicit 0).
-        """
-
-        def __init__(self, *, mode="distance", n_neighbors=5, metric="euclidean", metric_params=None,
-                     n_threads=None, n_jobs=None):
-            self.mode = mode
-            self.n_neighbors = n_neighbors
-            self.metric = metric
-            self.metric_params = metric_params
-            self.n_threads = n_threads
-            self.n_jobs = n_jobs
-
-        def fit(self, X, y=None):
-            from sklearn.utils.validation import validate_data
-
-            if self.mode not in ("distance", "connectivity"):
-                raise ValueError(f"mode must be 'distance' or 'connectivity', got {self.mode!r}")
-            if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, numbers.Integral) \
-                    or self.n_neighbors < 1:
-                raise ValueError(f"n_neighbors must be a positive int, got {self.n_neighbors!r}")
-            X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False)
-            self._fit_X = X
-            self.n_samples_fit_ = X.shape[0]
-            self.effective_metric_ = self.metric
-            self.effective_metric_params_ = dict(self.metric_params or {})
-            return self
-
-        def transform(self, X):
-            from sklearn.utils.validation import validate_data
-
-            check_is_fitted(self)
-            X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False, reset=False)
-            k = self.n_neighbors + (1 if self.mode == "distance" else 0)
-            k = min(k, self.n_samples_fit_)
-            threads = self.n_threads if self.n_threads is not None else self.n_jobs
-            dist, ind = kneighbors(X, self._fit_X, k, self.metric, n_threads=threads,
-                                   **self.effective_metric_params_)
-            n = X.shape[0]
-            data = dist.ravel() if self.mode == "distance" else np.ones(n * k)
-            indptr = np.arange(0, n * k + 1, k)
-            return csr_matrix((data, ind.ravel(), indptr), shape=(n, self.n_samples_fit_))
-
-        def fit_transform(self, X, y=None):
-            return self.fit(X).transform(X)
-
-        def __sklearn_tags__(self):
-            tags = super().__sklearn_tags__()
-            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-            return tags
-
-    KNeighborsTransformer.__module__ = __name__
-    return KNeighborsTransformer
