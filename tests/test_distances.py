@@ -323,3 +323,13 @@ def test_pdist_condensed_index_layout(rng):
     for i, j in [(0, 1), (0, 699), (5, 6), (96, 97), (95, 600), (698, 699)]:
         k = n * i - i * (i + 1) // 2 + (j - i - 1)
         assert D[k] == pytest.approx(np.linalg.norm(X[i] - X[j]), rel=1e-12)
+
+
+def test_scipy_defaults_for_aliased_inputs(rng):
+    # scipy estimates VI / V from the stacked inputs: cdist(X, X) stacks X twice, pdist uses X once
+    X = rng.standard_normal((30, 4))
+    for metric in ("mahalanobis", "seuclidean"):
+        np.testing.assert_allclose(fm.cdist(X, X, metric), sd.cdist(X, X, metric), rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(fm.pdist(X, metric), sd.pdist(X, metric), rtol=1e-11)
+        np.testing.assert_allclose(fm.pairwise_distances(X, metric=metric), sd.squareform(sd.pdist(X, metric)),
+                                   rtol=1e-11, atol=1e-13)

@@ -280,6 +280,7 @@ def test_kneighbors_transformer_in_pipelines(rng):
         fm.KNeighborsTransformer(mode="bad").fit(X)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_kneighbors_transformer_estimator_checks():
     pytest.importorskip("sklearn")
     from sklearn.utils.estimator_checks import check_estimator

@@ -77,7 +77,8 @@ def _vector(v, name: str, d: int, dtype) -> np.ndarray:
 
 
 def _stacked(XA, XB):
-    return XA if XB is None or XB is XA else np.vstack([XA, XB])
+    """The rows scipy estimates default V / VI from: XA alone (pdist) or XA on top of XB (cdist)."""
+    return XA if XB is None else np.vstack([XA, XB])
 
 
 def metric_map_from_VI(VI, d: int) -> np.ndarray:
@@ -188,7 +189,7 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
         _require_finite(A, "XA")
         if not alias:
             _require_finite(B, "XB")
-    name, core = _prepare(metric, A, None if alias else B, kwargs)
+    name, core = _prepare(metric, A, B, kwargs)  # cdist(X, X): scipy's defaults stack X twice
     shape = (A.shape[0], B.shape[0])
     if out is None:
         out = np.empty(shape, dtype=A.dtype)
@@ -232,7 +233,7 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
     A = as_float_2d(X, "X")
-    if Y is None or same_array(X, Y):
+    if Y is None:  # scikit-learn computes this case with scipy's pdist (defaults from X alone)
         if check_finite:
             _require_finite(A, "X")
         name, core = _prepare(metric, A, None, kwargs)
