@@ -443,14 +443,21 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
 
 // ----------------------------------------------------------------------------- sinks
 namespace {
+// Outputs larger than this are written with non-temporal stores (no read-for-ownership).
+constexpr double kStreamBytes = 16e6;
+
 template <class T>
 struct DenseSink final : Sink<T> {
     T* out;
     index_t ldo;
     bool mirror;
+    const KernelTable<T>* stream = nullptr;  // non-null: stream rows out
     DenseSink(T* o, index_t l, bool m) : out(o), ldo(l), mirror(m) {}
     void row(int, int, index_t i, index_t j0, T* vals, index_t n) override {
-        std::memcpy(out + i * ldo + j0, vals, size_t(n) * sizeof(T));
+        if (stream)
+            stream->stream_copy(out + i * ldo + j0, vals, n);
+        else
+            std::memcpy(out + i * ldo + j0, vals, size_t(n) * sizeof(T));
         if (mirror)
             for (index_t q = 0; q < n; ++q)
                 if (j0 + q != i) out[(j0 + q) * ldo + i] = vals[q];
@@ -460,6 +467,7 @@ template <class T>
 struct CondensedSink final : Sink<T> {
     T* out;
     index_t n;
+    const KernelTable<T>* stream = nullptr;
     CondensedSink(T* o, index_t nn) : out(o), n(nn) {}
     void row(int, int, index_t i, index_t j0, T* vals, index_t cnt) override {
         if (j0 == i) {  // skip the diagonal
@@ -469,7 +477,10 @@ struct CondensedSink final : Sink<T> {
         }
         if (cnt <= 0) return;
         const index_t base = i * n - i * (i + 1) / 2;  // offset of (i, i+1)
-        std::memcpy(out + base + (j0 - i - 1), vals, size_t(cnt) * sizeof(T));
+        if (stream)
+            stream->stream_copy(out + base + (j0 - i - 1), vals, cnt);
+        else
+            std::memcpy(out + base + (j0 - i - 1), vals, size_t(cnt) * sizeof(T));
     }
 };
 }  // namespace
@@ -477,13 +488,19 @@ struct CondensedSink final : Sink<T> {
 template <class T>
 void pairwise_dense(const Problem<T>& pb, T* out, index_t ldo) {
     DenseSink<T> s(out, ldo, pb.symmetric);
+    const double bytes = double(pb.x.m.rows) * double(pb.y.m.rows) * sizeof(T);
+    if (!pb.symmetric && bytes > kStreamBytes) s.stream = &active_kernels<T>();
     run_pairwise(pb, s);
+    if (s.stream) s.stream->stream_fence();
 }
 template <class T>
 void pairwise_condensed(const Problem<T>& pb, T* out) {
     if (!pb.symmetric) throw std::invalid_argument("condensed output needs a symmetric problem");
     CondensedSink<T> s(out, pb.x.m.rows);
+    const double bytes = 0.5 * double(pb.x.m.rows) * double(pb.x.m.rows) * sizeof(T);
+    if (bytes > kStreamBytes) s.stream = &active_kernels<T>();
     run_pairwise(pb, s);
+    if (s.stream) s.stream->stream_fence();
 }
 
 // ----------------------------------------------------------------------------- prologue helpers

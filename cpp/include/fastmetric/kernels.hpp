@@ -49,6 +49,10 @@ struct KernelTable {
     // The same filter when the threshold is known to dominate the cancellation test: indices j with
     // ny[j] - 2*dot[j] < t (t = thr - nx). One FMA and one compare per element.
     index_t (*sq_below)(const T* dot, index_t n, const T* ny, T t, index_t* idx);
+    // dst[0..n) = src[0..n) with non-temporal stores where dst is aligned (outputs far larger than
+    // the caches: no read-for-ownership of lines that are only written); stream_fence() after.
+    void (*stream_copy)(T* dst, const T* src, index_t n);
+    void (*stream_fence)();
     // direct sum_k (x[k]-y[k])^2 over contiguous rows
     T (*sqdist)(const T* x, const T* y, index_t d);
 };

@@ -44,6 +44,22 @@ struct exp_constants<double> {
     static constexpr int tanh_terms = 8;  // z .. z^15
 };
 
+// 1/k! for k = 0..13 (exp's Taylor coefficients), exact to double rounding
+constexpr double kInvFactorial[14] = {1.0,
+                                      1.0,
+                                      1.0 / 2,
+                                      1.0 / 6,
+                                      1.0 / 24,
+                                      1.0 / 120,
+                                      1.0 / 720,
+                                      1.0 / 5040,
+                                      1.0 / 40320,
+                                      1.0 / 362880,
+                                      1.0 / 3628800,
+                                      1.0 / 39916800,
+                                      1.0 / 479001600,
+                                      1.0 / 6227020800.0};
+
 template <class O, int MR, int NV>
 struct kernels {
     using T = typename O::value_type;
@@ -62,6 +78,7 @@ struct kernels {
         for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) s[i][v] = O::zero();
+#pragma GCC unroll 4
         for (index_t k = 0; k < K; ++k) {
             R bv[NV];
 #pragma GCC unroll 4
@@ -171,12 +188,10 @@ struct kernels {
         const R n = O::round(O::mul(x, O::set1(C::log2e)));
         R r = O::fma(n, O::set1(-C::ln2_hi), x);
         r = O::fma(n, O::set1(-C::ln2_lo), r);
-        // Horner on 1/k! coefficients, highest first
-        T coef[C::degree + 1];
-        coef[0] = T(1);
-        for (int k = 1; k <= C::degree; ++k) coef[k] = coef[k - 1] / T(k);
-        R p = O::set1(coef[C::degree]);
-        for (int k = C::degree - 1; k >= 0; --k) p = O::fma(p, r, O::set1(coef[k]));
+        // Horner on the 1/k! coefficients, highest first (compile-time constants)
+        R p = O::set1(T(kInvFactorial[C::degree]));
+#pragma GCC unroll 16
+        for (int k = C::degree - 1; k >= 0; --k) p = O::fma(p, r, O::set1(T(kInvFactorial[k])));
         return O::mul(p, O::pow2i(n));
     }
     // exp of a register; lanes outside [lo, hi] (overflow, subnormal results, NaN) go through libm
@@ -293,6 +308,16 @@ struct kernels {
             if (ny[j] - T(2) * dot[j] < t) idx[c++] = j;
         return c;
     }
+    static void stream_copy(T* dst, const T* src, index_t n) {
+        index_t j = 0;
+        while (j < n && (reinterpret_cast<std::uintptr_t>(dst + j) % (W * sizeof(T))) != 0) {
+            dst[j] = src[j];
+            ++j;
+        }
+        for (; j + W <= n; j += W) O::stream(dst + j, O::load(src + j));
+        for (; j < n; ++j) dst[j] = src[j];
+    }
+    static void stream_fence() { O::fence(); }
     static T sqdist(const T* x, const T* y, index_t d) {
         R s0 = O::zero(), s1 = O::zero();
         index_t k = 0;
@@ -334,6 +359,8 @@ struct kernels {
         t.select_below = &select_below;
         t.sq_candidates = &sq_candidates;
         t.sq_below = &sq_below;
+        t.stream_copy = &stream_copy;
+        t.stream_fence = &stream_fence;
         t.sqdist = &sqdist;
         return t;
     }

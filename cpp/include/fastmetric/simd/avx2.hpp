@@ -38,6 +38,8 @@ struct avx2_ops<float> {
         __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
         return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
     }
+    static void stream(float* p, reg a) { _mm256_stream_ps(p, a); }
+    static void fence() { _mm_sfence(); }
     static float hsum(reg a) {
         __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
         s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -82,6 +84,8 @@ struct avx2_ops<double> {
         e = _mm256_add_epi64(e, _mm256_set1_epi64x(1023));
         return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
     }
+    static void stream(double* p, reg a) { _mm256_stream_pd(p, a); }
+    static void fence() { _mm_sfence(); }
     static double hsum(reg a) {
         __m128d s = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
         return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));

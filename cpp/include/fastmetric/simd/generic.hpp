@@ -65,6 +65,8 @@ struct generic_ops {
         for (int l = 0; l < W; ++l) r.v[l] = std::ldexp(T(1), static_cast<int>(n.v[l]));
         return r;
     }
+    static void stream(T* p, reg a) { store(p, a); }  // no portable non-temporal store
+    static void fence() {}
     static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a.v[l]; return s; }
     static T hmax(reg a) { T s = a.v[0]; for (int l = 1; l < W; ++l) s = a.v[l] > s ? a.v[l] : s; return s; }
 };
