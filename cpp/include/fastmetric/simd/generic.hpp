@@ -8,6 +8,81 @@
 namespace fastmetric {
 namespace simd {
 
+#if defined(__GNUC__) || defined(__clang__)
+// GCC / Clang vector extensions: 128-bit vectors that compile to SSE2 on x86-64 and NEON on
+// aarch64 (both baseline). Plain arrays would be scalarised by the compiler.
+template <class T>
+struct vec_traits;
+template <>
+struct vec_traits<float> {
+    typedef float vec __attribute__((vector_size(16)));
+    typedef int ivec __attribute__((vector_size(16)));
+    static constexpr float magic = 12582912.0f;  // 1.5 * 2^23: x + magic - magic rounds to nearest
+    static constexpr int mant = 23, bias = 127;
+};
+template <>
+struct vec_traits<double> {
+    typedef double vec __attribute__((vector_size(16)));
+    typedef long long ivec __attribute__((vector_size(16)));
+    static constexpr double magic = 6755399441055744.0;  // 1.5 * 2^52
+    static constexpr int mant = 52, bias = 1023;
+};
+
+template <class T>
+struct generic_ops {
+    static constexpr int W = 16 / sizeof(T);
+    using reg = typename vec_traits<T>::vec;
+    using ireg = typename vec_traits<T>::ivec;
+    using value_type = T;
+
+    static reg zero() { return reg{} ; }
+    static reg set1(T x) { return reg{} + x; }
+    static reg load(const T* p) { reg r; std::memcpy(&r, p, sizeof(r)); return r; }
+    static void store(T* p, reg a) { std::memcpy(p, &a, sizeof(a)); }
+    static void stream(T* p, reg a) { store(p, a); }  // no portable non-temporal store
+    static void fence() {}
+    static reg add(reg a, reg b) { return a + b; }
+    static reg sub(reg a, reg b) { return a - b; }
+    static reg mul(reg a, reg b) { return a * b; }
+    static reg div(reg a, reg b) { return a / b; }
+    static reg max(reg a, reg b) { return a > b ? a : b; }
+    static reg min(reg a, reg b) { return a < b ? a : b; }
+    // a*b + c, rounded twice (no FMA in the x86-64 baseline)
+    static reg fma(reg a, reg b, reg c) { return a * b + c; }
+    static reg abs(reg a) { return a < zero() ? -a : a; }
+    static reg sqrt(reg a) {
+        for (int l = 0; l < W; ++l) a[l] = std::sqrt(a[l]);
+        return a;
+    }
+    // round to nearest even, valid for |a| < 2^(mant-1): enough for exp's range reduction
+    static reg round(reg a) {
+        const reg m = set1(vec_traits<T>::magic);
+        return (a + m) - m;
+    }
+    static unsigned lt_mask(reg a, reg b) {
+        const auto c = a < b;
+        unsigned m = 0;
+        for (int l = 0; l < W; ++l) m |= (c[l] ? 1u : 0u) << l;
+        return m;
+    }
+    static reg select_lt(reg a, reg b, reg x, reg y) { return a < b ? x : y; }
+    static reg copysign(reg mag, reg sgn) {
+        const reg s = sgn < zero() ? -abs(mag) : abs(mag);
+        return s;
+    }
+    static reg pow2i(reg n) {
+        const ireg e = __builtin_convertvector(n, ireg) + ireg{} + vec_traits<T>::bias;
+        const ireg bits = e << vec_traits<T>::mant;
+        reg r;
+        std::memcpy(&r, &bits, sizeof(r));
+        return r;
+    }
+    static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a[l]; return s; }
+    static T hmax(reg a) { T s = a[0]; for (int l = 1; l < W; ++l) s = a[l] > s ? a[l] : s; return s; }
+};
+
+#else  // portable fallback: a few lanes in a plain array
+
 template <class T>
 struct generic_ops {
     static constexpr int W = 16 / sizeof(T);
@@ -70,6 +145,7 @@ struct generic_ops {
     static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a.v[l]; return s; }
     static T hmax(reg a) { T s = a.v[0]; for (int l = 1; l < W; ++l) s = a.v[l] > s ? a.v[l] : s; return s; }
 };
+#endif
 
 }  // namespace simd
 }  // namespace fastmetric

@@ -1,0 +1,443 @@
+"""The base shared by every metric learner of :mod:`fastmetric.learn`.
+
+A learner finds a linear map L (``components_``, shape ``(n_components, n_features)``) so that the
+learned distance is d(x, y) = ||L (x - y)||, i.e. a Mahalanobis distance with M = L^T L. Names follow
+metric-learn 0.7 so that users switch by changing the import.
+
+Contract for subclasses (read this before writing a learner)
+-----------------------------------------------------------
+Subclass :class:`MahalanobisMixin` (already a scikit-learn ``BaseEstimator`` + ``TransformerMixin``).
+
+``__init__``
+    Store the parameters exactly as given, nothing else (scikit-learn rule). The helpers expect the
+    usual names when they exist: ``n_components``, ``init``, ``max_iter``, ``tol``, ``verbose``,
+    ``random_state``, ``n_threads``.
+
+``fit(X, y)`` must
+    1. validate: ``X, y = self._validate_supervised(X, y)`` (labels: returns X as float32 if it was
+       float32, else float64, C-contiguous, finite; y as integer codes 0..n_classes-1, and sets
+       ``self.classes_``; clear errors for NaN/inf, one class, every class a singleton, mismatched
+       lengths) -- or ``X = self._validate_unsupervised(X)`` for learners without labels, or
+       ``self._validate_targets(X, y)`` for regression targets (MLKR);
+    2. ``k = self._n_components_checked(X.shape[1])`` and, for gradient learners,
+       ``L0 = self._initial_components(X, y, k)`` (handles ``init`` = "auto", "pca", "lda",
+       "identity", "random" or an array; returns float64 of shape (k, n_features));
+    3. optimise. For smooth objectives ``minimize_lbfgs(fun, L0, ...)`` runs SciPy's L-BFGS-B with
+       verbose progress; otherwise use ``self._progress()`` to report each iteration
+       (``progress(it, loss, grad_norm)``) -- ``verbose=True`` must show something per iteration;
+    4. finish with ``self._set_components(L, X.dtype, n_iter=...)``: stores ``components_`` in the
+       dtype of X (float32 in -> float32 out), ``n_iter_``, and refuses NaN/inf components.
+    5. ``return self``.
+
+Threads: pass ``self._threads()`` (0 = all cores) as ``n_threads`` to the C++ sweeps; every sweep
+must give bitwise-identical results for any thread count in float64 (fixed-order reductions).
+
+Everything else -- ``transform``, ``get_mahalanobis_matrix``, ``get_metric``, ``pair_distance``,
+``pair_score``, feature names, scikit-learn tags (y required, float32 preserved) -- comes from the
+base. Weakly supervised learners (pairs) override ``__sklearn_tags__`` / ``fit`` as they need but keep
+``components_``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from .. import _core
+from .._validation import resolve_n_threads
+
+try:  # the `learn` extra
+    import scipy.optimize  # noqa: F401
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+    from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "fastmetric.learn needs scikit-learn and SciPy, which are not installed "
+        f"({exc}). Install the 'learn' extra: pip install 'fastmetric[learn]'"
+    ) from exc
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _sk_validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+    _sk_validate_data = None
+
+__all__ = ["MahalanobisMixin", "minimize_lbfgs", "Progress", "canonical_float"]
+
+_FLOATS = [np.float64, np.float32]
+
+
+def _validate_data(est, X="no_validation", y="no_validation", **kwargs):
+    if _sk_validate_data is not None:
+        out = _sk_validate_data(est, X, y, **kwargs)
+    else:  # pragma: no cover
+        out = est._validate_data(X, y, **kwargs)
+    if isinstance(out, tuple):
+        return (canonical_float(out[0]), *out[1:])
+    return canonical_float(out)
+
+
+def canonical_float(a):
+    """The same memory with numpy's canonical float32/float64 dtype object.
+
+    Arrays that went through pickle or joblib memmaps carry an equal but distinct dtype instance,
+    which the C++ binding's dtype check does not accept; a zero-copy view fixes that.
+    """
+    if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.dtype.isnative:
+        canon = np.dtype(np.float32) if a.dtype.itemsize == 4 else np.dtype(np.float64) if a.dtype.itemsize == 8 else None
+        if canon is not None and a.dtype is not canon:
+            return a.view(canon)
+    return a
+
+
+class Progress:
+    """Per-iteration progress printer used when ``verbose`` is true.
+
+    ``progress(it, loss, grad_norm=None, **extra)`` prints one line with the elapsed time; it prints
+    nothing when verbose is false, so learners may call it unconditionally.
+    """
+
+    def __init__(self, name: str, verbose, stream=None):
+        self.name = name
+        self.verbose = bool(verbose)
+        self.stream = stream
+        self.t0 = time.perf_counter()
+        self.header_done = False
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def __call__(self, it: int, loss: float, grad_norm=None, **extra) -> None:
+        if not self.verbose:
+            return
+        out = self.stream if self.stream is not None else sys.stdout
+        if not self.header_done:
+            print(f"[{self.name}] {'iter':>5}  {'loss':>14}  {'|grad|':>10}  {'elapsed':>9}", file=out)
+            self.header_done = True
+        g = "" if grad_norm is None else f"{grad_norm:10.3e}"
+        tail = "".join(f"  {k} {v}" for k, v in extra.items())
+        print(f"[{self.name}] {it:5d}  {loss:14.6e}  {g:>10}  {self.elapsed():8.2f}s{tail}", file=out, flush=True)
+
+    def message(self, text: str) -> None:
+        if self.verbose:
+            out = self.stream if self.stream is not None else sys.stdout
+            print(f"[{self.name}] {text}", file=out, flush=True)
+
+
+def minimize_lbfgs(fun, L0, *, max_iter, tol, progress=None):
+    """Minimise ``fun(L) -> (loss, grad)`` over L (shape of L0) with SciPy's L-BFGS-B.
+
+    ``fun`` receives a float64 array shaped like L0 and returns a float loss and a gradient of the
+    same shape (any float dtype). Returns ``(L, n_iter, scipy_result)``. Progress (when given) is
+    printed once per L-BFGS iteration with the loss and gradient norm of the accepted point.
+    """
+    from scipy.optimize import minimize
+
+    shape = L0.shape
+    last = {}
+
+    def f(x):
+        loss, grad = fun(x.reshape(shape))
+        loss = float(loss)
+        grad = np.asarray(grad, dtype=np.float64).ravel()
+        last["x"], last["loss"], last["grad"] = x.copy(), loss, grad
+        return loss, grad
+
+    it = [0]
+
+    def callback(xk, *args):
+        it[0] += 1
+        if progress is not None and progress.verbose:
+            if "x" in last and np.array_equal(last["x"], xk):
+                progress(it[0], last["loss"], float(np.linalg.norm(last["grad"])))
+            else:
+                progress(it[0], float("nan"))
+
+    res = minimize(
+        f,
+        np.ascontiguousarray(L0, dtype=np.float64).ravel(),
+        jac=True,
+        method="L-BFGS-B",
+        tol=tol,
+        callback=callback,
+        options={"maxiter": int(max_iter)},
+    )
+    if progress is not None:
+        progress.message(f"L-BFGS stopped after {res.nit} iterations: {res.message}")
+    return res.x.reshape(shape), max(int(res.nit), 1), res
+
+
+class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Base of the learners of a Mahalanobis distance d(x, y) = ||L (x - y)||, M = L^T L.
+
+    Fitted attributes: ``components_`` (L, shape ``(n_components, n_features)``, in the dtype of the
+    training data), ``n_features_in_``, ``n_iter_`` (iterative learners).
+    """
+
+    #: scikit-learn tag: fit needs y
+    _requires_y = True
+
+    # ------------------------------------------------------------------ scikit-learn tags
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = self._requires_y
+        if tags.transformer_tags is not None:
+            tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {"requires_y": self._requires_y, "preserves_dtype": [np.float64, np.float32]}
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    # ------------------------------------------------------------------ validation helpers
+    def _name(self) -> str:
+        return type(self).__name__
+
+    def _threads(self) -> int:
+        """n_threads for the C++ sweeps (0 = every core)."""
+        return resolve_n_threads(getattr(self, "n_threads", None))
+
+    def _progress(self) -> Progress:
+        return Progress(self._name(), getattr(self, "verbose", False))
+
+    def _check_y_length(self, X, y):
+        n_x = X.shape[0] if hasattr(X, "shape") else len(X)
+        n_y = len(y) if not hasattr(y, "shape") or y.ndim > 0 else 1
+        if n_x != n_y:
+            raise ValueError(
+                f"{self._name()}: X and y have different numbers of samples: X has {n_x} rows "
+                f"(shape {getattr(X, 'shape', '?')}), y has {n_y} labels (shape {np.shape(y)})"
+            )
+
+    def _validate_unsupervised(self, X, *, reset=True, ensure_min_samples=2):
+        """X -> C-contiguous float32 (if given float32) or float64, finite, 2-D, >= 2 rows."""
+        X = _validate_data(self, X, reset=reset, dtype=_FLOATS, order="C", ensure_min_samples=ensure_min_samples)
+        return X
+
+    def _validate_supervised(self, X, y, *, min_classes=2):
+        """Validate (X, labels). Returns (X, y_codes) and sets ``classes_``.
+
+        Errors: y None, NaN/inf in X, non-classification targets, mismatched lengths, fewer than
+        ``min_classes`` classes, every class a single sample (no pair of same-class points).
+        """
+        if y is None:
+            raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
+        if hasattr(X, "shape") and hasattr(y, "__len__"):
+            self._check_y_length(X, y)
+        X, y = _validate_data(
+            self, X, y, dtype=_FLOATS, order="C", ensure_min_samples=2, y_numeric=False, multi_output=False
+        )
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        n_classes = classes.shape[0]
+        if n_classes < min_classes:
+            raise ValueError(
+                f"{self._name()} needs labels of at least {min_classes} classes; y has {n_classes} class"
+                f"{'' if n_classes == 1 else 'es'} ({n_classes} class over {X.shape[0]} samples)"
+            )
+        if n_classes >= X.shape[0]:
+            raise ValueError(
+                f"{self._name()}: fewer samples than classes is not learnable: {X.shape[0]} samples, "
+                f"{n_classes} classes (every class has a single sample)"
+            )
+        self.classes_ = classes
+        return X, codes.astype(np.intp).ravel()
+
+    def _validate_targets(self, X, y):
+        """Validate (X, real-valued y) for regression learners; returns (X, y float64)."""
+        if y is None:
+            raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
+        if hasattr(X, "shape") and hasattr(y, "__len__"):
+            self._check_y_length(X, y)
+        X, y = _validate_data(self, X, y, dtype=_FLOATS, order="C", ensure_min_samples=2, y_numeric=True)
+        return X, np.asarray(y, dtype=np.float64)
+
+    def _n_components_checked(self, n_features: int) -> int:
+        """Resolve ``n_components`` (None -> n_features) and check 1 <= n_components <= n_features."""
+        k = getattr(self, "n_components", None)
+        if k is None:
+            init = getattr(self, "init", None)
+            if isinstance(init, np.ndarray) and init.ndim == 2:
+                return int(init.shape[0])
+            return int(n_features)
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"n_components must be an int or None, got {type(k).__name__}")
+        if k < 1:
+            raise ValueError(f"n_components must be >= 1, got {k}")
+        if k > n_features:
+            raise ValueError(
+                f"n_components={k} is larger than n_features={n_features}: a learned linear map cannot "
+                "add dimensions; use n_components <= n_features or None"
+            )
+        return int(k)
+
+    def _initial_components(self, X, y, n_components, init=None, *, has_classes=True, random_state=None):
+        """The starting L, float64 of shape (n_components, n_features).
+
+        init: "auto" (LDA when n_components <= min(n_features, n_classes - 1) and labels are classes,
+        else PCA when n_components < min(n_features, n_samples), else identity -- metric-learn and
+        scikit-learn's rule), "pca", "lda", "identity", "random" (standard normal) or an array of shape
+        (n_components, n_features). Defaults to ``self.init`` and ``self.random_state``.
+        """
+        init = getattr(self, "init", "auto") if init is None else init
+        if random_state is None:
+            random_state = getattr(self, "random_state", None)
+        n, d = X.shape
+        k = int(n_components)
+        if isinstance(init, (list, tuple)):
+            init = np.asarray(init)
+        if isinstance(init, np.ndarray):
+            if init.ndim != 2 or init.shape[1] != d or init.shape[0] != k:
+                raise ValueError(
+                    f"init array has shape {init.shape}; expected (n_components, n_features) = ({k}, {d})"
+                )
+            if init.dtype.kind not in "fiub":
+                raise TypeError(f"init array must be real-valued, got dtype {init.dtype}")
+            A = np.array(init, dtype=np.float64)
+            if not np.isfinite(A).all():
+                raise ValueError("init array contains NaN or infinity")
+            return A
+        if not isinstance(init, str):
+            raise TypeError(f"init must be a string or an array, got {type(init).__name__}")
+        allowed = ("auto", "pca", "lda", "identity", "random")
+        if init not in allowed:
+            raise ValueError(f"init={init!r} is not one of {', '.join(map(repr, allowed))} or an array")
+        if init == "auto":
+            n_classes = len(np.unique(y)) if (has_classes and y is not None) else 0
+            if has_classes and y is not None and k <= min(d, n_classes - 1):
+                init = "lda"
+            elif k < min(d, n):
+                init = "pca"
+            else:
+                init = "identity"
+        Xd = np.asarray(X, dtype=np.float64)
+        if init == "identity":
+            return np.eye(k, d)
+        if init == "random":
+            return check_random_state(random_state).standard_normal((k, d))
+        if init == "pca":
+            Xc = Xd - Xd.mean(axis=0)
+            # eigenvectors of the d x d scatter matrix: deterministic and O(n d^2)
+            C = Xc.T @ Xc
+            w, V = np.linalg.eigh(C)
+            order = np.argsort(w)[::-1][:k]
+            comp = V[:, order].T
+            # sign convention: largest |entry| of each component positive (like svd_flip)
+            idx = np.argmax(np.abs(comp), axis=1)
+            comp *= np.sign(comp[np.arange(k), idx])[:, None]
+            return np.ascontiguousarray(comp)
+        # lda
+        if not has_classes or y is None:
+            raise ValueError("init='lda' needs class labels")
+        n_classes = len(np.unique(y))
+        if k > min(d, n_classes - 1):
+            raise ValueError(
+                f"init='lda' gives at most min(n_features, n_classes - 1) = {min(d, n_classes - 1)} "
+                f"components; n_components={k}. Use init='pca' or a smaller n_components"
+            )
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # collinear / constant features are expected (digits)
+            lda = LinearDiscriminantAnalysis(n_components=k).fit(Xd, y)
+        A = np.ascontiguousarray(lda.scalings_.T[:k], dtype=np.float64)
+        if A.shape[0] < k:  # rank-deficient data: pad with PCA directions
+            A = np.vstack([A, self._initial_components(X, y, k, "pca")[: k - A.shape[0]]])
+        return A
+
+    def _set_components(self, L, dtype, *, n_iter=None):
+        L = np.asarray(L)
+        if not np.isfinite(L).all():
+            raise FloatingPointError(
+                f"{self._name()}: the learned components contain NaN or infinity (diverged); "
+                "try standardising the data, a smaller learning rate or another init"
+            )
+        self.components_ = np.ascontiguousarray(L, dtype=dtype)
+        if n_iter is not None:
+            self.n_iter_ = int(n_iter)
+        return self
+
+    # ------------------------------------------------------------------ the learned metric
+    def transform(self, X):
+        """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64)."""
+        check_is_fitted(self, "components_")
+        X = _validate_data(self, X, reset=False, dtype=_FLOATS, ensure_min_samples=1)
+        L = self.components_
+        if L.dtype != X.dtype:
+            L = np.ascontiguousarray(L, dtype=X.dtype)
+        out = np.empty((X.shape[0], L.shape[0]), dtype=X.dtype)
+        if X.shape[0]:
+            _core.linear_map(X, None, L, out, self._threads())
+        return out
+
+    def get_mahalanobis_matrix(self):
+        """M = L^T L, shape (n_features, n_features)."""
+        check_is_fitted(self, "components_")
+        L = self.components_.astype(np.float64)
+        return (L.T @ L).astype(self.components_.dtype)
+
+    def get_metric(self):
+        """A function ``metric(u, v, squared=False)`` giving the learned distance of two points.
+
+        It is a plain Python callable (usable by scikit-learn's ``metric=``); for many points use
+        ``fastmetric.cdist(XA, XB, metric="mahalanobis", L=est.components_)`` instead.
+        """
+        check_is_fitted(self, "components_")
+        L = np.array(self.components_, dtype=np.float64)
+
+        def metric_fun(u, v, squared=False):
+            u = np.asarray(u, dtype=np.float64).ravel()
+            v = np.asarray(v, dtype=np.float64).ravel()
+            if u.shape != v.shape or u.shape[0] != L.shape[1]:
+                raise ValueError(f"points must have {L.shape[1]} features; got shapes {u.shape} and {v.shape}")
+            z = L @ (u - v)
+            s = float(z @ z)
+            return s if squared else float(np.sqrt(s))
+
+        return metric_fun
+
+    def _pairs_array(self, pairs):
+        check_is_fitted(self, "components_")
+        P = np.asarray(pairs)
+        if P.dtype.kind not in "fiub":
+            raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
+        d = self.components_.shape[1]
+        if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:
+            raise ValueError(f"pairs must have shape (n_pairs, 2, n_features={d}); got shape {P.shape}")
+        P = P.astype(np.float32 if P.dtype == np.float32 else np.float64, copy=False)
+        if P.size and not np.isfinite(P).all():
+            raise ValueError("pairs contain NaN or infinity")
+        return P
+
+    def pair_distance(self, pairs):
+        """Learned distance of each pair; ``pairs`` has shape (n_pairs, 2, n_features)."""
+        P = self._pairs_array(pairs)
+        diff = np.ascontiguousarray(P[:, 0, :] - P[:, 1, :])
+        if diff.shape[0] == 0:
+            return np.zeros(0, dtype=diff.dtype)
+        L = np.ascontiguousarray(self.components_, dtype=diff.dtype)
+        Z = np.empty((diff.shape[0], L.shape[0]), dtype=diff.dtype)
+        _core.linear_map(diff, None, L, Z, self._threads())
+        return np.sqrt(np.einsum("ij,ij->i", Z, Z))
+
+    def pair_score(self, pairs):
+        """Similarity of each pair: the opposite of :meth:`pair_distance` (higher = more similar)."""
+        return -self.pair_distance(pairs)
+
+    def score_pairs(self, pairs):
+        """Deprecated in metric-learn 0.7: use :meth:`pair_distance` (same values)."""
+        warnings.warn(
+            "score_pairs is deprecated (as in metric-learn 0.7); use pair_distance for distances or "
+            "pair_score for similarities",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return self.pair_distance(pairs)
