@@ -270,6 +270,12 @@ def test_kneighbors_transformer_in_pipelines(rng):
     np.testing.assert_array_equal(pipe.fit(X, y).predict(X), ref.fit(X, y).predict(X))
     emb = make_pipeline(fm.KNeighborsTransformer(n_neighbors=31), Isomap(n_neighbors=30, metric="precomputed"))
     assert emb.fit_transform(X).shape == (150, 2)
+    from sklearn.cluster import DBSCAN
+
+    graph = fm.KNeighborsTransformer(n_neighbors=10).fit_transform(X)
+    ref_graph = SkKNT(n_neighbors=10).fit_transform(X)
+    np.testing.assert_array_equal(DBSCAN(eps=0.5, metric="precomputed").fit(graph).labels_,
+                                  DBSCAN(eps=0.5, metric="precomputed").fit(ref_graph).labels_)
     # learned metric via metric_params
     L = rng.standard_normal((2, 4))
     g = fm.KNeighborsTransformer(n_neighbors=3, metric="mahalanobis", metric_params={"L": L}).fit_transform(X)
