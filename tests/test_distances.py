@@ -333,3 +333,24 @@ def test_scipy_defaults_for_aliased_inputs(rng):
         np.testing.assert_allclose(fm.pdist(X, metric), sd.pdist(X, metric), rtol=1e-11)
         np.testing.assert_allclose(fm.pairwise_distances(X, metric=metric), sd.squareform(sd.pdist(X, metric)),
                                    rtol=1e-11, atol=1e-13)
+
+
+def test_small_linalg_helpers(rng):
+    from fastmetric import _core
+
+    for d in (1, 2, 7, 33):
+        A = rng.standard_normal((d, d))
+        S = A @ A.T + d * np.eye(d)
+        R = _core.cholesky_upper(S)
+        assert np.allclose(np.tril(R, -1), 0)
+        np.testing.assert_allclose(R.T @ R, S, rtol=1e-12, atol=1e-12 * d)
+        L = _core.inverse_factor(S)
+        np.testing.assert_allclose(L.T @ L, np.linalg.inv(S), rtol=1e-10, atol=1e-12)
+    assert _core.cholesky_upper(-np.eye(3)) is None
+    assert _core.cholesky_upper(np.diag([1.0, 0.0, 1.0])) is None  # semi-definite: not a Cholesky factor
+    assert _core.inverse_factor(np.ones((3, 3))) is None
+    # the semi-definite VI still works, through the eigendecomposition
+    X = rng.standard_normal((5, 3))
+    VI = np.diag([1.0, 0.0, 2.0])
+    np.testing.assert_allclose(fm.cdist(X, X[::-1], "mahalanobis", VI=VI),
+                               sd.cdist(X, X[::-1], "mahalanobis", VI=VI), rtol=1e-12, atol=1e-14)

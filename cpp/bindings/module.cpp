@@ -12,6 +12,7 @@
 #include "fastmetric/engine.hpp"
 #include "fastmetric/metrics.hpp"
 #include "fastmetric/topk.hpp"
+#include "fastmetric/linalg.hpp"
 
 namespace py = pybind11;
 using namespace fastmetric;
@@ -224,6 +225,42 @@ void linear_map_py(const py::array& X, const py::object& shift, const py::array&
         throw py::type_error("X must be float32 or float64");
 }
 
+// R (upper) with R^T R = A for a symmetric positive-definite A, or None.
+py::object cholesky_py(const py::array_t<double, py::array::c_style | py::array::forcecast>& A) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square matrix");
+    const index_t d = A.shape(0);
+    py::array_t<double> R({d, d});
+    std::copy(A.data(), A.data() + d * d, R.mutable_data());
+    bool ok;
+    {
+        py::gil_scoped_release release;
+        ok = cholesky_upper(R.mutable_data(), d);
+    }
+    if (!ok) return py::none();
+    return std::move(R);
+}
+
+// L = R^{-T} with L^T L = A^{-1}, for a symmetric positive-definite A (e.g. a covariance), or None.
+py::object inverse_factor_py(const py::array_t<double, py::array::c_style | py::array::forcecast>& A) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square matrix");
+    const index_t d = A.shape(0);
+    py::array_t<double> L({d, d});
+    double* l = L.mutable_data();
+    std::vector<double> R(A.data(), A.data() + d * d);
+    bool ok;
+    {
+        py::gil_scoped_release release;
+        ok = cholesky_upper(R.data(), d);
+        if (ok) {
+            invert_upper(R.data(), d);
+            for (index_t i = 0; i < d; ++i)
+                for (index_t j = 0; j < d; ++j) l[i * d + j] = R[size_t(j * d + i)];
+        }
+    }
+    if (!ok) return py::none();
+    return std::move(L);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
@@ -241,6 +278,10 @@ PYBIND11_MODULE(_core, m) {
           py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
           py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
           "(distances, indices, offsets): CSR lists of the rows within radius");
+    m.def("cholesky_upper", &cholesky_py, py::arg("A"),
+          "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");
+    m.def("inverse_factor", &inverse_factor_py, py::arg("A"),
+          "L with L.T @ L = inv(A) for symmetric positive-definite A, else None");
     m.def("isa", &isa_name, "Instruction set in use");
     m.def("available_isas", &available_isas);
     m.def("set_isa", &set_isa, py::arg("name"), "Force an instruction set: generic, avx2, avx512 or best");

@@ -94,7 +94,10 @@ def metric_map_from_VI(VI, d: int) -> np.ndarray:
     scale = max(np.abs(arr).max(), np.finfo(np.float64).tiny)
     if np.abs(arr - arr.T).max() > 1e-8 * scale:
         raise ValueError("VI must be symmetric (VI and VI.T differ)")
-    w, vecs = np.linalg.eigh((arr + arr.T) / 2)
+    R = _core.cholesky_upper((arr + arr.T) / 2)  # positive definite: the common case, no LAPACK call
+    if R is not None:
+        return R
+    w, vecs = np.linalg.eigh((arr + arr.T) / 2)  # semi-definite (or not PSD at all): decide here
     if w.size and w.min() < -1e-10 * max(abs(w).max(), np.finfo(np.float64).tiny) * d:
         raise ValueError(f"VI is not positive semi-definite (smallest eigenvalue {w.min():.3g})")
     keep = w > 0
@@ -106,13 +109,17 @@ def _metric_map_default(XA, XB, d: int) -> np.ndarray:
     S = _stacked(XA, XB).astype(np.float64)
     if S.shape[0] < 2:
         raise ValueError("mahalanobis without VI needs at least 2 samples to estimate a covariance")
-    w, vecs = np.linalg.eigh(np.atleast_2d(np.cov(S.T)))
-    if w.min() <= 1e-12 * max(w.max(), 0) * d or w.max() <= 0:
+    S -= S.mean(axis=0)
+    cov = np.empty((d, d))
+    _core.pairwise(S.T, None, cov, "linear")  # the Gram matrix of the centred columns, on the engine
+    cov /= S.shape[0] - 1
+    L = _core.inverse_factor(cov)
+    if L is None:
         raise ValueError(
             f"the covariance of the stacked inputs (shape {S.shape}) is singular, so scipy's default "
             "VI = inv(cov) does not exist; pass VI or L explicitly"
         )
-    return np.ascontiguousarray((vecs / np.sqrt(w)).T)
+    return L
 
 
 def _prepare(metric, XA, XB, kwargs):
