@@ -38,6 +38,11 @@ struct avx2_ops<float> {
         __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
         return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));
     }
+    // 1/a to ~1 ulp: the 12-bit estimate refined by one Newton step (cheaper than vdivps)
+    static reg recip(reg a) {
+        const reg r = _mm256_rcp_ps(a);
+        return _mm256_mul_ps(r, _mm256_fnmadd_ps(a, r, _mm256_set1_ps(2.0f)));
+    }
     static void stream(float* p, reg a) { _mm256_stream_ps(p, a); }
     static void fence() { _mm_sfence(); }
     static float hsum(reg a) {
@@ -84,6 +89,7 @@ struct avx2_ops<double> {
         e = _mm256_add_epi64(e, _mm256_set1_epi64x(1023));
         return _mm256_castsi256_pd(_mm256_slli_epi64(e, 52));
     }
+    static reg recip(reg a) { return _mm256_div_pd(_mm256_set1_pd(1.0), a); }
     static void stream(double* p, reg a) { _mm256_stream_pd(p, a); }
     static void fence() { _mm_sfence(); }
     static double hsum(reg a) {

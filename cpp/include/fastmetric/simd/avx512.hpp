@@ -40,6 +40,10 @@ struct avx512_ops<float> {
         __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
         return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
     }
+    static reg recip(reg a) {  // 14-bit estimate + one Newton step
+        const reg r = _mm512_rcp14_ps(a);
+        return _mm512_mul_ps(r, _mm512_fnmadd_ps(a, r, _mm512_set1_ps(2.0f)));
+    }
     static void stream(float* p, reg a) { _mm512_stream_ps(p, a); }
     static void fence() { _mm_sfence(); }
     static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
@@ -77,6 +81,7 @@ struct avx512_ops<double> {
         __m512i e = _mm512_add_epi64(_mm512_cvtpd_epi64(n), _mm512_set1_epi64(1023));
         return _mm512_castsi512_pd(_mm512_slli_epi64(e, 52));
     }
+    static reg recip(reg a) { return _mm512_div_pd(_mm512_set1_pd(1.0), a); }
     static void stream(double* p, reg a) { _mm512_stream_pd(p, a); }
     static void fence() { _mm_sfence(); }
     static double hsum(reg a) { return _mm512_reduce_add_pd(a); }

@@ -41,6 +41,7 @@ struct generic_ops {
     static void store(T* p, reg a) { std::memcpy(p, &a, sizeof(a)); }
     static void stream(T* p, reg a) { store(p, a); }  // no portable non-temporal store
     static void fence() {}
+    static reg recip(reg a) { return set1(T(1)) / a; }
     static reg add(reg a, reg b) { return a + b; }
     static reg sub(reg a, reg b) { return a - b; }
     static reg mul(reg a, reg b) { return a * b; }
@@ -142,6 +143,7 @@ struct generic_ops {
     }
     static void stream(T* p, reg a) { store(p, a); }  // no portable non-temporal store
     static void fence() {}
+    static reg recip(reg a) { return div(set1(T(1)), a); }
     static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a.v[l]; return s; }
     static T hmax(reg a) { T s = a.v[0]; for (int l = 1; l < W; ++l) s = a.v[l] > s ? a.v[l] : s; return s; }
 };
