@@ -261,10 +261,30 @@ py::object inverse_factor_py(const py::array_t<double, py::array::c_style | py::
     return std::move(L);
 }
 
+// Called by the driver from the thread that released the GIL (OpenMP thread 0): take the GIL for a
+// moment and let Python run its signal handlers. A pending KeyboardInterrupt stops the kernel.
+bool python_signal_pending() {
+    if (!Py_IsInitialized()) return false;
+    py::gil_scoped_acquire acquire;
+    if (PyErr_CheckSignals() != 0) {
+        PyErr_Clear();  // re-raised as KeyboardInterrupt by the translator below
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
+    set_interrupt_check(&python_signal_pending);
+    py::register_exception_translator([](std::exception_ptr p) {
+        try {
+            if (p) std::rethrow_exception(p);
+        } catch (const interrupted&) {
+            PyErr_SetNone(PyExc_KeyboardInterrupt);
+        }
+    });
     m.def("pairwise", &pairwise, py::arg("X"), py::arg("Y"), py::arg("out"), py::arg("metric"),
           py::arg("condensed") = false, py::arg("p") = 2.0, py::arg("gamma") = 1.0, py::arg("coef0") = 1.0,
           py::arg("degree") = 3.0, py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,

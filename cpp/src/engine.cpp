@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -45,6 +46,12 @@ static inline int thread_id() {
     return 0;
 #endif
 }
+
+// ----------------------------------------------------------------------------- interruption
+namespace {
+std::atomic<interrupt_check_fn> g_interrupt_check{nullptr};
+}
+void set_interrupt_check(interrupt_check_fn fn) { g_interrupt_check.store(fn); }
 
 // ----------------------------------------------------------------------------- ISA dispatch
 bool cpu_has_avx2();
@@ -333,9 +340,12 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
         w.flagged.resize(size_t(np_max * nr));
     }
 
-    std::atomic<bool> failed{false};
+    std::atomic<bool> failed{false}, stop{false};
     std::string error;
     std::mutex error_mutex;
+    const interrupt_check_fn check = g_interrupt_check.load();
+    using clock = std::chrono::steady_clock;
+    auto next_check = clock::now() + std::chrono::milliseconds(50);
 
     auto do_tile = [&](int tid, int slot, index_t bi, index_t bj) {
         Workspace<T>& w = ws[size_t(tid)];
@@ -427,9 +437,17 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
 #endif
     for (index_t t = 0; t < ntasks; ++t) {
-        if (failed.load(std::memory_order_relaxed)) continue;
+        if (failed.load(std::memory_order_relaxed) || stop.load(std::memory_order_relaxed)) continue;
+        const int tid = thread_id();
+        if (check && tid == 0 && clock::now() >= next_check) {  // only the calling thread may look
+            if (check()) {
+                stop.store(true);
+                continue;
+            }
+            next_check = clock::now() + std::chrono::milliseconds(50);
+        }
         try {
-            do_task(thread_id(), t);
+            do_task(tid, t);
         } catch (const std::exception& e) {
             std::lock_guard<std::mutex> lock(error_mutex);
             if (!failed.exchange(true)) error = e.what();
@@ -439,6 +457,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
         }
     }
     if (failed.load()) throw std::runtime_error(error);
+    if (stop.load()) throw interrupted();
 }
 
 // ----------------------------------------------------------------------------- sinks

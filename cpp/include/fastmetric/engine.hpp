@@ -18,6 +18,7 @@
 //  * Results depend only on the tile decomposition, never on which thread ran a tile.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <stdexcept>
 #include <vector>
@@ -130,6 +131,15 @@ void row_sq_norms(const Operand<T>& op, T* out, int n_threads);
 // row_shift = row mean (when want_mean), row_scale = 1/|row - shift| (0 for a zero row)
 template <class T>
 void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads);
+
+// Interruption (Ctrl-C). The binding installs a check that looks at Python's pending signals; the
+// driver calls it from the calling thread (OpenMP thread 0) at most every ~50 ms between tasks. When
+// it returns true the remaining tasks are skipped and run_pairwise throws `interrupted`.
+struct interrupted : std::runtime_error {
+    interrupted() : std::runtime_error("interrupted") {}
+};
+using interrupt_check_fn = bool (*)();
+void set_interrupt_check(interrupt_check_fn fn);
 
 int resolve_threads(int requested);
 int max_threads();
