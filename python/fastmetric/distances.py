@@ -153,26 +153,30 @@ def _prepare(metric, XA, XB, kwargs):
             raise ValueError(f"seuclidean needs positive variances V; V <= 0 in column(s) {cols}")
         core["V"] = V.astype(dtype)
     elif name == "mahalanobis":
-        VI, L = kwargs.get("VI"), kwargs.get("L")
-        if VI is not None and L is not None:
-            raise ValueError("pass either VI or L to mahalanobis, not both")
-        if L is not None:
-            Larr = np.asarray(L)
-            if Larr.dtype.kind not in "fiub":
-                raise TypeError(f"L must be a real numeric matrix, got dtype {Larr.dtype}")
-            if Larr.ndim != 2 or Larr.shape[1] != d or Larr.shape[0] < 1:
-                raise ValueError(f"L must have shape (k, {d}) to match n_features={d}; got shape {Larr.shape}")
-            if not np.isfinite(Larr).all():
-                raise ValueError("L contains NaN or infinity")
-            Lm = Larr
-        elif VI is not None:
-            Lm = metric_map_from_VI(VI, d)
-            if Lm.shape[0] == 0:  # VI == 0: every distance is 0
-                Lm = np.zeros((1, d))
-        else:
-            Lm = _metric_map_default(XA, XB, d)
-        core["L"] = np.ascontiguousarray(Lm, dtype=dtype)
+        Lm = metric_map(kwargs.get("L"), kwargs.get("VI"), d, dtype)
+        core["L"] = Lm if Lm is not None else _metric_map_default(XA, XB, d).astype(dtype)
     return name, core
+
+
+def metric_map(L, VI, d, dtype):
+    """The k x d map of a Mahalanobis metric given as ``L`` (validated) or ``VI`` (factored); None if neither."""
+    if L is not None and VI is not None:
+        raise ValueError("pass either L or VI, not both")
+    if VI is not None:
+        Lm = metric_map_from_VI(VI, d)
+        if Lm.shape[0] == 0:  # VI == 0: every distance is 0
+            Lm = np.zeros((1, d))
+    elif L is not None:
+        Lm = np.asarray(L)
+        if Lm.dtype.kind not in "fiub":
+            raise TypeError(f"L must be a real numeric matrix, got dtype {Lm.dtype}")
+        if Lm.ndim != 2 or Lm.shape[1] != d or Lm.shape[0] < 1:
+            raise ValueError(f"L must have shape (k, {d}) to match n_features={d}; got shape {Lm.shape}")
+        if not np.isfinite(Lm).all():
+            raise ValueError("L contains NaN or infinity")
+    else:
+        return None
+    return np.ascontiguousarray(Lm, dtype=dtype)
 
 
 def _inputs(XA, XB, check_finite_, names=("XA", "XB")):

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _core
 from ._validation import check_out, resolve_n_threads, validate_pair
-from .distances import metric_map_from_VI
+from .distances import metric_map
 
 __all__ = [
     "pairwise_kernels",
@@ -47,26 +47,6 @@ def _real(value, name):
     if not np.isfinite(v):
         raise ValueError(f"{name} must be finite, got {value}")
     return v
-
-
-def _metric_map(L, VI, d, dtype):
-    if L is not None and VI is not None:
-        raise ValueError("pass either L or VI, not both")
-    if VI is not None:
-        Lm = metric_map_from_VI(VI, d)
-        if Lm.shape[0] == 0:
-            Lm = np.zeros((1, d))
-    elif L is not None:
-        Lm = np.asarray(L)
-        if Lm.dtype.kind not in "fiub":
-            raise TypeError(f"L must be a real numeric matrix, got dtype {Lm.dtype}")
-        if Lm.ndim != 2 or Lm.shape[1] != d or Lm.shape[0] < 1:
-            raise ValueError(f"L must have shape (k, {d}) to match n_features={d}; got shape {Lm.shape}")
-        if not np.isfinite(Lm).all():
-            raise ValueError("L contains NaN or infinity")
-    else:
-        return None
-    return np.ascontiguousarray(Lm, dtype=dtype)
 
 
 def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=False, **core):
@@ -131,7 +111,7 @@ def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_threads=No
     """
     d = _features(X)
     g = _gamma(gamma, d)
-    Lm = _metric_map(L, VI, d, np.float64)
+    Lm = metric_map(L, VI, d, np.float64)
     return _run("rbf", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, L=Lm)
 
 
@@ -139,7 +119,7 @@ def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_thre
     """K = exp(-gamma ||x - y||_1); gamma=None means 1/n_features. ``L``/``VI`` map the inputs first."""
     d = _features(X)
     g = _gamma(gamma, d)
-    Lm = _metric_map(L, VI, d, np.float64)
+    Lm = metric_map(L, VI, d, np.float64)
     return _run("laplacian", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, L=Lm)
 
 
