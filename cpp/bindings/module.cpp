@@ -1,4 +1,4 @@
-// The main binding file (cpp/bindings/ is the only directory that includes pybind11). Inputs arrive validated by the Python layer
+// The one binding file: the only translation unit that includes pybind11. Inputs arrive validated by the Python layer
 // (python/fastmetric/_validation.py); here we only check what is cheap (ndim, dtype, strides,
 // out= shape), build views without copying, release the GIL and call the engine.
 // std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError (pybind11's translators).
@@ -13,13 +13,22 @@
 #include "fastmetric/metrics.hpp"
 #include "fastmetric/topk.hpp"
 #include "fastmetric/linalg.hpp"
+#include "fastmetric/learn/lmnn.hpp"
+#include "fastmetric/learn/nca.hpp"
+#include "fastmetric/learn/itml.hpp"
+#include "fastmetric/learn/mlkr.hpp"
+#include <cstdint>
+#include <memory>
 
 namespace py = pybind11;
 using namespace fastmetric;
 
-// learner sweeps live in their own binding files (cpp/bindings/learn*.cpp)
+namespace bind_learn1 {
 void register_learn1(py::module_& m);
+}
+namespace bind_learn2 {
 void register_learn2(py::module_& m);
+}
 
 namespace {
 
@@ -275,6 +284,346 @@ bool python_signal_pending() {
 
 }  // namespace
 
+// ---------------------------------------------------------------------------------------------
+// Metric learners' sweeps (NCA, LMNN). Inputs are validated and laid out by python/fastmetric/learn/*.py;
+// here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
+namespace bind_learn1 {
+using fastmetric::index_t;
+using fastmetric::MatrixView;
+namespace {
+
+// float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
+int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
+
+template <class T>
+MatrixView<T> c_matrix(const py::array& a, const char* what) {
+    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
+    if (float_bytes(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
+    if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
+    MatrixView<T> v;
+    v.data = static_cast<const T*>(a.data());
+    v.rows = a.shape(0);
+    v.cols = a.shape(1);
+    v.row_stride = a.shape(1);
+    v.col_stride = 1;
+    return v;
+}
+
+const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
+    if (a.ndim() != 1 || a.dtype().kind() != 'i' || a.itemsize() != 8 || !(a.flags() & py::array::c_style))
+        throw std::invalid_argument(std::string(what) + " must be a contiguous 1-D int64 array");
+    if (len >= 0 && a.shape(0) != len)
+        throw std::invalid_argument(std::string(what) + " has length " + std::to_string(a.shape(0)) + ", expected " +
+                                    std::to_string(len));
+    return static_cast<const std::int64_t*>(a.data());
+}
+
+template <class T>
+py::tuple nca_impl(const py::array& X, const py::array& L, const py::array& offsets, int n_threads, bool want_p) {
+    MatrixView<T> x = c_matrix<T>(X, "X");
+    MatrixView<T> l = c_matrix<T>(L, "L");
+    if (l.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
+    const std::int64_t* off = c_int64(offsets, "class_offsets", -1);
+    const index_t n_classes = offsets.shape(0) - 1;
+    if (n_classes < 1) throw std::invalid_argument("class_offsets needs at least 2 entries");
+    py::array_t<double> grad({l.rows, l.cols});
+    py::array_t<double> p(want_p ? x.rows : 0);
+    double* g = grad.mutable_data();
+    double* pp = want_p ? p.mutable_data() : nullptr;
+    double loss;
+    {
+        py::gil_scoped_release release;
+        loss = fastmetric::learn::nca_loss_grad<T>(x, l, off, n_classes, g, pp, n_threads);
+    }
+    if (want_p) return py::make_tuple(loss, grad, p);
+    return py::make_tuple(loss, grad);
+}
+
+py::tuple nca_loss_grad(const py::array& X, const py::array& L, const py::array& offsets, int n_threads, bool want_p) {
+    if (float_bytes(X) == 4) return nca_impl<float>(X, L, offsets, n_threads, want_p);
+    if (float_bytes(X) == 8) return nca_impl<double>(X, L, offsets, n_threads, want_p);
+    throw py::type_error("X must be float32 or float64");
+}
+
+// A prepared NCA problem kept alive across the evaluations of one fit (buffers reused, X referenced).
+class PyNcaProblem {
+  public:
+    PyNcaProblem(py::array X, py::array offsets, std::size_t cache_bytes) : X_(std::move(X)), off_(std::move(offsets)) {
+        const std::int64_t* off = c_int64(off_, "class_offsets", -1);
+        const index_t n_classes = off_.shape(0) - 1;
+        if (n_classes < 1) throw std::invalid_argument("class_offsets needs at least 2 entries");
+        bytes_ = float_bytes(X_);
+        if (bytes_ == 4)
+            f32_.reset(new fastmetric::learn::NcaProblem<float>(c_matrix<float>(X_, "X"), off, n_classes, cache_bytes));
+        else if (bytes_ == 8)
+            f64_.reset(new fastmetric::learn::NcaProblem<double>(c_matrix<double>(X_, "X"), off, n_classes, cache_bytes));
+        else
+            throw py::type_error("X must be float32 or float64");
+    }
+
+    py::tuple loss_grad(const py::array& L, int n_threads, bool want_p) {
+        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
+        return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_p) : run<double>(*f64_, L, n_threads, want_p);
+    }
+
+    bool uses_cache() const { return bytes_ == 4 ? f32_->uses_cache(0) : f64_->uses_cache(0); }
+
+  private:
+    template <class T>
+    py::tuple run(fastmetric::learn::NcaProblem<T>& prob, const py::array& L, int n_threads, bool want_p) {
+        MatrixView<T> l = c_matrix<T>(L, "L");
+        if (l.cols != prob.n_features()) throw std::invalid_argument("L must have n_features columns");
+        py::array_t<double> grad({l.rows, l.cols});
+        py::array_t<double> p(want_p ? prob.n_samples() : 0);
+        double* g = grad.mutable_data();
+        double* pp = want_p ? p.mutable_data() : nullptr;
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = prob.loss_grad(l, g, pp, n_threads);
+        }
+        if (want_p) return py::make_tuple(loss, grad, p);
+        return py::make_tuple(loss, grad);
+    }
+
+    py::array X_, off_;
+    int bytes_ = 0;
+    std::unique_ptr<fastmetric::learn::NcaProblem<float>> f32_;
+    std::unique_ptr<fastmetric::learn::NcaProblem<double>> f64_;
+};
+
+// LMNN data kept across the evaluations of one fit (X packed once for the gradient's U^T X).
+class PyLmnnProblem {
+  public:
+    PyLmnnProblem(py::array X, py::array targets, py::array labels)
+        : X_(std::move(X)), targets_(std::move(targets)), labels_(std::move(labels)) {
+        bytes_ = float_bytes(X_);
+        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
+        if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
+        if (targets_.ndim() != 2 || targets_.shape(0) != X_.shape(0) || targets_.dtype().kind() != 'i' ||
+            targets_.itemsize() != 8 || !(targets_.flags() & py::array::c_style))
+            throw std::invalid_argument("targets must be a C-contiguous int64 array of shape (n_samples, k)");
+        c_int64(labels_, "labels", X_.shape(0));
+    }
+
+    py::array_t<double> margins(const py::array& Z, int n_threads) {
+        py::array_t<double> out(X_.shape(0));
+        double* o = out.mutable_data();
+        const std::int64_t* tg = static_cast<const std::int64_t*>(targets_.data());
+        const index_t kt = targets_.shape(1);
+        if (bytes_ == 4) {
+            MatrixView<float> z = z_view<float>(Z);
+            py::gil_scoped_release release;
+            fastmetric::learn::lmnn_margins<float>(z, tg, kt, o, n_threads);
+        } else {
+            MatrixView<double> z = z_view<double>(Z);
+            py::gil_scoped_release release;
+            fastmetric::learn::lmnn_margins<double>(z, tg, kt, o, n_threads);
+        }
+        return out;
+    }
+
+    // hits: (rows, hits) pairs of an impostor search, any order, same-label pairs included; kept as
+    // the candidate lists of the following loss_grad calls. Returns the number of candidates.
+    std::int64_t set_hits(const py::array& rows, const py::array& hits) {
+        const index_t n = X_.shape(0);
+        const std::int64_t* r = c_int64(rows, "rows", -1);
+        const std::int64_t* h = c_int64(hits, "hits", rows.shape(0));
+        const std::int64_t* lab = static_cast<const std::int64_t*>(labels_.data());
+        {
+            py::gil_scoped_release release;
+            fastmetric::learn::lmnn_candidates_csr(n, r, h, rows.shape(0), lab, off_, idx_);
+        }
+        return std::int64_t(idx_.size());
+    }
+
+    py::tuple loss_grad(const py::array& Z, double pull_weight, int n_threads) {
+        if (off_.empty()) throw std::invalid_argument("set_hits must be called before loss_grad");
+        return bytes_ == 4 ? run<float>(Z, off_, idx_, pull_weight, n_threads)
+                           : run<double>(Z, off_, idx_, pull_weight, n_threads);
+    }
+
+  private:
+    template <class T>
+    MatrixView<T> z_view(const py::array& Z) const {
+        if (float_bytes(Z) != bytes_) throw std::invalid_argument("Z must have the dtype of X");
+        MatrixView<T> z = c_matrix<T>(Z, "Z");
+        if (z.rows != X_.shape(0)) throw std::invalid_argument("Z must have one row per sample");
+        return z;
+    }
+
+    template <class T>
+    py::tuple run(const py::array& Z, const std::vector<std::int64_t>& off, const std::vector<std::int64_t>& idx,
+                  double pull_weight, int n_threads) {
+        MatrixView<T> x = c_matrix<T>(X_, "X");
+        MatrixView<T> z = z_view<T>(Z);
+        const std::int64_t* tg = static_cast<const std::int64_t*>(targets_.data());
+        const index_t kt = targets_.shape(1);
+        py::array_t<double> grad({z.cols, x.cols});
+        double* g = grad.mutable_data();
+        fastmetric::learn::LmnnResult res;
+        {
+            py::gil_scoped_release release;
+            res = fastmetric::learn::lmnn_loss_grad<T>(x, z, tg, kt, off.data(), idx.data(), pull_weight, g, n_threads,
+                                                       ws_);
+        }
+        return py::make_tuple(res.loss, grad, res.n_active, res.pull, res.push, std::int64_t(idx.size()));
+    }
+
+    py::array X_, targets_, labels_;
+    int bytes_ = 0;
+    fastmetric::learn::BtXWorkspace ws_;
+    std::vector<std::int64_t> off_, idx_;
+};
+
+}  // namespace
+
+void register_learn1(py::module_& m) {
+    m.def("nca_loss_grad", &nca_loss_grad, py::arg("X"), py::arg("L"), py::arg("class_offsets"),
+          py::arg("n_threads") = 0, py::arg("return_p") = false,
+          "NCA objective f = sum_i p_i and its gradient d f / d L (float64, k x d). X sorted by class, "
+          "class c in rows [class_offsets[c], class_offsets[c+1]). Returns (f, grad) or (f, grad, p).");
+    py::class_<PyNcaProblem>(m, "NcaProblem", "NCA data prepared once for many loss/gradient evaluations")
+        .def(py::init<py::array, py::array, std::size_t>(), py::arg("X"), py::arg("class_offsets"),
+             py::arg("cache_bytes") = std::size_t(64) << 20)
+        .def("loss_grad", &PyNcaProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
+             py::arg("return_p") = false)
+        .def_property_readonly("uses_cache", &PyNcaProblem::uses_cache);
+    py::class_<PyLmnnProblem>(m, "LmnnProblem", "LMNN data (X, target neighbours, labels) for many evaluations")
+        .def(py::init<py::array, py::array, py::array>(), py::arg("X"), py::arg("targets"), py::arg("labels"))
+        .def("margins", &PyLmnnProblem::margins, py::arg("Z"), py::arg("n_threads") = 0,
+             "Squared margin max_j d_ij + 1 of every row (-inf without target neighbours).")
+        .def("set_hits", &PyLmnnProblem::set_hits, py::arg("rows"), py::arg("hits"),
+             "Impostor candidates from search hits (rows[e], hits[e]) (same-label hits dropped); returns their count.")
+        .def("loss_grad", &PyLmnnProblem::loss_grad, py::arg("Z"), py::arg("pull_weight"), py::arg("n_threads") = 0,
+             "Returns (loss, grad (k x d, float64), n_active_triplets, pull, push, n_candidates) for Z = X L^T "
+             "and the candidates of the last set_hits.");
+}
+}  // namespace bind_learn1
+
+// ---------------------------------------------------------------------------------------------
+// Metric learners' sweeps (MLKR, ITML). Inputs are validated and laid out by python/fastmetric/learn/*.py;
+// here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
+namespace bind_learn2 {
+using fastmetric::index_t;
+using fastmetric::MatrixView;
+namespace {
+
+// float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
+int float_size(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
+
+bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
+
+template <class T>
+MatrixView<T> matrix_of(const py::array& a, const char* what) {
+    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
+    if (float_size(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
+    if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
+    MatrixView<T> v;
+    v.data = static_cast<const T*>(a.data());
+    v.rows = a.shape(0);
+    v.cols = a.shape(1);
+    v.row_stride = a.shape(1);
+    v.col_stride = 1;
+    return v;
+}
+
+// A contiguous float64 array of the given total size, optionally writable.
+double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) {
+    if (float_size(a) != 8 || !c_contiguous(a))
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous float64 array");
+    if (index_t(a.size()) != size)
+        throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
+                                    std::to_string(size));
+    if (writable && !a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
+    return static_cast<double*>(a.mutable_data());
+}
+
+// MLKR data kept alive across the evaluations of one fit (X referenced, y copied, buffers reused).
+class PyMlkrProblem {
+  public:
+    PyMlkrProblem(py::array X, py::array y, std::size_t cache_bytes) : X_(std::move(X)) {
+        bytes_ = float_size(X_);
+        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
+        if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
+        const double* yp = f64_buffer(y, "y", X_.shape(0), false);
+        if (bytes_ == 4)
+            f32_.reset(new fastmetric::learn::MlkrProblem<float>(matrix_of<float>(X_, "X"), yp, cache_bytes));
+        else
+            f64_.reset(new fastmetric::learn::MlkrProblem<double>(matrix_of<double>(X_, "X"), yp, cache_bytes));
+    }
+
+    py::tuple loss_grad(const py::array& L, int n_threads, bool want_yhat) {
+        if (float_size(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
+        return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_yhat) : run<double>(*f64_, L, n_threads, want_yhat);
+    }
+
+  private:
+    template <class T>
+    py::tuple run(fastmetric::learn::MlkrProblem<T>& prob, const py::array& L, int n_threads, bool want_yhat) {
+        MatrixView<T> l = matrix_of<T>(L, "L");
+        if (l.cols != prob.n_features())
+            throw std::invalid_argument("L has " + std::to_string(l.cols) + " columns; X has " +
+                                        std::to_string(prob.n_features()) + " features");
+        py::array_t<double> grad({l.rows, l.cols});
+        py::array_t<double> yhat(want_yhat ? prob.n_samples() : 0);
+        double* g = grad.mutable_data();
+        double* yh = want_yhat ? yhat.mutable_data() : nullptr;
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = prob.loss_grad(l, g, yh, n_threads);
+        }
+        if (want_yhat) return py::make_tuple(loss, grad, yhat);
+        return py::make_tuple(loss, grad);
+    }
+
+    py::array X_;
+    int bytes_ = 0;
+    std::unique_ptr<fastmetric::learn::MlkrProblem<float>> f32_;
+    std::unique_ptr<fastmetric::learn::MlkrProblem<double>> f64_;
+};
+
+py::tuple itml_sweep(py::array A, const py::array& U, const py::array& sign, py::array lam, py::array bhat,
+                     double gamma, bool use_simd) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square 2-D array");
+    const index_t d = A.shape(0);
+    double* a = f64_buffer(A, "A", d * d, true);
+    MatrixView<double> u = matrix_of<double>(U, "U");
+    if (u.cols != d) throw std::invalid_argument("U must have as many columns as A");
+    const index_t m = u.rows;
+    if (sign.ndim() != 1 || sign.dtype().kind() != 'i' || sign.itemsize() != 1 || !c_contiguous(sign) ||
+        sign.shape(0) != m)
+        throw std::invalid_argument("sign must be a contiguous int8 array with one entry per row of U");
+    const std::int8_t* s = static_cast<const std::int8_t*>(sign.data());
+    double* l = f64_buffer(lam, "lambda", m, true);
+    double* b = f64_buffer(bhat, "bhat", m, true);
+    fastmetric::learn::ItmlSweepStats st;
+    {
+        py::gil_scoped_release release;
+        st = fastmetric::learn::itml_sweep(a, d, u.data, m, s, l, b, gamma, use_simd);
+    }
+    return py::make_tuple(st.l1_change, st.norm_before, st.norm_after, st.skipped);
+}
+
+}  // namespace
+
+void register_learn2(py::module_& m) {
+    py::class_<PyMlkrProblem>(m, "MlkrProblem", "MLKR data (X, regression targets y) for many loss/gradient evaluations")
+        .def(py::init<py::array, py::array, std::size_t>(), py::arg("X"), py::arg("y"),
+             py::arg("cache_bytes") = std::size_t(64) << 20)
+        .def("loss_grad", &PyMlkrProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
+             py::arg("return_yhat") = false,
+             "Leave-one-out kernel-regression loss sum_i (yhat_i - y_i)^2 in the space x -> L x and its gradient "
+             "d loss / d L (float64, k x d). Returns (loss, grad) or (loss, grad, yhat).");
+    m.def("itml_sweep", &itml_sweep, py::arg("A"), py::arg("U"), py::arg("sign"), py::arg("lam"), py::arg("bhat"),
+          py::arg("gamma"), py::arg("use_simd") = true,
+          "One pass of ITML's Bregman projections over the constraints (rows of U = pair differences, sign +1 "
+          "similar / -1 dissimilar), updating A, lam and bhat in place. Returns (sum |delta lambda|, "
+          "|lambda_before|, |lambda_after|, n_skipped).");
+}
+}  // namespace bind_learn2
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
     set_interrupt_check(&python_signal_pending);
@@ -307,6 +656,6 @@ PYBIND11_MODULE(_core, m) {
     m.def("set_isa", &set_isa, py::arg("name"), "Force an instruction set: generic, avx2, avx512 or best");
     m.def("have_openmp", &have_openmp);
     m.def("max_threads", &max_threads);
-    register_learn1(m);
-    register_learn2(m);
+    bind_learn1::register_learn1(m);
+    bind_learn2::register_learn2(m);
 }

@@ -30,16 +30,59 @@
 // normal range (terms < 1e-38 relative in float32, 1e-307 in float64, are not exactly zero).
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
 namespace learn {
 
-// X (n x d, rows sorted by class; class c occupies rows [class_offsets[c], class_offsets[c+1]))),
-// L (k x d). Writes grad (k x d, row-major, double) = d f / d L and returns f = sum_i p_i.
-// If p_out is not null it receives p_i (length n). Throws std::invalid_argument on bad shapes,
-// before any thread starts.
+// One NCA problem: the training data (rows sorted by class; class c occupies rows
+// [class_offsets[c], class_offsets[c+1])) and the buffers reused by every evaluation of an
+// optimisation. X is not copied: it must outlive the problem.
+//
+// Pass-1 cache: when n^2 * sizeof(T) <= cache_bytes, the exponentials of pass 1 are kept so pass 2
+// needs neither distances nor exp again (about 1.7x faster per evaluation). The cache is bounded by
+// cache_bytes (default 64 MiB, i.e. n <= ~2,900 in float64); above it, pass 2 recomputes and memory
+// stays O(n * n_components + threads * TB^2).
+template <class T>
+class NcaProblem {
+  public:
+    NcaProblem(MatrixView<T> X, const std::int64_t* class_offsets, std::int64_t n_classes,
+               std::size_t cache_bytes = std::size_t(64) << 20);
+    ~NcaProblem();
+    NcaProblem(const NcaProblem&) = delete;
+    NcaProblem& operator=(const NcaProblem&) = delete;
+
+    // f = sum_i p_i for L (k x n_features); grad (k x n_features, row-major) = d f / d L.
+    // p_out (length n, optional) receives p_i. Throws std::invalid_argument before any thread starts.
+    double loss_grad(MatrixView<T> L, double* grad, double* p_out, int n_threads);
+
+    std::int64_t n_samples() const;
+    std::int64_t n_features() const;
+    bool uses_cache(std::int64_t n_components) const;
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// Shared by the learners' gradients: out (k x d, row-major) = scale * B^T X for B (n x k, double,
+// row-major) and X (n x d), through the double dot micro-kernel. X is packed into ws on first use
+// and reused while the same X is passed. Each output tile is one call over all n rows, so the result
+// does not depend on n_threads.
+struct BtXWorkspace {
+    std::vector<double> xpack, bpack, gbuf;
+    int x_nr = 0;
+    std::int64_t x_rows = -1;
+    const void* x_data = nullptr;
+};
+template <class T>
+void scaled_bt_x(const double* B, std::int64_t k, MatrixView<T> X, double scale, double* out, int n_threads,
+                 BtXWorkspace& ws);
+
+// One-shot convenience: builds an NcaProblem and evaluates it once.
 template <class T>
 double nca_loss_grad(MatrixView<T> X, MatrixView<T> L, const std::int64_t* class_offsets, std::int64_t n_classes,
                      double* grad, double* p_out, int n_threads);

@@ -1,9 +1,0 @@
-// Bindings of the metric learners' C++ sweeps (group 2). Registered from module.cpp.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
-namespace py = pybind11;
-
-void register_learn2(py::module_& m) {
-    (void)m;
-}

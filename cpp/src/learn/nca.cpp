@@ -1,0 +1,792 @@
+// NCA loss and gradient sweeps: see fastmetric/learn/nca.hpp for the formulas and the guarantees.
+#include "fastmetric/learn/nca.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <vector>
+
+#include "fastmetric/engine.hpp"
+#include "fastmetric/kernels.hpp"
+
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#include <omp.h>
+#endif
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define FM_LEARN_HAVE_MXCSR 1
+#endif
+
+namespace fastmetric {
+namespace learn {
+namespace {
+
+// exp arguments are clamped here so the table's exp stays on its vector path (its out-of-range
+// lanes go through libm one by one); exp(lo) is a normal number far below any sum it joins (>= 1).
+template <class T>
+constexpr T exp_floor();
+template <>
+constexpr float exp_floor<float>() { return -87.0f; }
+template <>
+constexpr double exp_floor<double>() { return -708.0; }
+
+// Flush subnormals to zero (FTZ + DAZ) on the calling thread for the lifetime of the guard.
+// Softmax weights far below the largest one -- products like exp(mu - d) * exp(-(mu + off)) --
+// land in the subnormal range, where x86 arithmetic can take a slow microcode path; they are
+// below 1e-38 (float) / 1e-308 (double) next to sums >= 1, so flushing them changes nothing that
+// matters. Every thread of a sweep sets the same mode: results stay independent of n_threads.
+class FlushDenormals {
+  public:
+    FlushDenormals() {
+#if defined(FM_LEARN_HAVE_MXCSR)
+        saved_ = _mm_getcsr();
+        _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+#endif
+    }
+    ~FlushDenormals() {
+#if defined(FM_LEARN_HAVE_MXCSR)
+        _mm_setcsr(saved_);
+#endif
+    }
+    FlushDenormals(const FlushDenormals&) = delete;
+    FlushDenormals& operator=(const FlushDenormals&) = delete;
+
+  private:
+    unsigned saved_ = 0;
+};
+
+index_t gcd_i(index_t a, index_t b) { return b == 0 ? a : gcd_i(b, a % b); }
+
+int thread_id() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+// Z = X L^T packed three ways for the micro-kernels. The tile size TB is a multiple of MR and NR,
+// fixed by the instruction set and n only (never by the thread count).
+template <class T>
+struct PackedZ {
+    index_t n = 0, k = 0, tb = 0, n_tiles = 0, n_pad = 0, kpad = 0;
+    int mr = 0, nr = 0;
+    std::vector<T> z;      // n x k, row-major (filled by the caller)
+    std::vector<T> a;      // A micro-panels (K = k, MR rows): panel p at p * k * mr, a[kk * mr + r]
+    std::vector<T> b;      // B micro-panels (K = k, NR columns): panel q at q * k * nr, b[kk * nr + c]
+    std::vector<T> zt;     // per feature panel f: n_pad x NR rows, zt[(f * n_pad + j) * nr + c]
+    std::vector<T> norms;  // |z_i|^2, n_pad (0 on padding)
+
+    void build(const KernelTable<T>& kt, index_t n_, index_t k_, index_t target_tile) {
+        n = n_;
+        k = k_;
+        mr = kt.mr;
+        nr = kt.nr;
+        const index_t l = index_t(mr) / gcd_i(mr, nr) * index_t(nr);
+        const index_t want = std::max<index_t>(1, (target_tile + l / 2) / l) * l;
+        const index_t need = (n + l - 1) / l * l;  // no larger than n rounded up
+        tb = std::min(want, need);
+        n_tiles = (n + tb - 1) / tb;
+        n_pad = n_tiles * tb;
+        kpad = (k + nr - 1) / nr * nr;
+        a.assign(size_t(n_pad * k), T(0));
+        b.assign(size_t(n_pad * k), T(0));
+        zt.assign(size_t(kpad / nr * n_pad * nr), T(0));
+        norms.assign(size_t(n_pad), T(0));
+        for (index_t i = 0; i < n; ++i) {
+            const T* zi = z.data() + i * k;
+            const index_t p = i / mr, r = i % mr, q = i / nr, c = i % nr;
+            double s = 0;
+            for (index_t kk = 0; kk < k; ++kk) {
+                a[size_t(p * k * mr + kk * mr + r)] = zi[kk];
+                b[size_t(q * k * nr + kk * nr + c)] = zi[kk];
+                zt[size_t(((kk / nr) * n_pad + i) * nr + kk % nr)] = zi[kk];
+                s += double(zi[kk]) * double(zi[kk]);
+            }
+            norms[size_t(i)] = T(s);
+        }
+    }
+};
+
+// Per-thread scratch for one tile.
+template <class T>
+struct TileWork {
+    std::vector<T> d, e, s, sa, sc, c2, colv, colw, shift, va, vb, vc, vd, srow;
+    std::vector<index_t> flagged;
+    void init(index_t tb, index_t kpad) {
+        const size_t t2 = size_t(tb * tb);
+        for (auto* v : {&va, &vb, &vc, &vd, &srow}) v->resize(size_t(tb));
+        d.resize(t2);
+        e.resize(t2);
+        s.resize(t2);
+        sa.resize(t2);
+        sc.resize(t2);
+        c2.resize(size_t(tb * kpad));
+        colv.resize(size_t(tb));
+        colw.resize(size_t(tb));
+        shift.resize(size_t(tb));
+        flagged.resize(size_t(tb));
+    }
+};
+
+// Streaming log-sum-exp state of one row: sum_j exp(m - d_j) (all j and same-class j) with m the
+// smallest distance seen so far.
+struct LseState {
+    double m = std::numeric_limits<double>::infinity();
+    double s = 0, same = 0;
+    void lower_to(double new_m) {
+        if (new_m < m) {
+            const double f = std::isinf(m) ? 0.0 : std::exp(new_m - m);
+            s *= f;
+            same *= f;
+            m = new_m;
+        }
+    }
+    void merge(const LseState& o) {
+        if (std::isinf(o.m)) return;
+        if (o.m < m) lower_to(o.m);
+        const double f = std::exp(m - o.m);
+        s += o.s * f;
+        same += o.same * f;
+    }
+};
+
+template <class T>
+T sum_range(const T* v, index_t lo, index_t hi) {
+    // four interleaved partial sums: vectorisable without reassociation flags, fixed order
+    T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    index_t j = lo;
+    for (; j + 4 <= hi; j += 4) {
+        a0 += v[j];
+        a1 += v[j + 1];
+        a2 += v[j + 2];
+        a3 += v[j + 3];
+    }
+    for (; j < hi; ++j) a0 += v[j];
+    return (a0 + a1) + (a2 + a3);
+}
+
+}  // namespace
+
+template <class T>
+void scaled_bt_x(const double* B, index_t k, MatrixView<T> X, double scale, double* out, int n_threads,
+                 BtXWorkspace& ws) {
+    const KernelTable<double>& kd = active_kernels<double>();
+    const index_t n = X.rows, d = X.cols, mr = kd.mr, nr = kd.nr;
+    const index_t kp = (k + mr - 1) / mr, dp = (d + nr - 1) / nr;
+    if (ws.x_nr != kd.nr || ws.x_rows != n || ws.x_data != static_cast<const void*>(X.data)) {
+        // X (K = n) in NR-column panels of doubles, kept for the next calls on the same X
+        ws.xpack.assign(size_t(dp * nr * n), 0.0);
+        for (index_t q = 0; q < dp; ++q)
+            for (index_t i = 0; i < n; ++i) {
+                const T* xi = X.row(i);
+                double* dst = ws.xpack.data() + (q * n + i) * nr;
+                for (index_t c = 0; c < nr && q * nr + c < d; ++c) dst[c] = double(xi[(q * nr + c) * X.col_stride]);
+            }
+        ws.x_nr = kd.nr;
+        ws.x_rows = n;
+        ws.x_data = X.data;
+    }
+    ws.bpack.assign(size_t(kp * mr * n), 0.0);
+    for (index_t pp = 0; pp < kp; ++pp)
+        for (index_t i = 0; i < n; ++i) {
+            double* dst = ws.bpack.data() + (pp * n + i) * mr;
+            for (index_t r = 0; r < mr && pp * mr + r < k; ++r) dst[r] = B[i * k + pp * mr + r];
+        }
+    const index_t ldg = dp * nr;
+    ws.gbuf.assign(size_t(kp * mr * ldg), 0.0);
+    // each output tile is one micro-kernel call over all n rows: no cross-thread reduction
+    auto tile = [&](index_t t) {
+        const index_t pp = t / dp, q = t % dp;
+        kd.dot(n, ws.bpack.data() + pp * n * mr, ws.xpack.data() + q * n * nr, ws.gbuf.data() + pp * mr * ldg + q * nr,
+               ldg, false);
+    };
+    const index_t ntile = kp * dp;
+    const int nt = resolve_threads(n_threads);
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    if (nt > 1 && n * k * d > 500000) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (index_t t = 0; t < ntile; ++t) tile(t);
+    } else
+#endif
+        for (index_t t = 0; t < ntile; ++t) tile(t);
+    for (index_t r = 0; r < k; ++r)
+        for (index_t c = 0; c < d; ++c) out[r * d + c] = scale * ws.gbuf[size_t(r * ldg + c)];
+}
+
+template void scaled_bt_x<float>(const double*, index_t, MatrixView<float>, double, double*, int, BtXWorkspace&);
+template void scaled_bt_x<double>(const double*, index_t, MatrixView<double>, double, double*, int, BtXWorkspace&);
+
+template <class T>
+struct NcaProblem<T>::Impl {
+    MatrixView<T> X;
+    index_t n = 0, d = 0;
+    std::vector<index_t> cls;
+    std::vector<std::int64_t> offsets;
+    std::size_t cache_bytes = 0;
+
+    // per evaluation, reused across evaluations
+    const KernelTable<T>* kt = nullptr;
+    int nt = 1;
+    PackedZ<T> P;
+    std::vector<TileWork<T>> work;
+    std::vector<LseState> row1, col1;
+    std::vector<double> off, p;
+    std::vector<T> offT, pT;
+    std::vector<double> rs_row, rs_col, sz_row, sz_col, bmat;
+    // pass-1 cache: exp values of every tile pair and the shifts they were computed with
+    bool cache_on = false;
+    std::vector<T> cache;
+    std::vector<std::size_t> pair_off;
+    std::vector<double> rowshift, colshift;  // (n_pad x n_tiles), dual tiles only
+    std::vector<unsigned char> tile_mode;     // 1: single exponential (shift tile_shift), 2: dual
+    std::vector<double> tile_shift;
+    // grad = -2 B^T X through the double dot micro-kernel (X packed once per instruction set)
+    BtXWorkspace btx;
+
+    index_t rows_in(index_t I) const { return std::min(P.tb, n - I * P.tb); }
+
+    void class_cols(index_t i, index_t J, index_t nj, index_t& lo, index_t& hi) const {
+        const index_t c = cls[size_t(i)];
+        const index_t j0 = J * P.tb;
+        lo = std::clamp<index_t>(index_t(offsets[size_t(c)]) - j0, 0, nj);
+        hi = std::clamp<index_t>(index_t(offsets[size_t(c) + 1]) - j0, 0, nj);
+    }
+
+    template <class F>
+    void run_rounds(F&& f) {
+        const index_t nT = P.n_tiles;
+#if defined(FASTMETRIC_HAVE_OPENMP)
+        if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+            {
+                FlushDenormals ftz;
+                TileWork<T>& w = work[size_t(thread_id())];
+                for (index_t r = 0; r < nT; ++r) {
+#pragma omp for schedule(dynamic, 1)
+                    for (index_t I = 0; I < nT - r; ++I) f(I, I + r, w);
+                }
+            }
+            return;
+        }
+#endif
+        FlushDenormals ftz;
+        for (index_t r = 0; r < nT; ++r)
+            for (index_t I = 0; I < nT - r; ++I) f(I, I + r, work[0]);
+    }
+
+    // D (tb x tb, row stride tb) = squared distances between the rows of tiles I and J
+    void distances(index_t I, index_t J, TileWork<T>& w) const {
+        const index_t tb = P.tb, k = P.k, mr = P.mr, nr = P.nr;
+        T* D = w.d.data();
+        for (index_t pp = 0; pp < tb / mr; ++pp) {
+            const T* ap = P.a.data() + (I * tb / mr + pp) * k * mr;
+            for (index_t q = 0; q < tb / nr; ++q) {
+                const T* bp = P.b.data() + (J * tb / nr + q) * k * nr;
+                kt->dot(k, ap, bp, D + pp * mr * tb + q * nr, tb, false);
+            }
+        }
+        const index_t ni = rows_in(I), nj = rows_in(J);
+        const T* ny = P.norms.data() + J * tb;
+        for (index_t r = 0; r < ni; ++r) {
+            T* row = D + r * tb;
+            kt->sq_from_dot(row, nj, P.norms[size_t(I * tb + r)], ny, T(0), row, w.flagged.data());
+        }
+    }
+
+    T* cache_block(index_t I, index_t J, int side) {
+        return cache.data() + pair_off[size_t(I * P.n_tiles + J)] + size_t(side) * size_t(P.tb * P.tb);
+    }
+    static constexpr double max_span() { return sizeof(T) == 4 ? 40.0 : 300.0; }
+
+    // ---------------------------------------------------------------- pass 1: streaming log-sum-exp
+    // After the tile's minima have lowered the row shifts mu_i and column shifts nu_j, one exp per
+    // pair suffices when all shifts of the tile lie within max_span of their minimum c:
+    //   exp(mu_i - d_ij) = exp(c - d_ij) * exp(mu_i - c),  exp(nu_j - d_ij) = exp(c - d_ij) * exp(nu_j - c)
+    // (factors in [1, e^span]; exp(c - d) underflows only for terms below e^(lo + span), negligible).
+    // Otherwise ("dual" tile) rows and columns get their own exponentials.
+    void tile1(index_t I, index_t J, TileWork<T>& w) {
+        const index_t tb = P.tb, ni = rows_in(I), nj = rows_in(J), nT = P.n_tiles;
+        const bool diag = I == J;
+        const T lo = exp_floor<T>();
+        const T inf = std::numeric_limits<T>::infinity();
+        distances(I, J, w);
+        const T* D = w.d.data();
+        T* mu = w.va.data();
+        T* nu = w.vb.data();
+        double c = std::numeric_limits<double>::infinity(), top = -c;
+        for (index_t r = 0; r < ni; ++r) {
+            const T* row = D + r * tb;
+            T mn = inf;
+            for (index_t j = 0; j < nj; ++j) mn = row[j] < mn ? row[j] : mn;
+            if (diag) {  // the row's own (zero) distance does not count
+                mn = inf;
+                for (index_t j = 0; j < nj; ++j)
+                    if (j != r) mn = row[j] < mn ? row[j] : mn;
+            }
+            LseState& st = row1[size_t(I * tb + r)];
+            st.lower_to(double(mn));
+            mu[r] = T(st.m);
+            c = std::min(c, st.m);
+            top = std::max(top, st.m);
+        }
+        if (!diag) {
+            for (index_t j = 0; j < nj; ++j) nu[j] = inf;
+            for (index_t r = 0; r < ni; ++r) {
+                const T* row = D + r * tb;
+                for (index_t j = 0; j < nj; ++j) nu[j] = row[j] < nu[j] ? row[j] : nu[j];
+            }
+            for (index_t j = 0; j < nj; ++j) {
+                LseState& st = col1[size_t(J * tb + j)];
+                st.lower_to(double(nu[j]));
+                nu[j] = T(st.m);
+                c = std::min(c, st.m);
+                top = std::max(top, st.m);
+            }
+        }
+        const bool single = top - c <= max_span() && !std::isinf(c);
+        if (cache_on) {
+            tile_mode[size_t(I * nT + J)] = single ? 1 : 2;
+            tile_shift[size_t(I * nT + J)] = c;
+        }
+        T* E = cache_on ? cache_block(I, J, 0) : w.e.data();
+        T* cs = w.colv.data();
+        T* cq = w.colw.data();
+        std::fill(cs, cs + nj, T(0));
+        std::fill(cq, cq + nj, T(0));
+        if (single) {
+            const T cT = T(c);
+            for (index_t r = 0; r < ni; ++r) {
+                const index_t i = I * tb + r;
+                const T* row = D + r * tb;
+                T* e = E + r * tb;
+                for (index_t j = 0; j < nj; ++j) {
+                    const T v = cT - row[j];
+                    e[j] = v > lo ? v : lo;
+                }
+                kt->exp_scaled(e, nj, T(1));
+                if (diag) e[r] = T(0);
+                index_t a, b;
+                class_cols(i, J, nj, a, b);
+                LseState& st = row1[size_t(i)];
+                const double f = std::exp(double(mu[r]) - c);
+                st.s += f * double(sum_range(e, 0, nj));
+                st.same += f * double(sum_range(e, a, b));
+                if (!diag) {
+                    for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+                    for (index_t j = a; j < b; ++j) cq[j] += e[j];
+                }
+            }
+            if (!diag)
+                for (index_t j = 0; j < nj; ++j) {
+                    LseState& st = col1[size_t(J * tb + j)];
+                    const double f = std::exp(double(nu[j]) - c);
+                    st.s += f * double(cs[j]);
+                    st.same += f * double(cq[j]);
+                }
+            return;
+        }
+        // dual tile: row side with mu_i, column side with nu_j
+        for (index_t r = 0; r < ni; ++r) {
+            const index_t i = I * tb + r;
+            const T* row = D + r * tb;
+            T* e = E + r * tb;
+            const T m = mu[r];
+            if (cache_on) rowshift[size_t(i * nT + J)] = double(m);
+            for (index_t j = 0; j < nj; ++j) {
+                const T v = m - row[j];
+                e[j] = v > lo ? v : lo;
+            }
+            kt->exp_scaled(e, nj, T(1));
+            if (diag) e[r] = T(0);
+            index_t a, b;
+            class_cols(i, J, nj, a, b);
+            LseState& st = row1[size_t(i)];
+            st.s += double(sum_range(e, 0, nj));
+            st.same += double(sum_range(e, a, b));
+        }
+        if (diag) return;
+        T* E2 = cache_on ? cache_block(I, J, 1) : w.e.data();
+        for (index_t j = 0; j < nj; ++j)
+            if (cache_on) colshift[size_t((J * tb + j) * nT + I)] = double(nu[j]);
+        for (index_t r = 0; r < ni; ++r) {
+            const T* row = D + r * tb;
+            T* e = E2 + r * tb;
+            for (index_t j = 0; j < nj; ++j) {
+                const T v = nu[j] - row[j];
+                e[j] = v > lo ? v : lo;
+            }
+            kt->exp_scaled(e, nj, T(1));
+            for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+            index_t a, b;
+            class_cols(I * tb + r, J, nj, a, b);
+            for (index_t j = a; j < b; ++j) cq[j] += e[j];
+        }
+        for (index_t j = 0; j < nj; ++j) {
+            LseState& st = col1[size_t(J * tb + j)];
+            st.s += double(cs[j]);
+            st.same += double(cq[j]);
+        }
+    }
+
+    // ---------------------------------------------------------------- pass 2: S and b
+    // S_ij = p_ij (m_ij - p_i) + p_ji (m_ij - p_j). Whenever p_ij = e_ij * F_i and p_ji = e_ij * G_j
+    // share one exponential e, S_ij = e_ij * (A_i + B_j) with A, B chosen by m_ij:
+    //   same class: A_i = F_i (1 - p_i), B_j = G_j (1 - p_j);  other: A_i = -F_i p_i, B_j = -G_j p_j.
+    // The S rows are written straight into the two packed layouts of the micro-kernel.
+    void shared_factors(index_t I, index_t J, double c, TileWork<T>& w) {
+        const index_t tb = P.tb, ni = rows_in(I), nj = rows_in(J);
+        for (index_t r = 0; r < ni; ++r) {
+            const index_t i = I * tb + r;
+            const double F = std::exp(-(c + off[size_t(i)]));
+            w.va[size_t(r)] = T(F * (1.0 - p[size_t(i)]));
+            w.vb[size_t(r)] = T(-F * p[size_t(i)]);
+        }
+        for (index_t j = 0; j < nj; ++j) {
+            const index_t jj = J * tb + j;
+            const double G = std::exp(-(c + off[size_t(jj)]));
+            w.vc[size_t(j)] = T(G * (1.0 - p[size_t(jj)]));
+            w.vd[size_t(j)] = T(-G * p[size_t(jj)]);
+        }
+    }
+
+    // S row r of tile (I, J) from a shared exponential row e
+    void s_row_shared(index_t r, index_t i, index_t J, index_t nj, const T* e, TileWork<T>& w) const {
+        T* s = w.srow.data();
+        index_t a, b;
+        class_cols(i, J, nj, a, b);
+        const T as = w.va[size_t(r)], ad = w.vb[size_t(r)];
+        const T* bs = w.vc.data();
+        const T* bd = w.vd.data();
+        for (index_t j = 0; j < a; ++j) s[j] = e[j] * (ad + bd[j]);
+        for (index_t j = a; j < b; ++j) s[j] = e[j] * (as + bs[j]);
+        for (index_t j = b; j < nj; ++j) s[j] = e[j] * (ad + bd[j]);
+    }
+
+    // S row r from separate p_ij (e1) and p_ji (e2) rows
+    void s_row_dual(index_t i, index_t J, index_t nj, const T* e1, const T* e2, TileWork<T>& w) const {
+        T* s = w.srow.data();
+        const T pi = pT[size_t(i)];
+        const T* pc = pT.data() + J * P.tb;
+        index_t a, b;
+        class_cols(i, J, nj, a, b);
+        for (index_t j = 0; j < a; ++j) s[j] = -(e1[j] * pi + e2[j] * pc[j]);
+        for (index_t j = a; j < b; ++j) s[j] = e1[j] * (T(1) - pi) + e2[j] * (T(1) - pc[j]);
+        for (index_t j = b; j < nj; ++j) s[j] = -(e1[j] * pi + e2[j] * pc[j]);
+    }
+
+    // the finished S row r: row sum, column sums, and the two packed layouts
+    void emit_s_row(index_t I, index_t r, index_t nj, bool diag, TileWork<T>& w) {
+        const index_t tb = P.tb, mr = P.mr;
+        T* s = w.srow.data();
+        if (diag) s[r] = T(0);
+        std::fill(s + nj, s + tb, T(0));
+        rs_row[size_t(I * tb + r)] += double(sum_range(s, 0, nj));
+        T* dst = w.sa.data() + ((r / mr) * tb) * mr + (r % mr);  // row panel r/mr, K index j
+        for (index_t j = 0; j < tb; ++j) dst[j * mr] = s[j];
+        if (diag) return;
+        T* cs = w.colv.data();
+        for (index_t j = 0; j < nj; ++j) cs[j] += s[j];
+        for (index_t q = 0; q < tb / mr; ++q) {  // column panel q, K index r
+            T* out = w.sc.data() + (q * tb + r) * mr;
+            const T* in = s + q * mr;
+            for (index_t cc = 0; cc < mr; ++cc) out[cc] = in[cc];
+        }
+    }
+
+    void tile2(index_t I, index_t J, TileWork<T>& w) {
+        const index_t tb = P.tb, ni = rows_in(I), nj = rows_in(J), k = P.k, kpad = P.kpad, nT = P.n_tiles;
+        const index_t mr = P.mr, nr = P.nr;
+        const bool diag = I == J;
+        const T lo = exp_floor<T>();
+        if (!diag) std::fill(w.colv.begin(), w.colv.begin() + nj, T(0));
+        // padding rows of the packed S panels must be zero
+        for (index_t r = ni; r < tb; ++r) {
+            T* dst = w.sa.data() + ((r / mr) * tb) * mr + (r % mr);
+            for (index_t j = 0; j < tb; ++j) dst[j * mr] = T(0);
+            if (!diag)
+                for (index_t q = 0; q < tb / mr; ++q) std::fill_n(w.sc.data() + (q * tb + r) * mr, mr, T(0));
+        }
+        if (cache_on && tile_mode[size_t(I * nT + J)] == 1) {
+            // pass 1 stored e = exp(c - d): p_ij = e exp(-(c + off_i)), p_ji = e exp(-(c + off_j))
+            const double c = tile_shift[size_t(I * nT + J)];
+            shared_factors(I, J, c, w);
+            const T* E = cache_block(I, J, 0);
+            for (index_t r = 0; r < ni; ++r) {
+                s_row_shared(r, I * tb + r, J, nj, E + r * tb, w);
+                emit_s_row(I, r, nj, diag, w);
+            }
+        } else if (cache_on) {
+            // dual tile: p_ij = R exp(-(mu_i + off_i)), p_ji = C exp(-(nu_j + off_j)) (diagonal: R^T)
+            const T* R = cache_block(I, J, 0);
+            const T* C = diag ? nullptr : cache_block(I, J, 1);
+            T* F = w.va.data();
+            T* G = w.vb.data();
+            for (index_t r = 0; r < ni; ++r) {
+                const index_t i = I * tb + r;
+                F[r] = T(std::exp(-(rowshift[size_t(i * nT + J)] + off[size_t(i)])));
+            }
+            if (!diag)
+                for (index_t j = 0; j < nj; ++j) {
+                    const index_t jj = J * tb + j;
+                    G[j] = T(std::exp(-(colshift[size_t(jj * nT + I)] + off[size_t(jj)])));
+                }
+            T* e1 = w.e.data();
+            T* e2 = w.s.data();
+            for (index_t r = 0; r < ni; ++r) {
+                const T* rr = R + r * tb;
+                for (index_t j = 0; j < nj; ++j) e1[j] = rr[j] * F[r];
+                if (diag)
+                    for (index_t j = 0; j < nj; ++j) e2[j] = R[j * tb + r] * F[j];
+                else
+                    for (index_t j = 0; j < nj; ++j) e2[j] = C[r * tb + j] * G[j];
+                s_row_dual(I * tb + r, J, nj, e1, e2, w);
+                emit_s_row(I, r, nj, diag, w);
+            }
+        } else {
+            distances(I, J, w);
+            const T* D = w.d.data();
+            double omin = std::numeric_limits<double>::infinity(), omax = -omin;
+            for (index_t r = 0; r < ni; ++r) {
+                omin = std::min(omin, off[size_t(I * tb + r)]);
+                omax = std::max(omax, off[size_t(I * tb + r)]);
+            }
+            for (index_t j = 0; j < nj; ++j) {
+                omin = std::min(omin, off[size_t(J * tb + j)]);
+                omax = std::max(omax, off[size_t(J * tb + j)]);
+            }
+            T* e = w.e.data();
+            if (omax - omin <= max_span()) {
+                // e = exp(-(d + c)) with c the largest offset: p = e * exp(c - off) with factors in
+                // [1, e^span]; e underflows only where both probabilities are negligible
+                const double c = omax;
+                shared_factors(I, J, -c, w);  // exp(-(-c + off)) = exp(c - off)
+                const T cT = T(c);
+                for (index_t r = 0; r < ni; ++r) {
+                    const T* row = D + r * tb;
+                    for (index_t j = 0; j < nj; ++j) {
+                        const T v = -(row[j] + cT);
+                        e[j] = v > lo ? v : lo;
+                    }
+                    kt->exp_scaled(e, nj, T(1));
+                    s_row_shared(r, I * tb + r, J, nj, e, w);
+                    emit_s_row(I, r, nj, diag, w);
+                }
+            } else {
+                T* e2 = w.s.data();
+                const T* offc = offT.data() + J * tb;
+                for (index_t r = 0; r < ni; ++r) {
+                    const T* row = D + r * tb;
+                    const T oi = offT[size_t(I * tb + r)];
+                    for (index_t j = 0; j < nj; ++j) {
+                        const T v1 = -(row[j] + oi), v2 = -(row[j] + offc[j]);
+                        e[j] = v1 > lo ? v1 : lo;
+                        e2[j] = v2 > lo ? v2 : lo;
+                    }
+                    kt->exp_scaled(e, nj, T(1));
+                    kt->exp_scaled(e2, nj, T(1));
+                    s_row_dual(I * tb + r, J, nj, e, e2, w);
+                    emit_s_row(I, r, nj, diag, w);
+                }
+            }
+        }
+        // row side: sz_row[I] += S Z_J
+        T* c2 = w.c2.data();
+        const T* sa = w.sa.data();
+        for (index_t pp = 0; pp < tb / mr; ++pp)
+            for (index_t f = 0; f < kpad / nr; ++f)
+                kt->dot(tb, sa + pp * tb * mr, P.zt.data() + (f * P.n_pad + J * tb) * nr, c2 + pp * mr * kpad + f * nr,
+                        kpad, false);
+        for (index_t r = 0; r < ni; ++r) {
+            double* acc = sz_row.data() + (I * tb + r) * k;
+            const T* cr = c2 + r * kpad;
+            for (index_t cc = 0; cc < k; ++cc) acc[cc] += double(cr[cc]);
+        }
+        if (diag) return;
+        // column side: rs_col[J] += column sums of S, sz_col[J] += S^T Z_I
+        const T* cs = w.colv.data();
+        for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+        const T* sc = w.sc.data();
+        for (index_t q = 0; q < tb / mr; ++q)
+            for (index_t f = 0; f < kpad / nr; ++f)
+                kt->dot(tb, sc + q * tb * mr, P.zt.data() + (f * P.n_pad + I * tb) * nr, c2 + q * mr * kpad + f * nr,
+                        kpad, false);
+        for (index_t j = 0; j < nj; ++j) {
+            double* acc = sz_col.data() + (J * tb + j) * k;
+            const T* cr = c2 + j * kpad;
+            for (index_t cc = 0; cc < k; ++cc) acc[cc] += double(cr[cc]);
+        }
+    }
+
+    // ---------------------------------------------------------------- Z = X L^T
+    // X is packed into A micro-panels once per instruction set; each output tile comes from one
+    // micro-kernel call over all n_features, so Z does not depend on the thread count.
+    std::vector<T> xa, lb, zbuf;
+    int xa_mr = 0;
+    void embed(MatrixView<T> L, int nthreads) {
+        const index_t k = L.rows, mr = kt->mr, nr = kt->nr;
+        const index_t mp = (n + mr - 1) / mr, kq = (k + nr - 1) / nr;
+        if (xa_mr != kt->mr) {
+            xa.assign(size_t(mp * mr * d), T(0));
+            for (index_t i = 0; i < n; ++i) {
+                const T* xi = X.row(i);
+                T* dst = xa.data() + (i / mr) * d * mr + i % mr;
+                for (index_t t = 0; t < d; ++t) dst[t * mr] = xi[t * X.col_stride];
+            }
+            xa_mr = kt->mr;
+        }
+        lb.assign(size_t(kq * nr * d), T(0));
+        for (index_t r = 0; r < k; ++r) {
+            const T* lr = L.row(r);
+            T* dst = lb.data() + (r / nr) * d * nr + r % nr;
+            for (index_t t = 0; t < d; ++t) dst[t * nr] = lr[t * L.col_stride];
+        }
+        const index_t ldz = kq * nr;
+        zbuf.resize(size_t(mp * mr * ldz));
+        auto panel = [&](index_t pp) {
+            for (index_t q = 0; q < kq; ++q)
+                kt->dot(d, xa.data() + pp * d * mr, lb.data() + q * d * nr, zbuf.data() + pp * mr * ldz + q * nr, ldz,
+                        false);
+        };
+#if defined(FASTMETRIC_HAVE_OPENMP)
+        if (nthreads > 1 && n * k * d > 1000000) {
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+            for (index_t pp = 0; pp < mp; ++pp) panel(pp);
+        } else
+#endif
+            for (index_t pp = 0; pp < mp; ++pp) panel(pp);
+        P.z.resize(size_t(n * k));
+        for (index_t i = 0; i < n; ++i) std::copy_n(zbuf.data() + i * ldz, k, P.z.data() + i * k);
+    }
+
+    double evaluate(MatrixView<T> L, double* grad, double* p_out, int n_threads) {
+        const index_t k = L.rows;
+        if (L.cols != d) throw std::invalid_argument("nca: L must have n_features columns");
+        if (k < 1) throw std::invalid_argument("nca: L must have at least one row");
+        const int nt_req = resolve_threads(n_threads);
+        kt = &active_kernels<T>();
+        P.z.resize(size_t(n * k));
+        embed(L, nt_req);
+        P.build(*kt, n, k, 96);
+        const index_t nT = P.n_tiles, np = P.n_pad;
+        // threads work on the tiles of one round: no more threads than tiles; serial when tiny
+        nt = int(std::min<index_t>(nt_req, nT));
+        if (n * n * k < 2000000) nt = 1;
+        nt = std::max(1, nt);
+        if (work.size() < size_t(nt)) work.resize(size_t(nt));
+        for (int t = 0; t < nt; ++t) work[size_t(t)].init(P.tb, P.kpad);
+
+        cache_on = double(np) * double(np) * double(sizeof(T)) <= double(cache_bytes);
+        if (cache_on) {
+            pair_off.assign(size_t(nT * nT), 0);
+            std::size_t o = 0;
+            for (index_t I = 0; I < nT; ++I)
+                for (index_t J = I; J < nT; ++J) {
+                    pair_off[size_t(I * nT + J)] = o;
+                    o += size_t(I == J ? 1 : 2) * size_t(P.tb * P.tb);
+                }
+            cache.resize(o);
+            rowshift.assign(size_t(np * nT), 0.0);
+            colshift.assign(size_t(np * nT), 0.0);
+            tile_mode.assign(size_t(nT * nT), 0);
+            tile_shift.assign(size_t(nT * nT), 0.0);
+        }
+
+        // pass 1
+        row1.assign(size_t(np), LseState{});
+        col1.assign(size_t(np), LseState{});
+        run_rounds([this](index_t I, index_t J, TileWork<T>& w) { tile1(I, J, w); });
+        off.assign(size_t(np), 0.0);
+        p.assign(size_t(np), 0.0);
+        offT.assign(size_t(np), T(0));
+        pT.assign(size_t(np), T(0));
+        double loss = 0;
+        for (index_t i = 0; i < n; ++i) {
+            LseState st = row1[size_t(i)];
+            st.merge(col1[size_t(i)]);
+            off[size_t(i)] = std::log(st.s) - st.m;
+            p[size_t(i)] = st.same / st.s;
+            offT[size_t(i)] = T(off[size_t(i)]);
+            pT[size_t(i)] = T(p[size_t(i)]);
+            loss += p[size_t(i)];
+        }
+        // pass 2
+        rs_row.assign(size_t(np), 0.0);
+        rs_col.assign(size_t(np), 0.0);
+        sz_row.assign(size_t(np * k), 0.0);
+        sz_col.assign(size_t(np * k), 0.0);
+        run_rounds([this](index_t I, index_t J, TileWork<T>& w) { tile2(I, J, w); });
+        bmat.resize(size_t(n * k));
+        for (index_t i = 0; i < n; ++i) {
+            const double rs = rs_row[size_t(i)] + rs_col[size_t(i)];
+            const T* zi = P.z.data() + i * k;
+            for (index_t c = 0; c < k; ++c)
+                bmat[size_t(i * k + c)] = rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]);
+        }
+        if (p_out)
+            for (index_t i = 0; i < n; ++i) p_out[i] = p[size_t(i)];
+        scaled_bt_x<T>(bmat.data(), k, X, -2.0, grad, nt_req, btx);
+        return loss;
+    }
+};
+
+template <class T>
+NcaProblem<T>::NcaProblem(MatrixView<T> X, const std::int64_t* class_offsets, std::int64_t n_classes,
+                          std::size_t cache_bytes)
+    : impl_(new Impl) {
+    Impl& m = *impl_;
+    m.X = X;
+    m.n = X.rows;
+    m.d = X.cols;
+    m.cache_bytes = cache_bytes;
+    if (m.n < 2) throw std::invalid_argument("nca: at least 2 samples are needed");
+    if (m.d < 1) throw std::invalid_argument("nca: at least 1 feature is needed");
+    if (n_classes < 1 || class_offsets[0] != 0 || class_offsets[n_classes] != m.n)
+        throw std::invalid_argument("nca: class_offsets must start at 0 and end at n_samples");
+    m.offsets.assign(class_offsets, class_offsets + n_classes + 1);
+    m.cls.assign(size_t(m.n), 0);
+    for (std::int64_t c = 0; c < n_classes; ++c) {
+        if (class_offsets[c + 1] < class_offsets[c]) throw std::invalid_argument("nca: class_offsets must not decrease");
+        for (index_t i = class_offsets[c]; i < class_offsets[c + 1]; ++i) m.cls[size_t(i)] = c;
+    }
+}
+
+template <class T>
+NcaProblem<T>::~NcaProblem() = default;
+
+template <class T>
+double NcaProblem<T>::loss_grad(MatrixView<T> L, double* grad, double* p_out, int n_threads) {
+    return impl_->evaluate(L, grad, p_out, n_threads);
+}
+
+template <class T>
+std::int64_t NcaProblem<T>::n_samples() const { return impl_->n; }
+template <class T>
+std::int64_t NcaProblem<T>::n_features() const { return impl_->d; }
+template <class T>
+bool NcaProblem<T>::uses_cache(std::int64_t n_components) const {
+    (void)n_components;
+    const KernelTable<T>& kt = active_kernels<T>();
+    const index_t l = index_t(kt.mr) / gcd_i(kt.mr, kt.nr) * index_t(kt.nr);
+    const index_t tb = std::min(std::max<index_t>(1, (96 + l / 2) / l) * l, (impl_->n + l - 1) / l * l);
+    const index_t np = (impl_->n + tb - 1) / tb * tb;
+    return double(np) * double(np) * double(sizeof(T)) <= double(impl_->cache_bytes);
+}
+
+template <class T>
+double nca_loss_grad(MatrixView<T> X, MatrixView<T> L, const std::int64_t* class_offsets, std::int64_t n_classes,
+                     double* grad, double* p_out, int n_threads) {
+    NcaProblem<T> prob(X, class_offsets, n_classes);
+    return prob.loss_grad(L, grad, p_out, n_threads);
+}
+
+template class NcaProblem<float>;
+template class NcaProblem<double>;
+template double nca_loss_grad<float>(MatrixView<float>, MatrixView<float>, const std::int64_t*, std::int64_t, double*,
+                                     double*, int);
+template double nca_loss_grad<double>(MatrixView<double>, MatrixView<double>, const std::int64_t*, std::int64_t,
+                                      double*, double*, int);
+
+}  // namespace learn
+}  // namespace fastmetric
