@@ -1,0 +1,177 @@
+"""Weak supervision drawn from class labels: similar / dissimilar pairs and chunklets.
+
+Vectorised replacements for metric-learn 0.7's ``Constraints`` (which loops over constraints in
+Python). Labels ``< 0`` mean "unknown" (semi-supervised use, as in metric-learn): such points are
+never drawn.
+
+``positive_negative_pairs(y, n_constraints, random_state)``
+    ``n_constraints`` similar pairs (same label, two distinct points) and ``n_constraints``
+    dissimilar pairs (different labels), each pair distinct as an unordered pair. The first point of
+    a pair is drawn uniformly among the points that have a partner, the second uniformly among its
+    partners. When fewer distinct pairs exist than requested, all that can be found in a few rounds
+    are returned with a warning.
+``chunks(y, n_chunks, chunk_size, random_state)``
+    Chunklets of ``chunk_size`` same-label points, every point in at most one chunklet. ``n_chunks``
+    None takes as many as the labels allow; more than that is clipped with a warning.
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import numpy as np
+
+__all__ = ["positive_negative_pairs", "chunks", "max_chunks", "default_n_constraints"]
+
+
+def default_n_constraints(n_classes: int) -> int:
+    """metric-learn's default number of constraints of each kind: 20 * n_classes ** 2."""
+    return 20 * int(n_classes) ** 2
+
+
+def _check_count(value, name, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _known(y):
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape}")
+    if y.dtype.kind in "iu":
+        known = np.flatnonzero(y >= 0)
+    else:
+        known = np.arange(y.shape[0])
+    _, codes = np.unique(y[known], return_inverse=True)
+    return known, codes.ravel()
+
+
+def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10):
+    """Distinct unordered pairs (positions into codes) of same / different labels."""
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable")  # positions grouped by label
+    counts = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(n, dtype=np.int64)  # rank of each position inside its label group
+    rank[order] = np.arange(n) - starts[codes[order]]
+    partners = counts[codes] - 1 if same else n - counts[codes]
+    anchors = np.flatnonzero(partners > 0)
+    if anchors.size == 0 or n_wanted == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    seen = np.zeros(0, dtype=np.int64)
+    found_a = []
+    found_b = []
+    total = 0
+    for _ in range(max_rounds):
+        need = n_wanted - total
+        if need <= 0:
+            break
+        m = need + need // 4 + 8  # a few extra draws absorb duplicates
+        a = anchors[rng.integers(0, anchors.size, size=m)]
+        c = codes[a]
+        r = (rng.random(m) * partners[a]).astype(np.int64)
+        r = np.minimum(r, partners[a] - 1)
+        if same:
+            r += r >= rank[a]  # skip the anchor itself inside its group
+            b = order[starts[c] + r]
+        else:
+            b = order[np.where(r < starts[c], r, r + counts[c])]  # skip the anchor's whole group
+        lo = np.minimum(a, b)
+        hi = np.maximum(a, b)
+        key = lo.astype(np.int64) * n + hi
+        _, first = np.unique(key, return_index=True)
+        first.sort()  # keep draw order (reproducible, no bias)
+        key, a, b = key[first], a[first], b[first]
+        fresh = ~np.isin(key, seen)
+        key, a, b = key[fresh], a[fresh], b[fresh]
+        take = min(need, key.size)
+        found_a.append(a[:take])
+        found_b.append(b[:take])
+        seen = np.concatenate((seen, key[:take]))
+        total += take
+    a = np.concatenate(found_a) if found_a else np.zeros(0, np.int64)
+    b = np.concatenate(found_b) if found_b else np.zeros(0, np.int64)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def positive_negative_pairs(y, n_constraints, random_state=None):
+    """Index pairs ``(a, b, c, d)``: (a[i], b[i]) share a label, (c[i], d[i]) do not.
+
+    Each array has at most ``n_constraints`` entries (fewer, with a warning, when the labels do not
+    allow that many distinct pairs). Indices refer to positions in ``y``.
+    """
+    from sklearn.utils import check_random_state
+
+    n_constraints = _check_count(n_constraints, "n_constraints")
+    rs = check_random_state(random_state)
+    # one Generator seeded from the RandomState: reproducible for an int / RandomState random_state
+    rng = np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
+    known, codes = _known(y)
+    out = []
+    for same, kind in ((True, "similar"), (False, "dissimilar")):
+        a, b = _draw_pairs(codes, n_constraints, same, rng)
+        if a.size < n_constraints:
+            warnings.warn(
+                f"only {a.size} distinct {kind} pairs could be drawn from the labels "
+                f"(n_constraints={n_constraints} requested)",
+                UserWarning,
+                stacklevel=3,
+            )
+        out += [known[a], known[b]]
+    return tuple(out)
+
+
+def max_chunks(y, chunk_size):
+    """How many disjoint chunklets of ``chunk_size`` same-label points the labels allow."""
+    _, codes = _known(y)
+    if codes.size == 0:
+        return 0
+    return int((np.bincount(codes) // int(chunk_size)).sum())
+
+
+def chunks(y, n_chunks=None, chunk_size=2, random_state=None):
+    """Chunklet index of each point (-1: in no chunklet), metric-learn's ``Constraints.chunks`` layout.
+
+    Chunklets are drawn uniformly among all the disjoint same-label groups of ``chunk_size`` points
+    a random partition of each class offers, so larger classes give proportionally more chunklets.
+    ``n_chunks=None`` uses every such group; a larger ``n_chunks`` than available is clipped with a
+    warning (metric-learn raises).
+    """
+    from sklearn.utils import check_random_state
+
+    chunk_size = _check_count(chunk_size, "chunk_size", minimum=2)
+    rs = check_random_state(random_state)
+    rng = np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
+    y_arr = np.asarray(y)
+    known, codes = _known(y_arr)
+    available = max_chunks(y_arr, chunk_size)
+    if n_chunks is None:
+        n_chunks = available
+    else:
+        n_chunks = _check_count(n_chunks, "n_chunks")
+        if n_chunks > available:
+            warnings.warn(
+                f"n_chunks={n_chunks} chunklets of {chunk_size} same-label points are more than the labels "
+                f"allow ({available}); using {available}",
+                UserWarning,
+                stacklevel=3,
+            )
+            n_chunks = available
+    result = -np.ones(y_arr.shape[0], dtype=np.int64)
+    if n_chunks == 0:
+        return result
+    # random order inside each class, then consecutive groups of chunk_size
+    perm = rng.permutation(codes.size)
+    perm = perm[np.argsort(codes[perm], kind="stable")]
+    counts = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    per_class = counts // chunk_size
+    slot_class = np.repeat(np.arange(counts.size), per_class)
+    slot_rank = np.arange(slot_class.size) - np.repeat(np.cumsum(per_class) - per_class, per_class)
+    chosen = np.sort(rng.choice(slot_class.size, size=n_chunks, replace=False))
+    for j in range(chunk_size):
+        pos = starts[slot_class[chosen]] + slot_rank[chosen] * chunk_size + j
+        result[known[perm[pos]]] = np.arange(n_chunks)
+    return result

@@ -1,0 +1,147 @@
+"""MLKR: the C++ loss / gradient sweep against a float64 numpy oracle, threads, the estimator."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+from fastmetric import _core  # noqa: E402
+from fastmetric.learn import MLKR  # noqa: E402
+from scipy.special import logsumexp  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+
+def _oracle(L, X, y):
+    """metric-learn's formulation with dense n x n matrices, float64."""
+    Z = X @ L.T
+    D = ((Z[:, None, :] - Z[None, :, :]) ** 2).sum(-1)
+    np.fill_diagonal(D, np.inf)
+    P = np.exp(-D - logsumexp(-D, axis=1)[:, None])
+    yhat = P @ y
+    e = yhat - y
+    W = P * e[:, None] * (y[None, :] - yhat[:, None])
+    Ws = W + W.T
+    np.fill_diagonal(Ws, -W.sum(axis=0))
+    return float(e @ e), 4 * (Z.T @ Ws) @ X, yhat
+
+
+def _data(n, d, k, seed, scale=0.5):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = X[:, 0] - 0.5 * X[:, -1] + 0.1 * rng.standard_normal(n)
+    L = scale * rng.standard_normal((k, d))
+    return X, y, L
+
+
+@pytest.mark.parametrize(("n", "d", "k"), [(2, 1, 1), (5, 3, 2), (37, 7, 7), (97, 17, 5), (250, 33, 9), (301, 65, 16)])
+def test_loss_grad_match_oracle(n, d, k, isa):
+    X, y, L = _data(n, d, k, seed=n)
+    f0, g0, yh0 = _oracle(L, X, y)
+    for cache in (64 << 20, 0):  # kept pairs cached between the passes, or recomputed
+        f, g, yh = _core.MlkrProblem(X, y, cache).loss_grad(L, 2, True)
+        assert f == pytest.approx(f0, rel=1e-11, abs=1e-300)
+        np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-11 * max(1.0, np.abs(g0).max()))
+        np.testing.assert_allclose(yh, yh0, rtol=1e-11, atol=1e-12)
+
+
+def test_float32_close_to_oracle(isa):
+    X, y, L = _data(300, 20, 6, seed=1)
+    f0, g0, _ = _oracle(L, X, y)
+    f, g = _core.MlkrProblem(X.astype(np.float32), y).loss_grad(L.astype(np.float32), 2)
+    assert f == pytest.approx(f0, rel=1e-5)
+    np.testing.assert_allclose(g, g0, rtol=0, atol=1e-4 * np.abs(g0).max())
+
+
+def test_outliers_and_a_peaked_kernel():
+    # far-away points: a tile's shifts span more than one exponential can serve (separate exps);
+    # a large scale makes almost every pair negligible (the sparse path)
+    X, y, L = _data(400, 6, 6, seed=2, scale=3.0)
+    X[:40] *= 40.0
+    f0, g0, _ = _oracle(L, X, y)
+    for cache in (64 << 20, 0):
+        f, g = _core.MlkrProblem(X, y, cache).loss_grad(L, 2)
+        assert f == pytest.approx(f0, rel=1e-10)
+        np.testing.assert_allclose(g, g0, rtol=1e-7, atol=1e-9 * np.abs(g0).max())
+
+
+def test_gradient_finite_differences():
+    X, y, L = _data(60, 5, 3, seed=3)
+    p = _core.MlkrProblem(X, y)
+    _, g = p.loss_grad(L, 1)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        E = rng.standard_normal(L.shape)
+        h = 1e-6
+        fd = (p.loss_grad(L + h * E, 1)[0] - p.loss_grad(L - h * E, 1)[0]) / (2 * h)
+        assert fd == pytest.approx(float((g * E).sum()), rel=1e-6)
+
+
+def test_bitwise_identical_across_threads():
+    X, y, L = _data(700, 12, 8, seed=4)
+    p = _core.MlkrProblem(X, y)
+    ref = p.loss_grad(L, 1)
+    for nt in (2, 4):
+        f, g = p.loss_grad(L, nt)
+        assert f == ref[0]
+        assert np.array_equal(g, ref[1])
+    comps = [MLKR(max_iter=8, n_threads=nt).fit(X, y).components_ for nt in (1, 2, 4)]
+    assert all(np.array_equal(comps[0], c) for c in comps[1:])
+
+
+def test_binding_checks():
+    X, y, L = _data(10, 3, 2, seed=5)
+    with pytest.raises(ValueError, match="dtype of X"):
+        _core.MlkrProblem(X, y).loss_grad(L.astype(np.float32))
+    with pytest.raises(ValueError, match="columns"):
+        _core.MlkrProblem(X, y).loss_grad(np.ones((2, 4)))
+    with pytest.raises(ValueError, match="elements"):
+        _core.MlkrProblem(X, y[:-1])
+    with pytest.raises(ValueError, match="finite"):
+        _core.MlkrProblem(X, np.where(np.arange(10) == 3, np.nan, y))
+    with pytest.raises(ValueError, match="2 samples"):
+        _core.MlkrProblem(X[:1], y[:1])
+
+
+def test_diabetes_leave_one_out_error_improves():
+    # the objective MLKR minimises: leave-one-out kernel regression error on the training set
+    # (on held-out data full-rank MLKR overfits diabetes, as metric-learn's does: see the benchmark)
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    y = (y - y.mean()) / y.std()
+    p = _core.MlkrProblem(X, y)
+    before = p.loss_grad(np.eye(X.shape[1]))[0]
+    m = MLKR(max_iter=50).fit(X, y)
+    after = p.loss_grad(np.ascontiguousarray(m.components_))[0]
+    assert after < 0.7 * before
+
+
+def test_estimator_dtypes_verbose_and_bad_input(capsys):
+    X, y, _ = _data(80, 5, 5, seed=6)
+    m32 = MLKR(max_iter=15, verbose=True).fit(X.astype(np.float32), y)
+    assert "[MLKR]" in capsys.readouterr().out
+    assert m32.components_.dtype == np.float32
+    assert m32.transform(X.astype(np.float32)).dtype == np.float32
+    m = MLKR(n_components=2, init="pca", max_iter=15).fit(X, y)
+    assert m.components_.shape == (2, 5)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        MLKR().fit(X, np.where(np.arange(80) == 2, np.inf, y))
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        MLKR().fit(X, y[:-1])
+    with pytest.raises(ValueError, match="class labels"):
+        MLKR(init="lda").fit(X, y)
+    with pytest.raises(ValueError, match="preprocessor"):
+        MLKR(preprocessor=X).fit(X, y)
+    with pytest.raises(ValueError, match="n_components=7 is larger"):
+        MLKR(n_components=7).fit(X, y)
+
+
+@parametrize_with_checks([MLKR(max_iter=20)])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(estimator)
