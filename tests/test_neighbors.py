@@ -286,9 +286,13 @@ def test_kneighbors_transformer_in_pipelines(rng):
         fm.KNeighborsTransformer(mode="bad").fit(X)
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.SkipTestWarning")
 def test_kneighbors_transformer_estimator_checks():
     pytest.importorskip("sklearn")
+    import warnings
+
+    from sklearn.exceptions import SkipTestWarning
     from sklearn.utils.estimator_checks import check_estimator
 
-    check_estimator(fm.KNeighborsTransformer())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=SkipTestWarning)
+        check_estimator(fm.KNeighborsTransformer())

@@ -1,0 +1,135 @@
+"""Type stubs for the compiled extension ``fastmetric._core`` (cpp/bindings/module.cpp).
+
+The Python layer validates and converts inputs before calling these; the functions themselves
+only check ndim, dtype (native float32/float64), strides and shapes, and raise ValueError /
+TypeError / MemoryError otherwise. Every function releases the GIL while it computes.
+``n_threads=0`` means "all available threads".
+"""
+
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+_Float = np.float32 | np.float64
+_FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+
+# --- configuration -------------------------------------------------------------------------------
+def isa() -> str:
+    """Instruction set in use: "generic", "avx2" or "avx512"."""
+
+def set_isa(name: Literal["generic", "avx2", "avx512", "best"] | str) -> None:
+    """Force an instruction set; ValueError if the CPU lacks it."""
+
+def available_isas() -> list[str]: ...
+def have_openmp() -> bool: ...
+def max_threads() -> int: ...
+
+# --- the tiled engine ----------------------------------------------------------------------------
+def pairwise(
+    X: _FloatArray,
+    Y: _FloatArray | None,
+    out: _FloatArray,
+    metric: str,
+    condensed: bool = False,
+    p: float = 2.0,
+    gamma: float = 1.0,
+    coef0: float = 1.0,
+    degree: float = 3.0,
+    V: _FloatArray | None = None,
+    L: _FloatArray | None = None,
+    n_threads: int = 0,
+) -> None:
+    """Fill ``out`` with metric(X[i], Y[j]) (dense) or the condensed upper triangle (Y None)."""
+
+def linear_map(
+    X: _FloatArray, shift: _FloatArray | None, L: _FloatArray, out: _FloatArray, n_threads: int = 0
+) -> None:
+    """out = (X - shift) @ L.T"""
+
+def kneighbors(
+    X: _FloatArray,
+    Y: _FloatArray | None,
+    k: int,
+    metric: str,
+    exclude_self: bool = False,
+    p: float = 2.0,
+    V: _FloatArray | None = None,
+    L: _FloatArray | None = None,
+    n_threads: int = 0,
+) -> tuple[_FloatArray, npt.NDArray[np.int64]]:
+    """(distances, indices), each (n_queries, k), rows sorted by distance then index."""
+
+def radius_neighbors(
+    X: _FloatArray,
+    Y: _FloatArray | None,
+    radius: float,
+    metric: str,
+    exclude_self: bool = False,
+    sort_results: bool = False,
+    p: float = 2.0,
+    V: _FloatArray | None = None,
+    L: _FloatArray | None = None,
+    n_threads: int = 0,
+) -> tuple[_FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(distances, indices, offsets): CSR lists of the rows of Y within radius of each query."""
+
+# --- small dense linear algebra (no LAPACK: avoids BLAS thread pools spinning beside OpenMP) -------
+def cholesky_upper(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
+    """R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None."""
+
+def inverse_factor(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
+    """L with L.T @ L = inv(A) for symmetric positive-definite A, else None."""
+
+# --- metric learners' sweeps ---------------------------------------------------------------------
+def nca_loss_grad(
+    X: _FloatArray, L: _FloatArray, class_offsets: npt.NDArray[np.int64], n_threads: int = 0, return_p: bool = False
+) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """NCA objective sum_i p_i and its gradient (float64, k x d); X sorted by class."""
+
+class NcaProblem:
+    """NCA data prepared once for many loss/gradient evaluations (X is referenced, not copied)."""
+
+    def __init__(self, X: _FloatArray, class_offsets: npt.NDArray[np.int64], cache_bytes: int = 67108864) -> None: ...
+    def loss_grad(
+        self, L: _FloatArray, n_threads: int = 0, return_p: bool = False
+    ) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    @property
+    def uses_cache(self) -> bool: ...
+
+class LmnnProblem:
+    """LMNN data (X, target neighbours (n, k) int64, labels int64) for many evaluations."""
+
+    def __init__(self, X: _FloatArray, targets: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]) -> None: ...
+    def set_hits(self, rows: npt.NDArray[np.int64], hits: npt.NDArray[np.int64]) -> int:
+        """Impostor candidates from search hits (same-label hits dropped); returns their count."""
+
+    def margins(self, Z: _FloatArray, n_threads: int = 0) -> npt.NDArray[np.float64]:
+        """Squared margin max_j d_ij + 1 of every row (-inf without target neighbours)."""
+
+    def loss_grad(
+        self, Z: _FloatArray, pull_weight: float, n_threads: int = 0
+    ) -> tuple[float, npt.NDArray[np.float64], int, float, float, int]:
+        """(loss, grad, n_active_triplets, pull, push, n_candidates) for Z = X L^T."""
+
+class MlkrProblem:
+    """MLKR data (X, regression targets y float64) for many loss/gradient evaluations."""
+
+    def __init__(self, X: _FloatArray, y: npt.NDArray[np.float64], cache_bytes: int = 67108864) -> None: ...
+    def loss_grad(
+        self, L: _FloatArray, n_threads: int = 0, return_yhat: bool = False
+    ) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+
+def itml_sweep(
+    A: npt.NDArray[np.float64],
+    U: npt.NDArray[np.float64],
+    sign: npt.NDArray[np.int8],
+    lam: npt.NDArray[np.float64],
+    bhat: npt.NDArray[np.float64],
+    gamma: float,
+    use_simd: bool = True,
+) -> tuple[float, float, float, int]:
+    """One pass of ITML's Bregman projections (A, lam, bhat updated in place).
+
+    Returns (sum |delta lambda|, |lambda_before|, |lambda_after|, n_skipped).
+    """
