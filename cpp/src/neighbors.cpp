@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 
 #include "fastmetric/topk.hpp"
@@ -46,14 +47,18 @@ double unfinish(const Problem<T>& pb, double r) {
 }
 
 // Parts for slotted sinks: few row tiles -> split the references so every thread has work.
+// Parts for slotted sinks. Every part keeps its own top-k (or radius list) per query and they are
+// merged at the end, which costs selection work and memory that grow with k; measured (2 threads,
+// 100k refs, k = 10..1000), splitting the references only pays when there are fewer row tiles than
+// threads, and then into as few parts as there are threads.
 template <class T>
 int choose_parts(const Problem<T>& pb) {
     const index_t mc = row_block_rows(pb);
     const index_t row_tiles = (pb.x.m.rows + mc - 1) / mc;
     const int nt = std::max(1, pb.n_threads);
-    if (row_tiles >= 4 * index_t(nt)) return 1;
+    if (row_tiles >= index_t(nt)) return 1;
     const index_t col_tiles = std::max<index_t>(1, (pb.y.m.rows + 255) / 256);
-    return int(std::max<index_t>(1, std::min<index_t>(2 * nt, col_tiles)));
+    return int(std::max<index_t>(1, std::min<index_t>(nt, col_tiles)));
 }
 
 constexpr index_t kChunk = 1024;  // candidate scratch per call, in columns
@@ -75,7 +80,7 @@ class TopKSink final : public Sink<T> {
             for (index_t j = 0; j < pb.y.m.rows; ++j) ny_max_ = std::max(ny_max_, pb.y.sq_norms[j]);
         }
         const size_t cells = size_t(parts) * size_t(n_);
-        e_.resize(cells * size_t(cap_));
+        e_.reset(new Entry[cells * size_t(cap_)]);
         cnt_.assign(cells, 0);
         thr_.assign(cells, std::numeric_limits<T>::infinity());
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
@@ -143,7 +148,7 @@ class TopKSink final : public Sink<T> {
             all.clear();  // capacity reserved above: no allocation inside the parallel region
             for (int p = 0; p < parts_; ++p) {
                 const size_t cell = size_t(p) * size_t(n_) + size_t(i);
-                const Entry* e = e_.data() + cell * size_t(cap_);
+                const Entry* e = e_.get() + cell * size_t(cap_);
                 all.insert(all.end(), e, e + cnt_[cell]);
             }
             if (index_t(all.size()) > k_) {
@@ -164,12 +169,22 @@ class TopKSink final : public Sink<T> {
     }
 
   private:
-    using Entry = std::pair<T, std::int64_t>;
-    static bool entry_less(const Entry& a, const Entry& b) { return key_less(a.first, a.second, b.first, b.second); }
+    // Trivially constructible, so the 2k-entry buffers are allocated without being zeroed: pages are
+    // touched by the thread that fills them (a serial memset of parts x n x 2k entries cost more
+    // than the search itself at k = 1000).
+    struct Entry {
+        T first;
+        std::int64_t second;
+    };
+    // a function object (not a function pointer) so nth_element / sort inline the comparison
+    struct EntryLess {
+        bool operator()(const Entry& a, const Entry& b) const { return key_less(a.first, a.second, b.first, b.second); }
+    };
+    static constexpr EntryLess entry_less{};
 
     void offer(size_t cell, T v, std::int64_t j, index_t i) {
         if (exclude_self_ && j == i) return;
-        Entry* e = e_.data() + cell * size_t(cap_);
+        Entry* e = e_.get() + cell * size_t(cap_);
         index_t& c = cnt_[cell];
         if (cap_ == k_) {
             heap_offer(e, c, Entry{v, j});
@@ -219,7 +234,7 @@ class TopKSink final : public Sink<T> {
     bool exclude_self_;
     T tau_;
     T ny_max_ = T(0);
-    std::vector<Entry> e_;
+    std::unique_ptr<Entry[]> e_;
     std::vector<index_t> cnt_;
     std::vector<T> thr_;
     std::vector<index_t> scratch_;
