@@ -1,7 +1,7 @@
 """Issue 2: pairwise distances, fastmetric against the numpy baseline, scipy and scikit-learn.
 
-    pytest benchmarks/bench_distances.py --benchmark-only
-    FM_BENCH_MEMORY=1 pytest benchmarks/bench_distances.py -k memory --benchmark-only -s   # pdist 50k x 64
+pytest benchmarks/bench_distances.py --benchmark-only
+FM_BENCH_MEMORY=1 pytest benchmarks/bench_distances.py -k memory --benchmark-only -s   # pdist 50k x 64
 """
 
 from conftest import SIZES

@@ -1,6 +1,6 @@
 """Issue 3: kernel matrices, fastmetric against the numpy baseline and scikit-learn.
 
-    pytest benchmarks/bench_kernels.py --benchmark-only
+pytest benchmarks/bench_kernels.py --benchmark-only
 """
 
 from conftest import SIZES

@@ -88,8 +88,13 @@ def run_learner(make, dataset, repeat=None, dtype=np.float64):
                 est.fit(Xtr, ytr)
                 best = min(best, time.perf_counter() - t0)
         acc = knn3_accuracy(est.transform(Xtr), ytr, est.transform(Xte), yte)
-        return {"dataset": dataset, "accuracy": acc, "fit_seconds": best, "error": None,
-                "n_iter": getattr(est, "n_iter_", None)}
+        return {
+            "dataset": dataset,
+            "accuracy": acc,
+            "fit_seconds": best,
+            "error": None,
+            "n_iter": getattr(est, "n_iter_", None),
+        }
     except Exception as exc:
         return {"dataset": dataset, "accuracy": None, "fit_seconds": None, "error": f"{type(exc).__name__}: {exc}"}
 
@@ -106,9 +111,16 @@ def metric_learn_rows(learner, datasets=DATASETS, params=None, repeat=1, python=
     env.pop("PYTHONPATH", None)
     out = subprocess.run([python, runner, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
     if out.returncode != 0:
-        return [{"dataset": d, "learner": f"metric-learn {learner}", "accuracy": None, "fit_seconds": None,
-                 "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "runner failed"}
-                for d in datasets]
+        return [
+            {
+                "dataset": d,
+                "learner": f"metric-learn {learner}",
+                "accuracy": None,
+                "fit_seconds": None,
+                "error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "runner failed",
+            }
+            for d in datasets
+        ]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -154,8 +166,11 @@ def ratios(rows):
     """fit-time ratios peer / fastmetric on each data set (digits is the target)."""
     by = {(r["learner"], r["dataset"]): r for r in rows}
     out = []
-    for fm, peer in (("fastmetric NCA", "sklearn NCA"), ("fastmetric NCA", "metric-learn NCA"),
-                     ("fastmetric LMNN", "metric-learn LMNN")):
+    for fm, peer in (
+        ("fastmetric NCA", "sklearn NCA"),
+        ("fastmetric NCA", "metric-learn NCA"),
+        ("fastmetric LMNN", "metric-learn LMNN"),
+    ):
         for ds in DATASETS:
             a, b = by.get((fm, ds)), by.get((peer, ds))
             if a and b and a.get("fit_seconds") and b.get("fit_seconds"):
@@ -215,8 +230,11 @@ def scale_table():
             if "error" in r:
                 print(f"{learner:5} n={n:6d}  ERROR {r['error']}", flush=True)
             else:
-                print(f"{learner:5} n={n:6d}  {r['n_iter']:3d} it  {r['seconds']:8.1f} s  "
-                      f"{r['s_per_iter']:7.3f} s/it  peak RSS {r['peak_rss_mb']:7.0f} MB", flush=True)
+                print(
+                    f"{learner:5} n={n:6d}  {r['n_iter']:3d} it  {r['seconds']:8.1f} s  "
+                    f"{r['s_per_iter']:7.3f} s/it  peak RSS {r['peak_rss_mb']:7.0f} MB",
+                    flush=True,
+                )
     return rows
 
 

@@ -109,8 +109,7 @@ def diabetes_fastmetric(repeat):
             est.fit(Xtr, ytr)
             best = min(best, time.perf_counter() - t0)
         loo, test = kernel_regression_errors(est.transform(Xtr), ytr, est.transform(Xte), yte)
-        rows.append({"learner": label, "loo_mse": loo, "test_mse": test, "fit_seconds": best,
-                     "n_iter": est.n_iter_})
+        rows.append({"learner": label, "loo_mse": loo, "test_mse": test, "fit_seconds": best, "n_iter": est.n_iter_})
     return rows
 
 
@@ -121,8 +120,9 @@ def diabetes_peer(python=None, timeout=3600):
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
     runner = os.path.join(HERE, "peers", "metric_learn_runner2.py")
-    out = subprocess.run([python, runner, json.dumps({"task": "diabetes"})], capture_output=True, text=True,
-                         timeout=timeout, env=env)
+    out = subprocess.run(
+        [python, runner, json.dumps({"task": "diabetes"})], capture_output=True, text=True, timeout=timeout, env=env
+    )
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "runner failed"
         return [{"learner": "metric-learn MLKR", "error": tail}]
@@ -137,8 +137,7 @@ def print_regression(rows, file=None):
             print(f"{r['learner']:<34} {'':>9} {'':>9} {'':>8}  {r['error']}", file=file)
             continue
         note = f"n_iter={r['n_iter']}" if r.get("n_iter") is not None else ""
-        print(f"{r['learner']:<34} {r['loo_mse']:9.4f} {r['test_mse']:9.4f} {r['fit_seconds']:8.3f}  {note}",
-              file=file)
+        print(f"{r['learner']:<34} {r['loo_mse']:9.4f} {r['test_mse']:9.4f} {r['fit_seconds']:8.3f}  {note}", file=file)
 
 
 # ---------------------------------------------------------------------------- classification table
@@ -166,8 +165,12 @@ def peer_rows(learners, datasets, cache=None):
             got = metric_learn_rows(name, [ds], params=LEARNERS[name][1], repeat=1)
             rows += got
             for r in got:
-                print(f"  metric-learn {name:16} {ds:14} acc {r.get('accuracy')} fit {r.get('fit_seconds')} "
-                      f"{r.get('error') or ''}", file=sys.stderr, flush=True)
+                print(
+                    f"  metric-learn {name:16} {ds:14} acc {r.get('accuracy')} fit {r.get('fit_seconds')} "
+                    f"{r.get('error') or ''}",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if cache and got:
                 with open(cache, "w") as f:
                     json.dump(rows, f, indent=1)
@@ -192,8 +195,11 @@ def accuracy_table(learners, datasets, repeat=None, peer=True, cache=None):
                 row = run_learner(lambda cls=cls, kw=kw: cls(**kw), ds, repeat=repeat)
             row["learner"] = f"fastmetric {name}"
             rows.append(row)
-            print(f"  fastmetric {name:16} {ds:14} acc {row['accuracy']} fit {row['fit_seconds']}", file=sys.stderr,
-                  flush=True)
+            print(
+                f"  fastmetric {name:16} {ds:14} acc {row['accuracy']} fit {row['fit_seconds']}",
+                file=sys.stderr,
+                flush=True,
+            )
     if peer:
         rows += peer_rows(learners, datasets, cache)
     return rows
@@ -215,8 +221,10 @@ def ratio_lines(rows):
             if a.get("accuracy") is not None and e and e.get("accuracy") is not None:
                 acc_note = "  acc >= euclidean" if a["accuracy"] >= e["accuracy"] else "  acc < euclidean"
             tgt = "" if target is None else (f"  target >= {target:.0f}x: " + ("met" if ratio >= target else "MISSED"))
-            lines.append(f"{name} on {ds}: metric-learn {b['fit_seconds']:.3f}s / fastmetric {a['fit_seconds']:.3f}s"
-                         f" = {ratio:.1f}x{tgt}{acc_note}")
+            lines.append(
+                f"{name} on {ds}: metric-learn {b['fit_seconds']:.3f}s / fastmetric {a['fit_seconds']:.3f}s"
+                f" = {ratio:.1f}x{tgt}{acc_note}"
+            )
     return lines
 
 

@@ -1,7 +1,7 @@
 """Issue 4: exact k-NN, fastmetric against faiss.IndexFlatL2 and scikit-learn's brute force.
 
-    pytest benchmarks/bench_neighbors.py --benchmark-only
-    FM_BENCH_MEMORY=1 pytest benchmarks/bench_neighbors.py -k memory --benchmark-only -s   # 1M references
+pytest benchmarks/bench_neighbors.py --benchmark-only
+FM_BENCH_MEMORY=1 pytest benchmarks/bench_neighbors.py -k memory --benchmark-only -s   # 1M references
 """
 
 from conftest import SIZES

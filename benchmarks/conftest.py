@@ -44,8 +44,11 @@ def _slug(text: str) -> str:
 def pytest_generate_tests(metafunc):
     if "case_impl" in metafunc.fixturenames:
         cases = metafunc.module.CASES
-        params = [pytest.param((case, impl), id=f"{_slug(case.name)}-{_slug(impl.label)}")
-                  for case in cases for impl in case.impls]
+        params = [
+            pytest.param((case, impl), id=f"{_slug(case.name)}-{_slug(impl.label)}")
+            for case in cases
+            for impl in case.impls
+        ]
         metafunc.parametrize("case_impl", params)
 
 
@@ -78,8 +81,10 @@ def run_memory(benchmark):
         result = {}
         benchmark.pedantic(lambda: result.update(_bench.measure_memory(spec)), rounds=1, iterations=1)
         benchmark.extra_info.update({"impl": "fastmetric", "memory": True, **result})
-        print(f"\n{result['case']}: peak {result['peak_mb']:.0f} MB (before call {result['before_mb']:.0f} MB), "
-              f"budget {result['budget_mb']:.0f} MB ({result['budget']})")
+        print(
+            f"\n{result['case']}: peak {result['peak_mb']:.0f} MB (before call {result['before_mb']:.0f} MB), "
+            f"budget {result['budget_mb']:.0f} MB ({result['budget']})"
+        )
         return result
 
     return run

@@ -24,8 +24,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
-COLORS = {"fastmetric": "#d62728", "numpy": "#7f7f7f", "scipy": "#1f77b4", "scikit-learn": "#ff7f0e",
-          "faiss": "#2ca02c"}
+COLORS = {
+    "fastmetric": "#d62728",
+    "numpy": "#7f7f7f",
+    "scipy": "#1f77b4",
+    "scikit-learn": "#ff7f0e",
+    "faiss": "#2ca02c",
+}
 
 
 def _color(label: str) -> str:
@@ -61,8 +66,9 @@ def plot_module(name: str, cases: dict, out_dir: str) -> str:
             ratios.append(t / t_fm if t_fm else float("nan"))
             colors.append(_color(impl))
     y = range(len(labels))[::-1]
-    fig, (ax_t, ax_r) = plt.subplots(1, 2, figsize=(13, 1.2 + 0.36 * len(labels)), sharey=True,
-                                     gridspec_kw={"width_ratios": [1, 1]})
+    fig, (ax_t, ax_r) = plt.subplots(
+        1, 2, figsize=(13, 1.2 + 0.36 * len(labels)), sharey=True, gridspec_kw={"width_ratios": [1, 1]}
+    )
     ax_t.barh(y, times, color=colors)
     ax_t.set_xscale("log")
     ax_t.set_xlabel("median time (s, log scale)")
@@ -94,10 +100,14 @@ def plot_module(name: str, cases: dict, out_dir: str) -> str:
 def plot_memory(memory: list, out_dir: str) -> str:
     fig, ax = plt.subplots(figsize=(9, 1.0 + 0.6 * len(memory)))
     y = range(len(memory))[::-1]
-    ax.barh([v + 0.2 for v in y], [m["peak_mb"] for m in memory], height=0.4, color=COLORS["fastmetric"],
-            label="fastmetric peak RSS")
-    ax.barh([v - 0.2 for v in y], [m["budget_mb"] for m in memory], height=0.4, color="#bbbbbb",
-            label="budget")
+    ax.barh(
+        [v + 0.2 for v in y],
+        [m["peak_mb"] for m in memory],
+        height=0.4,
+        color=COLORS["fastmetric"],
+        label="fastmetric peak RSS",
+    )
+    ax.barh([v - 0.2 for v in y], [m["budget_mb"] for m in memory], height=0.4, color="#bbbbbb", label="budget")
     ax.set_yticks(list(y), [f"{m['case']}\n(budget: {m['budget']})" for m in memory], fontsize=7)
     ax.set_xlabel("MB")
     ax.legend(fontsize=7)

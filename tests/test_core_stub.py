@@ -55,9 +55,7 @@ def test_stub_names_match_module():
     assert stub_names == module_names
 
 
-@pytest.mark.parametrize(
-    "fn", [n for n in _stub_tree().body if isinstance(n, ast.FunctionDef)], ids=lambda f: f.name
-)
+@pytest.mark.parametrize("fn", [n for n in _stub_tree().body if isinstance(n, ast.FunctionDef)], ids=lambda f: f.name)
 def test_stub_function_signatures(fn):
     assert _params_from_stub(fn) == _params_from_doc(getattr(_core, fn.name), fn.name)
 

@@ -7,7 +7,7 @@ import pytest
 from scipy.spatial import distance as sd
 
 import fastmetric as fm
-from conftest import DIMS, DIMS_SHORT, assert_close, atol_for, rtol_for
+from conftest import DIMS, DIMS_SHORT, assert_close, atol_for
 
 METRICS = [
     ("euclidean", {}),
@@ -110,10 +110,12 @@ def test_pairwise_distances_matches_sklearn(rng):
     skp = pytest.importorskip("sklearn.metrics.pairwise")
     X, Y = _data(rng, 50, 40, 17, np.float64)
     for metric in ["euclidean", "manhattan", "cosine", "l1", "l2", "cityblock"]:
-        np.testing.assert_allclose(fm.pairwise_distances(X, Y, metric), skp.pairwise_distances(X, Y, metric=metric),
-                                   rtol=1e-12, atol=1e-13)
-        np.testing.assert_allclose(fm.pairwise_distances(X, metric=metric), skp.pairwise_distances(X, metric=metric),
-                                   rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(
+            fm.pairwise_distances(X, Y, metric), skp.pairwise_distances(X, Y, metric=metric), rtol=1e-12, atol=1e-13
+        )
+        np.testing.assert_allclose(
+            fm.pairwise_distances(X, metric=metric), skp.pairwise_distances(X, metric=metric), rtol=1e-12, atol=1e-13
+        )
 
 
 def test_mahalanobis_VI_and_L(rng):
@@ -331,8 +333,9 @@ def test_scipy_defaults_for_aliased_inputs(rng):
     for metric in ("mahalanobis", "seuclidean"):
         np.testing.assert_allclose(fm.cdist(X, X, metric), sd.cdist(X, X, metric), rtol=1e-11, atol=1e-13)
         np.testing.assert_allclose(fm.pdist(X, metric), sd.pdist(X, metric), rtol=1e-11)
-        np.testing.assert_allclose(fm.pairwise_distances(X, metric=metric), sd.squareform(sd.pdist(X, metric)),
-                                   rtol=1e-11, atol=1e-13)
+        np.testing.assert_allclose(
+            fm.pairwise_distances(X, metric=metric), sd.squareform(sd.pdist(X, metric)), rtol=1e-11, atol=1e-13
+        )
 
 
 def test_small_linalg_helpers(rng):
@@ -352,5 +355,6 @@ def test_small_linalg_helpers(rng):
     # the semi-definite VI still works, through the eigendecomposition
     X = rng.standard_normal((5, 3))
     VI = np.diag([1.0, 0.0, 2.0])
-    np.testing.assert_allclose(fm.cdist(X, X[::-1], "mahalanobis", VI=VI),
-                               sd.cdist(X, X[::-1], "mahalanobis", VI=VI), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        fm.cdist(X, X[::-1], "mahalanobis", VI=VI), sd.cdist(X, X[::-1], "mahalanobis", VI=VI), rtol=1e-12, atol=1e-14
+    )

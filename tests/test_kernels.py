@@ -45,8 +45,9 @@ def test_matches_sklearn(isa, rng, kernel, kw, dtype):
             Y -= dtype(0.5)
         rtol, atol = _tol(dtype, d)
         for YY in (Y, None):
-            ref = skp.pairwise_kernels(X.astype(np.float64), None if YY is None else YY.astype(np.float64),
-                                       metric=kernel, **kw)
+            ref = skp.pairwise_kernels(
+                X.astype(np.float64), None if YY is None else YY.astype(np.float64), metric=kernel, **kw
+            )
             got = fm.pairwise_kernels(X, YY, metric=kernel, **kw)
             assert got.dtype == dtype
             np.testing.assert_allclose(got, ref, rtol=rtol, atol=atol * max(1.0, np.abs(ref).max()))
@@ -70,8 +71,9 @@ def test_named_functions_and_defaults(rng):
         np.testing.assert_allclose(ours(X, **kw), theirs(X, **kw), rtol=1e-12, atol=1e-14)
     P = np.abs(X)
     np.testing.assert_allclose(fm.chi2_kernel(P, gamma=0.5), skp.chi2_kernel(P, gamma=0.5), rtol=1e-12)
-    np.testing.assert_allclose(fm.additive_chi2_kernel(P, np.abs(Y)), skp.additive_chi2_kernel(P, np.abs(Y)),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        fm.additive_chi2_kernel(P, np.abs(Y)), skp.additive_chi2_kernel(P, np.abs(Y)), rtol=1e-12
+    )
     # the default of pairwise_kernels is scikit-learn's: linear
     np.testing.assert_allclose(fm.pairwise_kernels(X, Y), skp.pairwise_kernels(X, Y), rtol=1e-12)
 
@@ -83,8 +85,9 @@ def test_rbf_and_laplacian_in_a_learned_metric(rng):
     ref = skp.rbf_kernel(X @ L.T, Y @ L.T, gamma=0.7)
     np.testing.assert_allclose(fm.rbf_kernel(X, Y, gamma=0.7, L=L), ref, rtol=1e-11, atol=1e-15)
     np.testing.assert_allclose(fm.rbf_kernel(X, Y, gamma=0.7, VI=L.T @ L), ref, rtol=1e-9, atol=1e-15)
-    np.testing.assert_allclose(fm.rbf_kernel(X.astype(np.float32), Y.astype(np.float32), gamma=0.7, L=L), ref,
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        fm.rbf_kernel(X.astype(np.float32), Y.astype(np.float32), gamma=0.7, L=L), ref, rtol=1e-5, atol=1e-6
+    )
     ref_l = skp.laplacian_kernel(X @ L.T, Y @ L.T, gamma=0.3)
     np.testing.assert_allclose(fm.laplacian_kernel(X, Y, gamma=0.3, L=L), ref_l, rtol=1e-11, atol=1e-15)
     # symmetric form: exact ones on the diagonal, exactly symmetric
@@ -195,8 +198,11 @@ gram_inputs = st.integers(2, 25).flatmap(
 
 
 @settings(max_examples=40, deadline=None)
-@given(X=gram_inputs, kernel=st.sampled_from(["rbf", "laplacian", "linear", "polynomial"]),
-       dtype=st.sampled_from([np.float32, np.float64]))
+@given(
+    X=gram_inputs,
+    kernel=st.sampled_from(["rbf", "laplacian", "linear", "polynomial"]),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
 def test_gram_matrices_are_symmetric_psd(X, kernel, dtype):
     Xd = X.astype(dtype)
     kw = {"gamma": 0.1} if kernel in ("rbf", "laplacian") else {}

@@ -26,9 +26,11 @@ def _reference_scatters(X, y, k):
         A = np.exp(-Dc / np.outer(sigma, sigma))
         Wlw[np.ix_(idx, idx)] = A / nc
         Wlb[np.ix_(idx, idx)] = A * (1.0 / n - 1.0 / nc)
+
     def scatter(W):
         Lap = np.diag(W.sum(1)) - W
         return X.T @ Lap @ X  # = 1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T
+
     return scatter(Wlw), scatter(Wlb)
 
 

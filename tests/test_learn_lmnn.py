@@ -72,8 +72,9 @@ def test_loss_grad_match_oracle(mu, dtype):
     prob.set_hits(*_all_pairs(len(y)))
     Z = (X.astype(dtype) @ L.astype(dtype).T).astype(dtype)
     loss, grad, n_active, pull, push, _ = prob.loss_grad(np.ascontiguousarray(Z), mu, 2)
-    ref_loss, ref_grad, ref_active = _oracle(X.astype(dtype).astype(np.float64), y, targets,
-                                            L.astype(dtype).astype(np.float64), mu)
+    ref_loss, ref_grad, ref_active = _oracle(
+        X.astype(dtype).astype(np.float64), y, targets, L.astype(dtype).astype(np.float64), mu
+    )
     rtol = 1e-11 if dtype == np.float64 else 1e-5
     assert n_active == ref_active
     assert loss == pytest.approx(ref_loss, rel=rtol)

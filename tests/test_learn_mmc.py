@@ -101,8 +101,13 @@ def test_init_options_and_bad_params():
     for init in ("identity", "covariance", "random", np.eye(13) * 3):
         m = MMC_Supervised(init=init, random_state=0).fit(X, y)
         assert np.isfinite(m.components_).all()
-    for kw, msg in [({"regularization": -1}, "regularization"), ({"max_iter": 0}, "max_iter"),
-                    ({"tol": -1.0}, "tol"), ({"diagonal_c": 0}, "diagonal_c"), ({"max_proj": 0}, "max_proj")]:
+    for kw, msg in [
+        ({"regularization": -1}, "regularization"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"tol": -1.0}, "tol"),
+        ({"diagonal_c": 0}, "diagonal_c"),
+        ({"max_proj": 0}, "max_proj"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             MMC_Supervised(**kw).fit(X, y)
 

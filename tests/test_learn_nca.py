@@ -37,8 +37,14 @@ def _rel(a, b):
 
 
 # n, d, k, classes, scale of L: 1 row; tails of tiles; several tiles; far-apart points (wide offset span)
-CASES = [(7, 3, 2, 2, 0.5), (50, 5, 1, 3, 1.0), (301, 17, 9, 4, 0.5), (400, 33, 33, 6, 0.7), (250, 8, 8, 3, 4.0),
-         (260, 3, 3, 3, 12.0)]
+CASES = [
+    (7, 3, 2, 2, 0.5),
+    (50, 5, 1, 3, 1.0),
+    (301, 17, 9, 4, 0.5),
+    (400, 33, 33, 6, 0.7),
+    (250, 8, 8, 3, 4.0),
+    (260, 3, 3, 3, 12.0),
+]
 
 
 @pytest.mark.parametrize(("n", "d", "k", "ncls", "scale"), CASES)

@@ -190,8 +190,14 @@ def _cut_key(pred, y, strategy, min_rate=None, beta=1.0):
 
 
 @pytest.mark.parametrize(
-    ("strategy", "kw"), [("accuracy", {}), ("f_beta", {"beta": 1.0}), ("f_beta", {"beta": 0.5}),
-                    ("max_tpr", {"min_rate": 0.8}), ("max_tnr", {"min_rate": 0.6})]
+    ("strategy", "kw"),
+    [
+        ("accuracy", {}),
+        ("f_beta", {"beta": 1.0}),
+        ("f_beta", {"beta": 0.5}),
+        ("max_tpr", {"min_rate": 0.8}),
+        ("max_tnr", {"min_rate": 0.6}),
+    ],
 )
 def test_calibrate_threshold_matches_brute_force(strategy, kw):
     X, idx, lab = _pairs(seed=1, n=60, d=4)

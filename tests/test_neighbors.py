@@ -181,7 +181,7 @@ def test_radius_neighbors(isa, rng, metric, dtype):
         assert set(isort[q]) == set(ind[q])
     flat_d, flat_i, off = fm.radius_neighbors(X, Y, r, metric, return_csr=True, **kw)
     assert off[0] == 0 and off[-1] == len(flat_i) == sum(len(a) for a in ind)
-    np.testing.assert_array_equal(flat_i[off[5]:off[6]], ind[5])
+    np.testing.assert_array_equal(flat_i[off[5] : off[6]], ind[5])
 
 
 def test_radius_self_search_and_sklearn_agreement(rng):
@@ -234,10 +234,16 @@ BAD = [
     (lambda: fm.kneighbors(np.ones((2, 2)), np.ones((5, 2)), 2, "mahalanobis", L=np.eye(3)), ValueError, r"\(k, 2\)"),
     (lambda: fm.radius_neighbors(np.ones((2, 2)), np.ones((5, 2)), -1.0), ValueError, "radius"),
     (lambda: fm.radius_neighbors(np.ones((2, 2)), np.ones((5, 2)), np.nan), ValueError, "radius"),
-    (lambda: fm.merge_kneighbors((np.ones((2, 3)), np.ones((2, 3))), (np.ones((3, 3)), np.ones((3, 3))), 2),
-     ValueError, "different numbers of queries"),
-    (lambda: fm.merge_kneighbors((np.ones((2, 3)), np.ones((2, 3))), (np.ones((2, 3)), np.ones((2, 3))), 7),
-     ValueError, "larger than"),
+    (
+        lambda: fm.merge_kneighbors((np.ones((2, 3)), np.ones((2, 3))), (np.ones((3, 3)), np.ones((3, 3))), 2),
+        ValueError,
+        "different numbers of queries",
+    ),
+    (
+        lambda: fm.merge_kneighbors((np.ones((2, 3)), np.ones((2, 3))), (np.ones((2, 3)), np.ones((2, 3))), 7),
+        ValueError,
+        "larger than",
+    ),
 ]
 
 
@@ -261,11 +267,14 @@ def test_kneighbors_transformer_in_pipelines(rng):
     assert ours.shape == theirs.shape and ours.nnz == theirs.nnz
     # iris has duplicate rows and tied distances: scikit-learn breaks ties arbitrarily, we by index,
     # so compare each row's sorted distances
-    np.testing.assert_allclose(np.sort(ours.data.reshape(150, 6), axis=1), np.sort(theirs.data.reshape(150, 6), axis=1),
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        np.sort(ours.data.reshape(150, 6), axis=1), np.sort(theirs.data.reshape(150, 6), axis=1), rtol=1e-12, atol=1e-14
+    )
     conn = fm.KNeighborsTransformer(n_neighbors=4, mode="connectivity").fit_transform(X)
     assert conn.nnz == 600 and np.all(conn.data == 1)
-    pipe = make_pipeline(fm.KNeighborsTransformer(n_neighbors=5), KNeighborsClassifier(n_neighbors=5, metric="precomputed"))
+    pipe = make_pipeline(
+        fm.KNeighborsTransformer(n_neighbors=5), KNeighborsClassifier(n_neighbors=5, metric="precomputed")
+    )
     ref = make_pipeline(SkKNT(n_neighbors=5), KNeighborsClassifier(n_neighbors=5, metric="precomputed"))
     np.testing.assert_array_equal(pipe.fit(X, y).predict(X), ref.fit(X, y).predict(X))
     emb = make_pipeline(fm.KNeighborsTransformer(n_neighbors=31), Isomap(n_neighbors=30, metric="precomputed"))
@@ -274,8 +283,10 @@ def test_kneighbors_transformer_in_pipelines(rng):
 
     graph = fm.KNeighborsTransformer(n_neighbors=10).fit_transform(X)
     ref_graph = SkKNT(n_neighbors=10).fit_transform(X)
-    np.testing.assert_array_equal(DBSCAN(eps=0.5, metric="precomputed").fit(graph).labels_,
-                                  DBSCAN(eps=0.5, metric="precomputed").fit(ref_graph).labels_)
+    np.testing.assert_array_equal(
+        DBSCAN(eps=0.5, metric="precomputed").fit(graph).labels_,
+        DBSCAN(eps=0.5, metric="precomputed").fit(ref_graph).labels_,
+    )
     # learned metric via metric_params
     L = rng.standard_normal((2, 4))
     g = fm.KNeighborsTransformer(n_neighbors=3, metric="mahalanobis", metric_params={"L": L}).fit_transform(X)

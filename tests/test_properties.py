@@ -1,7 +1,6 @@
 """Hypothesis properties of the distances: symmetry, non-negativity, zero diagonal, triangle inequality."""
 
 import numpy as np
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays

@@ -285,21 +285,20 @@ bool python_signal_pending() {
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
-// Metric learners' sweeps (NCA, LMNN). Inputs are validated and laid out by python/fastmetric/learn/*.py;
-// here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
-namespace bind_learn1 {
-using fastmetric::index_t;
+// Helpers shared by the learner bindings below.
+namespace bind_learn_common {
 using fastmetric::MatrixView;
-namespace {
 
 // float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
 int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
+
+bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
 template <class T>
 MatrixView<T> c_matrix(const py::array& a, const char* what) {
     if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
     if (float_bytes(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
-    if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
+    if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
     MatrixView<T> v;
     v.data = static_cast<const T*>(a.data());
     v.rows = a.shape(0);
@@ -308,6 +307,34 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     v.col_stride = 1;
     return v;
 }
+
+// (loss, grad) or (loss, grad, per-sample extra) from prob.loss_grad(L, grad, extra, n_threads),
+// the GIL released around the sweep.
+template <class Prob, class T>
+py::tuple loss_grad_tuple(Prob& prob, MatrixView<T> l, int n_threads, bool want_extra) {
+    py::array_t<double> grad({l.rows, l.cols});
+    py::array_t<double> extra(want_extra ? prob.n_samples() : 0);
+    double* g = grad.mutable_data();
+    double* ex = want_extra ? extra.mutable_data() : nullptr;
+    double loss;
+    {
+        py::gil_scoped_release release;
+        loss = prob.loss_grad(l, g, ex, n_threads);
+    }
+    if (want_extra) return py::make_tuple(loss, grad, extra);
+    return py::make_tuple(loss, grad);
+}
+
+}  // namespace bind_learn_common
+
+// ---------------------------------------------------------------------------------------------
+// Metric learners' sweeps (NCA, LMNN). Inputs are validated and laid out by python/fastmetric/learn/*.py;
+// here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
+namespace bind_learn1 {
+using fastmetric::index_t;
+using fastmetric::MatrixView;
+using namespace bind_learn_common;
+namespace {
 
 const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
     if (a.ndim() != 1 || a.dtype().kind() != 'i' || a.itemsize() != 8 || !(a.flags() & py::array::c_style))
@@ -373,17 +400,7 @@ class PyNcaProblem {
     py::tuple run(fastmetric::learn::NcaProblem<T>& prob, const py::array& L, int n_threads, bool want_p) {
         MatrixView<T> l = c_matrix<T>(L, "L");
         if (l.cols != prob.n_features()) throw std::invalid_argument("L must have n_features columns");
-        py::array_t<double> grad({l.rows, l.cols});
-        py::array_t<double> p(want_p ? prob.n_samples() : 0);
-        double* g = grad.mutable_data();
-        double* pp = want_p ? p.mutable_data() : nullptr;
-        double loss;
-        {
-            py::gil_scoped_release release;
-            loss = prob.loss_grad(l, g, pp, n_threads);
-        }
-        if (want_p) return py::make_tuple(loss, grad, p);
-        return py::make_tuple(loss, grad);
+        return loss_grad_tuple(prob, l, n_threads, want_p);
     }
 
     py::array X_, off_;
@@ -507,30 +524,12 @@ void register_learn1(py::module_& m) {
 namespace bind_learn2 {
 using fastmetric::index_t;
 using fastmetric::MatrixView;
+using namespace bind_learn_common;
 namespace {
-
-// float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
-int float_size(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
-
-bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
-
-template <class T>
-MatrixView<T> matrix_of(const py::array& a, const char* what) {
-    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (float_size(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
-    if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
-    MatrixView<T> v;
-    v.data = static_cast<const T*>(a.data());
-    v.rows = a.shape(0);
-    v.cols = a.shape(1);
-    v.row_stride = a.shape(1);
-    v.col_stride = 1;
-    return v;
-}
 
 // A contiguous float64 array of the given total size, optionally writable.
 double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) {
-    if (float_size(a) != 8 || !c_contiguous(a))
+    if (float_bytes(a) != 8 || !c_contiguous(a))
         throw std::invalid_argument(std::string(what) + " must be a C-contiguous float64 array");
     if (index_t(a.size()) != size)
         throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
@@ -543,39 +542,29 @@ double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) 
 class PyMlkrProblem {
   public:
     PyMlkrProblem(py::array X, py::array y, std::size_t cache_bytes) : X_(std::move(X)) {
-        bytes_ = float_size(X_);
+        bytes_ = float_bytes(X_);
         if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
         if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
         const double* yp = f64_buffer(y, "y", X_.shape(0), false);
         if (bytes_ == 4)
-            f32_.reset(new fastmetric::learn::MlkrProblem<float>(matrix_of<float>(X_, "X"), yp, cache_bytes));
+            f32_.reset(new fastmetric::learn::MlkrProblem<float>(c_matrix<float>(X_, "X"), yp, cache_bytes));
         else
-            f64_.reset(new fastmetric::learn::MlkrProblem<double>(matrix_of<double>(X_, "X"), yp, cache_bytes));
+            f64_.reset(new fastmetric::learn::MlkrProblem<double>(c_matrix<double>(X_, "X"), yp, cache_bytes));
     }
 
     py::tuple loss_grad(const py::array& L, int n_threads, bool want_yhat) {
-        if (float_size(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
+        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
         return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_yhat) : run<double>(*f64_, L, n_threads, want_yhat);
     }
 
   private:
     template <class T>
     py::tuple run(fastmetric::learn::MlkrProblem<T>& prob, const py::array& L, int n_threads, bool want_yhat) {
-        MatrixView<T> l = matrix_of<T>(L, "L");
+        MatrixView<T> l = c_matrix<T>(L, "L");
         if (l.cols != prob.n_features())
             throw std::invalid_argument("L has " + std::to_string(l.cols) + " columns; X has " +
                                         std::to_string(prob.n_features()) + " features");
-        py::array_t<double> grad({l.rows, l.cols});
-        py::array_t<double> yhat(want_yhat ? prob.n_samples() : 0);
-        double* g = grad.mutable_data();
-        double* yh = want_yhat ? yhat.mutable_data() : nullptr;
-        double loss;
-        {
-            py::gil_scoped_release release;
-            loss = prob.loss_grad(l, g, yh, n_threads);
-        }
-        if (want_yhat) return py::make_tuple(loss, grad, yhat);
-        return py::make_tuple(loss, grad);
+        return loss_grad_tuple(prob, l, n_threads, want_yhat);
     }
 
     py::array X_;
@@ -589,7 +578,7 @@ py::tuple itml_sweep(py::array A, const py::array& U, const py::array& sign, py:
     if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square 2-D array");
     const index_t d = A.shape(0);
     double* a = f64_buffer(A, "A", d * d, true);
-    MatrixView<double> u = matrix_of<double>(U, "U");
+    MatrixView<double> u = c_matrix<double>(U, "U");
     if (u.cols != d) throw std::invalid_argument("U must have as many columns as A");
     const index_t m = u.rows;
     if (sign.ndim() != 1 || sign.dtype().kind() != 'i' || sign.itemsize() != 1 || !c_contiguous(sign) ||

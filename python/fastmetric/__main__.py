@@ -40,8 +40,11 @@ def _print_table(headers, rows, file=sys.stdout) -> None:
 
 
 def print_accuracy(rows, file=sys.stdout) -> None:
-    print("\nfloat32 accuracy, issue 2's near-duplicates far from the origin "
-          "(X = 100 + N(0,1), 500x64; Y = X + 0.01 N(0,1)):", file=file)
+    print(
+        "\nfloat32 accuracy, issue 2's near-duplicates far from the origin "
+        "(X = 100 + N(0,1), 500x64; Y = X + 0.01 N(0,1)):",
+        file=file,
+    )
     _print_table(("method", "max rel. error vs float64"), [(name, f"{err:.2e}") for name, err in rows], file)
 
 
@@ -52,8 +55,15 @@ def print_timings(rows, notes, file=sys.stdout) -> None:
     table, last = [], None
     for r in rows:
         first = r.case != last
-        table.append((r.case if first else "", _fmt_time(r.fastmetric_s) if first else "", r.peer,
-                      _fmt_time(r.peer_s), f"{r.ratio:.2f}x"))
+        table.append(
+            (
+                r.case if first else "",
+                _fmt_time(r.fastmetric_s) if first else "",
+                r.peer,
+                _fmt_time(r.peer_s),
+                f"{r.ratio:.2f}x",
+            )
+        )
         last = r.case
     if table:
         _print_table(("case", "fastmetric", "peer", "time", "ratio"), table, file)
@@ -63,16 +73,28 @@ def print_timings(rows, notes, file=sys.stdout) -> None:
 
 def print_memory(results, file=sys.stdout) -> None:
     print("\npeak memory (fresh child process, whole-process peak RSS):", file=file)
-    _print_table(("case", "fastmetric peak", "before call", "time", "budget", "within"),
-                 [(m["case"], f"{m['peak_mb']:.0f} MB", f"{m['before_mb']:.0f} MB", _fmt_time(m["seconds"]),
-                   f"{m['budget_mb']:.0f} MB ({m['budget']})", "yes" if m["within_budget"] else "NO")
-                  for m in results], file)
+    _print_table(
+        ("case", "fastmetric peak", "before call", "time", "budget", "within"),
+        [
+            (
+                m["case"],
+                f"{m['peak_mb']:.0f} MB",
+                f"{m['before_mb']:.0f} MB",
+                _fmt_time(m["seconds"]),
+                f"{m['budget_mb']:.0f} MB ({m['budget']})",
+                "yes" if m["within_budget"] else "NO",
+            )
+            for m in results
+        ],
+        file,
+    )
 
 
 def _learned_metric_section(file=sys.stdout) -> None:
     """The digits demo of ``fastmetric.learn`` when that module (and scikit-learn) is there; else nothing."""
     try:
         from .learn import _demo
+
         rows = _demo.digits_demo()
     except ImportError:
         return
@@ -82,8 +104,13 @@ def _learned_metric_section(file=sys.stdout) -> None:
 
 def _parse(argv):
     p = argparse.ArgumentParser(prog="python -m fastmetric", description=__doc__.split("\n")[0])
-    p.add_argument("mode", nargs="?", choices=("main", "bench"), default="main",
-                   help="main: moderate sizes, under a minute (default); bench: the issues' full sizes")
+    p.add_argument(
+        "mode",
+        nargs="?",
+        choices=("main", "bench"),
+        default="main",
+        help="main: moderate sizes, under a minute (default); bench: the issues' full sizes",
+    )
     p.add_argument("--full", action="store_true", help="bench: add the peak-memory cases (needs ~6 GB)")
     p.add_argument("--json", metavar="PATH", help="save every result as JSON")
     p.add_argument("--repeat", type=int, help="timed runs per implementation, median taken (main: 5, bench: 3)")

@@ -74,9 +74,15 @@ class Sizes:
             return max(2, round(v * factor))
 
         new = replace(
-            self, n=rows(self.n), n_ref=rows(self.n_ref), n_query=rows(self.n_query),
-            n_query_large_k=rows(self.n_query_large_k), n_sub=min(rows(self.n_sub), rows(self.n)),
-            pdist_n=rows(self.pdist_n), mem_ref=rows(self.mem_ref), mem_query=rows(self.mem_query),
+            self,
+            n=rows(self.n),
+            n_ref=rows(self.n_ref),
+            n_query=rows(self.n_query),
+            n_query_large_k=rows(self.n_query_large_k),
+            n_sub=min(rows(self.n_sub), rows(self.n)),
+            pdist_n=rows(self.pdist_n),
+            mem_ref=rows(self.mem_ref),
+            mem_query=rows(self.mem_query),
         )
         return replace(new, k=min(self.k, new.n_ref - 1), k_large=min(self.k_large, new.n_ref - 1))
 
@@ -89,8 +95,13 @@ class Sizes:
         FM_BENCH_NQUERY, FM_BENCH_K, FM_BENCH_PDIST_N, FM_BENCH_MEM_NREF, then scaled by FM_BENCH_SCALE."""
         s = base or cls()
         env = {
-            "FM_BENCH_N": "n", "FM_BENCH_D": "d", "FM_BENCH_NREF": "n_ref", "FM_BENCH_NQUERY": "n_query",
-            "FM_BENCH_K": "k", "FM_BENCH_PDIST_N": "pdist_n", "FM_BENCH_MEM_NREF": "mem_ref",
+            "FM_BENCH_N": "n",
+            "FM_BENCH_D": "d",
+            "FM_BENCH_NREF": "n_ref",
+            "FM_BENCH_NQUERY": "n_query",
+            "FM_BENCH_K": "k",
+            "FM_BENCH_PDIST_N": "pdist_n",
+            "FM_BENCH_MEM_NREF": "mem_ref",
         }
         s = replace(s, **{attr: int(os.environ[var]) for var, attr in env.items() if os.environ.get(var)})
         return s.scaled(float(os.environ.get("FM_BENCH_SCALE") or 1))
@@ -197,9 +208,11 @@ class Case:
 
 def _lazy(resolve, *args, **kwargs):
     """Factory for ``resolve()(*args, **kwargs)`` where resolve imports the function (may raise Unavailable)."""
+
     def factory():
         f = resolve()
         return lambda: f(*args, **kwargs)
+
     return factory
 
 
@@ -233,19 +246,32 @@ def distance_cases(s: Sizes = Sizes()) -> list[Case]:
 
     d = s.dim(128)
     X, Y = _pair(n, n, d, np.float32)
-    cases.append(Case(f"cityblock f32 {n}x{n} d={d}", [
-        Impl("fastmetric", _lazy(_fmf("cdist"), X, Y, "cityblock")),
-        Impl("scipy cdist", _lazy(_scipy_cdist, X, Y, "cityblock")),
-    ]))
+    cases.append(
+        Case(
+            f"cityblock f32 {n}x{n} d={d}",
+            [
+                Impl("fastmetric", _lazy(_fmf("cdist"), X, Y, "cityblock")),
+                Impl("scipy cdist", _lazy(_scipy_cdist, X, Y, "cityblock")),
+            ],
+        )
+    )
 
     VI = _spd(d)
     m = min(s.n_sub, n)
-    cases.append(Case(f"mahalanobis f32 {n}x{n} d={d} VI", [
-        Impl("fastmetric", _lazy(_fmf("cdist"), X, Y, "mahalanobis", VI=VI)),
-        Impl("numpy Cholesky + GEMM trick", _lazy(lambda: numpy_mahalanobis, X, Y, VI)),
-        Impl(f"scipy cdist ({m}x{m} subsample, time x{(n / m) ** 2:g})",
-             _lazy(_scipy_cdist, X[:m], Y[:m], "mahalanobis", VI=VI), scale=(n / m) ** 2),
-    ]))
+    cases.append(
+        Case(
+            f"mahalanobis f32 {n}x{n} d={d} VI",
+            [
+                Impl("fastmetric", _lazy(_fmf("cdist"), X, Y, "mahalanobis", VI=VI)),
+                Impl("numpy Cholesky + GEMM trick", _lazy(lambda: numpy_mahalanobis, X, Y, VI)),
+                Impl(
+                    f"scipy cdist ({m}x{m} subsample, time x{(n / m) ** 2:g})",
+                    _lazy(_scipy_cdist, X[:m], Y[:m], "mahalanobis", VI=VI),
+                    scale=(n / m) ** 2,
+                ),
+            ],
+        )
+    )
     return cases
 
 
@@ -255,27 +281,47 @@ def kernel_cases(s: Sizes = Sizes()) -> list[Case]:
     cases = []
     for dtype, tag in ((np.float32, "f32"), (np.float64, "f64")):
         X, Y = _pair(n, n, d, dtype)
-        cases.append(Case(f"rbf {tag} {n}x{n} d={d}", [
-            Impl("fastmetric", _lazy(_fmf("rbf_kernel"), X, Y)),
-            Impl("numpy exp(-g*GEMM trick)", _lazy(lambda: numpy_rbf, X, Y)),
-            Impl("scikit-learn", _lazy(_sk("rbf_kernel"), X, Y)),
-        ]))
+        cases.append(
+            Case(
+                f"rbf {tag} {n}x{n} d={d}",
+                [
+                    Impl("fastmetric", _lazy(_fmf("rbf_kernel"), X, Y)),
+                    Impl("numpy exp(-g*GEMM trick)", _lazy(lambda: numpy_rbf, X, Y)),
+                    Impl("scikit-learn", _lazy(_sk("rbf_kernel"), X, Y)),
+                ],
+            )
+        )
     X, Y = _pair(n, n, d, np.float32)
-    cases.append(Case(f"polynomial f32 {n}x{n} d={d}", [
-        Impl("fastmetric", _lazy(_fmf("polynomial_kernel"), X, Y)),
-        Impl("numpy (g*XY^T+c)^3", _lazy(lambda: numpy_polynomial, X, Y)),
-        Impl("scikit-learn", _lazy(_sk("polynomial_kernel"), X, Y)),
-    ]))
-    cases.append(Case(f"sigmoid f32 {n}x{n} d={d}", [
-        Impl("fastmetric", _lazy(_fmf("sigmoid_kernel"), X, Y)),
-        Impl("scikit-learn", _lazy(_sk("sigmoid_kernel"), X, Y)),
-    ]))
+    cases.append(
+        Case(
+            f"polynomial f32 {n}x{n} d={d}",
+            [
+                Impl("fastmetric", _lazy(_fmf("polynomial_kernel"), X, Y)),
+                Impl("numpy (g*XY^T+c)^3", _lazy(lambda: numpy_polynomial, X, Y)),
+                Impl("scikit-learn", _lazy(_sk("polynomial_kernel"), X, Y)),
+            ],
+        )
+    )
+    cases.append(
+        Case(
+            f"sigmoid f32 {n}x{n} d={d}",
+            [
+                Impl("fastmetric", _lazy(_fmf("sigmoid_kernel"), X, Y)),
+                Impl("scikit-learn", _lazy(_sk("sigmoid_kernel"), X, Y)),
+            ],
+        )
+    )
     d64 = s.dim(64)
     X64, Y64 = _pair(n, n, d64, np.float32)
-    cases.append(Case(f"laplacian f32 {n}x{n} d={d64}", [
-        Impl("fastmetric", _lazy(_fmf("laplacian_kernel"), X64, Y64)),
-        Impl("scikit-learn", _lazy(_sk("laplacian_kernel"), X64, Y64)),
-    ]))
+    cases.append(
+        Case(
+            f"laplacian f32 {n}x{n} d={d64}",
+            [
+                Impl("fastmetric", _lazy(_fmf("laplacian_kernel"), X64, Y64)),
+                Impl("scikit-learn", _lazy(_sk("laplacian_kernel"), X64, Y64)),
+            ],
+        )
+    )
     L = _linear_map(d, d)
 
     def sklearn_rbf_on_transformed():
@@ -283,11 +329,16 @@ def kernel_cases(s: Sizes = Sizes()) -> list[Case]:
         L32 = L.astype(np.float32)
         return lambda: rbf(X @ L32.T, Y @ L32.T, gamma=1.0 / d)
 
-    cases.append(Case(f"mahalanobis-rbf f32 {n}x{n} d={d} L {d}x{d}", [
-        Impl("fastmetric", _lazy(_fmf("rbf_kernel"), X, Y, L=L)),
-        Impl("fastmetric plain rbf (target: ratio >= 0.77)", _lazy(_fmf("rbf_kernel"), X, Y)),
-        Impl("scikit-learn rbf of X L^T, Y L^T", sklearn_rbf_on_transformed),
-    ]))
+    cases.append(
+        Case(
+            f"mahalanobis-rbf f32 {n}x{n} d={d} L {d}x{d}",
+            [
+                Impl("fastmetric", _lazy(_fmf("rbf_kernel"), X, Y, L=L)),
+                Impl("fastmetric plain rbf (target: ratio >= 0.77)", _lazy(_fmf("rbf_kernel"), X, Y)),
+                Impl("scikit-learn rbf of X L^T, Y L^T", sklearn_rbf_on_transformed),
+            ],
+        )
+    )
     return cases
 
 
@@ -308,6 +359,7 @@ def _faiss_search(R, Q, k, L=None):
         if Lt is None:
             return lambda: index.search(Q, k)
         return lambda: index.search(Q @ Lt, k)
+
     return factory
 
 
@@ -316,6 +368,7 @@ def _sklearn_brute(R, Q, k):
         neighbors = _require("sklearn.neighbors", "scikit-learn")
         nn = neighbors.NearestNeighbors(n_neighbors=k, algorithm="brute").fit(R)
         return lambda: nn.kneighbors(Q)
+
     return factory
 
 
@@ -334,23 +387,38 @@ def neighbor_cases(s: Sizes = Sizes()) -> list[Case]:
     Q = _gaussian(s.n_query, d, "float32", 6)
     k = s.k
     head = f"{_count(s.n_ref)} refs x {_count(s.n_query)} queries"
-    cases = [Case(f"kneighbors f32 {head} d={d} k={k}", [
-        Impl("fastmetric", _lazy(_fmf("kneighbors"), Q, R, k=k)),
-        Impl("faiss IndexFlatL2 (squared distances)", _faiss_search(R, Q, k)),
-        Impl("scikit-learn brute", _sklearn_brute(R, Q, k)),
-    ])]
+    cases = [
+        Case(
+            f"kneighbors f32 {head} d={d} k={k}",
+            [
+                Impl("fastmetric", _lazy(_fmf("kneighbors"), Q, R, k=k)),
+                Impl("faiss IndexFlatL2 (squared distances)", _faiss_search(R, Q, k)),
+                Impl("scikit-learn brute", _sklearn_brute(R, Q, k)),
+            ],
+        )
+    ]
     L = _linear_map(d, d)
-    cases.append(Case(f"kneighbors f32 {head} d={d} k={k} L {d}x{d}", [
-        Impl("fastmetric", _lazy(_fmf("kneighbors"), Q, R, k=k, metric="mahalanobis", L=L)),
-        Impl("fastmetric euclidean (target: ratio >= 0.83)", _lazy(_fmf("kneighbors"), Q, R, k=k)),
-        Impl("faiss on pre-transformed refs (+ Q L^T)", _faiss_search(R, Q, k, L=L)),
-    ]))
+    cases.append(
+        Case(
+            f"kneighbors f32 {head} d={d} k={k} L {d}x{d}",
+            [
+                Impl("fastmetric", _lazy(_fmf("kneighbors"), Q, R, k=k, metric="mahalanobis", L=L)),
+                Impl("fastmetric euclidean (target: ratio >= 0.83)", _lazy(_fmf("kneighbors"), Q, R, k=k)),
+                Impl("faiss on pre-transformed refs (+ Q L^T)", _faiss_search(R, Q, k, L=L)),
+            ],
+        )
+    )
     kl, Ql = s.k_large, Q[: s.n_query_large_k]
-    cases.append(Case(f"kneighbors f32 {_count(s.n_ref)} refs x {_count(len(Ql))} queries d={d} k={kl}", [
-        Impl("fastmetric", _lazy(_fmf("kneighbors"), Ql, R, k=kl)),
-        Impl("faiss IndexFlatL2 (squared distances)", _faiss_search(R, Ql, kl)),
-        Impl("scikit-learn brute", _sklearn_brute(R, Ql, kl)),
-    ]))
+    cases.append(
+        Case(
+            f"kneighbors f32 {_count(s.n_ref)} refs x {_count(len(Ql))} queries d={d} k={kl}",
+            [
+                Impl("fastmetric", _lazy(_fmf("kneighbors"), Ql, R, k=kl)),
+                Impl("faiss IndexFlatL2 (squared distances)", _faiss_search(R, Ql, kl)),
+                Impl("scikit-learn brute", _sklearn_brute(R, Ql, kl)),
+            ],
+        )
+    )
     return cases
 
 
@@ -379,8 +447,13 @@ class Row:
         return self.peer_s / self.fastmetric_s
 
     def as_dict(self) -> dict:
-        return {"case": self.case, "fastmetric_s": self.fastmetric_s, "peer": self.peer, "peer_s": self.peer_s,
-                "ratio": self.ratio}
+        return {
+            "case": self.case,
+            "fastmetric_s": self.fastmetric_s,
+            "peer": self.peer,
+            "peer_s": self.peer_s,
+            "ratio": self.ratio,
+        }
 
 
 def run_case(case: Case, repeat: int = 3, warmup: int = 1) -> tuple[list[Row], list[str]]:
@@ -490,10 +563,22 @@ def memory_cases(s: Sizes = Sizes()) -> list[dict]:
     d = s.dim(64)
     knn = f"kneighbors f32 {_count(s.mem_ref)} refs x {_count(s.mem_query)} queries d={d} k={s.k}"
     return [
-        {"name": f"pdist f32 {s.pdist_n}x{d} peak RSS", "case": "pdist", "n": s.pdist_n, "d": d,
-         "budget": "condensed output + 10%"},
-        {"name": f"{knn} peak RSS", "case": "kneighbors", "n": s.mem_ref, "q": s.mem_query, "d": d, "k": s.k,
-         "budget": "references + 200 MB"},
+        {
+            "name": f"pdist f32 {s.pdist_n}x{d} peak RSS",
+            "case": "pdist",
+            "n": s.pdist_n,
+            "d": d,
+            "budget": "condensed output + 10%",
+        },
+        {
+            "name": f"{knn} peak RSS",
+            "case": "kneighbors",
+            "n": s.mem_ref,
+            "q": s.mem_query,
+            "d": d,
+            "k": s.k,
+            "budget": "references + 200 MB",
+        },
     ]
 
 
@@ -503,11 +588,17 @@ def measure_memory(spec: dict, timeout: float = 1800) -> dict:
     The peak is the child's whole process (interpreter, numpy, inputs, output); ``before_mb`` is the
     peak before the call, so ``peak_mb - before_mb`` is what the call itself added.
     """
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, check=False
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{spec['name']}: child failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
     res = json.loads(proc.stdout.strip().splitlines()[-1])
     budget = res["data_mb"] * 1.1 if spec["case"] == "pdist" else res["data_mb"] + 200
-    return {"case": spec["name"], "budget": spec["budget"], "budget_mb": budget, **res,
-            "within_budget": res["peak_mb"] <= budget}
+    return {
+        "case": spec["name"],
+        "budget": spec["budget"],
+        "budget_mb": budget,
+        **res,
+        "within_budget": res["peak_mb"] <= budget,
+    }

@@ -42,9 +42,7 @@ def pairwise(
 ) -> None:
     """Fill ``out`` with metric(X[i], Y[j]) (dense) or the condensed upper triangle (Y None)."""
 
-def linear_map(
-    X: _FloatArray, shift: _FloatArray | None, L: _FloatArray, out: _FloatArray, n_threads: int = 0
-) -> None:
+def linear_map(X: _FloatArray, shift: _FloatArray | None, L: _FloatArray, out: _FloatArray, n_threads: int = 0) -> None:
     """out = (X - shift) @ L.T"""
 
 def kneighbors(

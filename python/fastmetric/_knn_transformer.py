@@ -22,6 +22,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
     def validate_data(estimator, X, reset=True, **kwargs):
         return estimator._validate_data(X, reset=reset, **kwargs)
 
+
 from .neighbors import kneighbors
 
 __all__ = ["KNeighborsTransformer"]
@@ -38,8 +39,9 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
     (each sample is its own first neighbour, stored as an explicit 0).
     """
 
-    def __init__(self, *, mode="distance", n_neighbors=5, metric="euclidean", metric_params=None,
-                 n_threads=None, n_jobs=None):
+    def __init__(
+        self, *, mode="distance", n_neighbors=5, metric="euclidean", metric_params=None, n_threads=None, n_jobs=None
+    ):
         self.mode = mode
         self.n_neighbors = n_neighbors
         self.metric = metric
@@ -52,8 +54,11 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
 
         if self.mode not in ("distance", "connectivity"):
             raise ValueError(f"mode must be 'distance' or 'connectivity', got {self.mode!r}")
-        if isinstance(self.n_neighbors, bool) or not isinstance(self.n_neighbors, numbers.Integral) \
-                or self.n_neighbors < 1:
+        if (
+            isinstance(self.n_neighbors, bool)
+            or not isinstance(self.n_neighbors, numbers.Integral)
+            or self.n_neighbors < 1
+        ):
             raise ValueError(f"n_neighbors must be a positive int, got {self.n_neighbors!r}")
         X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False)
         self._fit_X = X
@@ -70,8 +75,7 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
         k = self.n_neighbors + (1 if self.mode == "distance" else 0)
         k = min(k, self.n_samples_fit_)
         threads = self.n_threads if self.n_threads is not None else self.n_jobs
-        dist, ind = kneighbors(X, self._fit_X, k, self.metric, n_threads=threads,
-                               **self.effective_metric_params_)
+        dist, ind = kneighbors(X, self._fit_X, k, self.metric, n_threads=threads, **self.effective_metric_params_)
         n = X.shape[0]
         data = dist.ravel() if self.mode == "distance" else np.ones(n * k)
         indptr = np.arange(0, n * k + 1, k)
@@ -84,4 +88,3 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-

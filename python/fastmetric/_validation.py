@@ -53,7 +53,9 @@ def as_float_2d(X, name: str, *, dtype=None, allow_empty_features: bool = False)
     if kind == "c":
         raise TypeError(f"{name} is complex ({arr.dtype}); distances are defined for real data only")
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array of shape (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array of shape (n_samples, n_features); got {arr.ndim}-D shape {arr.shape}"
+        )
     if arr.shape[1] == 0 and not allow_empty_features:
         raise ValueError(f"{name} has 0 features (shape {arr.shape}); at least one column is required")
     if dtype is None:

@@ -9,9 +9,7 @@ from ._validation import (
     as_float_2d,
     check_finite as _require_finite,
     check_out,
-    common_dtype,
     resolve_n_threads,
-    same_array,
     validate_pair,
 )
 

@@ -86,8 +86,7 @@ def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, out=None, n_t
         raise ValueError(f"degree must be >= 0, got {degree}")
     g = _gamma(gamma, _features(X))
     c0 = _real(coef0, "coef0")
-    K = _run("polynomial", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, coef0=c0,
-             degree=deg)
+    K = _run("polynomial", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, coef0=c0, degree=deg)
     if deg != int(deg) and np.isnan(K).any():
         raise ValueError(
             f"non-integer degree={degree} with a negative base gamma*<x,y>+coef0 is undefined (NaN); "
@@ -99,8 +98,9 @@ def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, out=None, n_t
 def sigmoid_kernel(X, Y=None, gamma=None, coef0=1, *, out=None, n_threads=None, check_finite=True):
     """K = tanh(gamma <x, y> + coef0); gamma=None means 1/n_features."""
     g = _gamma(gamma, _features(X))
-    return _run("sigmoid", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g,
-                coef0=_real(coef0, "coef0"))
+    return _run(
+        "sigmoid", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, coef0=_real(coef0, "coef0")
+    )
 
 
 def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_threads=None, check_finite=True):
@@ -154,8 +154,9 @@ _KERNELS = {
 KERNEL_METRICS = tuple(sorted(_KERNELS))
 
 
-def pairwise_kernels(X, Y=None, metric="linear", *, filter_params=False, n_jobs=None, n_threads=None, out=None,
-                     check_finite=True, **kwds):
+def pairwise_kernels(
+    X, Y=None, metric="linear", *, filter_params=False, n_jobs=None, n_threads=None, out=None, check_finite=True, **kwds
+):
     """scikit-learn's ``pairwise_kernels`` for the kernels above (``metric="precomputed"`` passes X through).
 
     Parameters not taken by the chosen kernel raise TypeError, unless ``filter_params=True`` drops them.
@@ -189,8 +190,9 @@ def center_kernel(K, K_train=None, *, copy=True):
     if copy or not isinstance(K, np.ndarray) or K.dtype.kind != "f" or not K.flags.writeable:
         if not copy:
             raise ValueError("copy=False needs a writeable floating-point ndarray")
-        arr = np.array(K, dtype=np.result_type(np.asarray(K).dtype, np.float32) if np.asarray(K).dtype.kind == "f"
-                       else np.float64)
+        arr = np.array(
+            K, dtype=np.result_type(np.asarray(K).dtype, np.float32) if np.asarray(K).dtype.kind == "f" else np.float64
+        )
     else:
         arr = K
     if arr.ndim != 2:

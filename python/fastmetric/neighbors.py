@@ -24,8 +24,18 @@ def _search_inputs(X, Y, metric, metric_kwargs, check_finite):
     return A, B, alias, name, core
 
 
-def kneighbors(X, Y=None, k=5, metric="euclidean", *, return_distance=True, include_self=False, n_threads=None,
-               check_finite=True, **metric_kwargs):
+def kneighbors(
+    X,
+    Y=None,
+    k=5,
+    metric="euclidean",
+    *,
+    return_distance=True,
+    include_self=False,
+    n_threads=None,
+    check_finite=True,
+    **metric_kwargs,
+):
     """The k nearest references of each query: ``(distances, indices)``, both of shape (n_queries, k).
 
     ``X`` holds the queries, ``Y`` the references. With ``Y=None`` the queries search themselves and a
@@ -48,13 +58,32 @@ def kneighbors(X, Y=None, k=5, metric="euclidean", *, return_distance=True, incl
     if A.shape[0] == 0:
         dist, ind = np.empty((0, k), A.dtype), np.empty((0, k), np.int64)
     else:
-        dist, ind = _core.kneighbors(A, None if alias else B, k, name, exclude_self=self_search and not include_self,
-                                     n_threads=resolve_n_threads(n_threads), **core)
+        dist, ind = _core.kneighbors(
+            A,
+            None if alias else B,
+            k,
+            name,
+            exclude_self=self_search and not include_self,
+            n_threads=resolve_n_threads(n_threads),
+            **core,
+        )
     return (dist, ind) if return_distance else ind
 
 
-def radius_neighbors(X, Y=None, radius=1.0, metric="euclidean", *, return_distance=True, sort_results=False,
-                     return_csr=False, include_self=False, n_threads=None, check_finite=True, **metric_kwargs):
+def radius_neighbors(
+    X,
+    Y=None,
+    radius=1.0,
+    metric="euclidean",
+    *,
+    return_distance=True,
+    sort_results=False,
+    return_csr=False,
+    include_self=False,
+    n_threads=None,
+    check_finite=True,
+    **metric_kwargs,
+):
     """All references within ``radius`` (inclusive) of each query.
 
     Returns, like scikit-learn, object arrays of per-query arrays ``(distances, indices)`` (or only
@@ -74,10 +103,16 @@ def radius_neighbors(X, Y=None, radius=1.0, metric="euclidean", *, return_distan
         ind = np.empty(0, np.int64)
         offsets = np.zeros(A.shape[0] + 1, np.int64)
     else:
-        dist, ind, offsets = _core.radius_neighbors(A, None if alias else B, r, name,
-                                                    exclude_self=self_search and not include_self,
-                                                    sort_results=bool(sort_results),
-                                                    n_threads=resolve_n_threads(n_threads), **core)
+        dist, ind, offsets = _core.radius_neighbors(
+            A,
+            None if alias else B,
+            r,
+            name,
+            exclude_self=self_search and not include_self,
+            sort_results=bool(sort_results),
+            n_threads=resolve_n_threads(n_threads),
+            **core,
+        )
     if return_csr:
         return (dist, ind, offsets) if return_distance else (ind, offsets)
     n = A.shape[0]

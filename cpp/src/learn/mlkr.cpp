@@ -1,5 +1,6 @@
 // MLKR loss and gradient: see fastmetric/learn/mlkr.hpp for the formulas and the guarantees.
 #include "fastmetric/learn/mlkr.hpp"
+#include "fastmetric/learn/streaming_lse.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -114,28 +115,6 @@ __attribute__((target("avx2,fma"))) void axpy2_avx2(index_t k, double a, const T
 }
 #endif
 
-// Streaming log-sum-exp of one row: s = sum_j exp(m - d_j), t = sum_j exp(m - d_j) y_j, m the
-// smallest distance met so far.
-struct RowLse {
-    double m = std::numeric_limits<double>::infinity();
-    double s = 0, t = 0;
-    void lower_to(double new_m) {
-        if (new_m < m) {
-            const double f = std::isinf(m) ? 0.0 : std::exp(new_m - m);
-            s *= f;
-            t *= f;
-            m = new_m;
-        }
-    }
-    void merge(const RowLse& o) {
-        if (std::isinf(o.m)) return;
-        lower_to(o.m);
-        const double f = std::exp(m - o.m);
-        s += o.s * f;
-        t += o.t * f;
-    }
-};
-
 // The pairs of one tile that can weigh anything, row by row (row r: [row_start[r], row_start[r+1]))
 // with their squared distances; the first `count` entries of col / d are used (the arrays only grow,
 // so evaluations after the first allocate nothing). Kept from pass 1 to pass 2 when the cache is on.
@@ -197,7 +176,7 @@ struct MlkrProblem<T>::Impl {
     std::vector<T> norms;   // |z_i|^2 (0 on padding)
     std::vector<T> yT;      // y in T, 0 on padding
     std::vector<Scratch<T>> scratch;
-    std::vector<RowLse> lse_row, lse_col;
+    std::vector<StreamingLse> lse_row, lse_col;
     std::vector<double> off, yhat, err, mfinal;
     std::vector<double> rs_row, rs_col, sz_row, sz_col, bmat;
     bool cache_on = false;
@@ -531,7 +510,7 @@ struct MlkrProblem<T>::Impl {
         minima(ni, nj, diag, rmin, cmin, w);
         double c = std::numeric_limits<double>::infinity(), top = -c;
         for (index_t r = 0; r < ni; ++r) {
-            RowLse& st = lse_row[size_t(I * tb + r)];
+            StreamingLse& st = lse_row[size_t(I * tb + r)];
             st.lower_to(double(T(rmin[r] - delta)));  // shifts representable in T: the exps use them as T
             mu[r] = T(st.m);
             c = std::min(c, st.m);
@@ -539,7 +518,7 @@ struct MlkrProblem<T>::Impl {
         }
         if (!diag)
             for (index_t j = 0; j < nj; ++j) {
-                RowLse& st = lse_col[size_t(J * tb + j)];
+                StreamingLse& st = lse_col[size_t(J * tb + j)];
                 st.lower_to(double(T(cmin[j] - delta)));
                 nu[j] = T(st.m);
                 c = std::min(c, st.m);
@@ -588,9 +567,9 @@ struct MlkrProblem<T>::Impl {
                 sum += er[q];
                 ysum += er[q] * ycol[kp.col[size_t(q)]];
             }
-            RowLse& st = lse_row[size_t(I * tb + r)];
+            StreamingLse& st = lse_row[size_t(I * tb + r)];
             st.s += double(fr[r]) * double(sum);
-            st.t += double(fr[r]) * double(ysum);
+            st.w += double(fr[r]) * double(ysum);
         }
         if (diag) return;
         T* cs = w.colsum.data();
@@ -606,9 +585,9 @@ struct MlkrProblem<T>::Impl {
             }
         }
         for (index_t j = 0; j < nj; ++j) {
-            RowLse& st = lse_col[size_t(J * tb + j)];
+            StreamingLse& st = lse_col[size_t(J * tb + j)];
             st.s += double(fc[j]) * double(cs[j]);
-            st.t += double(fc[j]) * double(cy[j]);
+            st.w += double(fc[j]) * double(cy[j]);
         }
     }
 
@@ -809,8 +788,8 @@ struct MlkrProblem<T>::Impl {
         if (cache_on && kept.size() != size_t(n_tiles * n_tiles)) kept.assign(size_t(n_tiles * n_tiles), {});
 
         // pass 1
-        lse_row.assign(size_t(n_pad), RowLse{});
-        lse_col.assign(size_t(n_pad), RowLse{});
+        lse_row.assign(size_t(n_pad), StreamingLse{});
+        lse_col.assign(size_t(n_pad), StreamingLse{});
         in_rounds([this](index_t I, index_t J, Scratch<T>& w) { pass1_tile(I, J, w); });
         off.assign(size_t(n_pad), 0.0);
         yhat.assign(size_t(n_pad), 0.0);
@@ -818,11 +797,11 @@ struct MlkrProblem<T>::Impl {
         mfinal.assign(size_t(n_pad), 0.0);
         double loss = 0;
         for (index_t i = 0; i < n; ++i) {
-            RowLse st = lse_row[size_t(i)];
+            StreamingLse st = lse_row[size_t(i)];
             st.merge(lse_col[size_t(i)]);
             mfinal[size_t(i)] = st.m;
             off[size_t(i)] = std::log(st.s) - st.m;
-            yhat[size_t(i)] = st.t / st.s;
+            yhat[size_t(i)] = st.w / st.s;
             err[size_t(i)] = yhat[size_t(i)] - y[size_t(i)];
             loss += err[size_t(i)] * err[size_t(i)];
         }

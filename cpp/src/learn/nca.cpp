@@ -1,5 +1,6 @@
 // NCA loss and gradient sweeps: see fastmetric/learn/nca.hpp for the formulas and the guarantees.
 #include "fastmetric/learn/nca.hpp"
+#include "fastmetric/learn/streaming_lse.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -130,28 +131,6 @@ struct TileWork {
     }
 };
 
-// Streaming log-sum-exp state of one row: sum_j exp(m - d_j) (all j and same-class j) with m the
-// smallest distance seen so far.
-struct LseState {
-    double m = std::numeric_limits<double>::infinity();
-    double s = 0, same = 0;
-    void lower_to(double new_m) {
-        if (new_m < m) {
-            const double f = std::isinf(m) ? 0.0 : std::exp(new_m - m);
-            s *= f;
-            same *= f;
-            m = new_m;
-        }
-    }
-    void merge(const LseState& o) {
-        if (std::isinf(o.m)) return;
-        if (o.m < m) lower_to(o.m);
-        const double f = std::exp(m - o.m);
-        s += o.s * f;
-        same += o.same * f;
-    }
-};
-
 template <class T>
 T sum_range(const T* v, index_t lo, index_t hi) {
     // four interleaved partial sums: vectorisable without reassociation flags, fixed order
@@ -231,7 +210,7 @@ struct NcaProblem<T>::Impl {
     int nt = 1;
     PackedZ<T> P;
     std::vector<TileWork<T>> work;
-    std::vector<LseState> row1, col1;
+    std::vector<StreamingLse> row1, col1;
     std::vector<double> off, p;
     std::vector<T> offT, pT;
     std::vector<double> rs_row, rs_col, sz_row, sz_col, bmat;
@@ -325,7 +304,7 @@ struct NcaProblem<T>::Impl {
                 for (index_t j = 0; j < nj; ++j)
                     if (j != r) mn = row[j] < mn ? row[j] : mn;
             }
-            LseState& st = row1[size_t(I * tb + r)];
+            StreamingLse& st = row1[size_t(I * tb + r)];
             st.lower_to(double(mn));
             mu[r] = T(st.m);
             c = std::min(c, st.m);
@@ -338,7 +317,7 @@ struct NcaProblem<T>::Impl {
                 for (index_t j = 0; j < nj; ++j) nu[j] = row[j] < nu[j] ? row[j] : nu[j];
             }
             for (index_t j = 0; j < nj; ++j) {
-                LseState& st = col1[size_t(J * tb + j)];
+                StreamingLse& st = col1[size_t(J * tb + j)];
                 st.lower_to(double(nu[j]));
                 nu[j] = T(st.m);
                 c = std::min(c, st.m);
@@ -369,10 +348,10 @@ struct NcaProblem<T>::Impl {
                 if (diag) e[r] = T(0);
                 index_t a, b;
                 class_cols(i, J, nj, a, b);
-                LseState& st = row1[size_t(i)];
+                StreamingLse& st = row1[size_t(i)];
                 const double f = std::exp(double(mu[r]) - c);
                 st.s += f * double(sum_range(e, 0, nj));
-                st.same += f * double(sum_range(e, a, b));
+                st.w += f * double(sum_range(e, a, b));
                 if (!diag) {
                     for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
                     for (index_t j = a; j < b; ++j) cq[j] += e[j];
@@ -380,10 +359,10 @@ struct NcaProblem<T>::Impl {
             }
             if (!diag)
                 for (index_t j = 0; j < nj; ++j) {
-                    LseState& st = col1[size_t(J * tb + j)];
+                    StreamingLse& st = col1[size_t(J * tb + j)];
                     const double f = std::exp(double(nu[j]) - c);
                     st.s += f * double(cs[j]);
-                    st.same += f * double(cq[j]);
+                    st.w += f * double(cq[j]);
                 }
             return;
         }
@@ -402,9 +381,9 @@ struct NcaProblem<T>::Impl {
             if (diag) e[r] = T(0);
             index_t a, b;
             class_cols(i, J, nj, a, b);
-            LseState& st = row1[size_t(i)];
+            StreamingLse& st = row1[size_t(i)];
             st.s += double(sum_range(e, 0, nj));
-            st.same += double(sum_range(e, a, b));
+            st.w += double(sum_range(e, a, b));
         }
         if (diag) return;
         T* E2 = cache_on ? cache_block(I, J, 1) : w.e.data();
@@ -424,9 +403,9 @@ struct NcaProblem<T>::Impl {
             for (index_t j = a; j < b; ++j) cq[j] += e[j];
         }
         for (index_t j = 0; j < nj; ++j) {
-            LseState& st = col1[size_t(J * tb + j)];
+            StreamingLse& st = col1[size_t(J * tb + j)];
             st.s += double(cs[j]);
-            st.same += double(cq[j]);
+            st.w += double(cq[j]);
         }
     }
 
@@ -694,8 +673,8 @@ struct NcaProblem<T>::Impl {
         }
 
         // pass 1
-        row1.assign(size_t(np), LseState{});
-        col1.assign(size_t(np), LseState{});
+        row1.assign(size_t(np), StreamingLse{});
+        col1.assign(size_t(np), StreamingLse{});
         run_rounds([this](index_t I, index_t J, TileWork<T>& w) { tile1(I, J, w); });
         off.assign(size_t(np), 0.0);
         p.assign(size_t(np), 0.0);
@@ -703,10 +682,10 @@ struct NcaProblem<T>::Impl {
         pT.assign(size_t(np), T(0));
         double loss = 0;
         for (index_t i = 0; i < n; ++i) {
-            LseState st = row1[size_t(i)];
+            StreamingLse st = row1[size_t(i)];
             st.merge(col1[size_t(i)]);
             off[size_t(i)] = std::log(st.s) - st.m;
-            p[size_t(i)] = st.same / st.s;
+            p[size_t(i)] = st.w / st.s;
             offT[size_t(i)] = T(off[size_t(i)]);
             pT[size_t(i)] = T(p[size_t(i)]);
             loss += p[size_t(i)];

@@ -316,9 +316,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             init = np.asarray(init)
         if isinstance(init, np.ndarray):
             if init.ndim != 2 or init.shape[1] != d or init.shape[0] != k:
-                raise ValueError(
-                    f"init array has shape {init.shape}; expected (n_components, n_features) = ({k}, {d})"
-                )
+                raise ValueError(f"init array has shape {init.shape}; expected (n_components, n_features) = ({k}, {d})")
             if init.dtype.kind not in "fiub":
                 raise TypeError(f"init array must be real-valued, got dtype {init.dtype}")
             A = np.array(init, dtype=np.float64)

@@ -123,6 +123,26 @@ def positive_negative_pairs(y, n_constraints, random_state=None):
     return tuple(out)
 
 
+def supervised_pair_constraints(codes, n_classes, n_constraints, random_state, learner):
+    """Pairs drawn from class labels for a ``*_Supervised`` learner.
+
+    Returns ``(idx, labels, rs)``: ``idx`` (n_pairs, 2) indices into the training points, ``labels``
+    +1 (same class) / -1 (different classes) as int8, and the RandomState used, so the learner can
+    keep drawing from it. ``n_constraints=None`` uses :func:`default_n_constraints`.
+    """
+    from sklearn.utils import check_random_state
+
+    if n_constraints is None:
+        n_constraints = default_n_constraints(n_classes)
+    rs = check_random_state(random_state)
+    a, b, c, d = positive_negative_pairs(codes, n_constraints, rs)
+    if a.size == 0:
+        raise ValueError(f"no two training points share a class: {learner} cannot draw similar pairs")
+    idx = np.concatenate((np.stack([a, b], axis=1), np.stack([c, d], axis=1)))
+    labels = np.concatenate((np.ones(a.size, np.int8), -np.ones(c.size, np.int8)))
+    return idx, labels, rs
+
+
 def max_chunks(y, chunk_size):
     """How many disjoint chunklets of ``chunk_size`` same-label points the labels allow."""
     _, codes = _known(y)

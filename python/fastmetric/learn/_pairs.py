@@ -121,8 +121,7 @@ def metric_prior(prior, points, n_features, random_state=None, *, name="prior"):
         w = np.linalg.eigvalsh(M)
         if w[0] <= max(abs(w[-1]), 1e-300) * d * np.finfo(np.float64).eps:
             raise ValueError(
-                f"{name} array must be positive definite; its smallest eigenvalue is {w[0]:.3g} "
-                f"(largest {w[-1]:.3g})"
+                f"{name} array must be positive definite; its smallest eigenvalue is {w[0]:.3g} (largest {w[-1]:.3g})"
             )
         return M
     if not isinstance(prior, str):
@@ -242,8 +241,7 @@ class PairsMixin:
         values = np.unique(yy)
         if not np.isin(values, (-1, 1)).all():
             raise ValueError(
-                "pair labels must be +1 (similar) or -1 (dissimilar); got values "
-                f"{sorted(values.tolist())[:10]}"
+                f"pair labels must be +1 (similar) or -1 (dissimilar); got values {sorted(values.tolist())[:10]}"
             )
         yy = yy.astype(np.int8)
         if need_both and values.size < 2:

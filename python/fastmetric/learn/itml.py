@@ -9,7 +9,7 @@ import numpy as np
 
 from .. import _core
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import default_n_constraints, positive_negative_pairs
+from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
 __all__ = ["ITML", "ITML_Supervised"]
@@ -26,8 +26,9 @@ class _BaseITML(MahalanobisMixin):
     d = 64, where metric-learn 0.7 spends tens in Python.
     """
 
-    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", verbose=False, preprocessor=None,
-                 random_state=None):
+    def __init__(
+        self, gamma=1.0, max_iter=1000, tol=1e-3, prior="identity", verbose=False, preprocessor=None, random_state=None
+    ):
         self.gamma = gamma
         self.max_iter = max_iter
         self.tol = tol
@@ -184,26 +185,34 @@ class ITML_Supervised(_BaseITML):
     the pairwise distances of the training points.
     """
 
-    def __init__(self, gamma=1.0, max_iter=1000, tol=1e-3, n_constraints=None, prior="identity", verbose=False,
-                 preprocessor=None, random_state=None):
-        super().__init__(gamma=gamma, max_iter=max_iter, tol=tol, prior=prior, verbose=verbose,
-                         preprocessor=preprocessor, random_state=random_state)
+    def __init__(
+        self,
+        gamma=1.0,
+        max_iter=1000,
+        tol=1e-3,
+        n_constraints=None,
+        prior="identity",
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+    ):
+        super().__init__(
+            gamma=gamma,
+            max_iter=max_iter,
+            tol=tol,
+            prior=prior,
+            verbose=verbose,
+            preprocessor=preprocessor,
+            random_state=random_state,
+        )
         self.n_constraints = n_constraints
 
     def fit(self, X, y, bounds=None):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y)
-        n_con = self.n_constraints
-        if n_con is None:
-            n_con = default_n_constraints(len(self.classes_))
-        from sklearn.utils import check_random_state
-
-        rs = check_random_state(self.random_state)
-        a, b, c, d = positive_negative_pairs(codes, n_con, rs)
-        if a.size == 0:
-            raise ValueError("no two training points share a class: ITML_Supervised cannot draw similar pairs")
-        idx = np.concatenate((np.stack([a, b], axis=1), np.stack([c, d], axis=1)))
-        labels = np.concatenate((np.ones(a.size, np.int8), -np.ones(c.size, np.int8)))
+        idx, labels, rs = supervised_pair_constraints(
+            codes, len(self.classes_), self.n_constraints, self.random_state, "ITML_Supervised"
+        )
         # duplicate training points may form pairs of identical points: dropped silently here
         return self._fit_pairs(X[idx], labels, bounds, X, rs, warn_identical=False)

@@ -76,9 +76,21 @@ class LMNN(MahalanobisMixin):
     classes_ : ndarray
     """
 
-    def __init__(self, n_neighbors=3, n_components=None, init="auto", max_iter=1000, regularization=0.5,
-                 convergence_tol=1e-5, max_impostors="auto", verbose=False, random_state=None, n_threads=None,
-                 learn_rate=None, min_iter=None):
+    def __init__(
+        self,
+        n_neighbors=3,
+        n_components=None,
+        init="auto",
+        max_iter=1000,
+        regularization=0.5,
+        convergence_tol=1e-5,
+        max_impostors="auto",
+        verbose=False,
+        random_state=None,
+        n_threads=None,
+        learn_rate=None,
+        min_iter=None,
+    ):
         self.n_neighbors = n_neighbors
         self.max_impostors = max_impostors
         self.n_components = n_components
@@ -180,14 +192,21 @@ class LMNN(MahalanobisMixin):
             verbose = progress.verbose
 
             def __call__(self, it, loss, grad_norm=None):
-                progress(it, loss, grad_norm, active=state.get("active", "?"), searches=search.n_searches,
-                         saturated=search.n_saturated)
+                progress(
+                    it,
+                    loss,
+                    grad_norm,
+                    active=state.get("active", "?"),
+                    searches=search.n_searches,
+                    saturated=search.n_saturated,
+                )
 
             def message(self, text):
                 progress.message(text)
 
-        L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=self.max_iter, tol=self.convergence_tol,
-                                      progress=_LmnnProgress())
+        L, n_iter, _ = minimize_lbfgs(
+            fun, L0, max_iter=self.max_iter, tol=self.convergence_tol, progress=_LmnnProgress()
+        )
         self.n_impostor_searches_ = search.n_searches
         self.n_saturated_ = search.n_saturated
         progress.message(f"{search.n_searches} impostor searches, {search.n_reused} evaluations reused one")
@@ -288,11 +307,17 @@ class _ImpostorSearch:
             for s0, e0 in zip(starts, ends, strict=False):
                 r = float(np.sqrt(margin[q[s0:e0]].max())) * self.grow
                 for c0 in range(s0, e0, per_call):
-                    chunk = q[c0:min(e0, c0 + per_call)]
+                    chunk = q[c0 : min(e0, c0 + per_call)]
                     Zq = np.ascontiguousarray(Zs[chunk])
                     rad = r * (1.0 + self.slack) + self.slack
-                    ind, off = radius_neighbors(Zq, Zs, radius=rad, return_distance=False, return_csr=True,
-                                                n_threads=self._threads_for(chunk.size * n))
+                    ind, off = radius_neighbors(
+                        Zq,
+                        Zs,
+                        radius=rad,
+                        return_distance=False,
+                        return_csr=True,
+                        n_threads=self._threads_for(chunk.size * n),
+                    )
                     rows = np.repeat(chunk, np.diff(off))
                     other = self.labels[ind] != self.labels[rows]
                     csum = np.r_[0, np.cumsum(other)]
@@ -305,8 +330,9 @@ class _ImpostorSearch:
                         rows_parts.append(rows[other & keep_rows])
                         hit_parts.append(ind[other & keep_rows])
                         sat = chunk[full]
-                        dist, ind2, off2 = radius_neighbors(np.ascontiguousarray(Zs[sat]), Zs, radius=rad,
-                                                            return_csr=True, n_threads=self.n_threads)
+                        dist, ind2, off2 = radius_neighbors(
+                            np.ascontiguousarray(Zs[sat]), Zs, radius=rad, return_csr=True, n_threads=self.n_threads
+                        )
                         rows2 = np.repeat(sat, np.diff(off2))
                         other2 = self.labels[ind2] != self.labels[rows2]
                         rows2, ind2, dist2 = rows2[other2], ind2[other2], dist[other2]

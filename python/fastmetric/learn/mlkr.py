@@ -55,8 +55,17 @@ class MLKR(MahalanobisMixin):
         L-BFGS iterations run.
     """
 
-    def __init__(self, n_components=None, init="auto", tol=None, max_iter=1000, verbose=False, preprocessor=None,
-                 random_state=None, n_threads=None):
+    def __init__(
+        self,
+        n_components=None,
+        init="auto",
+        tol=None,
+        max_iter=1000,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        n_threads=None,
+    ):
         self.n_components = n_components
         self.init = init
         self.tol = tol

@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import default_n_constraints, positive_negative_pairs
+from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
 __all__ = ["MMC", "MMC_Supervised"]
@@ -46,8 +46,19 @@ def _sym_sqrt(A):
 
 
 class _BaseMMC(MahalanobisMixin):
-    def __init__(self, max_iter=100, max_proj=10000, tol=1e-3, init="identity", diagonal=False, diagonal_c=1.0,
-                 verbose=False, preprocessor=None, random_state=None, regularization=2.0):
+    def __init__(
+        self,
+        max_iter=100,
+        max_proj=10000,
+        tol=1e-3,
+        init="identity",
+        diagonal=False,
+        diagonal_c=1.0,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        regularization=2.0,
+    ):
         self.max_iter = max_iter
         self.max_proj = max_proj
         self.tol = tol
@@ -281,26 +292,39 @@ class MMC_Supervised(_BaseMMC):
     """
     )
 
-    def __init__(self, max_iter=100, max_proj=10000, tol=1e-6, n_constraints=None, init="identity", diagonal=False,
-                 diagonal_c=1.0, verbose=False, preprocessor=None, random_state=None, regularization=2.0):
-        super().__init__(max_iter=max_iter, max_proj=max_proj, tol=tol, init=init, diagonal=diagonal,
-                         diagonal_c=diagonal_c, verbose=verbose, preprocessor=preprocessor,
-                         random_state=random_state, regularization=regularization)
+    def __init__(
+        self,
+        max_iter=100,
+        max_proj=10000,
+        tol=1e-6,
+        n_constraints=None,
+        init="identity",
+        diagonal=False,
+        diagonal_c=1.0,
+        verbose=False,
+        preprocessor=None,
+        random_state=None,
+        regularization=2.0,
+    ):
+        super().__init__(
+            max_iter=max_iter,
+            max_proj=max_proj,
+            tol=tol,
+            init=init,
+            diagonal=diagonal,
+            diagonal_c=diagonal_c,
+            verbose=verbose,
+            preprocessor=preprocessor,
+            random_state=random_state,
+            regularization=regularization,
+        )
         self.n_constraints = n_constraints
 
     def fit(self, X, y):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y)
-        n_con = self.n_constraints
-        if n_con is None:
-            n_con = default_n_constraints(len(self.classes_))
-        from sklearn.utils import check_random_state
-
-        rs = check_random_state(self.random_state)
-        a, b, c, d = positive_negative_pairs(codes, n_con, rs)
-        if a.size == 0:
-            raise ValueError("no two training points share a class: MMC_Supervised cannot draw similar pairs")
-        idx = np.concatenate((np.stack([a, b], axis=1), np.stack([c, d], axis=1)))
-        labels = np.concatenate((np.ones(a.size, np.int8), -np.ones(c.size, np.int8)))
+        idx, labels, rs = supervised_pair_constraints(
+            codes, len(self.classes_), self.n_constraints, self.random_state, "MMC_Supervised"
+        )
         return self._fit_pairs(X[idx], labels, X, rs)

@@ -49,8 +49,9 @@ class NCA(MahalanobisMixin):
         Labels seen in fit.
     """
 
-    def __init__(self, n_components=None, init="auto", max_iter=100, tol=None, verbose=False, random_state=None,
-                 n_threads=None):
+    def __init__(
+        self, n_components=None, init="auto", max_iter=100, tol=None, verbose=False, random_state=None, n_threads=None
+    ):
         self.n_components = n_components
         self.init = init
         self.max_iter = max_iter

@@ -162,8 +162,9 @@ class RCA_Supervised(RCA):
     ``random_state``. ``fit(X, y)`` with class labels y.
     """
 
-    def __init__(self, n_components=None, n_chunks=None, chunk_size=2, regularization=1e-3, preprocessor=None,
-                 random_state=None):
+    def __init__(
+        self, n_components=None, n_chunks=None, chunk_size=2, regularization=1e-3, preprocessor=None, random_state=None
+    ):
         super().__init__(n_components=n_components, regularization=regularization, preprocessor=preprocessor)
         self.n_chunks = n_chunks
         self.chunk_size = chunk_size
