@@ -484,7 +484,14 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
 // ----------------------------------------------------------------------------- sinks
 namespace {
 // Outputs larger than this are written with non-temporal stores (no read-for-ownership).
-constexpr double kStreamBytes = 16e6;
+constexpr double kStreamBytesDefault = 16e6;
+double stream_bytes() {
+    static const double v = [] {
+        const char* e = std::getenv("FM_STREAM_BYTES");
+        return e ? std::atof(e) : kStreamBytesDefault;
+    }();
+    return v;
+}
 
 template <class T>
 struct DenseSink final : Sink<T> {
@@ -529,7 +536,7 @@ template <class T>
 void pairwise_dense(const Problem<T>& pb, T* out, index_t ldo) {
     DenseSink<T> s(out, ldo, pb.symmetric);
     const double bytes = double(pb.x.m.rows) * double(pb.y.m.rows) * sizeof(T);
-    if (!pb.symmetric && bytes > kStreamBytes) s.stream = &active_kernels<T>();
+    if (!pb.symmetric && bytes > stream_bytes()) s.stream = &active_kernels<T>();
     run_pairwise(pb, s);
     if (s.stream) s.stream->stream_fence();
 }
@@ -538,7 +545,7 @@ void pairwise_condensed(const Problem<T>& pb, T* out) {
     if (!pb.symmetric) throw std::invalid_argument("condensed output needs a symmetric problem");
     CondensedSink<T> s(out, pb.x.m.rows);
     const double bytes = 0.5 * double(pb.x.m.rows) * double(pb.x.m.rows) * sizeof(T);
-    if (bytes > kStreamBytes) s.stream = &active_kernels<T>();
+    if (bytes > stream_bytes()) s.stream = &active_kernels<T>();
     run_pairwise(pb, s);
     if (s.stream) s.stream->stream_fence();
 }
