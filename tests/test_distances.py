@@ -14,7 +14,9 @@ METRICS = [
     ("sqeuclidean", {}),
     ("cityblock", {}),
     ("chebyshev", {}),
-    ("minkowski", {"p": 3.0}),
+    ("minkowski", {"p": 3.0}),  # integral p: repeated-multiplication micro-kernel
+    ("minkowski", {"p": 8}),  # the largest integral p with its own micro-kernel
+    ("minkowski", {"p": 9}),  # integral, beyond the table: pow path
     ("minkowski", {"p": 1.5}),
     ("cosine", {}),
     ("correlation", {}),

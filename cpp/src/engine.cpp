@@ -388,7 +388,12 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 case Reduce::l1: micro = kt.l1; break;
                 case Reduce::linf: micro = kt.linf; break;
                 case Reduce::chi2: micro = kt.chi2; break;
-                case Reduce::lp: micro = nullptr; break;
+                case Reduce::lp: {
+                    const int ip = int(pb.p);
+                    micro = (double(ip) == pb.p && ip >= 3 && ip <= KernelTable<T>::kMaxIntegralP) ? kt.lp_int[ip]
+                                                                                                   : nullptr;
+                    break;
+                }
             }
             for (index_t jp = 0; jp < np; ++jp) {
                 const T* bp = w.b.data() + jp * kc * nr;

@@ -28,6 +28,10 @@ struct KernelTable {
     micro_fn linf;  // max |a-b|
     micro_fn sqd;   // sum (a-b)^2   (direct squared euclidean: no cancellation)
     micro_fn chi2;  // sum (a-b)^2/(a+b), 0 where a+b == 0
+    // sum |a-b|^p for the integral p = 3 .. kMaxIntegralP by repeated multiplication (minkowski);
+    // other p use the scalar pow path of the driver
+    static constexpr int kMaxIntegralP = 8;
+    micro_fn lp_int[kMaxIntegralP + 1];  // lp_int[p] for p in 3 .. kMaxIntegralP, null elsewhere
 
     // ---- row epilogues on contiguous arrays of length n ----
     // out[j] = max(nx + ny[j] - 2*dot[j], 0). Columns where out[j] < tau*(nx + ny[j]) -- where the

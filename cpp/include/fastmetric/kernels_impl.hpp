@@ -115,6 +115,23 @@ struct kernels {
     static void sqd(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
         micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { R d = O::sub(x, y); return O::fma(d, d, s); }, false);
     }
+    // |x-y|^P by repeated squaring (P fixed at compile time, 3 <= P <= 8): exact to a few ulp, no pow
+    template <int P>
+    static inline R pow_abs_diff(R x, R y) {
+        const R t = O::abs(O::sub(x, y));
+        const R t2 = O::mul(t, t);
+        if constexpr (P == 3) return O::mul(t2, t);
+        if constexpr (P == 4) return O::mul(t2, t2);
+        if constexpr (P == 5) return O::mul(O::mul(t2, t2), t);
+        if constexpr (P == 6) return O::mul(O::mul(t2, t2), t2);
+        if constexpr (P == 7) return O::mul(O::mul(O::mul(t2, t2), t2), t);
+        const R t4 = O::mul(t2, t2);
+        return O::mul(t4, t4);
+    }
+    template <int P>
+    static void lp_int(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { return O::add(s, pow_abs_diff<P>(x, y)); }, false);
+    }
     static void chi2(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
         // inputs are validated non-negative: a+b == 0 implies a-b == 0, and 0/tiny == 0
         micro(K, a, b, c, ldc, acc,
@@ -354,6 +371,13 @@ struct kernels {
         t.linf = &linf;
         t.sqd = &sqd;
         t.chi2 = &chi2;
+        static_assert(KernelTable<T>::kMaxIntegralP == 8, "lp_int table below lists p = 3 .. 8");
+        t.lp_int[3] = &lp_int<3>;
+        t.lp_int[4] = &lp_int<4>;
+        t.lp_int[5] = &lp_int<5>;
+        t.lp_int[6] = &lp_int<6>;
+        t.lp_int[7] = &lp_int<7>;
+        t.lp_int[8] = &lp_int<8>;
         t.sq_from_dot = &sq_from_dot;
         t.one_minus = &one_minus;
         t.affine = &affine;
