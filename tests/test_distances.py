@@ -280,6 +280,8 @@ def test_unallocatable_output_is_an_error_not_a_crash():
     huge = np.lib.stride_tricks.as_strided(X, shape=(10**10, 1), strides=(0, 8))
     with pytest.raises((MemoryError, ValueError)):
         fm.cdist(huge, huge, check_finite=False)
+    with pytest.raises(MemoryError, match=r"allocate .* GiB for the \(10000000000, 10000000\) float64 result"):
+        fm.cdist(huge, huge[: 10**7], check_finite=False)
 
 
 def test_check_finite_false_skips_the_scan(rng):
@@ -360,3 +362,31 @@ def test_small_linalg_helpers(rng):
     np.testing.assert_allclose(
         fm.cdist(X, X[::-1], "mahalanobis", VI=VI), sd.cdist(X, X[::-1], "mahalanobis", VI=VI), rtol=1e-12, atol=1e-14
     )
+
+
+def test_output_pool_reuses_freed_results_and_stays_correct():
+    X = np.random.default_rng(0).standard_normal((1100, 9)).astype(np.float32)  # 4.8 MB result: pooled
+    previous = fm.get_config()["output_pool"]["max_bytes"]
+    assert fm.set_output_pool(64 << 20)["max_bytes"] == 64 << 20
+    try:
+        ref = fm.cdist(X, X[:1000]).copy()
+        before = fm.get_config()["output_pool"]
+        for _ in range(3):
+            D = fm.cdist(X, X[:1000])
+            np.testing.assert_array_equal(D, ref)  # recycled memory, same result
+            assert D.flags.c_contiguous and D.flags.writeable
+            del D
+        after = fm.get_config()["output_pool"]
+        assert after["hits"] >= before["hits"] + 3
+        view = fm.cdist(X, X[:1000])[5:10]  # a view keeps its buffer out of the pool
+        held = fm.get_config()["output_pool"]["held_buffers"]
+        E = fm.cdist(X, X[:1000])
+        assert not np.shares_memory(view, E)
+        assert fm.get_config()["output_pool"]["held_buffers"] <= held
+        np.testing.assert_array_equal(view, ref[5:10])
+        assert fm.set_output_pool(0)["held_bytes"] == 0  # disabled: everything freed
+        np.testing.assert_array_equal(fm.cdist(X, X[:1000]), ref)
+    finally:
+        fm.set_output_pool(previous)
+    with pytest.raises(ValueError, match="max_bytes"):
+        fm.set_output_pool(-1)

@@ -6,13 +6,16 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <limits>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "fastmetric/engine.hpp"
 #include "fastmetric/metrics.hpp"
 #include "fastmetric/topk.hpp"
 #include "fastmetric/linalg.hpp"
+#include "fastmetric/output_pool.hpp"
 #include "fastmetric/learn/lmnn.hpp"
 #include "fastmetric/learn/nca.hpp"
 #include "fastmetric/learn/itml.hpp"
@@ -268,6 +271,46 @@ py::object inverse_factor_py(const py::array_t<double, py::array::c_style | py::
     }
     if (!ok) return py::none();
     return std::move(L);
+}
+
+// An uninitialised C-ordered array whose memory comes from the output pool and goes back to it
+// when the array (and every view of it) is gone.
+struct PooledBlock {
+    void* p;
+    std::size_t capacity;
+};
+py::array empty_output(const std::vector<py::ssize_t>& shape, const py::dtype& dtype) {
+    std::size_t bytes = std::size_t(dtype.itemsize());
+    for (py::ssize_t s : shape) {
+        if (s < 0) throw std::invalid_argument("negative dimension");
+        if (s != 0 && bytes > std::numeric_limits<std::size_t>::max() / std::size_t(s)) throw std::bad_alloc();
+        bytes *= std::size_t(s);
+    }
+    std::size_t capacity = 0;
+    void* p = pool_acquire(bytes, &capacity);
+    auto* block = new PooledBlock{p, capacity};
+    py::capsule owner(block, [](void* b) {
+        auto* blk = static_cast<PooledBlock*>(b);
+        pool_release(blk->p, blk->capacity);
+        delete blk;
+    });
+    return py::array(dtype, shape, p, owner);
+}
+
+py::dict output_pool(py::object max_bytes) {
+    if (!max_bytes.is_none()) {
+        const long long v = max_bytes.cast<long long>();
+        if (v < 0) throw std::invalid_argument("max_bytes must be >= 0");
+        pool_set_max_bytes(std::size_t(v));
+    }
+    const PoolStats st = pool_stats();
+    py::dict d;
+    d["held_bytes"] = st.held_bytes;
+    d["held_buffers"] = st.held_buffers;
+    d["max_bytes"] = st.max_bytes;
+    d["hits"] = st.hits;
+    d["misses"] = st.misses;
+    return d;
 }
 
 // Called by the driver from the thread that released the GIL (OpenMP thread 0): take the GIL for a
@@ -644,6 +687,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("available_isas", &available_isas);
     m.def("set_isa", &set_isa, py::arg("name"), "Force an instruction set: generic, avx2, avx512 or best");
     m.def("have_openmp", &have_openmp);
+    m.def("empty_output", &empty_output, py::arg("shape"), py::arg("dtype"),
+          "Uninitialised C-ordered array from the output-buffer pool (returned to it when freed)");
+    m.def("output_pool", &output_pool, py::arg("max_bytes") = py::none(),
+          "Pool statistics; with max_bytes, set the bound first (0 disables and frees the pool)");
     m.def("max_threads", &max_threads);
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);

@@ -7,7 +7,7 @@ needs only numpy; the learners (``fastmetric.learn``) and the scikit-learn plug-
 
 __version__ = "0.1.0"
 
-from ._config import get_config, set_isa, show_config
+from ._config import get_config, set_isa, set_output_pool, show_config
 from .distances import DISTANCE_METRICS, cdist, pairwise_distances, pdist, squareform
 from .neighbors import kneighbors, merge_kneighbors, radius_neighbors
 from .kernels import (
@@ -25,6 +25,7 @@ from .kernels import (
 )
 
 __all__ = [
+    "set_output_pool",
     "__version__",
     "DISTANCE_METRICS",
     "KERNEL_METRICS",

@@ -228,6 +228,27 @@ def _fmf(name):
     return lambda: _fm(name)
 
 
+def _fm_without_pool(name):
+    """fastmetric's ``name`` with the output-buffer pool off: every result in fresh memory."""
+
+    def resolve():
+        f = _fm(name)
+        set_pool = _fm("set_output_pool")
+        get_config = _fm("get_config")
+
+        def call(*args, **kwargs):
+            previous = get_config()["output_pool"]["max_bytes"]
+            set_pool(0)
+            try:
+                return f(*args, **kwargs)
+            finally:
+                set_pool(previous)
+
+        return call
+
+    return resolve
+
+
 def distance_cases(s: Sizes = Sizes()) -> list[Case]:
     """Issue 2: euclidean f32/f64 d=128, euclidean f32 d=16, cityblock, mahalanobis with VI."""
     n = s.n
@@ -242,6 +263,8 @@ def distance_cases(s: Sizes = Sizes()) -> list[Case]:
         ]
         if d >= 64:
             impls.append(Impl("numpy X@Y.T only (GEMM floor)", _lazy(lambda: np.matmul, X, Y.T)))
+        if dtype == np.float32:  # what a first call (or a pool-less build) gets: page faults included
+            impls.append(Impl("fastmetric, output pool off", _lazy(_fm_without_pool("cdist"), X, Y)))
         cases.append(Case(f"euclidean {tag} {n}x{n} d={d}", impls))
 
     d = s.dim(128)

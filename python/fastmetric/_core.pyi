@@ -22,6 +22,13 @@ def set_isa(name: Literal["generic", "avx2", "avx512", "best"] | str) -> None:
     """Force an instruction set; ValueError if the CPU lacks it."""
 
 def available_isas() -> list[str]: ...
+def empty_output(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """Uninitialised C-ordered array from the output-buffer pool (returned to it when freed)."""
+
+def output_pool(max_bytes: int | None = None) -> dict[str, int]:
+    """Pool statistics (held_bytes, held_buffers, max_bytes, hits, misses); with max_bytes, set the
+    bound first (0 disables the pool and frees what it holds)."""
+
 def have_openmp() -> bool: ...
 def max_threads() -> int: ...
 

@@ -15,6 +15,7 @@ import numpy as np
 from . import _core
 
 __all__ = [
+    "new_output",
     "as_float_2d",
     "common_dtype",
     "check_finite",
@@ -170,3 +171,26 @@ def validate_pair(X, Y, check_finite_: bool, names=("X", "Y")):
         if not alias:
             check_finite(B, ny)
     return A, B, alias
+
+
+_POOL_MIN_BYTES = 4 << 20
+
+
+def new_output(shape, dtype) -> np.ndarray:
+    """An uninitialised C-ordered result array; large ones come from the output-buffer pool.
+
+    The pool (``fastmetric.set_output_pool``) reuses the memory of freed large results, already
+    faulted in; small arrays are left to numpy's allocator, which caches them well.
+    """
+    dtype = np.dtype(dtype)
+    nbytes = dtype.itemsize
+    for s in shape:
+        nbytes *= int(s)
+    if nbytes < _POOL_MIN_BYTES:
+        return np.empty(shape, dtype=dtype)
+    try:
+        return _core.empty_output(tuple(int(s) for s in shape), dtype)
+    except MemoryError:
+        raise MemoryError(
+            f"unable to allocate {nbytes / 2**30:.3g} GiB for the {tuple(shape)} {dtype} result"
+        ) from None

@@ -9,6 +9,7 @@ from ._validation import (
     as_float_2d,
     check_finite as _require_finite,
     check_out,
+    new_output,
     resolve_n_threads,
     validate_pair,
 )
@@ -201,7 +202,7 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     name, core = _prepare(metric, A, B, kwargs)  # cdist(X, X): scipy's defaults stack X twice
     shape = (A.shape[0], B.shape[0])
     if out is None:
-        out = np.empty(shape, dtype=A.dtype)
+        out = new_output(shape, A.dtype)
     else:
         check_out(out, shape, A.dtype, (A, B))
     if out.size:
@@ -225,7 +226,7 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     n = A.shape[0]
     shape = (n * (n - 1) // 2,)
     if out is None:
-        out = np.empty(shape, dtype=A.dtype)
+        out = new_output(shape, A.dtype)
     else:
         check_out(out, shape, A.dtype, (A,))
     if out.size:
@@ -246,7 +247,7 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
         if check_finite:
             _require_finite(A, "X")
         name, core = _prepare(metric, A, None, kwargs)
-        out = np.empty((A.shape[0], A.shape[0]), dtype=A.dtype)
+        out = new_output((A.shape[0], A.shape[0]), A.dtype)
         if out.size:
             _core.pairwise(A, None, out, name, n_threads=resolve_n_threads(n_threads), **core)
         return out

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import check_out, resolve_n_threads, validate_pair
+from ._validation import check_out, new_output, resolve_n_threads, validate_pair
 from .distances import metric_map
 
 __all__ = [
@@ -61,7 +61,7 @@ def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=Fals
         core["L"] = np.ascontiguousarray(core["L"], dtype=A.dtype)
     shape = (A.shape[0], B.shape[0])
     if out is None:
-        out = np.empty(shape, dtype=A.dtype)
+        out = new_output(shape, A.dtype)
     else:
         check_out(out, shape, A.dtype, (A, B))
     if out.size:
