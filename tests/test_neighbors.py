@@ -184,6 +184,33 @@ def test_radius_neighbors(isa, rng, metric, dtype):
     np.testing.assert_array_equal(flat_i[off[5] : off[6]], ind[5])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("metric", ["euclidean", "cityblock", "minkowski"])
+def test_radius_per_query_equals_one_call_per_radius(isa, rng, metric, dtype):
+    X = rng.standard_normal((70, 6)).astype(dtype)
+    Y = rng.standard_normal((500, 6)).astype(dtype)
+    kw = {"p": 3.0} if metric == "minkowski" else {}
+    D = sd.cdist(X.astype(np.float64), Y.astype(np.float64), metric, **kw)
+    radii = np.quantile(D, rng.uniform(0.0, 0.3, size=70), axis=1).diagonal().copy()
+    radii[3] = 0.0  # nothing (or an exact duplicate) within a zero radius
+    dist, ind = fm.radius_neighbors(X, Y, radii, metric, sort_results=True, **kw)
+    for q in range(70):
+        d1, i1 = fm.radius_neighbors(X[q : q + 1], Y, float(radii[q]), metric, sort_results=True, **kw)
+        np.testing.assert_array_equal(ind[q], i1[0])  # radii fall between distances: no boundary ties
+        # a one-row call centres on that row, not on all queries: equal up to rounding
+        np.testing.assert_allclose(dist[q], d1[0], rtol=2e-6 if dtype == np.float32 else 1e-13)
+    d_self, i_self = fm.radius_neighbors(X, radius=np.full(70, 2.0))
+    d_ref, i_ref = fm.radius_neighbors(X, radius=2.0)
+    for q in range(70):
+        np.testing.assert_array_equal(i_self[q], i_ref[q])
+    with pytest.raises(ValueError, match="one entry per query"):
+        fm.radius_neighbors(X, Y, radii[:5])
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        fm.radius_neighbors(X, Y, np.where(np.arange(70) == 2, -1.0, radii))
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        fm.radius_neighbors(X, Y, np.where(np.arange(70) == 2, np.nan, radii))
+
+
 def test_radius_self_search_and_sklearn_agreement(rng):
     NearestNeighbors = pytest.importorskip("sklearn.neighbors").NearestNeighbors
     X = rng.standard_normal((200, 4))

@@ -139,12 +139,25 @@ py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, co
 }
 
 template <class T>
-py::tuple radius_impl(const py::array& X, const py::object& Y, double radius, const std::string& metric,
-                      bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
-                      int n_threads) {
+py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object& radius_obj,
+                      const std::string& metric, bool exclude_self, bool sort_results, double p, const py::object& V,
+                      const py::object& L, int n_threads) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
     b.args.centre_on_x = true;
+    // radius: a number, or a C-contiguous float64 array with one radius per query row
+    double radius = 0;
+    const double* radii = nullptr;
+    py::array radii_arr;
+    if (py::isinstance<py::array>(radius_obj)) {
+        radii_arr = radius_obj.cast<py::array>();
+        if (radii_arr.ndim() != 1 || !is_f64(radii_arr) || !(radii_arr.flags() & py::array::c_style) ||
+            radii_arr.shape(0) != b.x.rows)
+            throw std::invalid_argument("radius array must be a contiguous float64 vector with one entry per query");
+        radii = static_cast<const double*>(radii_arr.data());
+    } else {
+        radius = radius_obj.cast<double>();
+    }
     std::vector<T> dist;
     std::vector<std::int64_t> idx, offsets;
     {
@@ -152,7 +165,7 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, double radius, co
         PreparedProblem<T> pp;
         prepare_problem(pp, b.args, b.x, b.y, b.y_is_x);
         if (!pp.is_distance) throw std::invalid_argument("radius_neighbors needs a distance metric");
-        radius_search(pp.pb, radius, exclude_self, sort_results, dist, idx, offsets);
+        radius_search(pp.pb, radius, exclude_self, sort_results, dist, idx, offsets, radii);
     }
     py::array_t<T> d(py::ssize_t(dist.size()));
     py::array_t<std::int64_t> ix(py::ssize_t(idx.size()));
@@ -169,7 +182,7 @@ py::tuple kneighbors_py(const py::array& X, const py::object& Y, index_t k, cons
     if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
     throw py::type_error("X must be float32 or float64");
 }
-py::tuple radius_py(const py::array& X, const py::object& Y, double radius, const std::string& metric,
+py::tuple radius_py(const py::array& X, const py::object& Y, const py::object& radius, const std::string& metric,
                     bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
                     int n_threads) {
     if (is_f32(X)) return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads);
@@ -678,7 +691,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("radius_neighbors", &radius_py, py::arg("X"), py::arg("Y"), py::arg("radius"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
           py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
-          "(distances, indices, offsets): CSR lists of the rows within radius");
+          "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
+          "radius per query)");
     m.def("cholesky_upper", &cholesky_py, py::arg("A"),
           "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");
     m.def("inverse_factor", &inverse_factor_py, py::arg("A"),

@@ -243,9 +243,10 @@ class TopKSink final : public Sink<T> {
 template <class T>
 class RadiusSink final : public Sink<T> {
   public:
-    RadiusSink(const Problem<T>& pb, T thr, bool exclude_self, int parts)
+    // thr: the threshold of every query in reduced units, or thr_rows (one per query) when not empty
+    RadiusSink(const Problem<T>& pb, T thr, std::vector<T> thr_rows, bool exclude_self, int parts)
         : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self), thr_(thr),
-          tau_(cancellation_threshold<T>(pb.x.m.cols)) {
+          tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_rows_(std::move(thr_rows)) {
         lists_.resize(size_t(parts) * size_t(n_));
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
     }
@@ -254,9 +255,10 @@ class RadiusSink final : public Sink<T> {
     void row(int tid, int slot, index_t i, index_t j0, T* vals, index_t n) override {
         index_t* cand = scratch_.data() + size_t(tid) * kChunk;
         auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
+        const T thr = threshold(i);
         for (index_t q0 = 0; q0 < n; q0 += kChunk) {
             const index_t len = std::min(kChunk, n - q0);
-            const index_t nc = kt_.select_below(vals + q0, len, thr_, true, cand);
+            const index_t nc = kt_.select_below(vals + q0, len, thr, true, cand);
             for (index_t t = 0; t < nc; ++t) {
                 const index_t j = j0 + q0 + cand[t];
                 if (!(exclude_self_ && j == i)) list.emplace_back(vals[q0 + cand[t]], j);
@@ -268,9 +270,10 @@ class RadiusSink final : public Sink<T> {
         auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
         const T nx = pb_.x.sq_norms[i];
         const T* ny = pb_.y.sq_norms + j0;
+        const T thr = threshold(i);
         for (index_t q0 = 0; q0 < n; q0 += kChunk) {
             const index_t len = std::min(kChunk, n - q0);
-            const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr_, true, cand);
+            const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr, true, cand);
             for (index_t t = 0; t < nc; ++t) {
                 const index_t q = q0 + cand[t];
                 const index_t j = j0 + q;
@@ -279,7 +282,7 @@ class RadiusSink final : public Sink<T> {
                 T v = s - T(2) * dots[q];
                 if (v < tau_ * s) v = exact_sq_distance(pb_, i, j);
                 if (v < T(0)) v = T(0);
-                if (v <= thr_) list.emplace_back(v, j);
+                if (v <= thr) list.emplace_back(v, j);
             }
         }
         return true;
@@ -322,7 +325,9 @@ class RadiusSink final : public Sink<T> {
     int parts_;
     bool exclude_self_;
     T thr_, tau_;
+    std::vector<T> thr_rows_;
     std::vector<std::vector<std::pair<T, std::int64_t>>> lists_;
+    T threshold(index_t i) const { return thr_rows_.empty() ? thr_ : thr_rows_[size_t(i)]; }
     std::vector<index_t> scratch_;
 };
 
@@ -342,13 +347,22 @@ void knn_search(const Problem<T>& pb_in, index_t k, bool exclude_self, T* dist, 
 
 template <class T>
 void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bool sort_results, std::vector<T>& dist,
-                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets) {
-    if (!(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
+                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets, const double* radii) {
+    if (!radii && !(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
     Problem<T> pb = pb_in;
     pb.symmetric = false;
     pb.zero_diagonal = false;
     pb.skip_post = true;
-    RadiusSink<T> sink(pb, T(unfinish(pb, radius)), exclude_self, choose_parts(pb));
+    std::vector<T> thr_rows;
+    if (radii) {
+        thr_rows.resize(size_t(pb.x.m.rows));
+        for (index_t i = 0; i < pb.x.m.rows; ++i) {
+            if (!(radii[i] >= 0)) throw std::invalid_argument("every radius must be >= 0");
+            thr_rows[size_t(i)] = T(unfinish(pb, radii[i]));
+        }
+    }
+    RadiusSink<T> sink(pb, radii ? T(0) : T(unfinish(pb, radius)), std::move(thr_rows), exclude_self,
+                       choose_parts(pb));
     run_pairwise(pb, sink);
     sink.finalize(sort_results, dist, idx, offsets);
 }
@@ -356,8 +370,8 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
 template void knn_search<float>(const Problem<float>&, index_t, bool, float*, std::int64_t*);
 template void knn_search<double>(const Problem<double>&, index_t, bool, double*, std::int64_t*);
 template void radius_search<float>(const Problem<float>&, double, bool, bool, std::vector<float>&,
-                                   std::vector<std::int64_t>&, std::vector<std::int64_t>&);
+                                   std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*);
 template void radius_search<double>(const Problem<double>&, double, bool, bool, std::vector<double>&,
-                                    std::vector<std::int64_t>&, std::vector<std::int64_t>&);
+                                    std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*);
 
 }  // namespace fastmetric

@@ -68,7 +68,7 @@ def kneighbors(
 def radius_neighbors(
     X: _FloatArray,
     Y: _FloatArray | None,
-    radius: float,
+    radius: float | npt.NDArray[np.float64],
     metric: str,
     exclude_self: bool = False,
     sort_results: bool = False,
@@ -77,7 +77,8 @@ def radius_neighbors(
     L: _FloatArray | None = None,
     n_threads: int = 0,
 ) -> tuple[_FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(distances, indices, offsets): CSR lists of the rows of Y within radius of each query."""
+    """(distances, indices, offsets): CSR lists of the rows of Y within radius of each query
+    (radius: a number, or one float64 radius per query)."""
 
 # --- small dense linear algebra (no LAPACK: avoids BLAS thread pools spinning beside OpenMP) -------
 def cholesky_upper(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:

@@ -70,6 +70,26 @@ def kneighbors(
     return (dist, ind) if return_distance else ind
 
 
+def _check_radius(radius, n_queries):
+    if isinstance(radius, (np.ndarray, list, tuple)):
+        r = np.asarray(radius)
+        if r.dtype.kind not in "iuf" or r.ndim != 1 or r.shape[0] != n_queries:
+            raise ValueError(
+                f"radius must be a number or a real vector with one entry per query ({n_queries}); "
+                f"got shape {r.shape} dtype {r.dtype}"
+            )
+        r = np.ascontiguousarray(r, dtype=np.float64)
+        if not np.all(np.isfinite(r) & (r >= 0)):
+            raise ValueError("every radius must be finite and >= 0")
+        return r
+    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
+        raise TypeError(f"radius must be a real number or a vector of them, got {type(radius).__name__}")
+    r = float(radius)
+    if not (r >= 0) or not np.isfinite(r):
+        raise ValueError(f"radius must be a finite number >= 0, got {radius}")
+    return r
+
+
 def radius_neighbors(
     X,
     Y=None,
@@ -90,13 +110,11 @@ def radius_neighbors(
     the indices when ``return_distance=False``). With ``return_csr=True`` it returns the flat CSR
     triple ``(distances, indices, offsets)`` instead: query i owns entries offsets[i]:offsets[i+1].
     Each query's entries are in increasing index order, or by (distance, index) when ``sort_results``.
+    ``radius`` may also be an array with one radius per query (an extension of scikit-learn's API:
+    one call instead of one per radius).
     """
-    if isinstance(radius, bool) or not isinstance(radius, numbers.Real):
-        raise TypeError(f"radius must be a real number, got {type(radius).__name__}")
-    r = float(radius)
-    if not (r >= 0) or not np.isfinite(r):
-        raise ValueError(f"radius must be a finite number >= 0, got {radius}")
     A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
+    r = _check_radius(radius, A.shape[0])
     self_search = Y is None
     if A.shape[0] == 0 or B.shape[0] == 0:
         dist = np.empty(0, A.dtype)

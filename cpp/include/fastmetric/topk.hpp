@@ -21,8 +21,10 @@ void knn_search(const Problem<T>& pb, index_t k, bool exclude_self, T* dist, std
 
 // Every pair with distance <= radius. CSR output: offsets has n+1 entries. radius is in the final
 // (post-applied) units. sort_results orders each row by (distance, index); otherwise by index.
+// radii (optional, one per query row, same units) replaces radius with a radius per query.
 template <class T>
 void radius_search(const Problem<T>& pb, double radius, bool exclude_self, bool sort_results, std::vector<T>& dist,
-                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets);
+                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets,
+                   const double* radii = nullptr);
 
 }  // namespace fastmetric

@@ -227,10 +227,10 @@ class _ImpostorSearch:
     (the hits are only candidates: the C++ sweep recomputes their distances exactly in double; radii
     carry a 0.1 % allowance for float32's ~1e-5 distance error):
 
-    * radius (n <= ``radius_max_n`` = 2,000): points grouped by m_i into geometric buckets (ratio
-      ``bucket_ratio``), one :func:`fastmetric.radius_neighbors` per bucket against all points (at
-      most ``2**24`` query x reference pairs per call) with radius ``grow * sqrt(max m in bucket)``;
-      the cheapest for small data sets;
+    * radius (n <= ``radius_max_n`` = 2,000): one :func:`fastmetric.radius_neighbors` call with a
+      radius per point, ``grow * sqrt(m_i)``, against all points (chunks of at most ``2**24``
+      query x reference pairs); the cheapest for small data sets. (It used one call per geometric
+      bucket of m_i; the per-query radius made the search 1 call instead of ~8.)
     * top-k (larger n): :func:`fastmetric.kneighbors` of each class against the other classes, k
       starting at twice the class's largest impostor count of the previous search (at least 32) and
       raised to the cap for the points whose list falls short of their margin. Its output is bounded
@@ -244,7 +244,6 @@ class _ImpostorSearch:
     instead of an n x n search.
     """
 
-    bucket_ratio = 1.5
     grow = 1.1
     slack = 1e-3
     max_pairs_per_call = 1 << 24
@@ -298,56 +297,50 @@ class _ImpostorSearch:
         # radius search for the points expected to have few impostors
         q = np.flatnonzero(finite & ~self.use_topk)
         if q.size:
-            bucket = np.floor(np.log(margin[q]) / np.log(self.bucket_ratio)).astype(np.int64)
-            order = np.argsort(bucket, kind="stable")
-            q, bucket = q[order], bucket[order]
-            starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-            ends = np.r_[starts[1:], q.size]
             per_call = max(1, self.max_pairs_per_call // n)
-            for s0, e0 in zip(starts, ends, strict=False):
-                r = float(np.sqrt(margin[q[s0:e0]].max())) * self.grow
-                for c0 in range(s0, e0, per_call):
-                    chunk = q[c0 : min(e0, c0 + per_call)]
-                    Zq = np.ascontiguousarray(Zs[chunk])
-                    rad = r * (1.0 + self.slack) + self.slack
-                    ind, off = radius_neighbors(
-                        Zq,
-                        Zs,
-                        radius=rad,
-                        return_distance=False,
-                        return_csr=True,
-                        n_threads=self._threads_for(chunk.size * n),
+            for c0 in range(0, q.size, per_call):
+                chunk = q[c0 : c0 + per_call]
+                r = np.sqrt(margin[chunk]) * self.grow  # each query its own radius: one call per chunk
+                rad = r * (1.0 + self.slack) + self.slack
+                Zq = np.ascontiguousarray(Zs[chunk])
+                ind, off = radius_neighbors(
+                    Zq,
+                    Zs,
+                    radius=rad,
+                    return_distance=False,
+                    return_csr=True,
+                    n_threads=self._threads_for(chunk.size * n),
+                )
+                rows = np.repeat(chunk, np.diff(off))
+                other = self.labels[ind] != self.labels[rows]
+                csum = np.r_[0, np.cumsum(other)]
+                counts = csum[off[1:]] - csum[off[:-1]]
+                count[chunk] = counts
+                radius[chunk] = r
+                full = counts > self.cap
+                if full.any():  # saturated points keep their cap nearest differently labelled points
+                    keep_rows = ~np.isin(rows, chunk[full])
+                    rows_parts.append(rows[other & keep_rows])
+                    hit_parts.append(ind[other & keep_rows])
+                    sat = chunk[full]
+                    dist, ind2, off2 = radius_neighbors(
+                        np.ascontiguousarray(Zs[sat]), Zs, radius=rad[full], return_csr=True, n_threads=self.n_threads
                     )
-                    rows = np.repeat(chunk, np.diff(off))
-                    other = self.labels[ind] != self.labels[rows]
-                    csum = np.r_[0, np.cumsum(other)]
-                    counts = csum[off[1:]] - csum[off[:-1]]
-                    count[chunk] = counts
-                    radius[chunk] = r
-                    full = counts > self.cap
-                    if full.any():  # saturated points keep their cap nearest differently labelled points
-                        keep_rows = ~np.isin(rows, chunk[full])
-                        rows_parts.append(rows[other & keep_rows])
-                        hit_parts.append(ind[other & keep_rows])
-                        sat = chunk[full]
-                        dist, ind2, off2 = radius_neighbors(
-                            np.ascontiguousarray(Zs[sat]), Zs, radius=rad, return_csr=True, n_threads=self.n_threads
-                        )
-                        rows2 = np.repeat(sat, np.diff(off2))
-                        other2 = self.labels[ind2] != self.labels[rows2]
-                        rows2, ind2, dist2 = rows2[other2], ind2[other2], dist[other2]
-                        o = np.lexsort((dist2, rows2))
-                        rows2, ind2, dist2 = rows2[o], ind2[o], dist2[o]
-                        per_row = np.bincount(rows2, minlength=n)
-                        pos = np.arange(rows2.size) - (np.cumsum(per_row) - per_row)[rows2]
-                        last = np.flatnonzero(pos == self.cap - 1)
-                        # every dropped point is at least as far as the cap-th kept one
-                        radius[rows2[last]] = dist2[last].astype(np.float64) * (1.0 - self.slack) - self.slack
-                        rows_parts.append(rows2[pos < self.cap])
-                        hit_parts.append(ind2[pos < self.cap])
-                    else:
-                        rows_parts.append(rows[other])
-                        hit_parts.append(ind[other])
+                    rows2 = np.repeat(sat, np.diff(off2))
+                    other2 = self.labels[ind2] != self.labels[rows2]
+                    rows2, ind2, dist2 = rows2[other2], ind2[other2], dist[other2]
+                    o = np.lexsort((dist2, rows2))
+                    rows2, ind2, dist2 = rows2[o], ind2[o], dist2[o]
+                    per_row = np.bincount(rows2, minlength=n)
+                    pos = np.arange(rows2.size) - (np.cumsum(per_row) - per_row)[rows2]
+                    last = np.flatnonzero(pos == self.cap - 1)
+                    # every dropped point is at least as far as the cap-th kept one
+                    radius[rows2[last]] = dist2[last].astype(np.float64) * (1.0 - self.slack) - self.slack
+                    rows_parts.append(rows2[pos < self.cap])
+                    hit_parts.append(ind2[pos < self.cap])
+                else:
+                    rows_parts.append(rows[other])
+                    hit_parts.append(ind[other])
         # top-k search for the others: each class against the other classes. k starts at twice the
         # largest impostor count of the members at the previous search and grows to the cap for the
         # members whose list then falls short of their margin.
