@@ -115,6 +115,7 @@ template <class T>
 struct TileWork {
     std::vector<T> d, e, s, sa, sc, c2, colv, colw, shift, va, vb, vc, vd, srow;
     std::vector<index_t> flagged;
+    bool swapped = false;  // this tile's row / column sides go to the other accumulators (run_rounds)
     void init(index_t tb, index_t kpad) {
         const size_t t2 = size_t(tb * tb);
         for (auto* v : {&va, &vb, &vc, &vd, &srow}) v->resize(size_t(tb));
@@ -233,26 +234,75 @@ struct NcaProblem<T>::Impl {
         hi = std::clamp<index_t>(index_t(offsets[size_t(c) + 1]) - j0, 0, nj);
     }
 
+    // Accumulators of a tile's two sides. A tile (I, J), I <= J, normally adds its row-side sums
+    // (rows of I) to the row_* arrays and its column-side sums (rows of J) to the col_* arrays; a
+    // "swapped" tile (see run_rounds) sends them to the other arrays. Each point's final value merges
+    // both arrays, so only the fixed order of the additions changes, not the result's meaning.
+    StreamingLse& lse_row(const TileWork<T>& w, size_t i) { return w.swapped ? col1[i] : row1[i]; }
+    StreamingLse& lse_col(const TileWork<T>& w, size_t j) { return w.swapped ? row1[j] : col1[j]; }
+    double& rsum_row(const TileWork<T>& w, size_t i) { return w.swapped ? rs_col[i] : rs_row[i]; }
+    double& rsum_col(const TileWork<T>& w, size_t j) { return w.swapped ? rs_row[j] : rs_col[j]; }
+    double* zsum_row(const TileWork<T>& w) { return w.swapped ? sz_col.data() : sz_row.data(); }
+    double* zsum_col(const TileWork<T>& w) { return w.swapped ? sz_row.data() : sz_col.data(); }
+
+    // Runs f on every tile (I, J), I <= J, in phases whose tiles touch disjoint accumulators, so a
+    // phase runs in parallel and the order of additions into every accumulator is fixed by the
+    // phase order alone: results do not depend on the thread count. Phase 0 is the diagonal. Then
+    // diagonal r -- tiles (I, I+r): row-side accumulators of tiles [0, nT-r), column-side ones of
+    // [r, nT) -- shares a phase with diagonal nT-r run swapped: its tiles (I, I+nT-r) add the sums
+    // of rows I (I in [0, r)) to column-side accumulators and those of rows I+nT-r (in [nT-r, nT))
+    // to row-side ones, disjoint from the first diagonal's. Every phase then holds about nT tiles
+    // (measured: one diagonal per phase spent 13% of an NCA evaluation waiting at the barriers of
+    // its nearly empty last phases).
+    struct PhaseTile {
+        index_t I, J;
+        bool swapped;
+    };
+    std::vector<std::vector<PhaseTile>> phases() const {
+        const index_t nT = P.n_tiles;
+        std::vector<std::vector<PhaseTile>> ph;
+        std::vector<PhaseTile> diag;
+        for (index_t I = 0; I < nT; ++I) diag.push_back({I, I, false});
+        ph.push_back(std::move(diag));
+        for (index_t r = 1; r < nT; ++r) {
+            const index_t r2 = nT - r;
+            if (r2 < r) break;
+            std::vector<PhaseTile> t;
+            for (index_t I = 0; I + r < nT; ++I) t.push_back({I, I + r, false});
+            if (r2 != r)
+                for (index_t I = 0; I + r2 < nT; ++I) t.push_back({I, I + r2, true});
+            ph.push_back(std::move(t));
+        }
+        return ph;
+    }
+
     template <class F>
     void run_rounds(F&& f) {
-        const index_t nT = P.n_tiles;
+        const std::vector<std::vector<PhaseTile>> ph = phases();
 #if defined(FASTMETRIC_HAVE_OPENMP)
         if (nt > 1) {
 #pragma omp parallel num_threads(nt)
             {
                 FlushDenormals ftz;
                 TileWork<T>& w = work[size_t(thread_id())];
-                for (index_t r = 0; r < nT; ++r) {
+                for (const auto& tiles : ph) {
+                    const index_t cnt = index_t(tiles.size());
 #pragma omp for schedule(dynamic, 1)
-                    for (index_t I = 0; I < nT - r; ++I) f(I, I + r, w);
+                    for (index_t t = 0; t < cnt; ++t) {
+                        w.swapped = tiles[size_t(t)].swapped;
+                        f(tiles[size_t(t)].I, tiles[size_t(t)].J, w);
+                    }
                 }
             }
             return;
         }
 #endif
         FlushDenormals ftz;
-        for (index_t r = 0; r < nT; ++r)
-            for (index_t I = 0; I < nT - r; ++I) f(I, I + r, work[0]);
+        for (const auto& tiles : ph)
+            for (const PhaseTile& t : tiles) {
+                work[0].swapped = t.swapped;
+                f(t.I, t.J, work[0]);
+            }
     }
 
     // D (tb x tb, row stride tb) = squared distances between the rows of tiles I and J
@@ -304,7 +354,7 @@ struct NcaProblem<T>::Impl {
                 for (index_t j = 0; j < nj; ++j)
                     if (j != r) mn = row[j] < mn ? row[j] : mn;
             }
-            StreamingLse& st = row1[size_t(I * tb + r)];
+            StreamingLse& st = lse_row(w, size_t(I * tb + r));
             st.lower_to(double(mn));
             mu[r] = T(st.m);
             c = std::min(c, st.m);
@@ -317,7 +367,7 @@ struct NcaProblem<T>::Impl {
                 for (index_t j = 0; j < nj; ++j) nu[j] = row[j] < nu[j] ? row[j] : nu[j];
             }
             for (index_t j = 0; j < nj; ++j) {
-                StreamingLse& st = col1[size_t(J * tb + j)];
+                StreamingLse& st = lse_col(w, size_t(J * tb + j));
                 st.lower_to(double(nu[j]));
                 nu[j] = T(st.m);
                 c = std::min(c, st.m);
@@ -348,7 +398,7 @@ struct NcaProblem<T>::Impl {
                 if (diag) e[r] = T(0);
                 index_t a, b;
                 class_cols(i, J, nj, a, b);
-                StreamingLse& st = row1[size_t(i)];
+                StreamingLse& st = lse_row(w, size_t(i));
                 const double f = std::exp(double(mu[r]) - c);
                 st.s += f * double(sum_range(e, 0, nj));
                 st.w += f * double(sum_range(e, a, b));
@@ -359,7 +409,7 @@ struct NcaProblem<T>::Impl {
             }
             if (!diag)
                 for (index_t j = 0; j < nj; ++j) {
-                    StreamingLse& st = col1[size_t(J * tb + j)];
+                    StreamingLse& st = lse_col(w, size_t(J * tb + j));
                     const double f = std::exp(double(nu[j]) - c);
                     st.s += f * double(cs[j]);
                     st.w += f * double(cq[j]);
@@ -381,7 +431,7 @@ struct NcaProblem<T>::Impl {
             if (diag) e[r] = T(0);
             index_t a, b;
             class_cols(i, J, nj, a, b);
-            StreamingLse& st = row1[size_t(i)];
+            StreamingLse& st = lse_row(w, size_t(i));
             st.s += double(sum_range(e, 0, nj));
             st.w += double(sum_range(e, a, b));
         }
@@ -403,7 +453,7 @@ struct NcaProblem<T>::Impl {
             for (index_t j = a; j < b; ++j) cq[j] += e[j];
         }
         for (index_t j = 0; j < nj; ++j) {
-            StreamingLse& st = col1[size_t(J * tb + j)];
+            StreamingLse& st = lse_col(w, size_t(J * tb + j));
             st.s += double(cs[j]);
             st.w += double(cq[j]);
         }
@@ -461,7 +511,7 @@ struct NcaProblem<T>::Impl {
         T* s = w.srow.data();
         if (diag) s[r] = T(0);
         std::fill(s + nj, s + tb, T(0));
-        rs_row[size_t(I * tb + r)] += double(sum_range(s, 0, nj));
+        rsum_row(w, size_t(I * tb + r)) += double(sum_range(s, 0, nj));
         T* dst = w.sa.data() + ((r / mr) * tb) * mr + (r % mr);  // row panel r/mr, K index j
         for (index_t j = 0; j < tb; ++j) dst[j * mr] = s[j];
         if (diag) return;
@@ -578,21 +628,21 @@ struct NcaProblem<T>::Impl {
                 kt->dot(tb, sa + pp * tb * mr, P.zt.data() + (f * P.n_pad + J * tb) * nr, c2 + pp * mr * kpad + f * nr,
                         kpad, false);
         for (index_t r = 0; r < ni; ++r) {
-            double* acc = sz_row.data() + (I * tb + r) * k;
+            double* acc = zsum_row(w) + (I * tb + r) * k;
             const T* cr = c2 + r * kpad;
             for (index_t cc = 0; cc < k; ++cc) acc[cc] += double(cr[cc]);
         }
         if (diag) return;
         // column side: rs_col[J] += column sums of S, sz_col[J] += S^T Z_I
         const T* cs = w.colv.data();
-        for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+        for (index_t j = 0; j < nj; ++j) rsum_col(w, size_t(J * tb + j)) += double(cs[j]);
         const T* sc = w.sc.data();
         for (index_t q = 0; q < tb / mr; ++q)
             for (index_t f = 0; f < kpad / nr; ++f)
                 kt->dot(tb, sc + q * tb * mr, P.zt.data() + (f * P.n_pad + I * tb) * nr, c2 + q * mr * kpad + f * nr,
                         kpad, false);
         for (index_t j = 0; j < nj; ++j) {
-            double* acc = sz_col.data() + (J * tb + j) * k;
+            double* acc = zsum_col(w) + (J * tb + j) * k;
             const T* cr = c2 + j * kpad;
             for (index_t cc = 0; cc < k; ++cc) acc[cc] += double(cr[cc]);
         }
