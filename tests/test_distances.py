@@ -390,3 +390,31 @@ def test_output_pool_reuses_freed_results_and_stays_correct():
         fm.set_output_pool(previous)
     with pytest.raises(ValueError, match="max_bytes"):
         fm.set_output_pool(-1)
+
+
+def test_output_pool_under_concurrent_threads():
+    import threading
+
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1100, 16)).astype(np.float32)  # 4.4 MB results: pooled
+    Y = rng.standard_normal((1000, 16)).astype(np.float32)
+    ref = fm.cdist(X, Y).copy()
+    bad = []
+
+    def work(seed):
+        r = np.random.default_rng(seed)
+        keep = []
+        for it in range(12):
+            D = fm.cdist(X, Y, n_threads=int(r.integers(1, 3)))
+            if not np.array_equal(D, ref):
+                bad.append((seed, it))
+            if r.random() < 0.3:  # some results stay alive while others are recycled
+                keep.append(D)
+                keep = keep[-3:]
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert bad == []
