@@ -113,13 +113,15 @@ struct PackedZ {
 // Per-thread scratch for one tile.
 template <class T>
 struct TileWork {
-    std::vector<T> d, e, s, sa, sc, c2, colv, colw, shift, va, vb, vc, vd, srow;
+    std::vector<T> d, e, s, sa, sc, c2, colv, colw, shift, va, vb, vc, vd, sfull;
+    index_t kept = 0;  // pass 2: entries of the current tile's S that are not negligible
     std::vector<index_t> flagged;
     bool swapped = false;  // this tile's row / column sides go to the other accumulators (run_rounds)
     void init(index_t tb, index_t kpad) {
         const size_t t2 = size_t(tb * tb);
-        for (auto* v : {&va, &vb, &vc, &vd, &srow}) v->resize(size_t(tb));
+        for (auto* v : {&va, &vb, &vc, &vd}) v->resize(size_t(tb));
         d.resize(t2);
+        sfull.resize(t2);
         e.resize(t2);
         s.resize(t2);
         sa.resize(t2);
@@ -500,7 +502,7 @@ struct NcaProblem<T>::Impl {
 
     // S row r of tile (I, J) from a shared exponential row e
     void s_row_shared(index_t r, index_t i, index_t J, index_t nj, const T* e, TileWork<T>& w) const {
-        T* s = w.srow.data();
+        T* s = w.sfull.data() + r * P.tb;
         index_t a, b;
         class_cols(i, J, nj, a, b);
         const T as = w.va[size_t(r)], ad = w.vb[size_t(r)];
@@ -513,7 +515,7 @@ struct NcaProblem<T>::Impl {
 
     // S row r from separate p_ij (e1) and p_ji (e2) rows
     void s_row_dual(index_t i, index_t J, index_t nj, const T* e1, const T* e2, TileWork<T>& w) const {
-        T* s = w.srow.data();
+        T* s = w.sfull.data() + (i % P.tb) * P.tb;  // row i - I tb of the tile
         const T pi = pT[size_t(i)];
         const T* pc = pT.data() + J * P.tb;
         index_t a, b;
@@ -524,11 +526,22 @@ struct NcaProblem<T>::Impl {
     }
 
     // the finished S row r: row sum, column sums, and the two packed layouts
-    void emit_s_row(index_t I, index_t r, index_t nj, bool diag, TileWork<T>& w) {
-        const index_t tb = P.tb, mr = P.mr;
-        T* s = w.srow.data();
+    // S row r of the tile, built in w.sfull: zero its diagonal entry and padding, count its entries
+    // above the drop threshold
+    void stash_s_row(index_t r, index_t nj, bool diag, TileWork<T>& w) const {
+        const index_t tb = P.tb;
+        T* s = w.sfull.data() + r * tb;
         if (diag) s[r] = T(0);
         std::fill(s + nj, s + tb, T(0));
+        const T thr = T(2.0 * std::exp(-skip_gap()));
+        index_t c = 0;
+        for (index_t j = 0; j < nj; ++j) c += (s[j] > thr || s[j] < -thr) ? 1 : 0;
+        w.kept += c;
+    }
+
+    void emit_s_row(index_t I, index_t r, index_t nj, bool diag, TileWork<T>& w) {
+        const index_t tb = P.tb, mr = P.mr;
+        T* s = w.sfull.data() + r * tb;
         rsum_row(w, size_t(I * tb + r)) += double(sum_range(s, 0, nj));
         T* dst = w.sa.data() + ((r / mr) * tb) * mr + (r % mr);  // row panel r/mr, K index j
         for (index_t j = 0; j < tb; ++j) dst[j * mr] = s[j];
@@ -542,11 +555,47 @@ struct NcaProblem<T>::Impl {
         }
     }
 
+    // Pass 2 of a tile whose S is mostly negligible (at most 2/5 of the entries above 2 tau, the
+    // measured case of well-separated classes: ~6% of all pairs on digits): exact row and column sums
+    // of S, and S Z products pair by pair over the kept entries only, in double, in a fixed order.
+    // Dropped entries are below 2 tau (tau = 1e-16 in float64, 1e-10 in float32).
+    void sparse_products(index_t I, index_t J, index_t ni, index_t nj, bool diag, TileWork<T>& w) {
+        const index_t tb = P.tb, k = P.k;
+        const T thr = T(2.0 * std::exp(-skip_gap()));
+        T* cs = w.colv.data();  // zeroed at the start of tile2 when !diag
+        double* zr = zsum_row(w);
+        double* zc = zsum_col(w);
+        for (index_t r = 0; r < ni; ++r) {
+            const index_t i = I * tb + r;
+            const T* srow = w.sfull.data() + r * tb;
+            rsum_row(w, size_t(i)) += double(sum_range(srow, 0, nj));
+            if (!diag)
+                for (index_t j = 0; j < nj; ++j) cs[j] += srow[j];
+            double* acc_i = zr + i * k;
+            const T* zi = P.z.data() + i * k;
+            for (index_t j = 0; j < nj; ++j) {
+                const T v = srow[j];
+                if (!(v > thr || v < -thr)) continue;
+                const double sv = double(v);
+                const index_t jj = J * tb + j;
+                const T* zj = P.z.data() + jj * k;
+                for (index_t c = 0; c < k; ++c) acc_i[c] += sv * double(zj[c]);
+                if (!diag) {
+                    double* acc_j = zc + jj * k;
+                    for (index_t c = 0; c < k; ++c) acc_j[c] += sv * double(zi[c]);
+                }
+            }
+        }
+        if (!diag)
+            for (index_t j = 0; j < nj; ++j) rsum_col(w, size_t(J * tb + j)) += double(cs[j]);
+    }
+
     void tile2(index_t I, index_t J, TileWork<T>& w) {
         const index_t tb = P.tb, ni = rows_in(I), nj = rows_in(J), k = P.k, kpad = P.kpad, nT = P.n_tiles;
         const index_t mr = P.mr, nr = P.nr;
         const bool diag = I == J;
         if (!diag && negligible_tile(I, J)) return;
+        w.kept = 0;
         const T lo = exp_floor<T>();
         if (!diag) std::fill(w.colv.begin(), w.colv.begin() + nj, T(0));
         // padding rows of the packed S panels must be zero
@@ -563,7 +612,7 @@ struct NcaProblem<T>::Impl {
             const T* E = cache_block(I, J, 0);
             for (index_t r = 0; r < ni; ++r) {
                 s_row_shared(r, I * tb + r, J, nj, E + r * tb, w);
-                emit_s_row(I, r, nj, diag, w);
+                stash_s_row(r, nj, diag, w);
             }
         } else if (cache_on) {
             // dual tile: p_ij = R exp(-(mu_i + off_i)), p_ji = C exp(-(nu_j + off_j)) (diagonal: R^T)
@@ -590,7 +639,7 @@ struct NcaProblem<T>::Impl {
                 else
                     for (index_t j = 0; j < nj; ++j) e2[j] = C[r * tb + j] * G[j];
                 s_row_dual(I * tb + r, J, nj, e1, e2, w);
-                emit_s_row(I, r, nj, diag, w);
+                stash_s_row(r, nj, diag, w);
             }
         } else {
             distances(I, J, w);
@@ -619,7 +668,7 @@ struct NcaProblem<T>::Impl {
                     }
                     kt->exp_scaled(e, nj, T(1));
                     s_row_shared(r, I * tb + r, J, nj, e, w);
-                    emit_s_row(I, r, nj, diag, w);
+                    stash_s_row(r, nj, diag, w);
                 }
             } else {
                 T* e2 = w.s.data();
@@ -635,10 +684,15 @@ struct NcaProblem<T>::Impl {
                     kt->exp_scaled(e, nj, T(1));
                     kt->exp_scaled(e2, nj, T(1));
                     s_row_dual(I * tb + r, J, nj, e, e2, w);
-                    emit_s_row(I, r, nj, diag, w);
+                    stash_s_row(r, nj, diag, w);
                 }
             }
         }
+        if (w.kept * 5 <= 2 * ni * nj) {
+            sparse_products(I, J, ni, nj, diag, w);
+            return;
+        }
+        for (index_t r = 0; r < ni; ++r) emit_s_row(I, r, nj, diag, w);
         // row side: sz_row[I] += S Z_J
         T* c2 = w.c2.data();
         const T* sa = w.sa.data();
