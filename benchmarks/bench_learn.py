@@ -124,15 +124,15 @@ def metric_learn_rows(learner, datasets=DATASETS, params=None, repeat=1, python=
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def print_table(rows, file=None):
+def print_table(rows, file=None, width=24):
     """Print result rows (dicts with learner, dataset, accuracy, fit_seconds, error) as a table."""
     file = file or sys.stdout
-    print(f"{'learner':<24} {'dataset':<14} {'3-NN acc':>9} {'fit s':>9}  note", file=file)
+    print(f"{'learner':<{width}} {'dataset':<14} {'3-NN acc':>9} {'fit s':>9}  note", file=file)
     for r in rows:
         acc = "" if r.get("accuracy") is None else f"{r['accuracy']:.4f}"
         t = "" if r.get("fit_seconds") is None else f"{r['fit_seconds']:.3f}"
         note = r.get("error") or (f"n_iter={r['n_iter']}" if r.get("n_iter") is not None else "")
-        print(f"{r['learner']:<24} {r['dataset']:<14} {acc:>9} {t:>9}  {note}", file=file)
+        print(f"{r['learner']:<{width}} {r['dataset']:<14} {acc:>9} {t:>9}  {note}", file=file)
 
 
 # ---------------------------------------------------------------------------- fastmetric learners

@@ -36,7 +36,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from bench_learn import DATASETS, metric_learn_rows, run_learner  # noqa: E402
+from bench_learn import DATASETS, metric_learn_rows, print_table, run_learner  # noqa: E402
 
 #: learner name -> (fastmetric keyword arguments, metric-learn keyword arguments)
 LEARNERS = {
@@ -140,17 +140,6 @@ def print_regression(rows, file=None):
         print(f"{r['learner']:<34} {r['loo_mse']:9.4f} {r['test_mse']:9.4f} {r['fit_seconds']:8.3f}  {note}", file=file)
 
 
-# ---------------------------------------------------------------------------- classification table
-def print_table(rows, file=None):
-    file = file or sys.stdout
-    print(f"{'learner':<30} {'dataset':<14} {'3-NN acc':>9} {'fit s':>9}  note", file=file)
-    for r in rows:
-        acc = "" if r.get("accuracy") is None else f"{r['accuracy']:.4f}"
-        t = "" if r.get("fit_seconds") is None else f"{r['fit_seconds']:.3f}"
-        note = r.get("error") or (f"n_iter={r['n_iter']}" if r.get("n_iter") is not None else "")
-        print(f"{r['learner']:<30} {r['dataset']:<14} {acc:>9} {t:>9}  {note}", file=file)
-
-
 def peer_rows(learners, datasets, cache=None):
     cached = []
     if cache and os.path.exists(cache):
@@ -237,7 +226,7 @@ def main(argv):
     peer = "--no-peer" not in argv
     repeat = int(os.environ.get("FASTMETRIC_BENCH_REPEAT", "3"))
     rows = accuracy_table(learners, datasets, repeat=repeat, peer=peer, cache=opt("--peer-cache", None))
-    print_table(rows)
+    print_table(rows, width=30)
     for line in ratio_lines(rows):
         print(line)
     reg = []

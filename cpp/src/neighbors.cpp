@@ -243,10 +243,10 @@ class TopKSink final : public Sink<T> {
 template <class T>
 class RadiusSink final : public Sink<T> {
   public:
-    // thr: the threshold of every query in reduced units, or thr_rows (one per query) when not empty
-    RadiusSink(const Problem<T>& pb, T thr, std::vector<T> thr_rows, bool exclude_self, int parts)
-        : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self), thr_(thr),
-          tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_rows_(std::move(thr_rows)) {
+    // thr: each query's threshold, in the reduced units the driver hands over
+    RadiusSink(const Problem<T>& pb, std::vector<T> thr, bool exclude_self, int parts)
+        : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self),
+          tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_(std::move(thr)) {
         lists_.resize(size_t(parts) * size_t(n_));
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
     }
@@ -255,7 +255,7 @@ class RadiusSink final : public Sink<T> {
     void row(int tid, int slot, index_t i, index_t j0, T* vals, index_t n) override {
         index_t* cand = scratch_.data() + size_t(tid) * kChunk;
         auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
-        const T thr = threshold(i);
+        const T thr = thr_[size_t(i)];
         for (index_t q0 = 0; q0 < n; q0 += kChunk) {
             const index_t len = std::min(kChunk, n - q0);
             const index_t nc = kt_.select_below(vals + q0, len, thr, true, cand);
@@ -270,7 +270,7 @@ class RadiusSink final : public Sink<T> {
         auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
         const T nx = pb_.x.sq_norms[i];
         const T* ny = pb_.y.sq_norms + j0;
-        const T thr = threshold(i);
+        const T thr = thr_[size_t(i)];
         for (index_t q0 = 0; q0 < n; q0 += kChunk) {
             const index_t len = std::min(kChunk, n - q0);
             const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr, true, cand);
@@ -324,10 +324,9 @@ class RadiusSink final : public Sink<T> {
     index_t n_;
     int parts_;
     bool exclude_self_;
-    T thr_, tau_;
-    std::vector<T> thr_rows_;
+    T tau_;
+    std::vector<T> thr_;
     std::vector<std::vector<std::pair<T, std::int64_t>>> lists_;
-    T threshold(index_t i) const { return thr_rows_.empty() ? thr_ : thr_rows_[size_t(i)]; }
     std::vector<index_t> scratch_;
 };
 
@@ -353,16 +352,13 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
     pb.symmetric = false;
     pb.zero_diagonal = false;
     pb.skip_post = true;
-    std::vector<T> thr_rows;
-    if (radii) {
-        thr_rows.resize(size_t(pb.x.m.rows));
+    std::vector<T> thr(size_t(pb.x.m.rows), T(unfinish(pb, radius)));
+    if (radii)
         for (index_t i = 0; i < pb.x.m.rows; ++i) {
             if (!(radii[i] >= 0)) throw std::invalid_argument("every radius must be >= 0");
-            thr_rows[size_t(i)] = T(unfinish(pb, radii[i]));
+            thr[size_t(i)] = T(unfinish(pb, radii[i]));
         }
-    }
-    RadiusSink<T> sink(pb, radii ? T(0) : T(unfinish(pb, radius)), std::move(thr_rows), exclude_self,
-                       choose_parts(pb));
+    RadiusSink<T> sink(pb, std::move(thr), exclude_self, choose_parts(pb));
     run_pairwise(pb, sink);
     sink.finalize(sort_results, dist, idx, offsets);
 }

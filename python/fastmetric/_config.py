@@ -46,8 +46,6 @@ def set_output_pool(max_bytes: int) -> dict:
     ~10 ms per 64 MB, as much as computing a 4000 x 4000 euclidean matrix. Returns the pool's
     statistics (held_bytes, held_buffers, max_bytes, hits, misses).
     """
-    import numbers
+    from ._validation import check_int
 
-    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 0:
-        raise ValueError(f"max_bytes must be a non-negative integer, got {max_bytes!r}")
-    return dict(_core.output_pool(int(max_bytes)))
+    return dict(_core.output_pool(check_int(max_bytes, "max_bytes", 0)))

@@ -16,6 +16,7 @@ from . import _core
 
 __all__ = [
     "new_output",
+    "check_int",
     "as_float_2d",
     "common_dtype",
     "check_finite",
@@ -91,6 +92,14 @@ def check_finite(arr: np.ndarray, name: str) -> None:
             f"{name} (shape {arr.shape}) contains {bad}; clean the data or pass check_finite=False "
             "(results involving non-finite values are then undefined)"
         )
+
+
+def check_int(value, name: str, minimum: int = 1) -> int:
+    """``value`` as an int, or ValueError naming the parameter when it is not an integer >= minimum
+    (bools are rejected: ``True`` is an int to Python, never a count to a user)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def resolve_n_threads(n_threads) -> int:

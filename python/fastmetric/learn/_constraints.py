@@ -17,10 +17,11 @@ never drawn.
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
+
+from .._validation import check_int
 
 __all__ = ["positive_negative_pairs", "chunks", "max_chunks", "default_n_constraints"]
 
@@ -28,12 +29,6 @@ __all__ = ["positive_negative_pairs", "chunks", "max_chunks", "default_n_constra
 def default_n_constraints(n_classes: int) -> int:
     """metric-learn's default number of constraints of each kind: 20 * n_classes ** 2."""
     return 20 * int(n_classes) ** 2
-
-
-def _check_count(value, name, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _known(y):
@@ -104,7 +99,7 @@ def positive_negative_pairs(y, n_constraints, random_state=None):
     """
     from sklearn.utils import check_random_state
 
-    n_constraints = _check_count(n_constraints, "n_constraints")
+    n_constraints = check_int(n_constraints, "n_constraints")
     rs = check_random_state(random_state)
     # one Generator seeded from the RandomState: reproducible for an int / RandomState random_state
     rng = np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
@@ -161,7 +156,7 @@ def chunks(y, n_chunks=None, chunk_size=2, random_state=None):
     """
     from sklearn.utils import check_random_state
 
-    chunk_size = _check_count(chunk_size, "chunk_size", minimum=2)
+    chunk_size = check_int(chunk_size, "chunk_size", minimum=2)
     rs = check_random_state(random_state)
     rng = np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
     y_arr = np.asarray(y)
@@ -170,7 +165,7 @@ def chunks(y, n_chunks=None, chunk_size=2, random_state=None):
     if n_chunks is None:
         n_chunks = available
     else:
-        n_chunks = _check_count(n_chunks, "n_chunks")
+        n_chunks = check_int(n_chunks, "n_chunks")
         if n_chunks > available:
             warnings.warn(
                 f"n_chunks={n_chunks} chunklets of {chunk_size} same-label points are more than the labels "

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from .. import _core
+from .._validation import check_int
 from ._base import MahalanobisMixin, blas_single_thread
 from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
@@ -41,8 +42,7 @@ class _BaseITML(MahalanobisMixin):
         g = self.gamma
         if isinstance(g, bool) or not isinstance(g, numbers.Real) or not g > 0:
             raise ValueError(f"gamma must be a positive number (np.inf: hard constraints); got {g!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        check_int(self.max_iter, "max_iter")
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
+from .._validation import check_int
 
 __all__ = ["LFDA"]
 
@@ -73,9 +73,7 @@ class LFDA(MahalanobisMixin):
         if self.k is None:
             k = max(1, min(7, d - 1))
         else:
-            if isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral) or self.k < 1:
-                raise ValueError(f"k must be a positive int or None, got {self.k!r}")
-            k = int(self.k)
+            k = check_int(self.k, "k")
         Xd = np.asarray(X, dtype=np.float64)
         with blas_single_thread():
             Sw, Sb = self._scatters(Xd, y, k)

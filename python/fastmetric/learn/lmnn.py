@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from .. import _core
+from .._validation import check_int
 from ..neighbors import kneighbors, radius_neighbors
 from ._base import MahalanobisMixin, minimize_lbfgs
 
@@ -106,11 +107,8 @@ class LMNN(MahalanobisMixin):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
-        k = self.n_neighbors
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-            raise ValueError(f"n_neighbors must be a positive int, got {k!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        check_int(self.n_neighbors, "n_neighbors")
+        check_int(self.max_iter, "max_iter")
         reg = self.regularization
         if not isinstance(reg, numbers.Real) or not (0.0 <= reg <= 1.0):
             raise ValueError(f"regularization must be a number in [0, 1], got {reg!r}")

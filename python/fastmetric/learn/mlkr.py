@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .._validation import check_int
 from ._base import MahalanobisMixin, minimize_lbfgs
 
 __all__ = ["MLKR"]
@@ -76,8 +77,7 @@ class MLKR(MahalanobisMixin):
         self.n_threads = n_threads
 
     def _check_params(self):
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        check_int(self.max_iter, "max_iter")
         if self.tol is not None and (
             isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0
         ):

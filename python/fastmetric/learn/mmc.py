@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
+from .._validation import check_int
 from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
@@ -71,10 +72,8 @@ class _BaseMMC(MahalanobisMixin):
         self.regularization = regularization
 
     def _check_params(self):
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
-        if isinstance(self.max_proj, bool) or not isinstance(self.max_proj, numbers.Integral) or self.max_proj < 1:
-            raise ValueError(f"max_proj must be a positive int, got {self.max_proj!r}")
+        check_int(self.max_iter, "max_iter")
+        check_int(self.max_proj, "max_proj")
         if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
             raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
         mu = self.regularization

@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .. import _core
+from .._validation import check_int
 from ._base import MahalanobisMixin, minimize_lbfgs
 
 __all__ = ["NCA", "NeighborhoodComponentsAnalysis"]
@@ -61,8 +62,7 @@ class NCA(MahalanobisMixin):
         self.n_threads = n_threads
 
     def _check_params(self):
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
-            raise ValueError(f"max_iter must be a positive int, got {self.max_iter!r}")
+        check_int(self.max_iter, "max_iter")
         if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not self.tol >= 0):
             raise ValueError(f"tol must be a non-negative number or None, got {self.tol!r}")
 

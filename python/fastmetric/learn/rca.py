@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
+from .._validation import check_int
 from ._constraints import chunks as draw_chunks
 
 __all__ = ["RCA", "RCA_Supervised"]
@@ -175,8 +176,7 @@ class RCA_Supervised(RCA):
         self._check_params()
         X, codes = self._validate_supervised(X, y)
         size = self.chunk_size
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 2:
-            raise ValueError(f"chunk_size must be an int >= 2, got {self.chunk_size!r}")
+        check_int(size, "chunk_size", 2)
         ch = draw_chunks(codes, self.n_chunks, self.chunk_size, self.random_state)
         if (ch < 0).all():
             raise ValueError(
