@@ -101,7 +101,11 @@ def diabetes_fastmetric(repeat):
     rows = []
     loo, test = kernel_regression_errors(Xtr, ytr, Xte, yte)
     rows.append({"learner": "euclidean", "loo_mse": loo, "test_mse": test, "fit_seconds": 0.0})
-    for label, kw in (("fastmetric MLKR", {}), ("fastmetric MLKR n_components=2", {"n_components": 2})):
+    for label, kw in (
+        ("fastmetric MLKR", {}),
+        ("fastmetric MLKR n_components=2", {"n_components": 2}),
+        ("fastmetric MLKR alpha=10", {"alpha": 10.0}),
+    ):
         best, est = float("inf"), None
         for _ in range(repeat):
             est = MLKR(**kw)

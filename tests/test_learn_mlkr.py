@@ -36,8 +36,11 @@ def _data(n, d, k, seed, scale=0.5):
     return X, y, L
 
 
+@pytest.mark.parametrize("tile", ["default", "48"])  # FM_MLKR_TB=48: many tiles and rounds at small n
 @pytest.mark.parametrize(("n", "d", "k"), [(2, 1, 1), (5, 3, 2), (37, 7, 7), (97, 17, 5), (250, 33, 9), (301, 65, 16)])
-def test_loss_grad_match_oracle(n, d, k, isa):
+def test_loss_grad_match_oracle(n, d, k, tile, isa, monkeypatch):
+    if tile != "default":
+        monkeypatch.setenv("FM_MLKR_TB", tile)
     X, y, L = _data(n, d, k, seed=n)
     f0, g0, yh0 = _oracle(L, X, y)
     for cache in (64 << 20, 0):  # kept pairs cached between the passes, or recomputed
@@ -55,7 +58,10 @@ def test_float32_close_to_oracle(isa):
     np.testing.assert_allclose(g, g0, rtol=0, atol=1e-4 * np.abs(g0).max())
 
 
-def test_outliers_and_a_peaked_kernel():
+@pytest.mark.parametrize("tile", ["default", "48"])
+def test_outliers_and_a_peaked_kernel(tile, monkeypatch):
+    if tile != "default":
+        monkeypatch.setenv("FM_MLKR_TB", tile)
     # far-away points: a tile's shifts span more than one exponential can serve (separate exps);
     # a large scale makes almost every pair negligible (the sparse path)
     X, y, L = _data(400, 6, 6, seed=2, scale=3.0)
@@ -79,7 +85,10 @@ def test_gradient_finite_differences():
         assert fd == pytest.approx(float((g * E).sum()), rel=1e-6)
 
 
-def test_bitwise_identical_across_threads():
+@pytest.mark.parametrize("tile", ["default", "48"])
+def test_bitwise_identical_across_threads(tile, monkeypatch):
+    if tile != "default":
+        monkeypatch.setenv("FM_MLKR_TB", tile)
     X, y, L = _data(700, 12, 8, seed=4)
     p = _core.MlkrProblem(X, y)
     ref = p.loss_grad(L, 1)
@@ -118,6 +127,56 @@ def test_diabetes_leave_one_out_error_improves():
     m = MLKR(max_iter=50).fit(X, y)
     after = p.loss_grad(np.ascontiguousarray(m.components_))[0]
     assert after < 0.7 * before
+
+
+def test_alpha_penalises_the_norm_and_keeps_the_gradient_exact(monkeypatch):
+    from fastmetric.learn import _base
+
+    X, y, _ = _data(60, 4, 4, seed=8)
+    seen = {}
+    real = _base.minimize_lbfgs
+
+    def spy(fun, L0, **kw):
+        seen["fun"] = fun
+        return real(fun, L0, **kw)
+
+    monkeypatch.setattr("fastmetric.learn.mlkr.minimize_lbfgs", spy)
+    free = MLKR(max_iter=60).fit(X, y)
+    ridge = MLKR(alpha=5.0, max_iter=60).fit(X, y)
+    assert np.linalg.norm(ridge.components_) < np.linalg.norm(free.components_)
+    # the penalised objective's gradient against central differences
+    fun = seen["fun"]
+    L = np.random.default_rng(0).normal(size=(4, 4))
+    loss, grad = fun(L)
+    plain = _core.MlkrProblem(X, y).loss_grad(L)[0]
+    assert loss == pytest.approx(plain + 5.0 * np.sum(L * L), rel=1e-12)
+    h, E = 1e-6, np.zeros_like(L)
+    E[1, 2] = 1.0
+    fd = (fun(L + h * E)[0] - fun(L - h * E)[0]) / (2 * h)
+    assert grad[1, 2] == pytest.approx(fd, rel=1e-5, abs=1e-7)
+    for bad in (-1.0, np.nan, np.inf, "1", True):
+        with pytest.raises(ValueError, match="alpha"):
+            MLKR(alpha=bad).fit(X, y)
+
+
+def test_alpha_lowers_the_diabetes_test_error_below_euclidean():
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, random_state=0)
+    mu, sd = Xtr.mean(0), Xtr.std(0)
+    Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+    ym, ys = ytr.mean(), ytr.std()
+    ytr, yte = (ytr - ym) / ys, (yte - ym) / ys
+
+    def test_mse(Ztr, Zte):
+        D = ((Zte[:, None, :] - Ztr[None, :, :]) ** 2).sum(-1)
+        W = np.exp(-(D - D.min(1, keepdims=True)))
+        return float(np.mean((W @ ytr / W.sum(1) - yte) ** 2))
+
+    m = MLKR(alpha=10.0).fit(Xtr, ytr)
+    assert test_mse(m.transform(Xtr), m.transform(Xte)) < test_mse(Xtr, Xte)
 
 
 def test_estimator_dtypes_verbose_and_bad_input(capsys):

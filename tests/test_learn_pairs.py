@@ -62,6 +62,23 @@ def test_pairs_ignore_unknown_labels():
 
 def test_default_n_constraints():
     assert default_n_constraints(3) == 180
+    assert default_n_constraints(3, 100) == 180
+    assert default_n_constraints(2, 398) == 398
+    assert default_n_constraints(2, 50_000) == 1000
+    assert default_n_constraints(10, 50_000) == 2000
+
+
+def test_itml_supervised_default_draws_one_pair_of_each_kind_per_point():
+    from fastmetric.learn import ITML_Supervised
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(150, 4))
+    y = (X[:, 0] + 0.3 * rng.normal(size=150) > 0).astype(int)  # 2 classes: 80 < 150 pairs
+    a = ITML_Supervised(random_state=3, max_iter=50).fit(X, y).components_
+    b = ITML_Supervised(n_constraints=150, random_state=3, max_iter=50).fit(X, y).components_
+    c = ITML_Supervised(n_constraints=80, random_state=3, max_iter=50).fit(X, y).components_
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
 
 
 def test_chunks_layout():

@@ -26,9 +26,18 @@ from .._validation import check_int
 __all__ = ["positive_negative_pairs", "chunks", "max_chunks", "default_n_constraints"]
 
 
-def default_n_constraints(n_classes: int) -> int:
-    """metric-learn's default number of constraints of each kind: 20 * n_classes ** 2."""
-    return 20 * int(n_classes) ** 2
+def default_n_constraints(n_classes: int, n_samples: int = 0) -> int:
+    """Default number of constraints of each kind: metric-learn's 20 * n_classes ** 2, raised to
+    min(n_samples, 1000) -- one pair of each kind per training point, up to 1000 -- when that is
+    larger.
+
+    Pass ``n_samples=0`` for metric-learn's count alone. The floor matters for few classes and many
+    points: metric-learn's 80 pairs for a binary problem leave ITML's metric on breast_cancer (398
+    training points) to the luck of the draw (3-NN accuracy 0.924-0.953 over ten seeds, 3 of 10 below
+    euclidean), where 398 pairs give 0.942-0.953 (none below). The cap bounds the cost of an ITML
+    sweep (O(n_constraints d^2)) on large sets.
+    """
+    return max(20 * int(n_classes) ** 2, min(int(n_samples), 1000))
 
 
 def _known(y):
@@ -118,17 +127,18 @@ def positive_negative_pairs(y, n_constraints, random_state=None):
     return tuple(out)
 
 
-def supervised_pair_constraints(codes, n_classes, n_constraints, random_state, learner):
+def supervised_pair_constraints(codes, n_classes, n_constraints, random_state, learner, per_sample=False):
     """Pairs drawn from class labels for a ``*_Supervised`` learner.
 
     Returns ``(idx, labels, rs)``: ``idx`` (n_pairs, 2) indices into the training points, ``labels``
     +1 (same class) / -1 (different classes) as int8, and the RandomState used, so the learner can
-    keep drawing from it. ``n_constraints=None`` uses :func:`default_n_constraints`.
+    keep drawing from it. ``n_constraints=None`` uses :func:`default_n_constraints` (with the number of
+    labelled points as its floor when ``per_sample``).
     """
     from sklearn.utils import check_random_state
 
     if n_constraints is None:
-        n_constraints = default_n_constraints(n_classes)
+        n_constraints = default_n_constraints(n_classes, int(np.count_nonzero(np.asarray(codes) >= 0)) if per_sample else 0)
     rs = check_random_state(random_state)
     a, b, c, d = positive_negative_pairs(codes, n_constraints, rs)
     if a.size == 0:

@@ -180,8 +180,10 @@ class ITML_Supervised(_BaseITML):
     """ITML on constraints drawn from class labels: ``n_constraints`` similar pairs (same class) and
     as many dissimilar pairs (different classes), drawn with ``random_state``.
 
-    Parameters are those of :class:`ITML` plus ``n_constraints`` (default None: 20 * n_classes^2, as
-    metric-learn). ``fit(X, y, bounds=None)``: the default bounds are the 5th / 95th percentiles of
+    Parameters are those of :class:`ITML` plus ``n_constraints`` (default None: metric-learn's
+    20 * n_classes^2, or the number of training points (at most 1000) when that is larger -- see
+    :func:`~fastmetric.learn._constraints.default_n_constraints`; pass ``20 * n_classes**2`` to draw
+    exactly metric-learn's count). ``fit(X, y, bounds=None)``: the default bounds are the 5th / 95th percentiles of
     the pairwise distances of the training points.
     """
 
@@ -212,7 +214,7 @@ class ITML_Supervised(_BaseITML):
         self._check_params()
         X, codes = self._validate_supervised(X, y)
         idx, labels, rs = supervised_pair_constraints(
-            codes, len(self.classes_), self.n_constraints, self.random_state, "ITML_Supervised"
+            codes, len(self.classes_), self.n_constraints, self.random_state, "ITML_Supervised", per_sample=True
         )
         # duplicate training points may form pairs of identical points: dropped silently here
         return self._fit_pairs(X[idx], labels, bounds, X, rs, warn_identical=False)

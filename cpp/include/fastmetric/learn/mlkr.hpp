@@ -9,8 +9,9 @@
 // (sum_j W_ij = e_i (yhat_i - yhat_i) = 0, so this equals metric-learn's 4 Z^T W_sym X.)
 //
 // Sweeps. Z = X L^T is centred first (distances and b do not change; the expansion loses fewer
-// digits). The n x n distances come tile by tile (TB x TB, TB a multiple of the micro-kernel's MR and
-// NR) from the packed Z through the engine's dot micro-kernel and are never stored:
+// digits). The n x n distances come tile by tile (TB x TB; TB = n / 6 within [96, 192], a multiple
+// of the micro-kernel's MR and NR) from the packed Z through the engine's dot micro-kernel and are
+// never stored:
 //   pass 1: per row a streaming log-sum-exp state (running minimum distance m_i, sum_j exp(m_i - d_ij)
 //           and sum_j exp(m_i - d_ij) y_j) -> off_i = log(sum) - m_i, yhat_i, e_i, the loss;
 //   pass 2: S_ij from p_ij = exp(-(d_ij + off_i)) and p_ji = exp(-(d_ij + off_j)); b accumulates
