@@ -138,7 +138,8 @@ def supervised_pair_constraints(codes, n_classes, n_constraints, random_state, l
     from sklearn.utils import check_random_state
 
     if n_constraints is None:
-        n_constraints = default_n_constraints(n_classes, int(np.count_nonzero(np.asarray(codes) >= 0)) if per_sample else 0)
+        n_labelled = int(np.count_nonzero(np.asarray(codes) >= 0)) if per_sample else 0
+        n_constraints = default_n_constraints(n_classes, n_labelled)
     rs = check_random_state(random_state)
     a, b, c, d = positive_negative_pairs(codes, n_constraints, rs)
     if a.size == 0:

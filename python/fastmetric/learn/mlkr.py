@@ -6,10 +6,10 @@ x -> L x predicts the targets well,
     yhat_i = sum_{j != i} exp(-|L(x_i - x_j)|^2) y_j / sum_{j != i} exp(-|L(x_i - x_j)|^2),
     loss(L) = sum_i (yhat_i - y_i)^2,
 
-minimised with SciPy's L-BFGS-B; ``alpha > 0`` adds the ridge penalty ``alpha * |L|_F^2``. Loss and gradient come from one C++ call (two tiled passes over the
-pairs with a streaming log-sum-exp; memory O(n * n_components), never n x n beyond a bounded cache;
-float32 data learned with float32 kernels and float64 accumulation; bitwise-identical results for
-any ``n_threads`` in float64). See ``cpp/include/fastmetric/learn/mlkr.hpp``.
+minimised with SciPy's L-BFGS-B; ``alpha > 0`` adds the ridge penalty ``alpha * |L|_F^2``. Loss and
+gradient come from one C++ call (two tiled passes over the pairs with a streaming log-sum-exp; memory
+O(n * n_components), never n x n beyond a bounded cache; float32 data learned with float32 kernels
+and float64 accumulation; bitwise-identical results for any ``n_threads`` in float64). See ``cpp/include/fastmetric/learn/mlkr.hpp``.
 """
 
 from __future__ import annotations
