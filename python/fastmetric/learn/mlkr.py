@@ -9,7 +9,8 @@ x -> L x predicts the targets well,
 minimised with SciPy's L-BFGS-B; ``alpha > 0`` adds the ridge penalty ``alpha * |L|_F^2``. Loss and
 gradient come from one C++ call (two tiled passes over the pairs with a streaming log-sum-exp; memory
 O(n * n_components), never n x n beyond a bounded cache; float32 data learned with float32 kernels
-and float64 accumulation; bitwise-identical results for any ``n_threads`` in float64). See ``cpp/include/fastmetric/learn/mlkr.hpp``.
+and float64 accumulation; bitwise-identical results for any ``n_threads`` in float64).
+See ``cpp/include/fastmetric/learn/mlkr.hpp``.
 """
 
 from __future__ import annotations
