@@ -36,6 +36,14 @@ def _rel(a, b):
     return np.abs(np.asarray(a) - b).max() / np.abs(b).max()
 
 
+@pytest.fixture(params=["auto", "dense", "sparse"])
+def sweep(request, monkeypatch):
+    """Each C++ check runs on the sweep NcaProblem picks and on each of its two sweeps forced."""
+    if request.param != "auto":
+        monkeypatch.setenv("FM_NCA_SWEEP", request.param)
+    return request.param
+
+
 # n, d, k, classes, scale of L: 1 row; tails of tiles; several tiles; far-apart points (wide offset span)
 CASES = [
     (7, 3, 2, 2, 0.5),
@@ -49,7 +57,7 @@ CASES = [
 
 @pytest.mark.parametrize(("n", "d", "k", "ncls", "scale"), CASES)
 @pytest.mark.parametrize("cache", [True, False])
-def test_loss_and_gradient_match_sklearn(n, d, k, ncls, scale, cache):
+def test_loss_and_gradient_match_sklearn(n, d, k, ncls, scale, cache, sweep):
     X, y, offsets, rng = _problem(n, d, ncls, n + d)
     L = rng.standard_normal((k, d)) * scale
     ref_loss, ref_grad = _sklearn_loss_grad(X, y, L)
@@ -60,7 +68,7 @@ def test_loss_and_gradient_match_sklearn(n, d, k, ncls, scale, cache):
     assert _rel(grad, ref_grad) <= 1e-10
 
 
-def test_finite_differences():
+def test_finite_differences(sweep):
     X, y, offsets, rng = _problem(40, 4, 3, 1)
     L = rng.standard_normal((3, 4)) * 0.7
     f0, g = _core.NcaProblem(X, offsets).loss_grad(L, 1)
@@ -75,7 +83,7 @@ def test_finite_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8 * np.abs(g).max())
 
 
-def test_float32_kernels_close_to_float64():
+def test_float32_kernels_close_to_float64(sweep):
     X, y, offsets, rng = _problem(300, 12, 4, 5)
     L = rng.standard_normal((6, 12)) * 0.4
     l64, g64 = _core.NcaProblem(X, offsets).loss_grad(L, 0)
@@ -85,7 +93,7 @@ def test_float32_kernels_close_to_float64():
 
 
 @pytest.mark.parametrize("cache", [True, False])
-def test_sweep_bitwise_identical_across_threads(cache):
+def test_sweep_bitwise_identical_across_threads(cache, sweep):
     X, y, offsets, rng = _problem(700, 10, 5, 2)
     L = rng.standard_normal((10, 10)) * 0.5
     prob = _core.NcaProblem(X, offsets, (64 << 20) if cache else 0)
@@ -97,7 +105,7 @@ def test_sweep_bitwise_identical_across_threads(cache):
         assert np.array_equal(p, p1)
 
 
-def test_fit_bitwise_identical_across_threads():
+def test_fit_bitwise_identical_across_threads(sweep):
     X, y, _, _ = _problem(400, 8, 4, 7)
     comps = [NCA(max_iter=15, n_threads=t).fit(X, y).components_ for t in (1, 2, 4)]
     assert np.array_equal(comps[0], comps[1])

@@ -158,8 +158,9 @@ template <class T>
 struct MlkrProblem<T>::Impl {
     MatrixView<T> X;
     index_t n = 0, d = 0;
-    std::vector<double> y;
+    std::vector<double> y;  // targets (MLKR) or class codes (NCA)
     std::size_t cache_bytes = 0;
+    bool nca = false;  // PairSoftmaxObjective::nca: see mlkr.hpp
 
     // per evaluation (buffers reused)
     const KernelTable<T>* kt = nullptr;
@@ -572,9 +573,17 @@ struct MlkrProblem<T>::Impl {
         }
         for (index_t r = 0; r < ni; ++r) {
             T sum = 0, ysum = 0;
-            for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
-                sum += er[q];
-                ysum += er[q] * ycol[kp.col[size_t(q)]];
+            if (nca) {  // weight of the pair: same class
+                const T yr = yrow[r];
+                for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
+                    sum += er[q];
+                    ysum += ycol[kp.col[size_t(q)]] == yr ? er[q] : T(0);
+                }
+            } else {  // weight of the pair: the other point's target
+                for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
+                    sum += er[q];
+                    ysum += er[q] * ycol[kp.col[size_t(q)]];
+                }
             }
             StreamingLse& st = lse_row[size_t(I * tb + r)];
             st.s += double(fr[r]) * double(sum);
@@ -590,7 +599,7 @@ struct MlkrProblem<T>::Impl {
             for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
                 const std::int32_t j = kp.col[size_t(q)];
                 cs[j] += ec[q];
-                cy[j] += ec[q] * yr;
+                cy[j] += nca ? (ycol[j] == yr ? ec[q] : T(0)) : ec[q] * yr;
             }
         }
         for (index_t j = 0; j < nj; ++j) {
@@ -640,10 +649,12 @@ struct MlkrProblem<T>::Impl {
         if (omax - omin <= shift_span<T>()) {
             omax = double(T(omax));  // the exps below use it as T: the factors must use the same value
             const double tau = drop_tau<T>();
+            // MLKR: a_i = F_i e_i, ay_i = F_i e_i yhat_i; NCA: a_i = F_i, ay_i = F_i p_i
             auto factors = [&](index_t i, T* a, T* ay, T* thr) {
                 const double F = std::exp(omax - off[size_t(i)]);
-                *a = T(F * err[size_t(i)]);
-                *ay = T(F * err[size_t(i)] * yhat[size_t(i)]);
+                const double g = nca ? 1.0 : err[size_t(i)];
+                *a = T(F * g);
+                *ay = T(F * g * yhat[size_t(i)]);
                 *thr = T(tau / F);  // E below this: p_i. < tau
             };
             for (index_t r = 0; r < ni; ++r) factors(I * tb + r, &w.ra[size_t(r)], &w.rb[size_t(r)], &w.rt[size_t(r)]);
@@ -660,6 +671,14 @@ struct MlkrProblem<T>::Impl {
             const T* ct = w.ct.data();
             for (index_t r = 0; r < ni; ++r) {
                 const T a = w.ra[size_t(r)], ab = w.rb[size_t(r)], yi = yrow[r], tr = w.rt[size_t(r)];
+                if (nca) {  // S_ij = E ([y_i == y_j] (a_i + a_j) - ay_i - ay_j)
+                    for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
+                        const std::int32_t j = kp.col[size_t(q)];
+                        const T v = E[q] * ((ycol[j] == yi ? a + ca[j] : T(0)) - (ab + cb[j]));
+                        sv[q] = E[q] >= (tr < ct[j] ? tr : ct[j]) ? v : T(0);
+                    }
+                    continue;
+                }
                 for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
                     const std::int32_t j = kp.col[size_t(q)];
                     const T v = E[q] * ((a * ycol[j] - ab) + (yi * ca[j] - cb[j]));
@@ -680,8 +699,14 @@ struct MlkrProblem<T>::Impl {
                 const T ei = T(err[size_t(i)]), eyi = T(err[size_t(i)] * yhat[size_t(i)]), yi = yrow[r];
                 for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) {
                     const index_t jj = J * tb + kp.col[size_t(q)];
-                    const T ej = T(err[size_t(jj)]), eyj = T(err[size_t(jj)] * yhat[size_t(jj)]);
-                    const T v = P1[q] * (ei * yT[size_t(jj)] - eyi) + P2[q] * (yi * ej - eyj);
+                    T v;
+                    if (nca) {  // S_ij = p_ij (m_ij - p_i) + p_ji (m_ij - p_j)
+                        const T mij = yT[size_t(jj)] == yi ? T(1) : T(0);
+                        v = P1[q] * (mij - T(yhat[size_t(i)])) + P2[q] * (mij - T(yhat[size_t(jj)]));
+                    } else {
+                        const T ej = T(err[size_t(jj)]), eyj = T(err[size_t(jj)] * yhat[size_t(jj)]);
+                        v = P1[q] * (ei * yT[size_t(jj)] - eyi) + P2[q] * (yi * ej - eyj);
+                    }
                     sv[q] = (P1[q] >= tau || P2[q] >= tau) ? v : T(0);
                 }
             }
@@ -810,9 +835,13 @@ struct MlkrProblem<T>::Impl {
             st.merge(lse_col[size_t(i)]);
             mfinal[size_t(i)] = st.m;
             off[size_t(i)] = std::log(st.s) - st.m;
-            yhat[size_t(i)] = st.w / st.s;
-            err[size_t(i)] = yhat[size_t(i)] - y[size_t(i)];
-            loss += err[size_t(i)] * err[size_t(i)];
+            yhat[size_t(i)] = st.w / st.s;  // NCA: p_i, the probability of the own class
+            if (nca) {
+                loss += yhat[size_t(i)];
+            } else {
+                err[size_t(i)] = yhat[size_t(i)] - y[size_t(i)];
+                loss += err[size_t(i)] * err[size_t(i)];
+            }
         }
         if (yhat_out)
             for (index_t i = 0; i < n; ++i) yhat_out[i] = yhat[size_t(i)];
@@ -837,14 +866,16 @@ struct MlkrProblem<T>::Impl {
             for (index_t c = 0; c < k; ++c)
                 bmat[size_t(i * k + c)] = rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]);
         }
-        scaled_bt_x<T>(bmat.data(), k, X, -4.0, grad, nt_req, btx);
+        scaled_bt_x<T>(bmat.data(), k, X, nca ? -2.0 : -4.0, grad, nt_req, btx);
         return loss;
     }
 };
 
 template <class T>
-MlkrProblem<T>::MlkrProblem(MatrixView<T> X, const double* y, std::size_t cache_bytes) : impl_(new Impl) {
+MlkrProblem<T>::MlkrProblem(MatrixView<T> X, const double* y, std::size_t cache_bytes, PairSoftmaxObjective objective)
+    : impl_(new Impl) {
     Impl& m = *impl_;
+    m.nca = objective == PairSoftmaxObjective::nca;
     m.X = X;
     m.n = X.rows;
     m.d = X.cols;

@@ -51,18 +51,29 @@
 namespace fastmetric {
 namespace learn {
 
-// One MLKR problem: the training data X (n x d, not copied: it must outlive the problem), the
-// regression targets y (n, copied) and the buffers reused by every evaluation.
+// The objective the sweeps evaluate. Both are sums over a row-wise softmax of -d_ij; they differ in
+// the weight of a pair in pass 1 and in S:
+//   mlkr: pass 1 sums p_ij y_j -> yhat_i; loss = sum_i (yhat_i - y_i)^2, grad = -4 B^T X with
+//         S_ij = p_ij e_i (y_j - yhat_i) + p_ji e_j (y_i - yhat_j);
+//   nca:  y holds class codes; pass 1 sums p_ij [y_i == y_j] -> p_i; f = sum_i p_i (to maximise),
+//         grad = -2 B^T X with S_ij = p_ij (m_ij - p_i) + p_ji (m_ij - p_j), m_ij = [y_i == y_j]
+//         (scikit-learn's NeighborhoodComponentsAnalysis; see nca.hpp).
+enum class PairSoftmaxObjective { mlkr, nca };
+
+// One MLKR (or NCA) problem: the training data X (n x d, not copied: it must outlive the problem),
+// the regression targets or class codes y (n, copied) and the buffers reused by every evaluation.
 template <class T>
 class MlkrProblem {
   public:
-    MlkrProblem(MatrixView<T> X, const double* y, std::size_t cache_bytes = std::size_t(64) << 20);
+    MlkrProblem(MatrixView<T> X, const double* y, std::size_t cache_bytes = std::size_t(64) << 20,
+                PairSoftmaxObjective objective = PairSoftmaxObjective::mlkr);
     ~MlkrProblem();
     MlkrProblem(const MlkrProblem&) = delete;
     MlkrProblem& operator=(const MlkrProblem&) = delete;
 
     // loss = sum_i (yhat_i - y_i)^2 for L (k x d); grad (k x d, row-major) = d loss / d L;
-    // yhat_out (length n, optional) receives the leave-one-out predictions. Throws
+    // yhat_out (length n, optional) receives the leave-one-out predictions (NCA: f, d f / d L and
+    // p_i). Throws
     // std::invalid_argument before any thread starts.
     double loss_grad(MatrixView<T> L, double* grad, double* yhat_out, int n_threads);
 

@@ -8,7 +8,14 @@
 // which is scikit-learn's NeighborhoodComponentsAnalysis objective and gradient (its
 // 2 Z^T (W + W^T - diag(colsum W)) X, written without the n x n matrix).
 //
-// Sweeps. Rows are sorted by class by the caller (class_offsets), so "same class" is a contiguous
+// Two sweeps compute this: the dense one described here, and -- when the mean squared distance of
+// the pairs in the learned space, 2 tr(L Cov(X) L^T), exceeds 2.5x the drop gap of mlkr.hpp, i.e.
+// when most pairs weigh nothing -- the sparse sweep of mlkr.hpp in its NCA mode (float32 screening,
+// work only on the pairs within exp's reach of a row's nearest neighbour; 1.2-2.8x faster there,
+// 1.3-1.8x slower on broad kernels, measured in nca.cpp). Both agree to rounding and are each
+// bitwise independent of the thread count; the choice depends on L and X only.
+//
+// Dense sweep. Rows are sorted by class by the caller (class_offsets), so "same class" is a contiguous
 // column range. The n x n distances are computed tile by tile (TB x TB) from the packed Z through the
 // engine's dot micro-kernel (d = |z_i|^2 + |z_j|^2 - 2 z_i.z_j: the softmax only needs absolute
 // accuracy in d, which the expansion gives) and never stored:
@@ -42,10 +49,11 @@ namespace learn {
 // [class_offsets[c], class_offsets[c+1])) and the buffers reused by every evaluation of an
 // optimisation. X is not copied: it must outlive the problem.
 //
-// Pass-1 cache: when n^2 * sizeof(T) <= cache_bytes, the exponentials of pass 1 are kept so pass 2
-// needs neither distances nor exp again (about 1.7x faster per evaluation). The cache is bounded by
-// cache_bytes (default 64 MiB, i.e. n <= ~2,900 in float64); above it, pass 2 recomputes and memory
-// stays O(n * n_components + threads * TB^2).
+// Pass-1 cache of the dense sweep: when n^2 * sizeof(T) <= cache_bytes, the exponentials of pass 1
+// are kept so pass 2 needs neither distances nor exp again (about 1.7x faster per evaluation). The
+// cache is bounded by cache_bytes (default 64 MiB, i.e. n <= ~2,900 in float64); above it, pass 2
+// recomputes and memory stays O(n * n_components + threads * TB^2). The sparse sweep keeps its kept
+// pairs under the same bound (see mlkr.hpp).
 template <class T>
 class NcaProblem {
   public:
