@@ -203,3 +203,19 @@ def test_check_estimator_on_minimal_subclass():
     from sklearn.utils.estimator_checks import check_estimator
 
     check_estimator(Plain())
+
+
+def test_blas_single_thread_limits_every_blas_and_restores():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.linalg  # noqa: F401  (a second BLAS in the process, loaded before the first scan)
+
+    from fastmetric.learn._base import blas_single_thread
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    for _ in range(2):  # the second time through the kept controller
+        with blas_single_thread():
+            assert all(t == 1 for t in blas_threads())
+        assert blas_threads() == before

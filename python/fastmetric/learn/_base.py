@@ -150,14 +150,25 @@ def blas_single_thread():
     Between two sweeps the OpenMP threads of the sweeps and OpenBLAS's own worker threads would spin
     on the same cores; measured on 2 cores, NCA on digits took 2x longer with both pools active.
     The learners' own numpy work is small, so BLAS loses nothing by staying serial meanwhile.
+
+    threadpoolctl finds the BLAS libraries by scanning the process's loaded libraries, ~1 ms a time
+    (as long as a whole Covariance fit), so the scan is kept and redone only when modules were
+    imported since (a new BLAS arrives with an import).
     """
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    n_modules = len(sys.modules)
+    if _BLAS_CONTROLLER[0] is None or _BLAS_CONTROLLER[1] != n_modules:
+        _BLAS_CONTROLLER[:] = [ThreadpoolController(), n_modules]
+    return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas")
+
+
+#: [ThreadpoolController or None, len(sys.modules) when it scanned]
+_BLAS_CONTROLLER: list = [None, -1]
 
 
 def _minimize_lbfgs(fun, L0, shape, last, max_iter, tol, progress, minimize):
