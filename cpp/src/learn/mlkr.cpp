@@ -132,7 +132,7 @@ struct Scratch {
     std::vector<T> dist, st, sa, sc, prod, prod2, colsum, colysum, mu, nu;
     std::vector<T> ra, rb, rt, ca, cb, ct;  // per-row / per-column factors of S and drop thresholds
     std::vector<T> v1, v2, sv;              // per kept pair: exponentials and S values
-    std::vector<T> tmp, ccT;
+    std::vector<T> tmp, ccT, qa, qb;  // qa, qb: the T panels of one tile (MlkrProblem::exact_tile)
     std::vector<float> dist32, tmp32, cc32;
     std::vector<double> rmin, cmin, rcd, ccd;  // tile minima and cuts, in double
     std::vector<index_t> flagged, idx;
@@ -292,7 +292,8 @@ struct MlkrProblem<T>::Impl {
         n_tiles = (n + tb - 1) / tb;
         n_pad = n_tiles * tb;
         kpad = (k + nr - 1) / nr * nr;
-        // the T panels only without screening; zt (dense S Z products) on demand: build_zt()
+        // the T panels only without screening (with it, a tile that needs exact distances packs its
+        // own: exact_tile); zt (dense S Z products) on demand: build_zt()
         if (!screen) {
             pa.assign(size_t(n_pad * k), T(0));
             pb.assign(size_t(n_pad * k), T(0));
@@ -386,6 +387,37 @@ struct MlkrProblem<T>::Impl {
             for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<U>::infinity();
     }
 
+    // Exact T distances of tile (I, J) into w.dist when screening: the two row blocks packed into the
+    // thread's own panels (2 TB k copies against the TB^2 k of the product), then as tile_of.
+    void exact_tile(index_t I, index_t J, Scratch<T>& w) const {
+        w.qa.assign(size_t(tb * k), T(0));
+        w.qb.assign(size_t(tb * k), T(0));
+        for (index_t r = 0; r < tb; ++r) {
+            const index_t i = I * tb + r, j = J * tb + r;
+            T* a = w.qa.data() + (r / mr) * k * mr + r % mr;
+            T* b = w.qb.data() + (r / nr) * k * nr + r % nr;
+            if (i < n) {
+                const T* zi = z.data() + i * k;
+                for (index_t c = 0; c < k; ++c) a[c * mr] = zi[c];
+            }
+            if (j < n) {
+                const T* zj = z.data() + j * k;
+                for (index_t c = 0; c < k; ++c) b[c * nr] = zj[c];
+            }
+        }
+        T* out = w.dist.data();
+        for (index_t p = 0; p < tb / mr; ++p)
+            for (index_t q = 0; q < tb / nr; ++q)
+                kt->dot(k, w.qa.data() + p * k * mr, w.qb.data() + q * k * nr, out + p * mr * tb + q * nr, tb, false);
+        const index_t ni = rows_in(I), nj = rows_in(J);
+        for (index_t r = 0; r < ni; ++r) {
+            T* row = out + r * tb;
+            kt->sq_from_dot(row, nj, norms[size_t(I * tb + r)], norms.data() + J * tb, T(0), row, w.flagged.data());
+        }
+        if (I == J)
+            for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<T>::infinity();
+    }
+
     // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T.
     void tile_distances(index_t I, index_t J, Scratch<T>& w) const {
         if (screen)
@@ -420,8 +452,11 @@ struct MlkrProblem<T>::Impl {
 
     // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin: per row, the
     // engine's vectorised selection on d - (max(rcut[r], ccut[j]) + margin) <= 0 (the +inf diagonal
-    // never qualifies). With screening the kept distances are then recomputed exactly (direct sum of
-    // squared differences of the float64 rows: no cancellation either).
+    // never qualifies). With screening the kept distances are then recomputed exactly: pair by pair
+    // as a direct sum of squared differences of the float64 rows, or -- when the tile keeps at least
+    // half of its pairs -- from the whole tile through the float64 micro-kernel (the expansion
+    // of the centred rows, as without screening): per-pair sums took 25% of an NCA evaluation on
+    // broad kernels, where nearly every pair is kept.
     template <class U>
     void compact_of(const KernelTable<U>& ku, index_t I, index_t J, const U* D, index_t ni, index_t nj,
                     const double* rcut, const double* ccut, double margin, KeptPairs<T>& kp, Scratch<T>& w,
@@ -445,23 +480,28 @@ struct MlkrProblem<T>::Impl {
             const U rc = U(std::min(rcut[r] + margin, big));
             for (index_t j = 0; j < nj; ++j) tmp[j] = row[j] - (rc > cc[j] ? rc : cc[j]);
             const index_t cnt = ku.select_below(tmp, nj, U(0), true, idx);
-            if (screen) {
-                const T* zi = z.data() + (I * tb + r) * k;
-                const T* zJ = z.data() + J * tb * k;
-                for (index_t q = 0; q < cnt; ++q) {
-                    col[m + q] = std::int32_t(idx[q]);
-                    dd[m + q] = kt->sqdist(zi, zJ + idx[q] * k, k);
-                }
-            } else {
-                for (index_t q = 0; q < cnt; ++q) {
-                    col[m + q] = std::int32_t(idx[q]);
-                    dd[m + q] = T(row[idx[q]]);
-                }
-            }
+            for (index_t q = 0; q < cnt; ++q) col[m + q] = std::int32_t(idx[q]);
+            if (!screen)
+                for (index_t q = 0; q < cnt; ++q) dd[m + q] = T(row[idx[q]]);
             m += std::int32_t(cnt);
         }
         kp.row_start[size_t(ni)] = m;
         kp.count = m;
+        if (!screen || m == 0) return;
+        if (index_t(m) * 2 >= ni * nj) {
+            exact_tile(I, J, w);
+            for (index_t r = 0; r < ni; ++r) {
+                const T* row = w.dist.data() + r * tb;
+                for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q) dd[q] = row[col[q]];
+            }
+            return;
+        }
+        for (index_t r = 0; r < ni; ++r) {
+            const T* zi = z.data() + (I * tb + r) * k;
+            const T* zJ = z.data() + J * tb * k;
+            for (std::int32_t q = kp.row_start[size_t(r)]; q < kp.row_start[size_t(r) + 1]; ++q)
+                dd[q] = kt->sqdist(zi, zJ + col[q] * k, k);
+        }
     }
 
     void compact(index_t I, index_t J, index_t ni, index_t nj, const double* rcut, const double* ccut, double margin,

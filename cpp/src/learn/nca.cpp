@@ -237,8 +237,8 @@ struct NcaProblem<T>::Impl {
     // function of L alone: the mean squared distance over all pairs in the learned space,
     // 2 tr(L C L^T) (C the covariance of X), against the drop gap g (36.8 in float64, 23.0 in
     // float32). Measured per evaluation (2 threads), dense / sparse time: digits at L = s I with mean
-    // distance 19 / 43 / 77 / 120 / 203 -> 0.56 / 0.68 / 1.13 / 1.26 / 1.75; 3000 x 32 normal data
-    // at 10 / 41 / 64 / 108 -> 0.56 / 0.59 / 0.80 / 1.46 (float32 alike, relative to its gap). So the
+    // distance 19 / 43 / 77 / 120 / 203 -> 0.68 / 0.71 / 1.09 / 1.23 / 1.66; 3000 x 32 normal data
+    // at 10 / 41 / 64 / 108 -> 0.68 / 0.66 / 0.82 / 1.41 (float32 alike, relative to its gap). So the
     // sparse sweep runs above a mean distance of 2.5 g. Env FM_NCA_SWEEP=dense|sparse forces one.
     std::unique_ptr<MlkrProblem<T>> sparse;
     std::vector<double> cov;  // d x d, of the rows of X

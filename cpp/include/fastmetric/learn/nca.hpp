@@ -12,7 +12,7 @@
 // the pairs in the learned space, 2 tr(L Cov(X) L^T), exceeds 2.5x the drop gap of mlkr.hpp, i.e.
 // when most pairs weigh nothing -- the sparse sweep of mlkr.hpp in its NCA mode (float32 screening,
 // work only on the pairs within exp's reach of a row's nearest neighbour; 1.2-2.8x faster there,
-// 1.3-1.8x slower on broad kernels, measured in nca.cpp). Both agree to rounding and are each
+// about 1.5x slower on broad kernels, measured in nca.cpp). Both agree to rounding and are each
 // bitwise independent of the thread count; the choice depends on L and X only.
 //
 // Dense sweep. Rows are sorted by class by the caller (class_offsets), so "same class" is a contiguous
