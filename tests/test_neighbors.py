@@ -211,6 +211,32 @@ def test_radius_per_query_equals_one_call_per_radius(isa, rng, metric, dtype):
         fm.radius_neighbors(X, Y, np.where(np.arange(70) == 2, np.nan, radii))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_radius_labels_keep_only_other_labels(isa, rng, dtype):
+    X = rng.standard_normal((150, 7)).astype(dtype)
+    Y = rng.standard_normal((230, 7)).astype(dtype)
+    lx, ly = rng.integers(0, 4, 150), rng.integers(0, 4, 230).astype(np.int32)
+    radii = rng.uniform(1.0, 3.0, 150)
+    for args, ql, rl, lab in (((X, Y), lx, ly, (lx, ly)), ((X,), lx, lx, lx)):
+        d0, i0, o0 = fm.radius_neighbors(*args, radius=radii, sort_results=True, return_csr=True)
+        d1, i1, o1 = fm.radius_neighbors(*args, radius=radii, sort_results=True, return_csr=True, labels=lab)
+        rows = np.repeat(np.arange(150), np.diff(o0))
+        keep = ql[rows] != rl[i0]
+        assert keep.sum() < keep.size  # the filter removes something
+        np.testing.assert_array_equal(i1, i0[keep])
+        np.testing.assert_array_equal(d1, d0[keep])
+        np.testing.assert_array_equal(o1, np.r_[0, np.cumsum(np.bincount(rows[keep], minlength=150))])
+    assert fm.radius_neighbors(X[:0], Y, 1.0, labels=(lx[:0], ly))[1].shape == (0,)
+    with pytest.raises(ValueError, match="pair"):
+        fm.radius_neighbors(X, Y, 1.0, labels=lx)
+    with pytest.raises(ValueError, match=r"shape \(230,\)"):
+        fm.radius_neighbors(X, Y, 1.0, labels=(lx, ly[:-1]))
+    with pytest.raises(TypeError, match="integers"):
+        fm.radius_neighbors(X, radius=1.0, labels=lx.astype(float))
+    with pytest.raises(ValueError, match="go together"):
+        fm._core.radius_neighbors(X, None, 1.0, "euclidean", query_labels=lx)
+
+
 def test_radius_self_search_and_sklearn_agreement(rng):
     NearestNeighbors = pytest.importorskip("sklearn.neighbors").NearestNeighbors
     X = rng.standard_normal((200, 4))

@@ -141,7 +141,7 @@ py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, co
 template <class T>
 py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object& radius_obj,
                       const std::string& metric, bool exclude_self, bool sort_results, double p, const py::object& V,
-                      const py::object& L, int n_threads) {
+                      const py::object& L, int n_threads, const py::object& qlab_obj, const py::object& rlab_obj) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
     b.args.centre_on_x = true;
@@ -158,6 +158,24 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
     } else {
         radius = radius_obj.cast<double>();
     }
+    // labels: both or neither, C-contiguous int64, one per query / reference row
+    const std::int64_t* qlab = nullptr;
+    const std::int64_t* rlab = nullptr;
+    py::array qlab_arr, rlab_arr;
+    if (!qlab_obj.is_none() || !rlab_obj.is_none()) {
+        if (qlab_obj.is_none() || rlab_obj.is_none())
+            throw std::invalid_argument("query_labels and ref_labels go together");
+        qlab_arr = qlab_obj.cast<py::array>();
+        rlab_arr = rlab_obj.cast<py::array>();
+        const index_t n_ref = b.y_is_x ? b.x.rows : b.y.rows;
+        for (const auto* a : {&qlab_arr, &rlab_arr})
+            if (a->ndim() != 1 || !a->dtype().is(py::dtype::of<std::int64_t>()) || !(a->flags() & py::array::c_style))
+                throw std::invalid_argument("labels must be contiguous int64 vectors");
+        if (qlab_arr.shape(0) != b.x.rows || rlab_arr.shape(0) != n_ref)
+            throw std::invalid_argument("query_labels / ref_labels must have one entry per query / reference row");
+        qlab = static_cast<const std::int64_t*>(qlab_arr.data());
+        rlab = static_cast<const std::int64_t*>(rlab_arr.data());
+    }
     std::vector<T> dist;
     std::vector<std::int64_t> idx, offsets;
     {
@@ -165,7 +183,7 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
         PreparedProblem<T> pp;
         prepare_problem(pp, b.args, b.x, b.y, b.y_is_x);
         if (!pp.is_distance) throw std::invalid_argument("radius_neighbors needs a distance metric");
-        radius_search(pp.pb, radius, exclude_self, sort_results, dist, idx, offsets, radii);
+        radius_search(pp.pb, radius, exclude_self, sort_results, dist, idx, offsets, radii, qlab, rlab);
     }
     py::array_t<T> d(py::ssize_t(dist.size()));
     py::array_t<std::int64_t> ix(py::ssize_t(idx.size()));
@@ -184,9 +202,13 @@ py::tuple kneighbors_py(const py::array& X, const py::object& Y, index_t k, cons
 }
 py::tuple radius_py(const py::array& X, const py::object& Y, const py::object& radius, const std::string& metric,
                     bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
-                    int n_threads) {
-    if (is_f32(X)) return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads);
-    if (is_f64(X)) return radius_impl<double>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads);
+                    int n_threads, const py::object& query_labels, const py::object& ref_labels) {
+    if (is_f32(X))
+        return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
+                                  ref_labels);
+    if (is_f64(X))
+        return radius_impl<double>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
+                                   ref_labels);
     throw py::type_error("X must be float32 or float64");
 }
 
@@ -691,8 +713,9 @@ PYBIND11_MODULE(_core, m) {
     m.def("radius_neighbors", &radius_py, py::arg("X"), py::arg("Y"), py::arg("radius"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
           py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
+          py::arg("query_labels") = py::none(), py::arg("ref_labels") = py::none(),
           "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
-          "radius per query)");
+          "radius per query); with int64 query_labels / ref_labels only rows of a different label");
     m.def("cholesky_upper", &cholesky_py, py::arg("A"),
           "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");
     m.def("inverse_factor", &inverse_factor_py, py::arg("A"),

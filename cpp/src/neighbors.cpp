@@ -244,9 +244,10 @@ template <class T>
 class RadiusSink final : public Sink<T> {
   public:
     // thr: each query's threshold, in the reduced units the driver hands over
-    RadiusSink(const Problem<T>& pb, std::vector<T> thr, bool exclude_self, int parts)
+    RadiusSink(const Problem<T>& pb, std::vector<T> thr, bool exclude_self, int parts, const std::int64_t* qlab,
+               const std::int64_t* rlab)
         : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self),
-          tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_(std::move(thr)) {
+          tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_(std::move(thr)), qlab_(qlab), rlab_(rlab) {
         lists_.resize(size_t(parts) * size_t(n_));
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
     }
@@ -261,7 +262,8 @@ class RadiusSink final : public Sink<T> {
             const index_t nc = kt_.select_below(vals + q0, len, thr, true, cand);
             for (index_t t = 0; t < nc; ++t) {
                 const index_t j = j0 + q0 + cand[t];
-                if (!(exclude_self_ && j == i)) list.emplace_back(vals[q0 + cand[t]], j);
+                if (skip(i, j)) continue;
+                list.emplace_back(vals[q0 + cand[t]], j);
             }
         }
     }
@@ -277,7 +279,7 @@ class RadiusSink final : public Sink<T> {
             for (index_t t = 0; t < nc; ++t) {
                 const index_t q = q0 + cand[t];
                 const index_t j = j0 + q;
-                if (exclude_self_ && j == i) continue;
+                if (skip(i, j)) continue;
                 const T s = nx + ny[q];
                 T v = s - T(2) * dots[q];
                 if (v < tau_ * s) v = exact_sq_distance(pb_, i, j);
@@ -319,6 +321,9 @@ class RadiusSink final : public Sink<T> {
     }
 
   private:
+    bool skip(index_t i, index_t j) const {
+        return (exclude_self_ && j == i) || (qlab_ && qlab_[i] == rlab_[j]);
+    }
     const Problem<T>& pb_;
     const KernelTable<T>& kt_;
     index_t n_;
@@ -326,6 +331,8 @@ class RadiusSink final : public Sink<T> {
     bool exclude_self_;
     T tau_;
     std::vector<T> thr_;
+    const std::int64_t* qlab_;  // with rlab_: keep only pairs of different labels (null: keep all)
+    const std::int64_t* rlab_;
     std::vector<std::vector<std::pair<T, std::int64_t>>> lists_;
     std::vector<index_t> scratch_;
 };
@@ -346,7 +353,10 @@ void knn_search(const Problem<T>& pb_in, index_t k, bool exclude_self, T* dist, 
 
 template <class T>
 void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bool sort_results, std::vector<T>& dist,
-                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets, const double* radii) {
+                   std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets, const double* radii,
+                   const std::int64_t* query_labels, const std::int64_t* ref_labels) {
+    if ((query_labels == nullptr) != (ref_labels == nullptr))
+        throw std::invalid_argument("radius_search: give both query and reference labels, or neither");
     if (!radii && !(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
     Problem<T> pb = pb_in;
     pb.symmetric = false;
@@ -358,7 +368,7 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
             if (!(radii[i] >= 0)) throw std::invalid_argument("every radius must be >= 0");
             thr[size_t(i)] = T(unfinish(pb, radii[i]));
         }
-    RadiusSink<T> sink(pb, std::move(thr), exclude_self, choose_parts(pb));
+    RadiusSink<T> sink(pb, std::move(thr), exclude_self, choose_parts(pb), query_labels, ref_labels);
     run_pairwise(pb, sink);
     sink.finalize(sort_results, dist, idx, offsets);
 }
@@ -366,8 +376,10 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
 template void knn_search<float>(const Problem<float>&, index_t, bool, float*, std::int64_t*);
 template void knn_search<double>(const Problem<double>&, index_t, bool, double*, std::int64_t*);
 template void radius_search<float>(const Problem<float>&, double, bool, bool, std::vector<float>&,
-                                   std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*);
+                                   std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*,
+                                   const std::int64_t*, const std::int64_t*);
 template void radius_search<double>(const Problem<double>&, double, bool, bool, std::vector<double>&,
-                                    std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*);
+                                    std::vector<std::int64_t>&, std::vector<std::int64_t>&, const double*,
+                                    const std::int64_t*, const std::int64_t*);
 
 }  // namespace fastmetric

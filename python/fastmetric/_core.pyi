@@ -76,9 +76,12 @@ def radius_neighbors(
     V: _FloatArray | None = None,
     L: _FloatArray | None = None,
     n_threads: int = 0,
+    query_labels: npt.NDArray[np.int64] | None = None,
+    ref_labels: npt.NDArray[np.int64] | None = None,
 ) -> tuple[_FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(distances, indices, offsets): CSR lists of the rows of Y within radius of each query
-    (radius: a number, or one float64 radius per query)."""
+    (radius: a number, or one float64 radius per query); with both label vectors (contiguous
+    int64, one per query / reference row) only the references of a different label."""
 
 # --- small dense linear algebra (no LAPACK: avoids BLAS thread pools spinning beside OpenMP) -------
 def cholesky_upper(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:

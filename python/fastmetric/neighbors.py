@@ -90,6 +90,30 @@ def _check_radius(radius, n_queries):
     return r
 
 
+def _check_labels(labels, n_x, n_y, self_search):
+    """``labels`` of :func:`radius_neighbors` -> (query labels, reference labels) as contiguous int64,
+    or (None, None)."""
+    if labels is None:
+        return None, None
+    if self_search:
+        parts = (labels, labels)
+        names = ("labels",)
+    else:
+        if not (isinstance(labels, (tuple, list)) and len(labels) == 2):
+            raise ValueError("with Y given, labels must be a pair (labels_X, labels_Y)")
+        parts = tuple(labels)
+        names = ("labels_X", "labels_Y")
+    out = []
+    for lab, n, name in zip(parts, (n_x, n_y), names * 2 if len(names) == 1 else names):
+        a = np.asarray(lab)
+        if a.dtype.kind not in "iub":
+            raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
+        if a.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},) (one label per row), got {a.shape}")
+        out.append(np.ascontiguousarray(a, dtype=np.int64))
+    return out[0], out[1]
+
+
 def radius_neighbors(
     X,
     Y=None,
@@ -100,6 +124,7 @@ def radius_neighbors(
     sort_results=False,
     return_csr=False,
     include_self=False,
+    labels=None,
     n_threads=None,
     check_finite=True,
     **metric_kwargs,
@@ -112,10 +137,16 @@ def radius_neighbors(
     Each query's entries are in increasing index order, or by (distance, index) when ``sort_results``.
     ``radius`` may also be an array with one radius per query (an extension of scikit-learn's API:
     one call instead of one per radius).
+
+    ``labels`` keeps only the references whose label differs from the query's (the impostors of
+    metric learning): one integer label per row of X when searching X against itself (``Y=None``),
+    else a pair ``(labels_X, labels_Y)``. The filter runs inside the search, so same-label points
+    never reach the output.
     """
     A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
     r = _check_radius(radius, A.shape[0])
     self_search = Y is None
+    qlab, rlab = _check_labels(labels, A.shape[0], B.shape[0], self_search)
     if A.shape[0] == 0 or B.shape[0] == 0:
         dist = np.empty(0, A.dtype)
         ind = np.empty(0, np.int64)
@@ -129,6 +160,8 @@ def radius_neighbors(
             exclude_self=self_search and not include_self,
             sort_results=bool(sort_results),
             n_threads=resolve_n_threads(n_threads),
+            query_labels=qlab,
+            ref_labels=rlab,
             **core,
         )
     if return_csr:

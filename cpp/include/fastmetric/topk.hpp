@@ -22,9 +22,12 @@ void knn_search(const Problem<T>& pb, index_t k, bool exclude_self, T* dist, std
 // Every pair with distance <= radius. CSR output: offsets has n+1 entries. radius is in the final
 // (post-applied) units. sort_results orders each row by (distance, index); otherwise by index.
 // radii (optional, one per query row, same units) replaces radius with a radius per query.
+// query_labels / ref_labels (optional, both or neither; one per query / reference row): only the
+// references whose label differs from the query's are returned (LMNN's impostor search).
 template <class T>
 void radius_search(const Problem<T>& pb, double radius, bool exclude_self, bool sort_results, std::vector<T>& dist,
                    std::vector<std::int64_t>& idx, std::vector<std::int64_t>& offsets,
-                   const double* radii = nullptr);
+                   const double* radii = nullptr, const std::int64_t* query_labels = nullptr,
+                   const std::int64_t* ref_labels = nullptr);
 
 }  // namespace fastmetric

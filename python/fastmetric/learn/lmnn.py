@@ -301,32 +301,35 @@ class _ImpostorSearch:
                 r = np.sqrt(margin[chunk]) * self.grow  # each query its own radius: one call per chunk
                 rad = r * (1.0 + self.slack) + self.slack
                 Zq = np.ascontiguousarray(Zs[chunk])
+                # only differently labelled points come back: the label filter runs in the search
                 ind, off = radius_neighbors(
                     Zq,
                     Zs,
                     radius=rad,
                     return_distance=False,
                     return_csr=True,
+                    labels=(self.labels[chunk], self.labels),
                     n_threads=self._threads_for(chunk.size * n),
                 )
-                rows = np.repeat(chunk, np.diff(off))
-                other = self.labels[ind] != self.labels[rows]
-                csum = np.r_[0, np.cumsum(other)]
-                counts = csum[off[1:]] - csum[off[:-1]]
+                counts = np.diff(off)
+                rows = np.repeat(chunk, counts)
                 count[chunk] = counts
                 radius[chunk] = r
                 full = counts > self.cap
                 if full.any():  # saturated points keep their cap nearest differently labelled points
                     keep_rows = ~np.isin(rows, chunk[full])
-                    rows_parts.append(rows[other & keep_rows])
-                    hit_parts.append(ind[other & keep_rows])
+                    rows_parts.append(rows[keep_rows])
+                    hit_parts.append(ind[keep_rows])
                     sat = chunk[full]
-                    dist, ind2, off2 = radius_neighbors(
-                        np.ascontiguousarray(Zs[sat]), Zs, radius=rad[full], return_csr=True, n_threads=self.n_threads
+                    dist2, ind2, off2 = radius_neighbors(
+                        np.ascontiguousarray(Zs[sat]),
+                        Zs,
+                        radius=rad[full],
+                        return_csr=True,
+                        labels=(self.labels[sat], self.labels),
+                        n_threads=self.n_threads,
                     )
                     rows2 = np.repeat(sat, np.diff(off2))
-                    other2 = self.labels[ind2] != self.labels[rows2]
-                    rows2, ind2, dist2 = rows2[other2], ind2[other2], dist[other2]
                     o = np.lexsort((dist2, rows2))
                     rows2, ind2, dist2 = rows2[o], ind2[o], dist2[o]
                     per_row = np.bincount(rows2, minlength=n)
@@ -337,8 +340,8 @@ class _ImpostorSearch:
                     rows_parts.append(rows2[pos < self.cap])
                     hit_parts.append(ind2[pos < self.cap])
                 else:
-                    rows_parts.append(rows[other])
-                    hit_parts.append(ind[other])
+                    rows_parts.append(rows)
+                    hit_parts.append(ind)
         # top-k search for the others: each class against the other classes. k starts at twice the
         # largest impostor count of the members at the previous search and grows to the cap for the
         # members whose list then falls short of their margin.
