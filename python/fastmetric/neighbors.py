@@ -97,14 +97,14 @@ def _check_labels(labels, n_x, n_y, self_search):
         return None, None
     if self_search:
         parts = (labels, labels)
-        names = ("labels",)
+        names = ("labels", "labels")
     else:
         if not (isinstance(labels, (tuple, list)) and len(labels) == 2):
             raise ValueError("with Y given, labels must be a pair (labels_X, labels_Y)")
         parts = tuple(labels)
         names = ("labels_X", "labels_Y")
     out = []
-    for lab, n, name in zip(parts, (n_x, n_y), names * 2 if len(names) == 1 else names):
+    for lab, n, name in zip(parts, (n_x, n_y), names, strict=True):
         a = np.asarray(lab)
         if a.dtype.kind not in "iub":
             raise TypeError(f"{name} must hold integers, got dtype {a.dtype}")
