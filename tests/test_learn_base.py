@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -219,3 +220,47 @@ def test_blas_single_thread_limits_every_blas_and_restores():
         with blas_single_thread():
             assert all(t == 1 for t in blas_threads())
         assert blas_threads() == before
+
+
+def test_inputs_whose_squares_overflow_get_a_value_error():
+    from fastmetric.learn import (
+        ITML,
+        LFDA,
+        LMNN,
+        MLKR,
+        MMC,
+        NCA,
+        RCA,
+        Covariance,
+        ITML_Supervised,
+        MMC_Supervised,
+        RCA_Supervised,
+    )
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 5))
+    y = np.repeat([0, 1], 20)
+    pairs = rng.normal(size=(10, 2, 5))
+    py = np.repeat([1, -1], 5)
+    fits = {
+        "NCA": lambda s: NCA(max_iter=5).fit(X * s, y),
+        "LMNN": lambda s: LMNN(max_iter=5).fit(X * s, y),
+        "MLKR": lambda s: MLKR(max_iter=5).fit(X * s, X[:, 0]),
+        "ITML_Supervised": lambda s: ITML_Supervised(max_iter=5).fit(X * s, y),
+        "MMC_Supervised": lambda s: MMC_Supervised(max_iter=5).fit(X * s, y),
+        "RCA_Supervised": lambda s: RCA_Supervised().fit(X * s, y),
+        "LFDA": lambda s: LFDA().fit(X * s, y),
+        "Covariance": lambda s: Covariance().fit(X * s),
+        "RCA": lambda s: RCA().fit(X * s, np.repeat(np.arange(20), 2)),
+        "ITML": lambda s: ITML(max_iter=5).fit(pairs * s, py),
+        "MMC": lambda s: MMC(max_iter=5).fit(pairs * s, py),
+    }
+    for name, fit in fits.items():
+        with pytest.raises(ValueError, match="standardise"):
+            fit(1e200)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = fit(1e150)  # large but representable: a fit with finite components
+        assert np.isfinite(est.components_).all(), name
+    with pytest.raises(ValueError, match="float32"):
+        NCA().fit((X * 1e19).astype(np.float32), y)

@@ -82,6 +82,28 @@ def _validate_data(est, X="no_validation", y="no_validation", **kwargs):
     return canonical_float(out)
 
 
+def check_magnitude(X, learner):
+    """Refuse inputs so large that squared differences overflow the dtype.
+
+    Every learner squares differences of (transformed) points; with d features and values up to m,
+    d (2 m)^2 must stay finite with room to spare, else every distance is infinite and the fit is
+    meaningless (LFDA / RCA's eigensolvers fail, ITML's bounds become inf, NCA / MLKR stay at their
+    start). The bound, sqrt(max / (16 d)), is ~1e153 in float64 and ~1e18 in float32 for 5 features.
+    """
+    X = np.asarray(X)
+    if X.size == 0 or X.dtype.kind != "f":
+        return
+    top = float(np.max(np.abs(X)))
+    d = max(int(X.shape[-1]), 1)
+    limit = float(np.sqrt(np.finfo(X.dtype).max / (16.0 * d)))
+    if top > limit:
+        raise ValueError(
+            f"{learner}: the input has values up to {top:.3g} (shape {X.shape}, {X.dtype}); squared "
+            f"distances of {d} features overflow {X.dtype} above about {limit:.3g}: standardise the data "
+            "(e.g. sklearn.preprocessing.StandardScaler)"
+        )
+
+
 def canonical_float(a):
     """The same memory with numpy's canonical float32/float64 dtype object.
 
@@ -251,6 +273,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def _validate_unsupervised(self, X, *, reset=True, ensure_min_samples=2):
         """X -> C-contiguous float32 (if given float32) or float64, finite, 2-D, >= 2 rows."""
         X = _validate_data(self, X, reset=reset, dtype=_FLOATS, order="C", ensure_min_samples=ensure_min_samples)
+        check_magnitude(X, self._name())
         return X
 
     def _validate_supervised(self, X, y, *, min_classes=2):
@@ -267,6 +290,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             self, X, y, dtype=_FLOATS, order="C", ensure_min_samples=2, y_numeric=False, multi_output=False
         )
         check_classification_targets(y)
+        check_magnitude(X, self._name())
         classes, codes = np.unique(y, return_inverse=True)
         n_classes = classes.shape[0]
         if n_classes < min_classes:
@@ -289,6 +313,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if hasattr(X, "shape") and hasattr(y, "__len__"):
             self._check_y_length(X, y)
         X, y = _validate_data(self, X, y, dtype=_FLOATS, order="C", ensure_min_samples=2, y_numeric=True)
+        check_magnitude(X, self._name())
         return X, np.asarray(y, dtype=np.float64)
 
     def _n_components_checked(self, n_features: int) -> int:

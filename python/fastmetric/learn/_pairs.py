@@ -28,7 +28,7 @@ import numbers
 
 import numpy as np
 
-from ._base import MahalanobisMixin, canonical_float
+from ._base import MahalanobisMixin, canonical_float, check_magnitude
 
 try:
     from sklearn.base import ClassifierMixin
@@ -219,6 +219,7 @@ class PairsMixin:
             raise ValueError("no pairs given (0 pairs)")
         if P.shape[2] == 0:
             raise ValueError("pairs have 0 features")
+        check_magnitude(P, type(self).__name__)
         if reset:
             self.n_features_in_ = int(P.shape[2])
             prep = getattr(self, "preprocessor", None)

@@ -288,7 +288,10 @@ class _ImpostorSearch:
     def _search(self, L, Z, margin, need, finite):
         self.n_searches += 1
         n = Z.shape[0]
-        Zs = Z if Z.dtype == np.float32 else Z.astype(np.float32)
+        # float32 search (twice the rate; the slack covers its rounding) unless the learned space
+        # leaves float32's range, where squared distances would overflow
+        small = Z.dtype == np.float64 and float(np.max(np.abs(Z), initial=0.0)) < 1e15
+        Zs = Z.astype(np.float32) if small else Z
         radius = np.full(n, np.inf)
         count = np.zeros(n, dtype=np.int64)  # differently labelled points found within the margin
         rows_parts, hit_parts = [], []
