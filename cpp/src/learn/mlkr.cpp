@@ -37,14 +37,11 @@ constexpr T exp_lo() { return sizeof(T) == 4 ? T(-87) : T(-708); }
 // Largest spread of shifts for which one exponential serves a whole tile (factors <= e^span).
 template <class T>
 constexpr double shift_span() { return sizeof(T) == 4 ? 40.0 : 300.0; }
-// Kernel weights below tau relative to their row's largest are dropped: 1e-16 in float64, 1e-10 in
-// float32 (at most n * tau of a row goes, under the rounding of the row's sum; in practice far less,
-// most dropped weights being many orders of magnitude below tau).
+// drop_tau / drop_gap: see mlkr.hpp (shared with NCA's choice of sweep)
 template <class T>
-constexpr double drop_tau() { return sizeof(T) == 4 ? 1e-10 : 1e-16; }
-// -log(tau): a pair further than this beyond a row's nearest distance weighs less than tau there.
+constexpr double drop_tau() { return pair_softmax_drop_tau<T>(); }
 template <class T>
-constexpr double drop_gap() { return sizeof(T) == 4 ? 23.025850929940457 : 36.841361487904734; }
+constexpr double drop_gap() { return pair_softmax_drop_gap<T>(); }
 // Above this fraction of kept pairs in a tile, the S Z products use the dense micro-kernels (a kept
 // pair costs about two AXPYs of length k pair by pair; a dense tile 2 TB^2 k multiply-adds at the
 // micro-kernel's much higher rate, plus packing): numerator / denominator.
@@ -367,17 +364,16 @@ struct MlkrProblem<T>::Impl {
     }
 
     // Squared distances between the rows of tiles I and J (tb x tb, row stride tb) into out, from the
-    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf (a point is
-    // not its own neighbour).
+    // packed panels of the kernel table ku (ta, tb_: the first A / B micro-panel of the two tiles; qn
+    // the squared norms of all rows); on a diagonal tile a row's own entry is +inf (a point is not
+    // its own neighbour).
     template <class U>
-    void tile_of(const KernelTable<U>& ku, const std::vector<U>& qa, const std::vector<U>& qb,
-                 const std::vector<U>& qn, index_t I, index_t J, U* out, Scratch<T>& w) const {
+    void tile_of(const KernelTable<U>& ku, const U* ta, const U* tb_, const std::vector<U>& qn, index_t I, index_t J,
+                 U* out, Scratch<T>& w) const {
         const index_t um = ku.mr, un = ku.nr;
-        for (index_t p = 0; p < tb / um; ++p) {
-            const U* ap = qa.data() + (I * tb / um + p) * k * um;
+        for (index_t p = 0; p < tb / um; ++p)
             for (index_t q = 0; q < tb / un; ++q)
-                ku.dot(k, ap, qb.data() + (J * tb / un + q) * k * un, out + p * um * tb + q * un, tb, false);
-        }
+                ku.dot(k, ta + p * k * um, tb_ + q * k * un, out + p * um * tb + q * un, tb, false);
         const index_t ni = rows_in(I), nj = rows_in(J);
         for (index_t r = 0; r < ni; ++r) {
             U* row = out + r * tb;
@@ -388,7 +384,7 @@ struct MlkrProblem<T>::Impl {
     }
 
     // Exact T distances of tile (I, J) into w.dist when screening: the two row blocks packed into the
-    // thread's own panels (2 TB k copies against the TB^2 k of the product), then as tile_of.
+    // thread's own panels (2 TB k copies against the TB^2 k of the product), then tile_of.
     void exact_tile(index_t I, index_t J, Scratch<T>& w) const {
         w.qa.assign(size_t(tb * k), T(0));
         w.qb.assign(size_t(tb * k), T(0));
@@ -405,25 +401,15 @@ struct MlkrProblem<T>::Impl {
                 for (index_t c = 0; c < k; ++c) b[c * nr] = zj[c];
             }
         }
-        T* out = w.dist.data();
-        for (index_t p = 0; p < tb / mr; ++p)
-            for (index_t q = 0; q < tb / nr; ++q)
-                kt->dot(k, w.qa.data() + p * k * mr, w.qb.data() + q * k * nr, out + p * mr * tb + q * nr, tb, false);
-        const index_t ni = rows_in(I), nj = rows_in(J);
-        for (index_t r = 0; r < ni; ++r) {
-            T* row = out + r * tb;
-            kt->sq_from_dot(row, nj, norms[size_t(I * tb + r)], norms.data() + J * tb, T(0), row, w.flagged.data());
-        }
-        if (I == J)
-            for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<T>::infinity();
+        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data(), w);
     }
 
     // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T.
     void tile_distances(index_t I, index_t J, Scratch<T>& w) const {
         if (screen)
-            tile_of<float>(*kf, pa32, pb32, norms32, I, J, w.dist32.data(), w);
+            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), w);
         else
-            tile_of<T>(*kt, pa, pb, norms, I, J, w.dist.data(), w);
+            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), w);
     }
 
     // Row minima of the tile (and, off the diagonal, column minima into colmin) in one pass.

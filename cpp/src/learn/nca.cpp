@@ -279,8 +279,7 @@ struct NcaProblem<T>::Impl {
                 tr += lr[size_t(a)] * s;
             }
         }
-        const double gap = sizeof(T) == 4 ? 23.025850929940457 : 36.841361487904734;
-        return 2.0 * tr > 2.5 * gap;
+        return 2.0 * tr > 2.5 * pair_softmax_drop_gap<T>();
     }
 
     index_t rows_in(index_t I) const { return std::min(P.tb, n - I * P.tb); }

@@ -60,6 +60,15 @@ namespace learn {
 //         (scikit-learn's NeighborhoodComponentsAnalysis; see nca.hpp).
 enum class PairSoftmaxObjective { mlkr, nca };
 
+// Kernel weights below tau relative to their row's largest are dropped: 1e-16 in float64, 1e-10 in
+// float32 (at most n * tau of a row goes, under the rounding of the row's sum; in practice far less,
+// most dropped weights being many orders of magnitude below tau).
+template <class T>
+constexpr double pair_softmax_drop_tau() { return sizeof(T) == 4 ? 1e-10 : 1e-16; }
+// -log(tau): a pair further than this beyond a row's nearest distance weighs less than tau there.
+template <class T>
+constexpr double pair_softmax_drop_gap() { return sizeof(T) == 4 ? 23.025850929940457 : 36.841361487904734; }
+
 // One MLKR (or NCA) problem: the training data X (n x d, not copied: it must outlive the problem),
 // the regression targets or class codes y (n, copied) and the buffers reused by every evaluation.
 template <class T>

@@ -53,7 +53,7 @@ namespace learn {
 // are kept so pass 2 needs neither distances nor exp again (about 1.7x faster per evaluation). The
 // cache is bounded by cache_bytes (default 64 MiB, i.e. n <= ~2,900 in float64); above it, pass 2
 // recomputes and memory stays O(n * n_components + threads * TB^2). The sparse sweep keeps its kept
-// pairs under the same bound (see mlkr.hpp).
+// pairs under the same bound (see mlkr.hpp); a fit that uses both sweeps holds both caches.
 template <class T>
 class NcaProblem {
   public:
