@@ -360,3 +360,19 @@ def test_kneighbors_transformer_estimator_checks():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=SkipTestWarning)
         check_estimator(fm.KNeighborsTransformer())
+
+
+def test_kneighbors_ties_ordered_by_index_in_every_mode(rng):
+    # integer data under cityblock: distances are exact, so ties are real; k spans the sorted-array
+    # mode (k <= 64) and the buffer mode, n_threads > 1 with few queries splits the references
+    for _ in range(12):
+        nq, nr, d = int(rng.integers(1, 30)), int(rng.integers(70, 2500)), int(rng.integers(1, 5))
+        X = rng.integers(0, 3, size=(nq, d)).astype(np.float32)
+        Y = rng.integers(0, 3, size=(nr, d)).astype(np.float32)
+        D = np.abs(X[:, None, :] - Y[None, :, :]).sum(-1)
+        for k in (1, 7, 64, 65):
+            ref = np.array([np.lexsort((np.arange(nr), D[i]))[:k] for i in range(nq)])
+            for nt in (1, 2, 3):
+                dist, idx = fm.kneighbors(X, Y, k=k, metric="cityblock", n_threads=nt)
+                np.testing.assert_array_equal(idx, ref)
+                np.testing.assert_array_equal(dist, np.take_along_axis(D, ref, axis=1))
