@@ -47,6 +47,8 @@ struct KernelTable {
     void (*powi_affine)(T* v, index_t n, T a, T b, int degree);    // v = (a*v + b)^degree
     // indices j with v[j] < thr (or <= thr when inclusive) -> idx[]; returns count
     index_t (*select_below)(const T* v, index_t n, T thr, bool inclusive, index_t* idx);
+    // how many v[j] <= x (no NaN expected)
+    index_t (*count_le)(const T* v, index_t n, T x);
     // Top-k / radius filter fused with the expansion: indices j where v = nx + ny[j] - 2*dot[j]
     // is below thr (<= thr when inclusive) or where the expansion cancels (v < tau*(nx + ny[j])).
     index_t (*sq_candidates)(const T* dot, index_t n, T nx, const T* ny, T tau, T thr, bool inclusive, index_t* idx);

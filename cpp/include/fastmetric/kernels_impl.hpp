@@ -22,6 +22,16 @@ inline int lowest_bit(unsigned m) {
 #endif
 }
 
+inline int bit_count(unsigned m) {
+#if defined(__GNUC__) || defined(__clang__)
+    return __builtin_popcount(m);
+#else
+    int c = 0;
+    for (; m; m &= m - 1) ++c;
+    return c;
+#endif
+}
+
 template <class T>
 struct exp_constants;
 template <>
@@ -294,6 +304,14 @@ struct kernels {
             if (inclusive ? !(thr < v[j]) : (v[j] < thr)) idx[c++] = j;
         return c;
     }
+    static index_t count_le(const T* v, index_t n, T x) {
+        index_t c = 0, j = 0;
+        const R vx = O::set1(x);
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        for (; j + W <= n; j += W) c += bit_count(~O::lt_mask(vx, O::load(v + j)) & full);
+        for (; j < n; ++j) c += index_t(!(x < v[j]));
+        return c;
+    }
     static index_t sq_candidates(const T* dot, index_t n, T nx, const T* ny, T tau, T thr, bool inclusive,
                                  index_t* idx) {
         index_t c = 0, j = 0;
@@ -386,6 +404,7 @@ struct kernels {
         t.tanh_affine = &tanh_affine;
         t.powi_affine = &powi_affine;
         t.select_below = &select_below;
+        t.count_le = &count_le;
         t.sq_candidates = &sq_candidates;
         t.sq_below = &sq_below;
         t.stream_copy = &stream_copy;
