@@ -376,3 +376,20 @@ def test_kneighbors_ties_ordered_by_index_in_every_mode(rng):
                 dist, idx = fm.kneighbors(X, Y, k=k, metric="cityblock", n_threads=nt)
                 np.testing.assert_array_equal(idx, ref)
                 np.testing.assert_array_equal(dist, np.take_along_axis(D, ref, axis=1))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kneighbors_small_k_is_the_head_of_a_large_k(isa, rng, dtype):
+    # tie-heavy data: many distances within an ulp of each other. The vector filters round
+    # differently from the kept values (fused multiply-add), so without slack in the filter a column
+    # an ulp below the threshold could be dropped; each k must give the head of the larger search
+    for _ in range(10):
+        nq, nr, d = int(rng.integers(1, 30)), int(rng.integers(200, 2500)), int(rng.integers(1, 5))
+        X = rng.integers(0, 3, size=(nq, d)).astype(dtype)
+        Y = rng.integers(0, 3, size=(nr, d)).astype(dtype)
+        dref, iref = fm.kneighbors(X, Y, k=150, metric="sqeuclidean", n_threads=1)
+        for k in (1, 7, 30, 64):
+            for nt in (1, 3):
+                dist, idx = fm.kneighbors(X, Y, k=k, metric="sqeuclidean", n_threads=nt)
+                np.testing.assert_array_equal(idx, iref[:, :k])
+                np.testing.assert_array_equal(dist, dref[:, :k])

@@ -28,6 +28,16 @@ inline bool key_less(T d1, std::int64_t i1, T d2, std::int64_t i2) {
     return d1 < d2 || (d1 == d2 && i1 < i2);
 }
 
+// The vector filters (sq_below, sq_candidates) evaluate nx + ny - 2 dot with a fused multiply-add;
+// the sinks then compute the value they keep without one. The two can differ by about
+// eps (nx + ny): a filter threshold raised by filter_slack lets through every column whose final
+// value can still pass, and the final comparison on that value decides (without it, a column an ulp
+// below the k-th best could be dropped: a small k was then not always the head of a larger k).
+template <class T>
+inline T filter_slack(T nx, T ny_max) {
+    return T(4) * std::numeric_limits<T>::epsilon() * (nx + ny_max);
+}
+
 // Monotone map from the value the driver reduces on to the reported distance.
 template <class T>
 T finish(const Problem<T>& pb, T v) {
@@ -110,6 +120,7 @@ class TopKSink final : public Sink<T> {
         const size_t cell = size_t(slot) * size_t(n_) + size_t(i);
         const T nx = pb_.x.sq_norms[i];
         const T* ny = pb_.y.sq_norms + j0;
+        const T slack = filter_slack(nx, ny_max_);
         auto value = [&](index_t q) {
             const T s = nx + ny[q];
             T v = s - T(2) * dots[q];
@@ -127,9 +138,9 @@ class TopKSink final : public Sink<T> {
             index_t nc;
             if (thr >= tau_ * (nx + ny_max_) * T(1.01)) {
                 // every pair that could cancel is below thr already: one compare per element
-                nc = kt_.sq_below(dots + q0, len, ny + q0, thr - nx, cand);
+                nc = kt_.sq_below(dots + q0, len, ny + q0, thr - nx + slack, cand);
             } else {
-                nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr, false, cand);
+                nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr + slack, false, cand);
             }
             for (index_t t = 0; t < nc; ++t) {
                 const index_t q = q0 + cand[t];
@@ -245,6 +256,8 @@ class RadiusSink final : public Sink<T> {
                const std::int64_t* rlab)
         : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), parts_(parts), exclude_self_(exclude_self),
           tau_(cancellation_threshold<T>(pb.x.m.cols)), thr_(std::move(thr)), qlab_(qlab), rlab_(rlab) {
+        if (pb.reduce == Reduce::sq_dot)
+            for (index_t j = 0; j < pb.y.m.rows; ++j) ny_max_ = std::max(ny_max_, pb.y.sq_norms[j]);
         lists_.resize(size_t(parts) * size_t(n_));
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
     }
@@ -269,10 +282,11 @@ class RadiusSink final : public Sink<T> {
         auto& list = lists_[size_t(slot) * size_t(n_) + size_t(i)];
         const T nx = pb_.x.sq_norms[i];
         const T* ny = pb_.y.sq_norms + j0;
+        const T slack = filter_slack(nx, ny_max_);
         const T thr = thr_[size_t(i)];
         for (index_t q0 = 0; q0 < n; q0 += kChunk) {
             const index_t len = std::min(kChunk, n - q0);
-            const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr, true, cand);
+            const index_t nc = kt_.sq_candidates(dots + q0, len, nx, ny + q0, tau_, thr + slack, true, cand);
             for (index_t t = 0; t < nc; ++t) {
                 const index_t q = q0 + cand[t];
                 const index_t j = j0 + q;
@@ -330,6 +344,7 @@ class RadiusSink final : public Sink<T> {
     std::vector<T> thr_;
     const std::int64_t* qlab_;  // with rlab_: keep only pairs of different labels (null: keep all)
     const std::int64_t* rlab_;
+    T ny_max_ = T(0);
     std::vector<std::vector<std::pair<T, std::int64_t>>> lists_;
     std::vector<index_t> scratch_;
 };
