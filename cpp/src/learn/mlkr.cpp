@@ -1,12 +1,14 @@
 // MLKR loss and gradient: see fastmetric/learn/mlkr.hpp for the formulas and the guarantees.
 #include "fastmetric/learn/mlkr.hpp"
 #include "fastmetric/learn/streaming_lse.hpp"
+#include "fastmetric/learn/sweep_util.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -16,13 +18,6 @@
 #include "fastmetric/learn/nca.hpp"  // scaled_bt_x: grad = scale * B^T X, shared by the learners
 #include "fastmetric/metrics.hpp"    // linear_map: Z = X L^T
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#include <omp.h>
-#endif
-#if defined(__SSE2__) || defined(_M_X64)
-#include <xmmintrin.h>
-#define FM_MLKR_HAVE_MXCSR 1
-#endif
 #if defined(FASTMETRIC_HAVE_X86_ISAS) && (defined(__GNUC__) || defined(__clang__))
 #define FM_MLKR_AVX2 1
 #endif
@@ -48,45 +43,7 @@ constexpr double drop_gap() { return pair_softmax_drop_gap<T>(); }
 constexpr index_t dense_num() { return 2; }
 constexpr index_t dense_den() { return 5; }
 
-// Subnormal results (products of tiny kernel weights) are flushed to zero on the calling thread
-// while the guard lives: they are negligible next to sums >= 1 and slow on x86. Every thread of a
-// sweep sets the same mode, so results do not depend on the thread count.
-class SubnormalsToZero {
-  public:
-    SubnormalsToZero() {
-#if defined(FM_MLKR_HAVE_MXCSR)
-        saved_ = _mm_getcsr();
-        _mm_setcsr(saved_ | 0x8040u);  // FTZ | DAZ
-#endif
-    }
-    ~SubnormalsToZero() {
-#if defined(FM_MLKR_HAVE_MXCSR)
-        _mm_setcsr(saved_);
-#endif
-    }
-    SubnormalsToZero(const SubnormalsToZero&) = delete;
-    SubnormalsToZero& operator=(const SubnormalsToZero&) = delete;
 
-  private:
-    unsigned saved_ = 0;
-};
-
-int current_thread() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-index_t gcd_of(index_t a, index_t b) {
-    while (b) {
-        const index_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
 
 // y += a x (and y2 += a x2) into double accumulators: the pair-by-pair products of sparse S tiles.
 // The same loops are compiled for the baseline and, under a function-level target attribute (no
@@ -223,8 +180,8 @@ struct MlkrProblem<T>::Impl {
                 skip = failed;
                 if (skip) return;
                 try {
-                    SubnormalsToZero ftz;
-                    f(I, J, scratch[size_t(current_thread())]);
+                    detail::FlushDenormals ftz;
+                    f(I, J, scratch[size_t(detail::team_thread())]);
                 } catch (...) {
 #pragma omp critical(fm_mlkr_error)
                     {
@@ -253,7 +210,7 @@ struct MlkrProblem<T>::Impl {
             return;
         }
 #endif
-        SubnormalsToZero ftz;
+        detail::FlushDenormals ftz;
         for (index_t r = 0; r < n_tiles; ++r)
             for (index_t I = 0; I < n_tiles - r; ++I) f(I, I + r, scratch[0]);
     }
@@ -271,10 +228,10 @@ struct MlkrProblem<T>::Impl {
 
     int nt_pack = 1;
     void pack_z() {
-        index_t l = mr / gcd_of(mr, nr) * nr;
+        index_t l = mr / std::gcd(mr, nr) * nr;
         if (screen) {  // tiles must also hold whole float32 micro-panels
-            l = l / gcd_of(l, kf->mr) * kf->mr;
-            l = l / gcd_of(l, kf->nr) * kf->nr;
+            l = l / std::gcd(l, kf->mr) * kf->mr;
+            l = l / std::gcd(l, kf->nr) * kf->nr;
         }
         // tile side n / 6 within [96, 192] (tuning: env FM_MLKR_TB). Measured per evaluation, 192
         // against 96: digits at its learned metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64

@@ -2,11 +2,13 @@
 #include "fastmetric/learn/nca.hpp"
 #include "fastmetric/learn/mlkr.hpp"
 #include "fastmetric/learn/streaming_lse.hpp"
+#include "fastmetric/learn/sweep_util.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -14,13 +16,6 @@
 #include "fastmetric/engine.hpp"
 #include "fastmetric/kernels.hpp"
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#include <omp.h>
-#endif
-#if defined(__SSE2__) || defined(_M_X64)
-#include <xmmintrin.h>
-#define FM_LEARN_HAVE_MXCSR 1
-#endif
 
 namespace fastmetric {
 namespace learn {
@@ -34,41 +29,6 @@ template <>
 constexpr float exp_floor<float>() { return -87.0f; }
 template <>
 constexpr double exp_floor<double>() { return -708.0; }
-
-// Flush subnormals to zero (FTZ + DAZ) on the calling thread for the lifetime of the guard.
-// Softmax weights far below the largest one -- products like exp(mu - d) * exp(-(mu + off)) --
-// land in the subnormal range, where x86 arithmetic can take a slow microcode path; they are
-// below 1e-38 (float) / 1e-308 (double) next to sums >= 1, so flushing them changes nothing that
-// matters. Every thread of a sweep sets the same mode: results stay independent of n_threads.
-class FlushDenormals {
-  public:
-    FlushDenormals() {
-#if defined(FM_LEARN_HAVE_MXCSR)
-        saved_ = _mm_getcsr();
-        _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
-#endif
-    }
-    ~FlushDenormals() {
-#if defined(FM_LEARN_HAVE_MXCSR)
-        _mm_setcsr(saved_);
-#endif
-    }
-    FlushDenormals(const FlushDenormals&) = delete;
-    FlushDenormals& operator=(const FlushDenormals&) = delete;
-
-  private:
-    unsigned saved_ = 0;
-};
-
-index_t gcd_i(index_t a, index_t b) { return b == 0 ? a : gcd_i(b, a % b); }
-
-int thread_id() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 // Z = X L^T packed three ways for the micro-kernels. The tile size TB is a multiple of MR and NR,
 // fixed by the instruction set and n only (never by the thread count).
@@ -87,7 +47,7 @@ struct PackedZ {
         k = k_;
         mr = kt.mr;
         nr = kt.nr;
-        const index_t l = index_t(mr) / gcd_i(mr, nr) * index_t(nr);
+        const index_t l = index_t(mr) / std::gcd(mr, nr) * index_t(nr);
         const index_t want = std::max<index_t>(1, (target_tile + l / 2) / l) * l;
         const index_t need = (n + l - 1) / l * l;  // no larger than n rounded up
         tb = std::min(want, need);
@@ -340,8 +300,8 @@ struct NcaProblem<T>::Impl {
         if (nt > 1) {
 #pragma omp parallel num_threads(nt)
             {
-                FlushDenormals ftz;
-                TileWork<T>& w = work[size_t(thread_id())];
+                detail::FlushDenormals ftz;
+                TileWork<T>& w = work[size_t(detail::team_thread())];
                 for (const auto& tiles : ph) {
                     const index_t cnt = index_t(tiles.size());
 #pragma omp for schedule(dynamic, 1)
@@ -354,7 +314,7 @@ struct NcaProblem<T>::Impl {
             return;
         }
 #endif
-        FlushDenormals ftz;
+        detail::FlushDenormals ftz;
         for (const auto& tiles : ph)
             for (const PhaseTile& t : tiles) {
                 work[0].swapped = t.swapped;
@@ -934,7 +894,7 @@ template <class T>
 bool NcaProblem<T>::uses_cache(std::int64_t n_components) const {
     (void)n_components;
     const KernelTable<T>& kt = active_kernels<T>();
-    const index_t l = index_t(kt.mr) / gcd_i(kt.mr, kt.nr) * index_t(kt.nr);
+    const index_t l = index_t(kt.mr) / std::gcd(kt.mr, kt.nr) * index_t(kt.nr);
     const index_t tb = std::min(std::max<index_t>(1, (96 + l / 2) / l) * l, (impl_->n + l - 1) / l * l);
     const index_t np = (impl_->n + tb - 1) / tb * tb;
     return double(np) * double(np) * double(sizeof(T)) <= double(impl_->cache_bytes);

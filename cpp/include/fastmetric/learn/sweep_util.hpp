@@ -1,0 +1,53 @@
+// Small pieces shared by the learners' tiled sweeps (nca.cpp, mlkr.cpp). Internal: not part of the
+// library's interface.
+#pragma once
+
+#if defined(FASTMETRIC_HAVE_OPENMP)
+#include <omp.h>
+#endif
+#if defined(__SSE2__) || defined(_M_X64)
+#include <xmmintrin.h>
+#define FM_SWEEP_HAVE_MXCSR 1
+#endif
+
+namespace fastmetric {
+namespace learn {
+namespace detail {
+
+// Flush subnormals to zero (FTZ + DAZ) on the calling thread for the lifetime of the guard.
+// Softmax weights far below the largest one -- products like exp(mu - d) * exp(-(mu + off)) --
+// land in the subnormal range, where x86 arithmetic can take a slow microcode path; they are
+// below 1e-38 (float) / 1e-308 (double) next to sums >= 1, so flushing them changes nothing that
+// matters. Every thread of a sweep sets the same mode: results stay independent of n_threads.
+class FlushDenormals {
+  public:
+    FlushDenormals() {
+#if defined(FM_SWEEP_HAVE_MXCSR)
+        saved_ = _mm_getcsr();
+        _mm_setcsr(saved_ | 0x8040u);  // FTZ (bit 15) | DAZ (bit 6)
+#endif
+    }
+    ~FlushDenormals() {
+#if defined(FM_SWEEP_HAVE_MXCSR)
+        _mm_setcsr(saved_);
+#endif
+    }
+    FlushDenormals(const FlushDenormals&) = delete;
+    FlushDenormals& operator=(const FlushDenormals&) = delete;
+
+  private:
+    unsigned saved_ = 0;
+};
+
+// The calling thread's index in the current OpenMP team (0 without OpenMP).
+inline int team_thread() {
+#if defined(FASTMETRIC_HAVE_OPENMP)
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
+}  // namespace detail
+}  // namespace learn
+}  // namespace fastmetric
