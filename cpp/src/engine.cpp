@@ -39,7 +39,7 @@ int resolve_threads(int requested) {
     if (requested <= 0) return max_threads();
     return requested;
 }
-static inline int thread_id() {
+int team_thread() {
 #if defined(FASTMETRIC_HAVE_OPENMP)
     return omp_get_thread_num();
 #else
@@ -464,7 +464,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
 #endif
     for (index_t t = 0; t < ntasks; ++t) {
         if (failed.load(std::memory_order_relaxed) || stop.load(std::memory_order_relaxed)) continue;
-        const int tid = thread_id();
+        const int tid = team_thread();
         if (check && tid == 0 && clock::now() >= next_check) {  // only the calling thread may look
             if (check()) {
                 stop.store(true);

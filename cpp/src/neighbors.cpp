@@ -8,20 +8,9 @@
 
 #include "fastmetric/topk.hpp"
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#include <omp.h>
-#endif
-
 namespace fastmetric {
 namespace {
 
-inline int thread_index() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 template <class T>
 inline bool key_less(T d1, std::int64_t i1, T d2, std::int64_t i2) {
@@ -159,7 +148,7 @@ class TopKSink final : public Sink<T> {
 #pragma omp parallel for schedule(static) num_threads(nt) if (n_ * k_ > 20000)
 #endif
         for (index_t i = 0; i < n_; ++i) {
-            std::vector<Entry>& all = scratch[size_t(thread_index())];
+            std::vector<Entry>& all = scratch[size_t(team_thread())];
             all.clear();  // capacity reserved above: no allocation inside the parallel region
             for (int p = 0; p < parts_; ++p) {
                 const size_t cell = size_t(p) * size_t(n_) + size_t(i);

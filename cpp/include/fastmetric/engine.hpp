@@ -142,6 +142,8 @@ using interrupt_check_fn = bool (*)();
 void set_interrupt_check(interrupt_check_fn fn);
 
 int resolve_threads(int requested);
+// The calling thread's index in the current OpenMP team (0 without OpenMP).
+int team_thread();
 int max_threads();
 bool have_openmp();
 

@@ -181,7 +181,7 @@ struct MlkrProblem<T>::Impl {
                 if (skip) return;
                 try {
                     detail::FlushDenormals ftz;
-                    f(I, J, scratch[size_t(detail::team_thread())]);
+                    f(I, J, scratch[size_t(team_thread())]);
                 } catch (...) {
 #pragma omp critical(fm_mlkr_error)
                     {

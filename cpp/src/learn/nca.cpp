@@ -301,7 +301,7 @@ struct NcaProblem<T>::Impl {
 #pragma omp parallel num_threads(nt)
             {
                 detail::FlushDenormals ftz;
-                TileWork<T>& w = work[size_t(detail::team_thread())];
+                TileWork<T>& w = work[size_t(team_thread())];
                 for (const auto& tiles : ph) {
                     const index_t cnt = index_t(tiles.size());
 #pragma omp for schedule(dynamic, 1)

@@ -1,10 +1,7 @@
 // Small pieces shared by the learners' tiled sweeps (nca.cpp, mlkr.cpp). Internal: not part of the
-// library's interface.
+// library's interface. (The thread index is fastmetric::team_thread(), engine.hpp.)
 #pragma once
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#include <omp.h>
-#endif
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
 #define FM_SWEEP_HAVE_MXCSR 1
@@ -38,15 +35,6 @@ class FlushDenormals {
   private:
     unsigned saved_ = 0;
 };
-
-// The calling thread's index in the current OpenMP team (0 without OpenMP).
-inline int team_thread() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 }  // namespace detail
 }  // namespace learn
