@@ -19,9 +19,12 @@
 // Only tiles (I, J) with I <= J are visited; each serves rows I and columns J.
 //
 // Sparsity. The Gaussian kernel is peaked: a pair further than m_i + 36.8 (float64; 23.0 in float32)
-// from row i's nearest distance weighs below tau = 1e-16 (1e-10) times the row's largest weight. Pass 1 keeps, per tile, only the pairs with d_ij <= max(m_i, m_j) + that gap (m the running
+// from row i's nearest distance weighs below tau = 1e-16 (1e-10) times the row's largest weight.
+// Pass 1 keeps, per tile, only the pairs with d_ij <= max(m_i, m_j) + that gap (m the running
 // minima) -- typically 5-15% -- with their distances (kept for pass 2 while n_pad^2 / 2 of them fit
-// in cache_bytes, default 64 MiB; recomputed otherwise). Exponentials, S and the products run over
+// in cache_bytes, default 64 MiB; recomputed otherwise). float64 problems choose the pairs on
+// float32 distances with a rounding margin, then compute the kept ones exactly (pair by pair, or
+// through the float64 micro-kernel for a tile that keeps at least half of its pairs). Exponentials, S and the products run over
 // the kept pairs only: S Z pair by pair (AXPYs of length k), or through the dense micro-kernel when
 // a tile keeps more than 40% of its pairs. Pairs with p_ij < tau and p_ji < tau are dropped: what is
 // lost is below n * tau relative to a row -- in practice far less -- under the rounding of its sums.
