@@ -204,3 +204,19 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_float32_fit_stops_on_its_own_precision(capsys):
+    # float32 sweeps round at ~1e-7 relative: SciPy's default relative-reduction test (2.2e-9) made
+    # L-BFGS-B chase rounding until a failed line search ("ABNORMAL") on this problem
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_digits(return_X_y=True)
+    X, _, y, _ = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    m = MLKR(verbose=True, max_iter=300).fit(X, y.astype(float))
+    out = capsys.readouterr().out
+    assert "CONVERGENCE" in out and "ABNORMAL" not in out
+    assert m.components_.dtype == np.float32 and np.isfinite(m.components_).all()

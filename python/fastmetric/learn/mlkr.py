@@ -119,5 +119,7 @@ class MLKR(MahalanobisMixin):
                 grad = np.asarray(grad, dtype=np.float64) + (2.0 * alpha) * L
             return loss, grad
 
-        L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=self.max_iter, tol=self.tol, progress=self._progress())
+        L, n_iter, _ = minimize_lbfgs(
+            fun, L0, max_iter=self.max_iter, tol=self.tol, progress=self._progress(), dtype=dtype
+        )
         return self._set_components(L, dtype, n_iter=n_iter)
