@@ -264,3 +264,23 @@ def test_inputs_whose_squares_overflow_get_a_value_error():
         assert np.isfinite(est.components_).all(), name
     with pytest.raises(ValueError, match="float32"):
         NCA().fit((X * 1e19).astype(np.float32), y)
+
+
+def test_check_real_names_the_parameter_and_its_range():
+    from fastmetric._validation import check_real
+
+    assert check_real(None, "tol", low=0, allow_none=True) is None
+    assert check_real(np.inf, "gamma", low=0, low_open=True) == np.inf
+    assert check_real(np.float32(0.5), "r", low=0, high=1) == 0.5
+    for value, kw, msg in [
+        (-1, {"low": 0}, "tol must be a number >= 0"),
+        (0, {"low": 0, "low_open": True}, "tol must be a number > 0"),
+        (2, {"low": 0, "high": 1}, "<= 1"),
+        (np.inf, {"low": 0, "finite": True}, "finite number"),
+        (np.nan, {}, "tol must be a number"),
+        (True, {}, "tol must be a number"),
+        ("1", {}, "tol must be a number"),
+        (None, {}, "tol must be a number"),
+    ]:
+        with pytest.raises(ValueError, match=msg):
+            check_real(value, "tol", **kw)

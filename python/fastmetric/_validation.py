@@ -102,6 +102,32 @@ def check_int(value, name: str, minimum: int = 1) -> int:
     return int(value)
 
 
+def check_real(value, name: str, *, low=None, high=None, low_open=False, finite=False, allow_none=False):
+    """``value`` as a float, or ValueError naming the parameter and the range it must lie in: at
+    least ``low`` (above it when ``low_open``), at most ``high``, finite when ``finite``; NaN and
+    bools are rejected; None passes through when ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    ok = not isinstance(value, bool) and isinstance(value, numbers.Real) and not np.isnan(value)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value <= high
+    if ok and finite:
+        ok = bool(np.isfinite(value))
+    if not ok:
+        bounds = []
+        if low is not None:
+            bounds.append(f"{'>' if low_open else '>='} {low}")
+        if high is not None:
+            bounds.append(f"<= {high}")
+        kind = "a finite number" if finite else "a number"
+        where = f" {' and '.join(bounds)}" if bounds else ""
+        none = " or None" if allow_none else ""
+        raise ValueError(f"{name} must be {kind}{where}{none}, got {value!r}")
+    return float(value)
+
+
 def resolve_n_threads(n_threads) -> int:
     """None or -1: every core the runtime allows; -k: all but k-1 (scikit-learn's n_jobs rule)."""
     if n_threads is None:

@@ -28,6 +28,7 @@ import numbers
 
 import numpy as np
 
+from .._validation import check_real
 from ._base import MahalanobisMixin, canonical_float, check_magnitude
 
 try:
@@ -310,11 +311,9 @@ class PairsClassifierMixin(PairsMixin, ClassifierMixin):
         if strategy not in _STRATEGIES:
             raise ValueError(f"strategy must be one of {', '.join(map(repr, _STRATEGIES))}; got {strategy!r}")
         if strategy in ("max_tpr", "max_tnr"):
-            if isinstance(min_rate, bool) or not isinstance(min_rate, numbers.Real) or not 0 <= min_rate <= 1:
-                raise ValueError(f"strategy={strategy!r} needs min_rate, a number in [0, 1]; got {min_rate!r}")
+            check_real(min_rate, f"min_rate (needed by strategy={strategy!r})", low=0, high=1)
         if strategy == "f_beta":
-            if isinstance(beta, bool) or not isinstance(beta, numbers.Real) or not beta >= 0:
-                raise ValueError(f"beta must be a non-negative number; got {beta!r}")
+            check_real(beta, "beta", low=0)
 
     def calibrate_threshold(self, pairs_valid, y_valid, strategy="accuracy", min_rate=None, beta=1.0):
         """Choose ``threshold_`` on validation pairs.

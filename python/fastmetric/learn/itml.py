@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
 from .. import _core
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, blas_single_thread
 from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
@@ -39,12 +38,9 @@ class _BaseITML(MahalanobisMixin):
         self.random_state = random_state
 
     def _check_params(self):
-        g = self.gamma
-        if isinstance(g, bool) or not isinstance(g, numbers.Real) or not g > 0:
-            raise ValueError(f"gamma must be a positive number (np.inf: hard constraints); got {g!r}")
+        check_real(self.gamma, "gamma (np.inf: hard constraints)", low=0, low_open=True)
         check_int(self.max_iter, "max_iter")
-        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
+        check_real(self.tol, "tol", low=0)
 
     #: above this many distinct points the default bounds come from a fixed random subset of them
     _BOUNDS_SAMPLE = 3000

@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from .. import _core
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ..neighbors import kneighbors, radius_neighbors
 from ._base import MahalanobisMixin, minimize_lbfgs
 
@@ -109,12 +109,8 @@ class LMNN(MahalanobisMixin):
     def _check_params(self):
         check_int(self.n_neighbors, "n_neighbors")
         check_int(self.max_iter, "max_iter")
-        reg = self.regularization
-        if not isinstance(reg, numbers.Real) or not (0.0 <= reg <= 1.0):
-            raise ValueError(f"regularization must be a number in [0, 1], got {reg!r}")
-        tol = self.convergence_tol
-        if not isinstance(tol, numbers.Real) or not tol >= 0:
-            raise ValueError(f"convergence_tol must be a non-negative number, got {tol!r}")
+        check_real(self.regularization, "regularization", low=0, high=1)
+        check_real(self.convergence_tol, "convergence_tol", low=0)
         m = self.max_impostors
         if not (isinstance(m, str) and m == "auto") and (
             isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1

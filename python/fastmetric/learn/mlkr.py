@@ -15,12 +15,11 @@ See ``cpp/include/fastmetric/learn/mlkr.hpp``.
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from .. import _core
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, minimize_lbfgs
 
 __all__ = ["MLKR"]
@@ -87,12 +86,8 @@ class MLKR(MahalanobisMixin):
 
     def _check_params(self):
         check_int(self.max_iter, "max_iter")
-        if self.tol is not None and (
-            isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0
-        ):
-            raise ValueError(f"tol must be a non-negative number or None, got {self.tol!r}")
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real) or not 0 <= self.alpha < np.inf:
-            raise ValueError(f"alpha must be a finite non-negative number, got {self.alpha!r}")
+        check_real(self.tol, "tol", low=0, allow_none=True)
+        check_real(self.alpha, "alpha", low=0, finite=True)
         if self.preprocessor is not None:
             raise ValueError("MLKR learns from points X, not tuples: preprocessor must be None")
         if isinstance(self.init, str) and self.init == "lda":

@@ -28,13 +28,12 @@ diagonal optimum). Distance rankings, and so k-NN results, do not depend on that
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
@@ -74,14 +73,9 @@ class _BaseMMC(MahalanobisMixin):
     def _check_params(self):
         check_int(self.max_iter, "max_iter")
         check_int(self.max_proj, "max_proj")
-        if isinstance(self.tol, bool) or not isinstance(self.tol, numbers.Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a non-negative number, got {self.tol!r}")
-        mu = self.regularization
-        if isinstance(mu, bool) or not isinstance(mu, numbers.Real) or not (mu >= 0 and np.isfinite(mu)):
-            raise ValueError(f"regularization must be a finite number >= 0, got {mu!r}")
-        c = self.diagonal_c
-        if isinstance(c, bool) or not isinstance(c, numbers.Real) or not (c > 0 and np.isfinite(c)):
-            raise ValueError(f"diagonal_c must be a positive number, got {c!r}")
+        check_real(self.tol, "tol", low=0)
+        check_real(self.regularization, "regularization", low=0, finite=True)
+        check_real(self.diagonal_c, "diagonal_c", low=0, low_open=True, finite=True)
 
     # ------------------------------------------------------------------ the solver
     def _fit_pairs(self, P, y, points, random_state):

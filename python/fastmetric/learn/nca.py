@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
 from .. import _core
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, minimize_lbfgs
 
 __all__ = ["NCA", "NeighborhoodComponentsAnalysis"]
@@ -63,8 +62,7 @@ class NCA(MahalanobisMixin):
 
     def _check_params(self):
         check_int(self.max_iter, "max_iter")
-        if self.tol is not None and (not isinstance(self.tol, numbers.Real) or not self.tol >= 0):
-            raise ValueError(f"tol must be a non-negative number or None, got {self.tol!r}")
+        check_real(self.tol, "tol", low=0, allow_none=True)
 
     def fit(self, X, y):
         """Learn ``components_`` from samples X (n_samples, n_features) and class labels y."""

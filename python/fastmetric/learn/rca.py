@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
-from .._validation import check_int
+from .._validation import check_int, check_real
 from ._constraints import chunks as draw_chunks
 
 __all__ = ["RCA", "RCA_Supervised"]
@@ -70,9 +69,7 @@ class RCA(MahalanobisMixin):
     def _check_params(self):
         if self.preprocessor is not None:
             raise ValueError("RCA learns from points X: preprocessor must be None")
-        r = self.regularization
-        if isinstance(r, bool) or not isinstance(r, numbers.Real) or not (r >= 0 and np.isfinite(r)):
-            raise ValueError(f"regularization must be a finite number >= 0, got {r!r}")
+        check_real(self.regularization, "regularization", low=0, finite=True)
 
     def fit(self, X, chunks):
         """Learn the metric from X (n_samples, n_features) and chunklet ids (-1: in no chunklet)."""
