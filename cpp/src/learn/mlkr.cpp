@@ -617,15 +617,8 @@ struct MlkrProblem<T>::Impl {
         const KeptPairs<T>& kp = *kpp;
         const index_t m = kp.count;
         if (m == 0) return;
-        double omin = std::numeric_limits<double>::infinity(), omax = -omin;
-        for (index_t r = 0; r < ni; ++r) {
-            omin = std::min(omin, off[size_t(I * tb + r)]);
-            omax = std::max(omax, off[size_t(I * tb + r)]);
-        }
-        for (index_t j = 0; j < nj; ++j) {
-            omin = std::min(omin, off[size_t(J * tb + j)]);
-            omax = std::max(omax, off[size_t(J * tb + j)]);
-        }
+        double omin, omax;
+        detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
         T* sv = w.sv.data();
         const T* ycol = yT.data() + J * tb;
         const T* yrow = yT.data() + I * tb;

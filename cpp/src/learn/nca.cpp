@@ -351,14 +351,12 @@ struct NcaProblem<T>::Impl {
     // S_ij by less than 2 tau, the gradient by less than ~2 n tau relative -- far under the 1e-10
     // agreement with scikit-learn -- and removes the tile's S build, packing and two products
     // (after the first iterations most tiles of well-separated classes are skipped).
-    static constexpr double skip_gap() { return sizeof(T) == 4 ? 23.025850929940457 : 36.841361487904734; }
     bool negligible_tile(index_t I, index_t J) const {
         const index_t tb = P.tb, nT = P.n_tiles;
         const double dmin = tile_dmin[size_t(I * nT + J)];
-        double omin = std::numeric_limits<double>::infinity();
-        for (index_t r = 0; r < rows_in(I); ++r) omin = std::min(omin, off[size_t(I * tb + r)]);
-        for (index_t j = 0; j < rows_in(J); ++j) omin = std::min(omin, off[size_t(J * tb + j)]);
-        return dmin + omin > skip_gap();
+        double omin, omax;
+        detail::offset_range(off.data(), I * tb, rows_in(I), J * tb, rows_in(J), omin, omax);
+        return dmin + omin > pair_softmax_drop_gap<T>();
     }
 
     // ---------------------------------------------------------------- pass 1: streaming log-sum-exp
@@ -547,7 +545,7 @@ struct NcaProblem<T>::Impl {
         T* s = w.sfull.data() + r * tb;
         if (diag) s[r] = T(0);
         std::fill(s + nj, s + tb, T(0));
-        const T thr = T(2.0 * std::exp(-skip_gap()));
+        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
         index_t c = 0;
         for (index_t j = 0; j < nj; ++j) c += (s[j] > thr || s[j] < -thr) ? 1 : 0;
         w.kept += c;
@@ -575,7 +573,7 @@ struct NcaProblem<T>::Impl {
     // Dropped entries are below 2 tau (tau = 1e-16 in float64, 1e-10 in float32).
     void sparse_products(index_t I, index_t J, index_t ni, index_t nj, bool diag, TileWork<T>& w) {
         const index_t tb = P.tb, k = P.k;
-        const T thr = T(2.0 * std::exp(-skip_gap()));
+        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
         T* cs = w.colv.data();  // zeroed at the start of tile2 when !diag
         double* zr = zsum_row(w);
         double* zc = zsum_col(w);
@@ -658,15 +656,8 @@ struct NcaProblem<T>::Impl {
         } else {
             distances(I, J, w);
             const T* D = w.d.data();
-            double omin = std::numeric_limits<double>::infinity(), omax = -omin;
-            for (index_t r = 0; r < ni; ++r) {
-                omin = std::min(omin, off[size_t(I * tb + r)]);
-                omax = std::max(omax, off[size_t(I * tb + r)]);
-            }
-            for (index_t j = 0; j < nj; ++j) {
-                omin = std::min(omin, off[size_t(J * tb + j)]);
-                omax = std::max(omax, off[size_t(J * tb + j)]);
-            }
+            double omin, omax;
+            detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
             T* e = w.e.data();
             if (omax - omin <= max_span()) {
                 // e = exp(-(d + c)) with c the largest offset: p = e * exp(c - off) with factors in

@@ -1,6 +1,10 @@
 // Small pieces shared by the learners' tiled sweeps (nca.cpp, mlkr.cpp). Internal: not part of the
 // library's interface. (The thread index is fastmetric::team_thread(), engine.hpp.)
 #pragma once
+#include <algorithm>
+#include <limits>
+
+#include "fastmetric/types.hpp"
 
 #if defined(__SSE2__) || defined(_M_X64)
 #include <xmmintrin.h>
@@ -35,6 +39,21 @@ class FlushDenormals {
   private:
     unsigned saved_ = 0;
 };
+
+// Smallest and largest offset over the rows [i0, i0 + ni) and [j0, j0 + nj) of a tile pair: one
+// exponential serves the tile when they lie within the sweep's span.
+inline void offset_range(const double* off, index_t i0, index_t ni, index_t j0, index_t nj, double& lo, double& hi) {
+    lo = std::numeric_limits<double>::infinity();
+    hi = -lo;
+    for (index_t r = 0; r < ni; ++r) {
+        lo = std::min(lo, off[i0 + r]);
+        hi = std::max(hi, off[i0 + r]);
+    }
+    for (index_t j = 0; j < nj; ++j) {
+        lo = std::min(lo, off[j0 + j]);
+        hi = std::max(hi, off[j0 + j]);
+    }
+}
 
 }  // namespace detail
 }  // namespace learn
