@@ -1,5 +1,6 @@
 // The tiled pairwise driver (baseline flags). See engine.hpp for the loop nest and the numerics.
 #include "fastmetric/engine.hpp"
+#include "fastmetric/parallel.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -13,39 +14,8 @@
 #include <new>
 #include <string>
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#include <omp.h>
-#endif
 
 namespace fastmetric {
-
-// ----------------------------------------------------------------------------- threads
-bool have_openmp() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return true;
-#else
-    return false;
-#endif
-}
-int max_threads() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return std::max(1, omp_get_max_threads());
-#else
-    return 1;
-#endif
-}
-int resolve_threads(int requested) {
-    if (!have_openmp()) return 1;
-    if (requested <= 0) return max_threads();
-    return requested;
-}
-int team_thread() {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
 
 // ----------------------------------------------------------------------------- interruption
 namespace {
@@ -459,16 +429,12 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
         for (index_t bj = task.bj_begin; bj < task.bj_end; ++bj) do_tile(tid, task.slot, task.bi, bj);
     };
 
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-#endif
-    for (index_t t = 0; t < ntasks; ++t) {
-        if (failed.load(std::memory_order_relaxed) || stop.load(std::memory_order_relaxed)) continue;
-        const int tid = team_thread();
+    parallel_for_dynamic(nt, ntasks, 1, [&](int tid, index_t t) {
+        if (failed.load(std::memory_order_relaxed) || stop.load(std::memory_order_relaxed)) return;
         if (check && tid == 0 && clock::now() >= next_check) {  // only the calling thread may look
             if (check()) {
                 stop.store(true);
-                continue;
+                return;
             }
             next_check = clock::now() + std::chrono::milliseconds(50);
         }
@@ -481,7 +447,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
             std::lock_guard<std::mutex> lock(error_mutex);
             if (!failed.exchange(true)) error = "unknown error in pairwise kernel";
         }
-    }
+    });
     if (failed.load()) throw std::runtime_error(error);
     if (stop.load()) throw interrupted();
 }
@@ -570,11 +536,7 @@ template <class T>
 void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
     const index_t n = op.m.rows, d = op.m.cols;
     const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
-    (void)nt;
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (index_t i = 0; i < n; ++i) {
+    parallel_for_static(nt, n, [&](int, index_t i) {
         const T* src = op.m.row(i);
         double s = 0;
         for (index_t k = 0; k < d; ++k) {
@@ -582,18 +544,14 @@ void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
             s += v * v;
         }
         out[i] = T(s);
-    }
+    });
 }
 
 template <class T>
 void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads) {
     const index_t n = m.rows, d = m.cols;
     const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
-    (void)nt;
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt)
-#endif
-    for (index_t i = 0; i < n; ++i) {
+    parallel_for_static(nt, n, [&](int, index_t i) {
         const T* r = m.row(i);
         double mu = 0;
         if (want_mean) {
@@ -609,7 +567,7 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
         }
         if (shift) shift[i] = mu_t;
         scale[i] = s > 0 ? T(1.0 / std::sqrt(s)) : T(0);
-    }
+    });
 }
 
 #define FM_INSTANTIATE(T)                                                                   \

@@ -144,11 +144,8 @@ class TopKSink final : public Sink<T> {
         const int nt = std::max(1, pb_.n_threads);
         std::vector<std::vector<Entry>> scratch(static_cast<size_t>(nt));
         for (auto& v : scratch) v.reserve(size_t(parts_) * size_t(cap_));
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(nt) if (n_ * k_ > 20000)
-#endif
-        for (index_t i = 0; i < n_; ++i) {
-            std::vector<Entry>& all = scratch[size_t(team_thread())];
+        parallel_for_static(n_ * k_ > 20000 ? nt : 1, n_, [&](int tid, index_t i) {
+            std::vector<Entry>& all = scratch[size_t(tid)];
             all.clear();  // capacity reserved above: no allocation inside the parallel region
             for (int p = 0; p < parts_; ++p) {
                 const size_t cell = size_t(p) * size_t(n_) + size_t(i);
@@ -169,7 +166,7 @@ class TopKSink final : public Sink<T> {
                     out_i[i * k_ + t] = -1;
                 }
             }
-        }
+        });
     }
 
   private:

@@ -1,6 +1,6 @@
 // The tiled pairwise driver: one blocked loop nest for every metric, kernel and reduction.
 //
-//   for each task (MC rows of X) x (NC rows of Y)        <- OpenMP, dynamic, one task per tile pair
+//   for each task (MC rows of X) x (NC rows of Y)        <- thread team, dynamic, one task per tile pair
 //     for each KC slice of the features                   <- pack A (MC x KC) and B (KC x NC) panels,
 //       for each NR column panel, each MR row panel       <- applying centring / scaling while packing
 //         micro-kernel (MR x NR, registers)               <- KernelTable: dot / l1 / linf / chi2 ...
@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "fastmetric/kernels.hpp"
+#include "fastmetric/parallel.hpp"
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
@@ -133,7 +134,7 @@ template <class T>
 void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads);
 
 // Interruption (Ctrl-C). The binding installs a check that looks at Python's pending signals; the
-// driver calls it from the calling thread (OpenMP thread 0) at most every ~50 ms between tasks. When
+// driver calls it from the calling thread (team thread 0) at most every ~50 ms between tasks. When
 // it returns true the remaining tasks are skipped and run_pairwise throws `interrupted`.
 struct interrupted : std::runtime_error {
     interrupted() : std::runtime_error("interrupted") {}
@@ -141,11 +142,6 @@ struct interrupted : std::runtime_error {
 using interrupt_check_fn = bool (*)();
 void set_interrupt_check(interrupt_check_fn fn);
 
-int resolve_threads(int requested);
-// The calling thread's index in the current OpenMP team (0 without OpenMP).
-int team_thread();
-int max_threads();
-bool have_openmp();
 
 // ISA selection: "generic", "avx2", "avx512"; best available by default or via FASTMETRIC_ISA.
 const char* isa_name();

@@ -24,14 +24,7 @@ double sq_dist(const T* a, const T* b, index_t k) {
 
 template <class F>
 void parallel_rows(index_t n, int nt, F&& f) {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    if (nt > 1 && n > 256) {
-#pragma omp parallel for schedule(dynamic, 64) num_threads(nt)
-        for (index_t i = 0; i < n; ++i) f(i);
-        return;
-    }
-#endif
-    for (index_t i = 0; i < n; ++i) f(i);
+    parallel_for_dynamic(n > 256 ? nt : 1, n, 64, [&](int, index_t i) { f(i); });
 }
 
 }  // namespace

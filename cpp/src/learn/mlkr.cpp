@@ -4,13 +4,17 @@
 #include "fastmetric/learn/sweep_util.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <exception>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "fastmetric/engine.hpp"
@@ -158,61 +162,58 @@ struct MlkrProblem<T>::Impl {
     // Runs f(I, J, scratch) on every tile I <= J. Tile (I, J) adds to the row accumulators of block I
     // and (I < J) to the column accumulators of block J. Each accumulator must receive its terms in
     // a fixed order -- row block I from J = I, I+1, ...; column block J from I = J-1, J-2, ... -- which
-    // is the order of the anti-diagonal rounds r = J - I = 0, 1, ... Tasks are created in that order
-    // with a dependence on each accumulator they touch, so any number of threads runs them in an
-    // order that gives bitwise-identical results, without a barrier per round.
-    // No exception leaves a task: the first one is kept, the remaining tiles are skipped, and it is
-    // rethrown after the parallel region (bad_alloc from a growing buffer is the only candidate).
-    std::vector<char> row_token, col_token;
+    // is the order of the anti-diagonal rounds r = J - I = 0, 1, ... Threads claim tiles in that
+    // order from one counter and wait (briefly: the predecessor is already running) until the two
+    // tiles before it on its accumulators, (I, J-1) and (I+1, J), are done. Any thread count thus
+    // gives bitwise-identical results without a barrier per round; claiming in that order means a
+    // tile's predecessors are always claimed by running threads, so no wait can deadlock.
+    // No exception leaves a tile: the first one is kept, the remaining tiles are skipped (but still
+    // marked done), and it is rethrown after the team returns.
+    std::vector<std::pair<index_t, index_t>> round_order;
     template <class F>
     void in_rounds(F&& f) {
-#if defined(FASTMETRIC_HAVE_OPENMP)
-        if (nt > 1) {
-            row_token.assign(size_t(n_tiles), 0);
-            col_token.assign(size_t(n_tiles), 0);
-            char* rt = row_token.data();
-            char* ct = col_token.data();
-            std::exception_ptr error;
-            bool failed = false;
-            auto run = [&](index_t I, index_t J) {
-                bool skip;
-#pragma omp atomic read
-                skip = failed;
-                if (skip) return;
-                try {
-                    detail::FlushDenormals ftz;
-                    f(I, J, scratch[size_t(team_thread())]);
-                } catch (...) {
-#pragma omp critical(fm_mlkr_error)
-                    {
-                        if (!error) error = std::current_exception();
-                    }
-#pragma omp atomic write
-                    failed = true;
-                }
-            };
-#pragma omp parallel num_threads(nt)
-#pragma omp single
-            {
-                for (index_t r = 0; r < n_tiles; ++r)
-                    for (index_t I = 0; I < n_tiles - r; ++I) {
-                        const index_t J = I + r;
-                        if (r == 0) {
-#pragma omp task firstprivate(I, J) depend(inout : rt[I])
-                            run(I, J);
-                        } else {
-#pragma omp task firstprivate(I, J) depend(inout : rt[I], ct[J])
-                            run(I, J);
-                        }
-                    }
-            }
-            if (error) std::rethrow_exception(error);
+        if (index_t(round_order.size()) != n_tiles * (n_tiles + 1) / 2) {
+            round_order.clear();
+            for (index_t r = 0; r < n_tiles; ++r)
+                for (index_t I = 0; I < n_tiles - r; ++I) round_order.emplace_back(I, I + r);
+        }
+        const index_t total = index_t(round_order.size());
+        if (nt <= 1 || total <= 1) {
+            detail::FlushDenormals ftz;
+            for (const auto& t : round_order) f(t.first, t.second, scratch[0]);
             return;
         }
-#endif
-        detail::FlushDenormals ftz;
-        for (index_t r = 0; r < n_tiles; ++r)
-            for (index_t I = 0; I < n_tiles - r; ++I) f(I, I + r, scratch[0]);
+        std::unique_ptr<std::atomic<unsigned char>[]> done(new std::atomic<unsigned char>[size_t(n_tiles * n_tiles)]);
+        for (index_t q = 0; q < n_tiles * n_tiles; ++q) done[size_t(q)].store(0, std::memory_order_relaxed);
+        auto finished = [&](index_t I, index_t J) {
+            return done[size_t(I * n_tiles + J)].load(std::memory_order_acquire) != 0;
+        };
+        std::atomic<index_t> next{0};
+        std::atomic<bool> failed{false};
+        std::exception_ptr error;
+        std::mutex error_mu;
+        run_team(nt, [&](int tid) {
+            detail::FlushDenormals ftz;
+            for (;;) {
+                const index_t g = next.fetch_add(1, std::memory_order_relaxed);
+                if (g >= total) return;
+                const index_t I = round_order[size_t(g)].first, J = round_order[size_t(g)].second;
+                unsigned spins = 0;
+                while (!((J == I || finished(I, J - 1)) && (I + 1 >= J || finished(I + 1, J))))
+                    fastmetric::detail::spin_pause(++spins);
+                if (!failed.load(std::memory_order_relaxed)) {
+                    try {
+                        f(I, J, scratch[size_t(tid)]);
+                    } catch (...) {
+                        std::lock_guard<std::mutex> lock(error_mu);
+                        if (!error) error = std::current_exception();
+                        failed.store(true);
+                    }
+                }
+                done[size_t(I * n_tiles + J)].store(1, std::memory_order_release);
+            }
+        });
+        if (error) std::rethrow_exception(error);
     }
 
     // Distances and b_i = sum_j S_ij (z_i - z_j) do not change when Z is shifted; centring it first
@@ -255,23 +256,20 @@ struct MlkrProblem<T>::Impl {
         zt_ready = false;
         norms.assign(size_t(n_pad), T(0));
         // pure data movement, row by row: parallel without changing any value
-#if defined(FASTMETRIC_HAVE_OPENMP)
         const int pt = n * k > 20000 ? nt_pack : 1;
-#pragma omp parallel for schedule(static) num_threads(pt) if (pt > 1)
-#endif
-        for (index_t i = 0; i < n; ++i) {
+        parallel_for_static(pt, n, [&](int, index_t i) {
             const T* zi = z.data() + i * k;
             double s = 0;
             for (index_t c = 0; c < k; ++c) s += double(zi[c]) * double(zi[c]);
             norms[size_t(i)] = T(s);
-            if (screen) continue;
+            if (screen) return;
             T* a = pa.data() + (i / mr) * k * mr + i % mr;
             T* b = pb.data() + (i / nr) * k * nr + i % nr;
             for (index_t c = 0; c < k; ++c) {
                 a[c * mr] = zi[c];
                 b[c * nr] = zi[c];
             }
-        }
+        });
         tile_norm_max.assign(size_t(n_tiles), 0.0);
         for (index_t i = 0; i < n; ++i)
             tile_norm_max[size_t(i / tb)] = std::max(tile_norm_max[size_t(i / tb)], double(norms[size_t(i)]));
@@ -280,10 +278,7 @@ struct MlkrProblem<T>::Impl {
         pa32.assign(size_t(n_pad * k), 0.0f);
         pb32.assign(size_t(n_pad * k), 0.0f);
         norms32.assign(size_t(n_pad), 0.0f);
-#if defined(FASTMETRIC_HAVE_OPENMP)
-#pragma omp parallel for schedule(static) num_threads(pt) if (pt > 1)
-#endif
-        for (index_t i = 0; i < n; ++i) {
+        parallel_for_static(pt, n, [&](int, index_t i) {
             const T* zi = z.data() + i * k;
             float* a = pa32.data() + (i / fm) * k * fm + i % fm;
             float* b = pb32.data() + (i / fn) * k * fn + i % fn;
@@ -295,7 +290,7 @@ struct MlkrProblem<T>::Impl {
                 s += double(v) * double(v);
             }
             norms32[size_t(i)] = float(s);
-        }
+        });
     }
 
     // Z in feature panels of NR columns (n_pad rows each) for the dense S Z products; built before

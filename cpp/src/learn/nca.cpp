@@ -149,13 +149,7 @@ void scaled_bt_x(const double* B, index_t k, MatrixView<T> X, double scale, doub
     };
     const index_t ntile = kp * dp;
     const int nt = resolve_threads(n_threads);
-#if defined(FASTMETRIC_HAVE_OPENMP)
-    if (nt > 1 && n * k * d > 500000) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-        for (index_t t = 0; t < ntile; ++t) tile(t);
-    } else
-#endif
-        for (index_t t = 0; t < ntile; ++t) tile(t);
+    parallel_for_dynamic(n * k * d > 500000 ? nt : 1, ntile, 1, [&](int, index_t t) { tile(t); });
     for (index_t r = 0; r < k; ++r)
         for (index_t c = 0; c < d; ++c) out[r * d + c] = scale * ws.gbuf[size_t(r * ldg + c)];
 }
@@ -296,30 +290,14 @@ struct NcaProblem<T>::Impl {
     template <class F>
     void run_rounds(F&& f) {
         const std::vector<std::vector<PhaseTile>> ph = phases();
-#if defined(FASTMETRIC_HAVE_OPENMP)
-        if (nt > 1) {
-#pragma omp parallel num_threads(nt)
-            {
-                detail::FlushDenormals ftz;
-                TileWork<T>& w = work[size_t(team_thread())];
-                for (const auto& tiles : ph) {
-                    const index_t cnt = index_t(tiles.size());
-#pragma omp for schedule(dynamic, 1)
-                    for (index_t t = 0; t < cnt; ++t) {
-                        w.swapped = tiles[size_t(t)].swapped;
-                        f(tiles[size_t(t)].I, tiles[size_t(t)].J, w);
-                    }
-                }
-            }
-            return;
-        }
-#endif
-        detail::FlushDenormals ftz;
+        // one team call per phase: the end of a call is the phase barrier
         for (const auto& tiles : ph)
-            for (const PhaseTile& t : tiles) {
-                work[0].swapped = t.swapped;
-                f(t.I, t.J, work[0]);
-            }
+            parallel_for_dynamic(nt, index_t(tiles.size()), 1, [&](int tid, index_t t) {
+                detail::FlushDenormals ftz;
+                TileWork<T>& w = work[size_t(tid)];
+                w.swapped = tiles[size_t(t)].swapped;
+                f(tiles[size_t(t)].I, tiles[size_t(t)].J, w);
+            });
     }
 
     // D (tb x tb, row stride tb) = squared distances between the rows of tiles I and J
@@ -756,13 +734,7 @@ struct NcaProblem<T>::Impl {
                 kt->dot(d, xa.data() + pp * d * mr, lb.data() + q * d * nr, zbuf.data() + pp * mr * ldz + q * nr, ldz,
                         false);
         };
-#if defined(FASTMETRIC_HAVE_OPENMP)
-        if (nthreads > 1 && n * k * d > 1000000) {
-#pragma omp parallel for schedule(static) num_threads(nthreads)
-            for (index_t pp = 0; pp < mp; ++pp) panel(pp);
-        } else
-#endif
-            for (index_t pp = 0; pp < mp; ++pp) panel(pp);
+        parallel_for_static(n * k * d > 1000000 ? nthreads : 1, mp, [&](int, index_t pp) { panel(pp); });
         P.z.resize(size_t(n * k));
         for (index_t i = 0; i < n; ++i) std::copy_n(zbuf.data() + i * ldz, k, P.z.data() + i * k);
     }
