@@ -729,6 +729,8 @@ PYBIND11_MODULE(_core, m) {
     m.def("output_pool", &output_pool, py::arg("max_bytes") = py::none(),
           "Pool statistics; with max_bytes, set the bound first (0 disables and frees the pool)");
     m.def("max_threads", &max_threads);
+    m.def("team_workers", &team_workers);
+    m.def("team_resets_after_fork", &team_resets_after_fork);
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
 }

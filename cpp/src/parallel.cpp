@@ -49,7 +49,7 @@ constexpr auto kSpin = std::chrono::microseconds(100);
 constexpr int kMaxTeam = 1024;  // larger requests run serially (still correct)
 
 class Team {
-public:
+  public:
     // Runs fn on nt threads if the team is free; returns false (nothing run) if it is busy.
     bool try_run(int nt, detail::team_fn fn, void* ctx) {
         if (busy_.exchange(true, std::memory_order_acquire)) return false;
@@ -88,7 +88,7 @@ public:
         return true;
     }
 
-private:
+  private:
     void run_one(int tid) {
         const int saved = t_tid;
         t_tid = tid;
@@ -108,6 +108,7 @@ private:
             // see that job as new (it may start running only after the publication)
             const std::uint64_t now = job_.load(std::memory_order_relaxed);
             threads_.emplace_back([this, index, now] { worker(index, now); });
+            workers_.store(int(threads_.size()), std::memory_order_relaxed);
         }
     }
 
@@ -135,7 +136,12 @@ private:
         }
     }
 
+  public:
+    int workers() const { return workers_.load(std::memory_order_relaxed); }
+
+  private:
     std::atomic<bool> busy_{false};
+    std::atomic<int> workers_{0};
     std::vector<std::thread> threads_;  // never joined: workers live as long as the process
     std::mutex mu_, error_mu_;
     std::condition_variable cv_;
@@ -210,6 +216,11 @@ int resolve_threads(int requested) { return requested <= 0 ? max_threads() : req
 int team_thread() { return t_tid; }
 
 int team_resets_after_fork() { return g_resets.load(); }
+
+int team_workers() {
+    const Team* t = g_team.load(std::memory_order_acquire);
+    return t ? t->workers() : 0;
+}
 
 namespace detail {
 void spin_pause(unsigned step) {

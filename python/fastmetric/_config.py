@@ -1,4 +1,4 @@
-"""Build and run-time configuration: which instruction set runs, OpenMP, threads."""
+"""Build and run-time configuration: which instruction set runs, the thread team, the output pool."""
 
 from __future__ import annotations
 
@@ -17,6 +17,10 @@ def get_config() -> dict:
         "available_isas": list(_core.available_isas()),
         "openmp": bool(_core.have_openmp()),
         "max_threads": int(_core.max_threads()),
+        # worker threads of this process's team (0 until the first parallel call; a forked child
+        # starts its own), and how many times a fork has replaced an inherited team
+        "team_workers": int(_core.team_workers()),
+        "team_resets_after_fork": int(_core.team_resets_after_fork()),
         "output_pool": dict(_core.output_pool()),
     }
 

@@ -39,7 +39,9 @@ int resolve_threads(int requested);
 int team_thread();
 // Whether the build links OpenMP (only its thread-count setting is used, see above).
 bool have_openmp();
-// How many forked children have reset the team in this process's ancestry (for get_config / tests).
+// Worker threads of this process's team (0 before the first parallel call).
+int team_workers();
+// How many times a fork replaced an inherited team, in this process and its ancestors.
 int team_resets_after_fork();
 
 namespace detail {
