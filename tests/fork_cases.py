@@ -84,12 +84,12 @@ def all_calls(with_learners=True):
 def same(a, b):
     """Bitwise equality of results: arrays, tuples of arrays, ragged (object) arrays of arrays."""
     if isinstance(a, (tuple, list)) or isinstance(b, (tuple, list)):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     a, b = np.asarray(a), np.asarray(b)
     if a.shape != b.shape or a.dtype != b.dtype:
         return False
     if a.dtype == object:
-        return all(same(x, y) for x, y in zip(a.ravel(), b.ravel()))
+        return all(same(x, y) for x, y in zip(a.ravel(), b.ravel(), strict=True))
     return np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
 
 

@@ -61,4 +61,5 @@ def run_case(case: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("case", CASES)
 def test_child_processes(case):
     r = run_case(case)
-    assert r.returncode == 0 and f"OK {case}" in r.stdout, f"{case}: exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
+    detail = f"{case}: exit {r.returncode}\n{r.stdout}\n{r.stderr[-3000:]}"
+    assert r.returncode == 0 and f"OK {case}" in r.stdout, detail
