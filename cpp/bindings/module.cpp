@@ -6,7 +6,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <limits>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -731,6 +733,38 @@ PYBIND11_MODULE(_core, m) {
     m.def("max_threads", &max_threads);
     m.def("team_workers", &team_workers);
     m.def("team_resets_after_fork", &team_resets_after_fork);
+    m.def(
+        "team_selftest",
+        [](int nt, int throw_tid, bool nested) {
+            // every tid in [0, nt) records itself (and, nested, an inner team of 2 inside it);
+            // tid == throw_tid throws after recording. Returns the recorded tids, sorted.
+            std::vector<int> seen;
+            std::mutex mu;
+            std::string error;
+            {
+                py::gil_scoped_release nogil;
+                try {
+                    run_team(nt, [&](int tid) {
+                        {
+                            std::lock_guard<std::mutex> lock(mu);
+                            seen.push_back(tid);
+                        }
+                        if (nested)
+                            run_team(2, [&](int inner) {
+                                std::lock_guard<std::mutex> lock(mu);
+                                seen.push_back(1000 + inner);
+                            });
+                        if (tid == throw_tid) throw std::runtime_error("team_selftest failure in tid " + std::to_string(tid));
+                    });
+                } catch (const std::exception& e) {
+                    error = e.what();
+                }
+            }
+            std::sort(seen.begin(), seen.end());
+            return py::make_tuple(seen, error);
+        },
+        py::arg("nt"), py::arg("throw_tid") = -1, py::arg("nested") = false,
+        "Test hook of the thread team: (sorted tids that ran, first error message or '')");
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
 }
