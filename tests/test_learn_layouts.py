@@ -68,7 +68,7 @@ def _learners():
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("name,make,kind", _learners(), ids=[n for n, _, _ in _learners()])
+@pytest.mark.parametrize(("name", "make", "kind"), _learners(), ids=[n for n, _, _ in _learners()])
 def test_learners_accept_odd_layouts(name, make, kind, dtype, layout):
     X, y = _data(dtype=dtype)
     target = y.astype(np.float64) if kind == "targets" else y
@@ -115,14 +115,19 @@ def test_public_functions_accept_odd_layouts(layout, dtype, d):
     eq(fm.cdist(Xo, Yo, "seuclidean", V=_unaligned(V[None, :])[0]), fm.cdist(X, Y, "seuclidean", V=V))
     eq(fm.rbf_kernel(Xo, Yo, gamma=0.1), fm.rbf_kernel(X, Y, gamma=0.1))
     eq(fm.linear_kernel(Xo), fm.linear_kernel(X))
-    for a, b in zip(fm.kneighbors(Xo, Yo, k=4), fm.kneighbors(X, Y, k=4)):
-        eq(a, b)
-    for a, b in zip(fm.kneighbors(Xo, k=3, metric="mahalanobis", L=Lo), fm.kneighbors(X, k=3, metric="mahalanobis", L=L)):
-        eq(a, b)
+    _eq_nested(fm.kneighbors(Xo, Yo, k=4), fm.kneighbors(X, Y, k=4))
+    _eq_nested(fm.kneighbors(Xo, k=3, metric="mahalanobis", L=Lo), fm.kneighbors(X, k=3, metric="mahalanobis", L=L))
     r = float(np.median(fm.cdist(X, Y)))
-    for a, b in zip(fm.radius_neighbors(Xo, Yo, radius=r), fm.radius_neighbors(X, Y, radius=r)):
-        for u, v in zip(a, b):
-            eq(u, v)
+    _eq_nested(fm.radius_neighbors(Xo, Yo, radius=r), fm.radius_neighbors(X, Y, radius=r))
+
+
+def _eq_nested(a, b):
+    if isinstance(a, (tuple, list)) or (isinstance(a, np.ndarray) and a.dtype == object):
+        assert len(a) == len(b)
+        for u, v in zip(a, b, strict=True):
+            _eq_nested(u, v)
+    else:
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
