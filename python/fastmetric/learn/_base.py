@@ -284,11 +284,17 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_magnitude(X, self._name())
         return X
 
-    def _validate_supervised(self, X, y, *, min_classes=2):
+    def _validate_supervised(self, X, y, *, min_classes=2, partial=False):
         """Validate (X, labels). Returns (X, y_codes) and sets ``classes_``.
 
+        ``partial``: numeric labels < 0 (metric-learn's -1) mean "unlabelled", as in metric-learn's
+        ``Constraints(partial_labels)`` used by its ``*_Supervised`` constraint learners: such points
+        keep code -1 (they stay in X but are never drawn into a constraint) and are not a class of
+        ``classes_``. Otherwise every label is a class, codes 0..n_classes-1.
+
         Errors: y None, NaN/inf in X, non-classification targets, mismatched lengths, fewer than
-        ``min_classes`` classes, every class a single sample (no pair of same-class points).
+        ``min_classes`` (labelled) classes -- e.g. every label -1 --, every class a single sample (no pair
+        of same-class points).
         """
         if y is None:
             raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
@@ -299,20 +305,30 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
         check_classification_targets(y)
         check_magnitude(X, self._name())
-        classes, codes = np.unique(y, return_inverse=True)
+        y = np.ravel(y)
+        known = np.ones(y.shape[0], dtype=bool)
+        if partial and y.dtype.kind in "iuf":
+            known = ~(y < 0)
+        n_unknown = int(y.shape[0] - np.count_nonzero(known))
+        classes, codes_known = np.unique(y[known], return_inverse=True)
+        codes = np.full(y.shape[0], -1, dtype=np.intp)
+        codes[known] = codes_known.ravel()
         n_classes = classes.shape[0]
+        n_known = y.shape[0] - n_unknown
+        unl = f", {n_unknown} unlabelled (label < 0)" if n_unknown else ""
         if n_classes < min_classes:
             raise ValueError(
-                f"{self._name()} needs labels of at least {min_classes} classes; y has {n_classes} class"
-                f"{'' if n_classes == 1 else 'es'} ({n_classes} class over {X.shape[0]} samples)"
+                f"{self._name()} needs labels of at least {min_classes} classes; y has {n_classes} "
+                f"{'labelled ' if partial else ''}class{'' if n_classes == 1 else 'es'} over {X.shape[0]} "
+                f"samples{unl}"
             )
-        if n_classes >= X.shape[0]:
+        if n_classes >= n_known:
             raise ValueError(
-                f"{self._name()}: fewer samples than classes is not learnable: {X.shape[0]} samples, "
-                f"{n_classes} classes (every class has a single sample)"
+                f"{self._name()}: fewer samples than classes is not learnable: {n_known} labelled samples, "
+                f"{n_classes} classes (every class has a single sample){unl}"
             )
         self.classes_ = classes
-        return X, codes.astype(np.intp).ravel()
+        return X, codes
 
     def _validate_targets(self, X, y):
         """Validate (X, real-valued y) for regression learners; returns (X, y float64)."""
