@@ -256,7 +256,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     @property
     def _n_features_out(self):
-        return self.components_.shape[0]
+        return self._components().shape[0]
 
     # ------------------------------------------------------------------ validation helpers
     def _name(self) -> str:
@@ -444,11 +444,49 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     # ------------------------------------------------------------------ the learned metric
+    def _components(self):
+        """``components_`` checked before use: a finite real 2-D array (n_components >= 1, n_features)
+        with ``n_features_in_`` columns when that is set, as float32 (if float32) or float64.
+
+        ``components_`` may have been set by hand (metric-learn users do); a 1-D vector, the wrong
+        shape, NaN / inf, complex or non-numeric values raise a ValueError / TypeError naming the
+        shape or dtype instead of an IndexError, a shape error deep in numpy or silent NaN.
+        metric-learn 0.7 does not check (a 1-D components_ gives a scalar "matrix", complex ones give
+        complex distances).
+        """
+        check_is_fitted(self, "components_")
+        L = self.components_
+        if hasattr(L, "toarray") and hasattr(L, "nnz"):
+            raise TypeError("components_ is a sparse matrix; set a dense array (components_.toarray())")
+        L = np.asarray(L)
+        if L.dtype.kind == "c":
+            raise TypeError(f"components_ is complex ({L.dtype}); a learned metric needs a real-valued map")
+        if L.dtype.kind not in "fiub":
+            raise TypeError(f"components_ has non-numeric dtype {L.dtype}; expected a float array")
+        d_fit = getattr(self, "n_features_in_", None)
+        d_txt = "n_features" if d_fit is None else f"n_features={d_fit}"
+        if L.ndim != 2:
+            hint = " (use components_.reshape(1, -1) for a single component)" if L.ndim == 1 else ""
+            raise ValueError(
+                f"components_ must be a 2-D array of shape (n_components, {d_txt}); got {L.ndim}-D shape "
+                f"{L.shape}{hint}"
+            )
+        if L.shape[0] == 0 or L.shape[1] == 0 or (d_fit is not None and L.shape[1] != d_fit):
+            raise ValueError(
+                f"components_ has shape {L.shape}; expected (n_components >= 1, {d_txt})"
+                + ("" if d_fit is None else f": the estimator was fitted on {d_fit} features")
+            )
+        L = canonical_float(L.astype(np.float32 if L.dtype == np.float32 else np.float64, copy=False))
+        if not np.isfinite(L).all():
+            raise ValueError(f"components_ (shape {L.shape}) contains NaN or infinity")
+        return L
+
     def transform(self, X):
         """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64)."""
-        check_is_fitted(self, "components_")
+        L = self._components()
         X = _validate_data(self, X, reset=False, dtype=_FLOATS, ensure_min_samples=1)
-        L = self.components_
+        if X.shape[1] != L.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features (shape {X.shape}); components_ has shape {L.shape}")
         if L.dtype != X.dtype:
             L = np.ascontiguousarray(L, dtype=X.dtype)
         out = np.empty((X.shape[0], L.shape[0]), dtype=X.dtype)
@@ -458,9 +496,9 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def get_mahalanobis_matrix(self):
         """M = L^T L, shape (n_features, n_features)."""
-        check_is_fitted(self, "components_")
-        L = self.components_.astype(np.float64)
-        return (L.T @ L).astype(self.components_.dtype)
+        L = self._components()
+        L64 = L.astype(np.float64)
+        return (L64.T @ L64).astype(L.dtype)
 
     def get_metric(self):
         """A function ``metric(u, v, squared=False)`` giving the learned distance of two points.
@@ -468,8 +506,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         It is a plain Python callable (usable by scikit-learn's ``metric=``); for many points use
         ``fastmetric.cdist(XA, XB, metric="mahalanobis", L=est.components_)`` instead.
         """
-        check_is_fitted(self, "components_")
-        L = np.array(self.components_, dtype=np.float64)
+        L = np.array(self._components(), dtype=np.float64)
 
         def metric_fun(u, v, squared=False):
             u = np.asarray(u, dtype=np.float64).ravel()
@@ -483,11 +520,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return metric_fun
 
     def _pairs_array(self, pairs):
-        check_is_fitted(self, "components_")
+        d = self._components().shape[1]
         P = np.asarray(pairs)
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
-        d = self.components_.shape[1]
         if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:
             raise ValueError(f"pairs must have shape (n_pairs, 2, n_features={d}); got shape {P.shape}")
         P = P.astype(np.float32 if P.dtype == np.float32 else np.float64, copy=False)
@@ -501,7 +537,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         diff = np.ascontiguousarray(P[:, 0, :] - P[:, 1, :])
         if diff.shape[0] == 0:
             return np.zeros(0, dtype=diff.dtype)
-        L = np.ascontiguousarray(self.components_, dtype=diff.dtype)
+        L = np.ascontiguousarray(self._components(), dtype=diff.dtype)
         Z = np.empty((diff.shape[0], L.shape[0]), dtype=diff.dtype)
         _core.linear_map(diff, None, L, Z, self._threads())
         return np.sqrt(np.einsum("ij,ij->i", Z, Z))
