@@ -48,14 +48,14 @@ bool is_f64(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize()
 // True when every stride of `a` is a whole number of items and its data is aligned to the item size:
 // what a typed pointer into it assumes. A field of a structured array, a view of an interleaved buffer
 // or np.frombuffer at an odd offset is not.
-bool whole_items(const py::array& a) {
-    const py::ssize_t item = a.itemsize();
-    if (item <= 1 || a.size() == 0) return true;
+bool whole_items(const py::array& a, py::ssize_t item) {
+    if (item <= 1) return true;
     if (reinterpret_cast<std::uintptr_t>(a.data()) % std::uintptr_t(item)) return false;
     for (py::ssize_t i = 0; i < a.ndim(); ++i)
         if (a.strides(i) % item) return false;
     return true;
 }
+bool whole_items(const py::array& a) { return whole_items(a, a.itemsize()); }
 
 // `a` itself when whole_items(a), else a C-contiguous (hence aligned) copy: such arrays are accepted by
 // copying them once, as scikit-learn does, instead of being refused.
@@ -64,15 +64,8 @@ py::array items_aligned(const py::array& a) {
     return py::array(a.attr("copy")("C"));
 }
 
-// A 2-D float view of `a`; `a` is replaced by an aligned copy first when !whole_items(a), so the caller's
-// handle keeps whatever memory the view points into alive.
 template <class T>
-MatrixView<T> view2d(py::array& a, const char* what) {
-    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (a.dtype().kind() != 'f' || a.itemsize() != index_t(sizeof(T)) || !native_order(a))
-        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
-                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
-    a = items_aligned(a);
+MatrixView<T> matrix_view(const py::array& a) {
     MatrixView<T> v;
     v.data = static_cast<const T*>(a.data());
     v.rows = a.shape(0);
@@ -80,6 +73,20 @@ MatrixView<T> view2d(py::array& a, const char* what) {
     v.row_stride = a.strides(0) / index_t(sizeof(T));
     v.col_stride = a.strides(1) / index_t(sizeof(T));
     return v;
+}
+
+// A 2-D float view of `a`, or of an aligned copy of it when !whole_items(a); the copy is kept alive by
+// `keep` (left untouched, and nothing allocated, in the common case).
+template <class T>
+MatrixView<T> view2d(const py::array& a, const char* what, py::object& keep) {
+    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
+    if (a.dtype().kind() != 'f' || a.itemsize() != index_t(sizeof(T)) || !native_order(a))
+        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
+                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
+    if (whole_items(a, index_t(sizeof(T)))) return matrix_view<T>(a);
+    py::array c = items_aligned(a);
+    keep = c;
+    return matrix_view<T>(c);
 }
 
 template <class T>
@@ -106,7 +113,8 @@ struct BoundArgs {
     MetricArgs<T> args;
     MatrixView<T> x, y;
     bool y_is_x = false;
-    py::array x_arr, y_arr, v_arr, l_arr;  // keep X / Y / V / L (or their aligned copies) alive while the views are used
+    py::array v_arr, l_arr;  // keep V / L alive while the views are used
+    py::object x_copy, y_copy, l_copy;  // aligned copies of X / Y / L, made only when needed (see view2d)
 };
 
 template <class T>
@@ -119,11 +127,9 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
     args.coef0 = coef0;
     args.degree = degree;
     args.n_threads = resolve_threads(n_threads);
-    b.x_arr = X;
-    b.x = view2d<T>(b.x_arr, "X");
+    b.x = view2d<T>(X, "X", b.x_copy);
     b.y_is_x = Y.is_none();
-    if (!b.y_is_x) b.y_arr = py::cast<py::array>(Y);
-    b.y = b.y_is_x ? b.x : view2d<T>(b.y_arr, "Y");
+    b.y = b.y_is_x ? b.x : view2d<T>(py::cast<py::array>(Y), "Y", b.y_copy);
     if (b.x.cols != b.y.cols) throw std::invalid_argument("X and Y have different numbers of features");
     if (!V.is_none()) {
         b.v_arr = items_aligned(py::cast<py::array>(V));
@@ -134,7 +140,7 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
     }
     if (!L.is_none()) {
         b.l_arr = py::cast<py::array>(L);
-        args.L = view2d<T>(b.l_arr, "L");
+        args.L = view2d<T>(b.l_arr, "L", b.l_copy);
         if (args.L.cols != b.x.cols) throw std::invalid_argument("L must have n_features columns");
     }
 }
@@ -264,9 +270,10 @@ void pairwise(const py::array& X, const py::object& Y, py::array& out, const std
 }
 
 template <class T>
-void linear_map_impl(py::array X, const py::object& shift, py::array L, py::array& out, int n_threads) {
-    MatrixView<T> x = view2d<T>(X, "X");
-    MatrixView<T> l = view2d<T>(L, "L");
+void linear_map_impl(const py::array& X, const py::object& shift, const py::array& L, py::array& out, int n_threads) {
+    py::object x_copy, l_copy;
+    MatrixView<T> x = view2d<T>(X, "X", x_copy);
+    MatrixView<T> l = view2d<T>(L, "L", l_copy);
     if (l.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
     py::array s_arr;
     const T* s = nullptr;
