@@ -1,6 +1,7 @@
 // The one binding file: the only translation unit that includes pybind11. Inputs arrive validated by the Python layer
 // (python/fastmetric/_validation.py); here we only check what is cheap (ndim, dtype, strides,
-// out= shape), build views without copying, release the GIL and call the engine.
+// out= shape), build views without copying (except arrays whose strides are not whole items or whose
+// data is unaligned: those are copied once, see whole_items), release the GIL and call the engine.
 // std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError (pybind11's translators).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

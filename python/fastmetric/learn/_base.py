@@ -17,7 +17,8 @@ Subclass :class:`MahalanobisMixin` (already a scikit-learn ``BaseEstimator`` + `
     1. validate: ``X, y = self._validate_supervised(X, y)`` (labels: returns X as float32 if it was
        float32, else float64, C-contiguous, finite; y as integer codes 0..n_classes-1, and sets
        ``self.classes_``; clear errors for NaN/inf, one class, every class a singleton, mismatched
-       lengths) -- or ``X = self._validate_unsupervised(X)`` for learners without labels, or
+       lengths; ``partial=True`` for learners that draw constraints from labels: labels < 0 are then
+       unlabelled points, code -1) -- or ``X = self._validate_unsupervised(X)`` for learners without labels, or
        ``self._validate_targets(X, y)`` for regression targets (MLKR);
     2. ``k = self._n_components_checked(X.shape[1])`` and, for gradient learners,
        ``L0 = self._initial_components(X, y, k)`` (handles ``init`` = "auto", "pca", "lda",
