@@ -1,6 +1,7 @@
 // The one binding file: the only translation unit that includes pybind11. Inputs arrive validated by the Python layer
 // (python/fastmetric/_validation.py); here we only check what is cheap (ndim, dtype, strides,
-// out= shape), build views without copying, release the GIL and call the engine.
+// out= shape), build views without copying (except arrays whose strides are not whole items or whose
+// data is unaligned: those are copied once, see whole_items), release the GIL and call the engine.
 // std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError (pybind11's translators).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -47,14 +48,27 @@ bool native_order(const py::array& a) {
 bool is_f32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4 && native_order(a); }
 bool is_f64(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 8 && native_order(a); }
 
+// True when every stride of `a` is a whole number of items and its data is aligned to the item size:
+// what a typed pointer into it assumes. A field of a structured array, a view of an interleaved buffer
+// or np.frombuffer at an odd offset is not.
+bool whole_items(const py::array& a, py::ssize_t item) {
+    if (item <= 1) return true;
+    if (reinterpret_cast<std::uintptr_t>(a.data()) % std::uintptr_t(item)) return false;
+    for (py::ssize_t i = 0; i < a.ndim(); ++i)
+        if (a.strides(i) % item) return false;
+    return true;
+}
+bool whole_items(const py::array& a) { return whole_items(a, a.itemsize()); }
+
+// `a` itself when whole_items(a), else a C-contiguous (hence aligned) copy: such arrays are accepted by
+// copying them once, as scikit-learn does, instead of being refused.
+py::array items_aligned(const py::array& a) {
+    if (whole_items(a)) return a;
+    return py::array(a.attr("copy")("C"));
+}
+
 template <class T>
-MatrixView<T> view2d(const py::array& a, const char* what) {
-    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (a.dtype().kind() != 'f' || a.itemsize() != index_t(sizeof(T)) || !native_order(a))
-        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
-                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
-    if (a.strides(0) % index_t(sizeof(T)) || a.strides(1) % index_t(sizeof(T)))
-        throw std::invalid_argument(std::string(what) + " has strides that are not a multiple of its item size");
+MatrixView<T> matrix_view(const py::array& a) {
     MatrixView<T> v;
     v.data = static_cast<const T*>(a.data());
     v.rows = a.shape(0);
@@ -62,6 +76,20 @@ MatrixView<T> view2d(const py::array& a, const char* what) {
     v.row_stride = a.strides(0) / index_t(sizeof(T));
     v.col_stride = a.strides(1) / index_t(sizeof(T));
     return v;
+}
+
+// A 2-D float view of `a`, or of an aligned copy of it when !whole_items(a); the copy is kept alive by
+// `keep` (left untouched, and nothing allocated, in the common case).
+template <class T>
+MatrixView<T> view2d(const py::array& a, const char* what, py::object& keep) {
+    if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
+    if (a.dtype().kind() != 'f' || a.itemsize() != index_t(sizeof(T)) || !native_order(a))
+        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
+                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
+    if (whole_items(a, index_t(sizeof(T)))) return matrix_view<T>(a);
+    py::array c = items_aligned(a);
+    keep = c;
+    return matrix_view<T>(c);
 }
 
 template <class T>
@@ -89,6 +117,7 @@ struct BoundArgs {
     MatrixView<T> x, y;
     bool y_is_x = false;
     py::array v_arr, l_arr;  // keep V / L alive while the views are used
+    py::object x_copy, y_copy, l_copy;  // aligned copies of X / Y / L, made only when needed (see view2d)
 };
 
 template <class T>
@@ -101,12 +130,12 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
     args.coef0 = coef0;
     args.degree = degree;
     args.n_threads = resolve_threads(n_threads);
-    b.x = view2d<T>(X, "X");
+    b.x = view2d<T>(X, "X", b.x_copy);
     b.y_is_x = Y.is_none();
-    b.y = b.y_is_x ? b.x : view2d<T>(py::cast<py::array>(Y), "Y");
+    b.y = b.y_is_x ? b.x : view2d<T>(py::cast<py::array>(Y), "Y", b.y_copy);
     if (b.x.cols != b.y.cols) throw std::invalid_argument("X and Y have different numbers of features");
     if (!V.is_none()) {
-        b.v_arr = py::cast<py::array>(V);
+        b.v_arr = items_aligned(py::cast<py::array>(V));
         if (b.v_arr.ndim() != 1 || b.v_arr.shape(0) != b.x.cols || b.v_arr.itemsize() != index_t(sizeof(T)) ||
             b.v_arr.dtype().kind() != 'f' || !native_order(b.v_arr) || b.v_arr.strides(0) != index_t(sizeof(T)))
             throw std::invalid_argument("V must be a contiguous 1-D array of length n_features");
@@ -114,7 +143,7 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
     }
     if (!L.is_none()) {
         b.l_arr = py::cast<py::array>(L);
-        args.L = view2d<T>(b.l_arr, "L");
+        args.L = view2d<T>(b.l_arr, "L", b.l_copy);
         if (args.L.cols != b.x.cols) throw std::invalid_argument("L must have n_features columns");
     }
 }
@@ -152,7 +181,7 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
     const double* radii = nullptr;
     py::array radii_arr;
     if (py::isinstance<py::array>(radius_obj)) {
-        radii_arr = radius_obj.cast<py::array>();
+        radii_arr = items_aligned(radius_obj.cast<py::array>());
         if (radii_arr.ndim() != 1 || !is_f64(radii_arr) || !(radii_arr.flags() & py::array::c_style) ||
             radii_arr.shape(0) != b.x.rows)
             throw std::invalid_argument("radius array must be a contiguous float64 vector with one entry per query");
@@ -167,8 +196,8 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
     if (!qlab_obj.is_none() || !rlab_obj.is_none()) {
         if (qlab_obj.is_none() || rlab_obj.is_none())
             throw std::invalid_argument("query_labels and ref_labels go together");
-        qlab_arr = qlab_obj.cast<py::array>();
-        rlab_arr = rlab_obj.cast<py::array>();
+        qlab_arr = items_aligned(qlab_obj.cast<py::array>());
+        rlab_arr = items_aligned(rlab_obj.cast<py::array>());
         const index_t n_ref = b.y_is_x ? b.x.rows : b.y.rows;
         for (const auto* a : {&qlab_arr, &rlab_arr})
             if (a->ndim() != 1 || !a->dtype().is(py::dtype::of<std::int64_t>()) || !(a->flags() & py::array::c_style))
@@ -245,13 +274,14 @@ void pairwise(const py::array& X, const py::object& Y, py::array& out, const std
 
 template <class T>
 void linear_map_impl(const py::array& X, const py::object& shift, const py::array& L, py::array& out, int n_threads) {
-    MatrixView<T> x = view2d<T>(X, "X");
-    MatrixView<T> l = view2d<T>(L, "L");
+    py::object x_copy, l_copy;
+    MatrixView<T> x = view2d<T>(X, "X", x_copy);
+    MatrixView<T> l = view2d<T>(L, "L", l_copy);
     if (l.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
     py::array s_arr;
     const T* s = nullptr;
     if (!shift.is_none()) {
-        s_arr = py::cast<py::array>(shift);
+        s_arr = items_aligned(py::cast<py::array>(shift));
         if (s_arr.ndim() != 1 || s_arr.shape(0) != x.cols || s_arr.itemsize() != index_t(sizeof(T)) || s_arr.dtype().kind() != 'f' || !native_order(s_arr) ||
             s_arr.strides(0) != index_t(sizeof(T)))
             throw std::invalid_argument("shift must be a contiguous 1-D array of length n_features");
@@ -379,6 +409,8 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
     if (float_bytes(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
     if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
+    if (!whole_items(a))  // callers pass items_aligned(...) handles; this only guards the typed pointer
+        throw std::invalid_argument(std::string(what) + " is not aligned to its item size");
     MatrixView<T> v;
     v.data = static_cast<const T*>(a.data());
     v.rows = a.shape(0);
@@ -417,8 +449,9 @@ using namespace bind_learn_common;
 namespace {
 
 const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
-    if (a.ndim() != 1 || a.dtype().kind() != 'i' || a.itemsize() != 8 || !(a.flags() & py::array::c_style))
-        throw std::invalid_argument(std::string(what) + " must be a contiguous 1-D int64 array");
+    if (a.ndim() != 1 || a.dtype().kind() != 'i' || a.itemsize() != 8 || !(a.flags() & py::array::c_style) ||
+        !whole_items(a))
+        throw std::invalid_argument(std::string(what) + " must be a contiguous, aligned 1-D int64 array");
     if (len >= 0 && a.shape(0) != len)
         throw std::invalid_argument(std::string(what) + " has length " + std::to_string(a.shape(0)) + ", expected " +
                                     std::to_string(len));
@@ -426,7 +459,9 @@ const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
 }
 
 template <class T>
-py::tuple nca_impl(const py::array& X, const py::array& L, const py::array& offsets, int n_threads, bool want_p) {
+py::tuple nca_impl(const py::array& X_in, const py::array& L_in, const py::array& offsets_in, int n_threads,
+                   bool want_p) {
+    const py::array X = items_aligned(X_in), L = items_aligned(L_in), offsets = items_aligned(offsets_in);
     MatrixView<T> x = c_matrix<T>(X, "X");
     MatrixView<T> l = c_matrix<T>(L, "L");
     if (l.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
@@ -455,7 +490,8 @@ py::tuple nca_loss_grad(const py::array& X, const py::array& L, const py::array&
 // A prepared NCA problem kept alive across the evaluations of one fit (buffers reused, X referenced).
 class PyNcaProblem {
   public:
-    PyNcaProblem(py::array X, py::array offsets, std::size_t cache_bytes) : X_(std::move(X)), off_(std::move(offsets)) {
+    PyNcaProblem(py::array X, py::array offsets, std::size_t cache_bytes)
+        : X_(items_aligned(X)), off_(items_aligned(offsets)) {
         const std::int64_t* off = c_int64(off_, "class_offsets", -1);
         const index_t n_classes = off_.shape(0) - 1;
         if (n_classes < 1) throw std::invalid_argument("class_offsets needs at least 2 entries");
@@ -477,7 +513,8 @@ class PyNcaProblem {
 
   private:
     template <class T>
-    py::tuple run(fastmetric::learn::NcaProblem<T>& prob, const py::array& L, int n_threads, bool want_p) {
+    py::tuple run(fastmetric::learn::NcaProblem<T>& prob, const py::array& L_in, int n_threads, bool want_p) {
+        const py::array L = items_aligned(L_in);
         MatrixView<T> l = c_matrix<T>(L, "L");
         if (l.cols != prob.n_features()) throw std::invalid_argument("L must have n_features columns");
         return loss_grad_tuple(prob, l, n_threads, want_p);
@@ -493,7 +530,7 @@ class PyNcaProblem {
 class PyLmnnProblem {
   public:
     PyLmnnProblem(py::array X, py::array targets, py::array labels)
-        : X_(std::move(X)), targets_(std::move(targets)), labels_(std::move(labels)) {
+        : X_(items_aligned(X)), targets_(items_aligned(targets)), labels_(items_aligned(labels)) {
         bytes_ = float_bytes(X_);
         if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
         if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
@@ -503,7 +540,8 @@ class PyLmnnProblem {
         c_int64(labels_, "labels", X_.shape(0));
     }
 
-    py::array_t<double> margins(const py::array& Z, int n_threads) {
+    py::array_t<double> margins(const py::array& Z_in, int n_threads) {
+        const py::array Z = items_aligned(Z_in);
         py::array_t<double> out(X_.shape(0));
         double* o = out.mutable_data();
         const std::int64_t* tg = static_cast<const std::int64_t*>(targets_.data());
@@ -522,7 +560,8 @@ class PyLmnnProblem {
 
     // hits: (rows, hits) pairs of an impostor search, any order, same-label pairs included; kept as
     // the candidate lists of the following loss_grad calls. Returns the number of candidates.
-    std::int64_t set_hits(const py::array& rows, const py::array& hits) {
+    std::int64_t set_hits(const py::array& rows_in, const py::array& hits_in) {
+        const py::array rows = items_aligned(rows_in), hits = items_aligned(hits_in);
         const index_t n = X_.shape(0);
         const std::int64_t* r = c_int64(rows, "rows", -1);
         const std::int64_t* h = c_int64(hits, "hits", rows.shape(0));
@@ -534,8 +573,9 @@ class PyLmnnProblem {
         return std::int64_t(idx_.size());
     }
 
-    py::tuple loss_grad(const py::array& Z, double pull_weight, int n_threads) {
+    py::tuple loss_grad(const py::array& Z_in, double pull_weight, int n_threads) {
         if (off_.empty()) throw std::invalid_argument("set_hits must be called before loss_grad");
+        const py::array Z = items_aligned(Z_in);
         return bytes_ == 4 ? run<float>(Z, off_, idx_, pull_weight, n_threads)
                            : run<double>(Z, off_, idx_, pull_weight, n_threads);
     }
@@ -609,8 +649,8 @@ namespace {
 
 // A contiguous float64 array of the given total size, optionally writable.
 double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) {
-    if (float_bytes(a) != 8 || !c_contiguous(a))
-        throw std::invalid_argument(std::string(what) + " must be a C-contiguous float64 array");
+    if (float_bytes(a) != 8 || !c_contiguous(a) || !whole_items(a))
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous, aligned float64 array");
     if (index_t(a.size()) != size)
         throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
                                     std::to_string(size));
@@ -621,7 +661,8 @@ double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) 
 // MLKR data kept alive across the evaluations of one fit (X referenced, y copied, buffers reused).
 class PyMlkrProblem {
   public:
-    PyMlkrProblem(py::array X, py::array y, std::size_t cache_bytes) : X_(std::move(X)) {
+    PyMlkrProblem(py::array X, py::array y, std::size_t cache_bytes) : X_(items_aligned(X)) {
+        y = items_aligned(y);
         bytes_ = float_bytes(X_);
         if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
         if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
@@ -639,7 +680,8 @@ class PyMlkrProblem {
 
   private:
     template <class T>
-    py::tuple run(fastmetric::learn::MlkrProblem<T>& prob, const py::array& L, int n_threads, bool want_yhat) {
+    py::tuple run(fastmetric::learn::MlkrProblem<T>& prob, const py::array& L_in, int n_threads, bool want_yhat) {
+        const py::array L = items_aligned(L_in);
         MatrixView<T> l = c_matrix<T>(L, "L");
         if (l.cols != prob.n_features())
             throw std::invalid_argument("L has " + std::to_string(l.cols) + " columns; X has " +
@@ -653,8 +695,9 @@ class PyMlkrProblem {
     std::unique_ptr<fastmetric::learn::MlkrProblem<double>> f64_;
 };
 
-py::tuple itml_sweep(py::array A, const py::array& U, const py::array& sign, py::array lam, py::array bhat,
+py::tuple itml_sweep(py::array A, const py::array& U_in, const py::array& sign, py::array lam, py::array bhat,
                      double gamma, bool use_simd) {
+    const py::array U = items_aligned(U_in);
     if (A.ndim() != 2 || A.shape(0) != A.shape(1)) throw std::invalid_argument("A must be a square 2-D array");
     const index_t d = A.shape(0);
     double* a = f64_buffer(A, "A", d * d, true);

@@ -2,7 +2,9 @@
 
 The Python layer validates and converts inputs before calling these; the functions themselves
 only check ndim, dtype (native float32/float64), strides and shapes, and raise ValueError /
-TypeError / MemoryError otherwise. Every function releases the GIL while it computes.
+TypeError / MemoryError otherwise; input arrays whose strides are not whole items or whose data is
+unaligned (structured-array fields, np.frombuffer at an odd offset) are copied once, not refused.
+Every function releases the GIL while it computes.
 ``n_threads=0`` means "all available threads".
 """
 

@@ -17,7 +17,8 @@ Subclass :class:`MahalanobisMixin` (already a scikit-learn ``BaseEstimator`` + `
     1. validate: ``X, y = self._validate_supervised(X, y)`` (labels: returns X as float32 if it was
        float32, else float64, C-contiguous, finite; y as integer codes 0..n_classes-1, and sets
        ``self.classes_``; clear errors for NaN/inf, one class, every class a singleton, mismatched
-       lengths) -- or ``X = self._validate_unsupervised(X)`` for learners without labels, or
+       lengths; ``partial=True`` for learners that draw constraints from labels: labels < 0 are then
+       unlabelled points, code -1) -- or ``X = self._validate_unsupervised(X)`` for learners without labels, or
        ``self._validate_targets(X, y)`` for regression targets (MLKR);
     2. ``k = self._n_components_checked(X.shape[1])`` and, for gradient learners,
        ``L0 = self._initial_components(X, y, k)`` (handles ``init`` = "auto", "pca", "lda",
@@ -256,7 +257,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     @property
     def _n_features_out(self):
-        return self.components_.shape[0]
+        return self._components().shape[0]
 
     # ------------------------------------------------------------------ validation helpers
     def _name(self) -> str:
@@ -284,11 +285,17 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_magnitude(X, self._name())
         return X
 
-    def _validate_supervised(self, X, y, *, min_classes=2):
+    def _validate_supervised(self, X, y, *, min_classes=2, partial=False):
         """Validate (X, labels). Returns (X, y_codes) and sets ``classes_``.
 
+        ``partial``: numeric labels < 0 (metric-learn's -1) mean "unlabelled", as in metric-learn's
+        ``Constraints(partial_labels)`` used by its ``*_Supervised`` constraint learners: such points
+        keep code -1 (they stay in X but are never drawn into a constraint) and are not a class of
+        ``classes_``. Otherwise every label is a class, codes 0..n_classes-1.
+
         Errors: y None, NaN/inf in X, non-classification targets, mismatched lengths, fewer than
-        ``min_classes`` classes, every class a single sample (no pair of same-class points).
+        ``min_classes`` (labelled) classes -- e.g. every label -1 --, every class a single sample (no pair
+        of same-class points).
         """
         if y is None:
             raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
@@ -299,20 +306,30 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         )
         check_classification_targets(y)
         check_magnitude(X, self._name())
-        classes, codes = np.unique(y, return_inverse=True)
+        y = np.ravel(y)
+        known = np.ones(y.shape[0], dtype=bool)
+        if partial and y.dtype.kind in "iuf":
+            known = ~(y < 0)
+        n_unknown = int(y.shape[0] - np.count_nonzero(known))
+        classes, codes_known = np.unique(y[known], return_inverse=True)
+        codes = np.full(y.shape[0], -1, dtype=np.intp)
+        codes[known] = codes_known.ravel()
         n_classes = classes.shape[0]
+        n_known = y.shape[0] - n_unknown
+        unl = f", {n_unknown} unlabelled (label < 0)" if n_unknown else ""
         if n_classes < min_classes:
             raise ValueError(
-                f"{self._name()} needs labels of at least {min_classes} classes; y has {n_classes} class"
-                f"{'' if n_classes == 1 else 'es'} ({n_classes} class over {X.shape[0]} samples)"
+                f"{self._name()} needs labels of at least {min_classes} classes; y has {n_classes} "
+                f"{'labelled ' if partial else ''}class{'' if n_classes == 1 else 'es'} over {X.shape[0]} "
+                f"samples{unl}"
             )
-        if n_classes >= X.shape[0]:
+        if n_classes >= n_known:
             raise ValueError(
-                f"{self._name()}: fewer samples than classes is not learnable: {X.shape[0]} samples, "
-                f"{n_classes} classes (every class has a single sample)"
+                f"{self._name()}: fewer samples than classes is not learnable: {n_known} labelled samples, "
+                f"{n_classes} classes (every class has a single sample){unl}"
             )
         self.classes_ = classes
-        return X, codes.astype(np.intp).ravel()
+        return X, codes
 
     def _validate_targets(self, X, y):
         """Validate (X, real-valued y) for regression learners; returns (X, y float64)."""
@@ -428,11 +445,49 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return self
 
     # ------------------------------------------------------------------ the learned metric
+    def _components(self):
+        """``components_`` checked before use: a finite real 2-D array (n_components >= 1, n_features)
+        with ``n_features_in_`` columns when that is set, as float32 (if float32) or float64.
+
+        ``components_`` may have been set by hand (metric-learn users do); a 1-D vector, the wrong
+        shape, NaN / inf, complex or non-numeric values raise a ValueError / TypeError naming the
+        shape or dtype instead of an IndexError, a shape error deep in numpy or silent NaN.
+        metric-learn 0.7 does not check (a 1-D components_ gives a scalar "matrix", complex ones give
+        complex distances).
+        """
+        check_is_fitted(self, "components_")
+        L = self.components_
+        if hasattr(L, "toarray") and hasattr(L, "nnz"):
+            raise TypeError("components_ is a sparse matrix; set a dense array (components_.toarray())")
+        L = np.asarray(L)
+        if L.dtype.kind == "c":
+            raise TypeError(f"components_ is complex ({L.dtype}); a learned metric needs a real-valued map")
+        if L.dtype.kind not in "fiub":
+            raise TypeError(f"components_ has non-numeric dtype {L.dtype}; expected a float array")
+        d_fit = getattr(self, "n_features_in_", None)
+        d_txt = "n_features" if d_fit is None else f"n_features={d_fit}"
+        if L.ndim != 2:
+            hint = " (use components_.reshape(1, -1) for a single component)" if L.ndim == 1 else ""
+            raise ValueError(
+                f"components_ must be a 2-D array of shape (n_components, {d_txt}); got {L.ndim}-D shape "
+                f"{L.shape}{hint}"
+            )
+        if L.shape[0] == 0 or L.shape[1] == 0 or (d_fit is not None and L.shape[1] != d_fit):
+            raise ValueError(
+                f"components_ has shape {L.shape}; expected (n_components >= 1, {d_txt})"
+                + ("" if d_fit is None else f": the estimator was fitted on {d_fit} features")
+            )
+        L = canonical_float(L.astype(np.float32 if L.dtype == np.float32 else np.float64, copy=False))
+        if not np.isfinite(L).all():
+            raise ValueError(f"components_ (shape {L.shape}) contains NaN or infinity")
+        return L
+
     def transform(self, X):
         """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64)."""
-        check_is_fitted(self, "components_")
+        L = self._components()
         X = _validate_data(self, X, reset=False, dtype=_FLOATS, ensure_min_samples=1)
-        L = self.components_
+        if X.shape[1] != L.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} features (shape {X.shape}); components_ has shape {L.shape}")
         if L.dtype != X.dtype:
             L = np.ascontiguousarray(L, dtype=X.dtype)
         out = np.empty((X.shape[0], L.shape[0]), dtype=X.dtype)
@@ -442,9 +497,9 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def get_mahalanobis_matrix(self):
         """M = L^T L, shape (n_features, n_features)."""
-        check_is_fitted(self, "components_")
-        L = self.components_.astype(np.float64)
-        return (L.T @ L).astype(self.components_.dtype)
+        L = self._components()
+        L64 = L.astype(np.float64)
+        return (L64.T @ L64).astype(L.dtype)
 
     def get_metric(self):
         """A function ``metric(u, v, squared=False)`` giving the learned distance of two points.
@@ -452,8 +507,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         It is a plain Python callable (usable by scikit-learn's ``metric=``); for many points use
         ``fastmetric.cdist(XA, XB, metric="mahalanobis", L=est.components_)`` instead.
         """
-        check_is_fitted(self, "components_")
-        L = np.array(self.components_, dtype=np.float64)
+        L = np.array(self._components(), dtype=np.float64)
 
         def metric_fun(u, v, squared=False):
             u = np.asarray(u, dtype=np.float64).ravel()
@@ -467,11 +521,10 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return metric_fun
 
     def _pairs_array(self, pairs):
-        check_is_fitted(self, "components_")
+        d = self._components().shape[1]
         P = np.asarray(pairs)
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
-        d = self.components_.shape[1]
         if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:
             raise ValueError(f"pairs must have shape (n_pairs, 2, n_features={d}); got shape {P.shape}")
         P = P.astype(np.float32 if P.dtype == np.float32 else np.float64, copy=False)
@@ -485,7 +538,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         diff = np.ascontiguousarray(P[:, 0, :] - P[:, 1, :])
         if diff.shape[0] == 0:
             return np.zeros(0, dtype=diff.dtype)
-        L = np.ascontiguousarray(self.components_, dtype=diff.dtype)
+        L = np.ascontiguousarray(self._components(), dtype=diff.dtype)
         Z = np.empty((diff.shape[0], L.shape[0]), dtype=diff.dtype)
         _core.linear_map(diff, None, L, Z, self._threads())
         return np.sqrt(np.einsum("ij,ij->i", Z, Z))

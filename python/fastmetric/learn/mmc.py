@@ -316,7 +316,7 @@ class MMC_Supervised(_BaseMMC):
     def fit(self, X, y):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
-        X, codes = self._validate_supervised(X, y)
+        X, codes = self._validate_supervised(X, y, partial=True)
         idx, labels, rs = supervised_pair_constraints(
             codes, len(self.classes_), self.n_constraints, self.random_state, "MMC_Supervised"
         )

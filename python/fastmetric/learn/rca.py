@@ -171,7 +171,7 @@ class RCA_Supervised(RCA):
     def fit(self, X, y):
         """Draw chunklets from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
-        X, codes = self._validate_supervised(X, y)
+        X, codes = self._validate_supervised(X, y, partial=True)
         size = self.chunk_size
         check_int(size, "chunk_size", 2)
         ch = draw_chunks(codes, self.n_chunks, self.chunk_size, self.random_state)
