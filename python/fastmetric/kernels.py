@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import check_out, new_output, resolve_n_threads, validate_pair
+from ._validation import check_out, new_output, plain_threads, resolve_n_threads, validate_pair
 from .distances import metric_map
 
 __all__ = [
@@ -50,6 +50,14 @@ def _real(value, name):
 
 
 def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=False, **core):
+    if out is None and not nonneg and core.get("L") is None:  # native float ndarrays: checked in C++
+        nt = plain_threads(n_threads)
+        if nt is not None:
+            args = [core.get(k) for k in ("gamma", "coef0", "degree")]
+            g, c0, deg = (default if v is None else v for v, default in zip(args, (1.0, 1.0, 3.0), strict=True))
+            K = _core.plain_pairwise(X, Y, name, False, bool(check_finite), g, c0, deg, nt)
+            if K is not None:
+                return K
     A, B, alias = validate_pair(X, Y, check_finite, ("X", "Y"))
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)
