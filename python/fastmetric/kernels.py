@@ -53,9 +53,18 @@ def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=Fals
     if out is None and not nonneg and core.get("L") is None:  # native float ndarrays: checked in C++
         nt = plain_threads(n_threads)
         if nt is not None:
-            args = [core.get(k) for k in ("gamma", "coef0", "degree")]
-            g, c0, deg = (default if v is None else v for v, default in zip(args, (1.0, 1.0, 3.0), strict=True))
-            K = _core.plain_pairwise(X, Y, name, False, bool(check_finite), g, c0, deg, nt)
+            g, c0, deg = core.get("gamma"), core.get("coef0"), core.get("degree")
+            K = _core.plain_pairwise(
+                X,
+                Y,
+                name,
+                False,
+                bool(check_finite),
+                1.0 if g is None else g,
+                1.0 if c0 is None else c0,
+                3.0 if deg is None else deg,
+                nt,
+            )
             if K is not None:
                 return K
     A, B, alias = validate_pair(X, Y, check_finite, ("X", "Y"))
