@@ -159,7 +159,7 @@ def test_plain_pairwise_declines_what_it_does_not_check(rng):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_finite_scan_in_cpp_finds_every_position(rng, dtype, bad):
+def test_finite_scan_in_cpp_finds_every_position(rng, dtype, bad, isa):
     X = rng.standard_normal((37, 19)).astype(dtype)
     for i, k in [(0, 0), (36, 18), (17, 5), (36, 0)]:
         A = X.copy()
@@ -240,3 +240,22 @@ def test_large_fast_path_results_come_from_the_pool(rng):
     if before["max_bytes"] > 0:
         assert after["hits"] > before["hits"]
     np.testing.assert_allclose(D[:3, :3], sd.cdist(X[:3], Y[:3]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_finite_scan_of_many_runs(rng, dtype, isa):
+    """More rows than one early-exit chunk, in every layout; a single row or column."""
+    X = rng.standard_normal((9000, 3)).astype(dtype)
+    probe = X[:1]
+    assert _core.plain_kneighbors(probe, X, 1, "euclidean", False, True, 0) is not None
+    for i, k in [(8999, 2), (4096, 0), (0, 1)]:
+        A = X.copy()
+        A[i, k] = np.nan
+        for view in _layouts(A) + [A[:, 1:2] if k == 1 else A[:, k : k + 1], A[i : i + 1]]:
+            assert _plain(view) is None
+            assert (
+                _core.plain_kneighbors(
+                    view[:1] if view.shape[0] > 1 else probe[:, : view.shape[1]], view, 1, "euclidean", False, True, 0
+                )
+                is None
+            )
