@@ -8,8 +8,12 @@
 #include <pybind11/stl.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <mutex>
+#include <type_traits>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -111,6 +115,15 @@ T* writable_out(py::array& out, index_t rows, index_t cols, bool condensed, inde
     return static_cast<T*>(out.mutable_data());
 }
 
+// Below this many multiply-adds (n * m * d) a call runs on the calling thread: waking a thread team
+// costs more than the whole computation. Results do not depend on the thread count, so this only
+// changes the time.
+constexpr double kSerialWork = 2e5;
+int threads_for(index_t n, index_t m, index_t d, int requested) {
+    if (double(n) * double(m) * double(d) < kSerialWork) return 1;
+    return resolve_threads(requested);
+}
+
 template <class T>
 struct BoundArgs {
     MetricArgs<T> args;
@@ -129,11 +142,11 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
     args.gamma = gamma;
     args.coef0 = coef0;
     args.degree = degree;
-    args.n_threads = resolve_threads(n_threads);
     b.x = view2d<T>(X, "X", b.x_copy);
     b.y_is_x = Y.is_none();
     b.y = b.y_is_x ? b.x : view2d<T>(py::cast<py::array>(Y), "Y", b.y_copy);
     if (b.x.cols != b.y.cols) throw std::invalid_argument("X and Y have different numbers of features");
+    args.n_threads = threads_for(b.x.rows, b.y.rows, b.x.cols, n_threads);
     if (!V.is_none()) {
         b.v_arr = items_aligned(py::cast<py::array>(V));
         if (b.v_arr.ndim() != 1 || b.v_arr.shape(0) != b.x.cols || b.v_arr.itemsize() != index_t(sizeof(T)) ||
@@ -270,6 +283,256 @@ void pairwise(const py::array& X, const py::object& Y, py::array& out, const std
         pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
     else
         throw py::type_error("X must be float32 or float64");
+}
+
+// ----------------------------------------------------------------------------- the plain fast path
+// Most calls pass native float32/float64 ndarrays of one dtype and no out= or metric parameters. For
+// them the checks of the Python layer (_validation.py) are made here, in one call: exact ndarray type,
+// 2-D, at least one feature, the same dtype and feature count, strides in whole items, aliasing
+// (Y is X, or the same view of the same memory) and the finite scan. Any other input -- lists,
+// other dtypes, mixed dtypes, non-finite values, k too large -- returns None and the Python layer
+// takes its full path, which converts what it may and raises the documented errors. None is never a
+// result, so the caller can tell the two apart.
+PyObject* g_ndarray_type = nullptr;  // numpy.ndarray, set when the module loads
+
+// 4 or 8 for a plain 2-D native float ndarray with d >= 1 and whole-item strides; 0 otherwise.
+int plain_bytes(const py::handle& h) {
+    if (h.ptr() == nullptr || reinterpret_cast<PyObject*>(Py_TYPE(h.ptr())) != g_ndarray_type) return 0;
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    if (a.ndim() != 2 || a.shape(1) <= 0 || a.dtype().kind() != 'f' || !native_order(a)) return 0;
+    const py::ssize_t size = a.itemsize();
+    if ((size != 4 && size != 8) || a.strides(0) % size || a.strides(1) % size) return 0;
+    return int(size);
+}
+
+template <class T>
+MatrixView<T> plain_view(const py::handle& h) {
+    const auto a = py::reinterpret_borrow<py::array>(h);
+    MatrixView<T> v;
+    v.data = static_cast<const T*>(a.data());
+    v.rows = a.shape(0);
+    v.cols = a.shape(1);
+    v.row_stride = a.strides(0) / index_t(sizeof(T));
+    v.col_stride = a.strides(1) / index_t(sizeof(T));
+    return v;
+}
+
+// The finite scan: an element is NaN or inf when its exponent bits are all ones. Integer tests
+// (no float compare, no temporary array), OR-reduced over a run so the loop vectorises; AVX2 when
+// the engine's ISA is not the generic one (numpy's own isfinite is AVX2 too), SSE2 otherwise.
+template <class T>
+using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+template <class T>
+constexpr Bits<T> kExpBits = sizeof(T) == 4 ? Bits<T>(0x7f800000u) : Bits<T>(0x7ff0000000000000ull);
+
+template <class T>
+inline Bits<T> nonfinite_at(const T* p) {
+    Bits<T> bits;
+    std::memcpy(&bits, p, sizeof(bits));
+    return Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
+}
+// nonzero when one of p[0], p[s], ..., p[(n-1) s] is NaN or inf (four independent chains)
+template <class T>
+Bits<T> nonfinite_run(const T* p, index_t n, index_t s) {
+    Bits<T> b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    index_t k = 0;
+    for (; k + 4 <= n; k += 4, p += 4 * s) {
+        b0 |= nonfinite_at(p);
+        b1 |= nonfinite_at(p + s);
+        b2 |= nonfinite_at(p + 2 * s);
+        b3 |= nonfinite_at(p + 3 * s);
+    }
+    for (; k < n; ++k, p += s) b0 |= nonfinite_at(p);
+    return b0 | b1 | b2 | b3;
+}
+template <class T>
+Bits<T> nonfinite_contiguous(const T* p, index_t n) {
+    Bits<T> bad = 0;
+    for (index_t k = 0; k < n; ++k) {
+        Bits<T> bits;
+        std::memcpy(&bits, p + k, sizeof(bits));
+        bad |= Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
+    }
+    return bad;
+}
+#if defined(FASTMETRIC_HAVE_X86_ISAS) && (defined(__x86_64__) || defined(__i386__))
+template <class T>
+__attribute__((target("avx2"))) Bits<T> nonfinite_contiguous_avx2(const T* p, index_t n) {
+    Bits<T> bad = 0;
+    for (index_t k = 0; k < n; ++k) {
+        Bits<T> bits;
+        std::memcpy(&bits, p + k, sizeof(bits));
+        bad |= Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
+    }
+    return bad;
+}
+bool scan_with_avx2() {
+    static const bool cpu = __builtin_cpu_supports("avx2");
+    return cpu && std::strcmp(isa_name(), "generic") != 0;
+}
+#else
+template <class T>
+Bits<T> nonfinite_contiguous_avx2(const T* p, index_t n) {
+    return nonfinite_contiguous(p, n);
+}
+bool scan_with_avx2() { return false; }
+#endif
+
+template <class T>
+bool all_finite(const MatrixView<T>& m) {
+    if (m.rows == 0 || m.cols == 0) return true;
+    // runs along the dimension with the smaller stride (rows of a C array, columns of a Fortran one)
+    index_t runs = m.rows, len = m.cols, run_stride = m.row_stride, step = m.col_stride;
+    if (m.rows > 1 && m.cols > 1 && std::abs(m.row_stride) < std::abs(m.col_stride)) {
+        std::swap(runs, len);
+        std::swap(run_stride, step);
+    }
+    if (runs == 1 || len == 1) {  // a single run (one row or one column)
+        len = runs * len;
+        step = runs == 1 ? step : run_stride;
+        runs = 1;
+    }
+    const bool avx2 = scan_with_avx2();
+    auto run = [&](const T* p, index_t n) {
+        if (step != 1) return nonfinite_run(p, n, step);
+        return avx2 ? nonfinite_contiguous_avx2(p, n) : nonfinite_contiguous(p, n);
+    };
+    if (step == 1 && run_stride == len) return !run(m.data, runs * len);  // one contiguous block
+    constexpr index_t kChunk = 4096;  // runs per early-exit test
+    for (index_t r0 = 0; r0 < runs; r0 += kChunk) {
+        Bits<T> bad = 0;
+        for (index_t r = r0; r < std::min(runs, r0 + kChunk); ++r) bad |= run(m.data + r * run_stride, len);
+        if (bad) return false;
+    }
+    return true;
+}
+
+// A result array as the Python layer's new_output makes it: numpy's allocator for small results,
+// the output pool from 4 MiB on. A result that cannot be allocated gives false (the full path then
+// raises its MemoryError naming the shape).
+constexpr std::size_t kPoolMinBytes = std::size_t(4) << 20;
+py::array empty_output(const std::vector<py::ssize_t>& shape, const py::dtype& dtype);
+template <class T>
+bool new_result(const std::vector<py::ssize_t>& shape, py::array& out) {
+    std::size_t bytes = sizeof(T);
+    for (py::ssize_t s : shape) {
+        if (s != 0 && bytes > (std::size_t(1) << 62) / std::size_t(s)) return false;
+        bytes *= std::size_t(s);
+    }
+    if (bytes < kPoolMinBytes) {
+        out = py::array_t<T>(shape);
+        return true;
+    }
+    try {
+        out = empty_output(shape, py::dtype::of<T>());
+    } catch (const std::bad_alloc&) {
+        return false;
+    }
+    return true;
+}
+
+// The views of plain inputs X (already known to hold T) and Y (None: X alone); false when the fast
+// path does not apply.
+template <class T>
+bool plain_pair(const py::handle& X, const py::handle& Y, MatrixView<T>& x, MatrixView<T>& y, bool& y_is_x) {
+    x = plain_view<T>(X);
+    y_is_x = Y.is_none();
+    if (!y_is_x) {
+        if (plain_bytes(Y) != int(sizeof(T))) return false;
+        y = plain_view<T>(Y);
+        if (y.cols != x.cols) return false;
+        y_is_x = X.ptr() == Y.ptr() || x.same_as(y);
+    }
+    if (y_is_x) y = x;
+    return true;
+}
+template <class T>
+bool finite_pair(const MatrixView<T>& x, const MatrixView<T>& y, bool y_is_x) {
+    return all_finite(x) && (y_is_x || all_finite(y));
+}
+
+template <class T>
+py::object plain_pairwise_impl(const py::handle& X, const py::handle& Y, const std::string& metric, bool condensed,
+                               bool check_finite, double gamma, double coef0, double degree, int n_threads) {
+    MatrixView<T> x, y;
+    bool y_is_x = false;
+    if (!plain_pair<T>(X, Y, x, y, y_is_x) || (condensed && !Y.is_none())) return py::none();
+    MetricArgs<T> args;
+    args.metric = metric;
+    args.gamma = std::isnan(gamma) ? 1.0 / double(x.cols) : gamma;
+    args.coef0 = coef0;
+    args.degree = degree;
+    args.n_threads = threads_for(x.rows, y.rows, x.cols, n_threads);
+    py::array out;
+    const std::vector<py::ssize_t> shape = condensed ? std::vector<py::ssize_t>{x.rows * (x.rows - 1) / 2}
+                                                     : std::vector<py::ssize_t>{x.rows, y.rows};
+    if (!new_result<T>(shape, out)) return py::none();
+    T* o = static_cast<T*>(out.mutable_data());
+    bool finite = true;
+    {
+        py::gil_scoped_release release;
+        finite = !check_finite || finite_pair(x, y, y_is_x);
+        if (finite && out.size() != 0) {
+            PreparedProblem<T> pp;
+            prepare_problem(pp, args, x, y, y_is_x);
+            if (condensed)
+                pairwise_condensed(pp.pb, o);
+            else
+                pairwise_dense(pp.pb, o, y.rows);
+        }
+    }
+    if (!finite) return py::none();  // the full path names the culprit
+    return std::move(out);
+}
+
+// pairwise for plain inputs: the result array, or None (see above). gamma NaN means 1 / n_features.
+py::object plain_pairwise(const py::handle& X, const py::handle& Y, const std::string& metric, bool condensed,
+                          bool check_finite, double gamma, double coef0, double degree, int n_threads) {
+    switch (plain_bytes(X)) {
+        case 4: return plain_pairwise_impl<float>(X, Y, metric, condensed, check_finite, gamma, coef0, degree, n_threads);
+        case 8: return plain_pairwise_impl<double>(X, Y, metric, condensed, check_finite, gamma, coef0, degree, n_threads);
+        default: return py::none();
+    }
+}
+
+template <class T>
+py::object plain_kneighbors_impl(const py::handle& X, const py::handle& Y, index_t k, const std::string& metric,
+                                 bool exclude_self, bool check_finite, int n_threads) {
+    MatrixView<T> x, y;
+    bool y_is_x = false;
+    if (!plain_pair<T>(X, Y, x, y, y_is_x)) return py::none();
+    if (k <= 0 || k > y.rows - (exclude_self ? 1 : 0) || x.rows == 0) return py::none();
+    MetricArgs<T> args;
+    args.metric = metric;
+    args.centre_on_x = true;
+    args.n_threads = threads_for(x.rows, y.rows, x.cols, n_threads);
+    py::array_t<T> dist({x.rows, k});
+    py::array_t<std::int64_t> idx({x.rows, k});
+    T* d = dist.mutable_data();
+    std::int64_t* ix = idx.mutable_data();
+    bool finite = true;
+    {
+        py::gil_scoped_release release;
+        finite = !check_finite || finite_pair(x, y, y_is_x);
+        if (finite) {
+            PreparedProblem<T> pp;
+            prepare_problem(pp, args, x, y, y_is_x);
+            if (!pp.is_distance) throw std::invalid_argument("kneighbors needs a distance metric");
+            knn_search(pp.pb, k, exclude_self, d, ix);
+        }
+    }
+    if (!finite) return py::none();
+    return py::make_tuple(dist, idx);
+}
+
+// kneighbors for plain inputs: (distances, indices), or None (see above; also for k out of range).
+py::object plain_kneighbors(const py::handle& X, const py::handle& Y, index_t k, const std::string& metric,
+                            bool exclude_self, bool check_finite, int n_threads) {
+    switch (plain_bytes(X)) {
+        case 4: return plain_kneighbors_impl<float>(X, Y, k, metric, exclude_self, check_finite, n_threads);
+        case 8: return plain_kneighbors_impl<double>(X, Y, k, metric, exclude_self, check_finite, n_threads);
+        default: return py::none();
+    }
 }
 
 template <class T>
@@ -750,6 +1013,14 @@ PYBIND11_MODULE(_core, m) {
           py::arg("condensed") = false, py::arg("p") = 2.0, py::arg("gamma") = 1.0, py::arg("coef0") = 1.0,
           py::arg("degree") = 3.0, py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
           "Fill out with metric(X[i], Y[j]) (dense) or the condensed upper triangle when Y is None.");
+    g_ndarray_type = py::object(py::module_::import("numpy").attr("ndarray")).release().ptr();
+    m.def("plain_pairwise", &plain_pairwise, py::arg("X"), py::arg("Y"), py::arg("metric"), py::arg("condensed"),
+          py::arg("check_finite"), py::arg("gamma"), py::arg("coef0"), py::arg("degree"), py::arg("n_threads"),
+          "pairwise for plain inputs (native float32/float64 ndarrays of one dtype): a new result array, or None "
+          "when the inputs need the Python layer's full path. gamma NaN means 1 / n_features.");
+    m.def("plain_kneighbors", &plain_kneighbors, py::arg("X"), py::arg("Y"), py::arg("k"), py::arg("metric"),
+          py::arg("exclude_self"), py::arg("check_finite"), py::arg("n_threads"),
+          "kneighbors for plain inputs: (distances, indices), or None when the full path is needed");
     m.def("linear_map", &linear_map_py, py::arg("X"), py::arg("shift"), py::arg("L"), py::arg("out"),
           py::arg("n_threads") = 0, "out = (X - shift) @ L.T");
     m.def("kneighbors", &kneighbors_py, py::arg("X"), py::arg("Y"), py::arg("k"), py::arg("metric"),

@@ -35,6 +35,9 @@ __all__ = [
     "accuracy_rows",
     "blas_info",
     "distance_cases",
+    "small_distance_cases",
+    "small_kernel_cases",
+    "small_neighbor_cases",
     "kernel_cases",
     "neighbor_cases",
     "median_time",
@@ -64,6 +67,7 @@ class Sizes:
     pdist_n: int = 50_000  # memory case: pdist of pdist_n x 64 float32 (5 GB condensed output)
     mem_ref: int = 1_000_000  # memory case: k-NN with mem_ref references ...
     mem_query: int = 1000  # ... and mem_query queries
+    calls: int = 1000  # small-call cases: calls per timed loop at 10 x 8 (fewer at larger sizes, slower peers)
 
     def scaled(self, factor: float) -> Sizes:
         """Every row count times ``factor`` (feature counts and k are kept, k capped by the references)."""
@@ -83,6 +87,7 @@ class Sizes:
             pdist_n=rows(self.pdist_n),
             mem_ref=rows(self.mem_ref),
             mem_query=rows(self.mem_query),
+            calls=max(1, round(self.calls * factor)),
         )
         return replace(new, k=min(self.k, new.n_ref - 1), k_large=min(self.k_large, new.n_ref - 1))
 
@@ -249,6 +254,121 @@ def _fm_without_pool(name):
     return resolve
 
 
+# ----------------------------------------------------------------------------- small calls
+#: (rows, features) of the small-call cases (issue 11: trackers and batch loops call these sizes).
+SMALL = ((10, 8), (100, 32))
+
+
+def _per_call(label, factory, calls):
+    """An Impl timing ``calls`` back-to-back calls of what ``factory`` gives, reported per call."""
+
+    def looped():
+        fn = factory()
+
+        def loop():
+            for _ in range(calls):
+                fn()
+
+        return loop
+
+    return Impl(label, looped, scale=1.0 / calls)
+
+
+def _small_calls(s: Sizes, n: int, slow: float = 1.0) -> int:
+    """Calls per timed loop: s.calls at 10 rows, fewer for larger inputs and for peers ``slow`` times slower."""
+    return max(1, round(s.calls * 10 / n / slow))
+
+
+def _nearest_neighbors_fit_query(Y, X, k):
+    def factory():
+        neighbors = _require("sklearn.neighbors", "scikit-learn")
+        return lambda: neighbors.NearestNeighbors(n_neighbors=k).fit(Y).kneighbors(X)
+
+    return factory
+
+
+def _ckdtree_build_query(Y, X, k):
+    def factory():
+        tree = _require("scipy.spatial").cKDTree
+        return lambda: tree(Y).query(X, k)
+
+    return factory
+
+
+def small_distance_cases(s: Sizes = Sizes()) -> list[Case]:
+    """cdist, pdist and pairwise_distances of small float64 inputs, time per call."""
+    cases = []
+    for n, d in SMALL:
+        X, Y = _pair(n, n, d, np.float64)
+        c, sk = _small_calls(s, n), _small_calls(s, n, slow=50)
+        head = f"f64 {n}x{n} d={d}, per call"
+        cases += [
+            Case(
+                f"small cdist {head}",
+                [
+                    _per_call("fastmetric", _lazy(_fmf("cdist"), X, Y), c),
+                    _per_call("scipy cdist", _lazy(_scipy_cdist, X, Y), c),
+                ],
+            ),
+            Case(
+                f"small pdist f64 {n}x{d}, per call",
+                [
+                    _per_call("fastmetric", _lazy(_fmf("pdist"), X), c),
+                    _per_call("scipy pdist", _lazy(lambda: _require("scipy.spatial.distance").pdist, X), c),
+                ],
+            ),
+            Case(
+                f"small pairwise_distances {head}",
+                [
+                    _per_call("fastmetric", _lazy(_fmf("pairwise_distances"), X, Y), c),
+                    _per_call("scikit-learn", _lazy(_sk("pairwise_distances"), X, Y), sk),
+                ],
+            ),
+        ]
+    return cases
+
+
+def small_kernel_cases(s: Sizes = Sizes()) -> list[Case]:
+    """rbf_kernel of small float64 inputs, time per call."""
+    cases = []
+    for n, d in SMALL:
+        X, Y = _pair(n, n, d, np.float64)
+        cases.append(
+            Case(
+                f"small rbf f64 {n}x{n} d={d}, per call",
+                [
+                    _per_call("fastmetric", _lazy(_fmf("rbf_kernel"), X, Y), _small_calls(s, n)),
+                    _per_call("scikit-learn", _lazy(_sk("rbf_kernel"), X, Y), _small_calls(s, n, slow=50)),
+                ],
+            )
+        )
+    return cases
+
+
+def small_neighbor_cases(s: Sizes = Sizes()) -> list[Case]:
+    """k=3 neighbours of n queries among n references (float64), index construction included, per call."""
+    cases = []
+    for n, d in SMALL:
+        X, Y = _pair(n, n, d, np.float64)
+        cases.append(
+            Case(
+                f"small kneighbors f64 {n} refs x {n} queries d={d} k=3, per call",
+                [
+                    _per_call("fastmetric", _lazy(_fmf("kneighbors"), X, Y, k=3), _small_calls(s, n)),
+                    _per_call(
+                        "scikit-learn NearestNeighbors fit + kneighbors",
+                        _nearest_neighbors_fit_query(Y, X, 3),
+                        _small_calls(s, n, slow=200),
+                    ),
+                    _per_call(
+                        "scipy cKDTree build + query", _ckdtree_build_query(Y, X, 3), _small_calls(s, n, slow=10)
+                    ),
+                ],
+            )
+        )
+    return cases
+
+
 def distance_cases(s: Sizes = Sizes()) -> list[Case]:
     """Issue 2: euclidean f32/f64 d=128, euclidean f32 d=16, cityblock, mahalanobis with VI."""
     n = s.n
@@ -295,7 +415,7 @@ def distance_cases(s: Sizes = Sizes()) -> list[Case]:
             ],
         )
     )
-    return cases
+    return cases + small_distance_cases(s)
 
 
 def kernel_cases(s: Sizes = Sizes()) -> list[Case]:
@@ -362,7 +482,7 @@ def kernel_cases(s: Sizes = Sizes()) -> list[Case]:
             ],
         )
     )
-    return cases
+    return cases + small_kernel_cases(s)
 
 
 def _threads() -> int:
@@ -442,7 +562,7 @@ def neighbor_cases(s: Sizes = Sizes()) -> list[Case]:
             ],
         )
     )
-    return cases
+    return cases + small_neighbor_cases(s)
 
 
 # ----------------------------------------------------------------------------- timing
@@ -483,7 +603,7 @@ def run_case(case: Case, repeat: int = 3, warmup: int = 1) -> tuple[list[Row], l
     """Time every implementation of ``case``: one row per peer, plus notes for what was skipped."""
     rows, notes = [], []
     try:
-        t_fm = median_time(case.impls[0].factory(), repeat, warmup)
+        t_fm = median_time(case.impls[0].factory(), repeat, warmup) * case.impls[0].scale
     except Unavailable as exc:
         return [], [f"{case.name}: skipped ({exc})"]
     for impl in case.impls[1:]:

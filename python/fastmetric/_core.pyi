@@ -5,7 +5,8 @@ only check ndim, dtype (native float32/float64), strides and shapes, and raise V
 TypeError / MemoryError otherwise; input arrays whose strides are not whole items or whose data is
 unaligned (structured-array fields, np.frombuffer at an odd offset) are copied once, not refused.
 Every function releases the GIL while it computes.
-``n_threads=0`` means "all available threads".
+``n_threads=0`` means "all available threads"; problems under 2e5 multiply-adds (n * m * d) run on
+the calling thread whatever ``n_threads`` says (the result does not depend on it).
 """
 
 from typing import Literal
@@ -53,6 +54,29 @@ def pairwise(
     n_threads: int = 0,
 ) -> None:
     """Fill ``out`` with metric(X[i], Y[j]) (dense) or the condensed upper triangle (Y None)."""
+
+def plain_pairwise(
+    X: object,
+    Y: object | None,
+    metric: str,
+    condensed: bool,
+    check_finite: bool,
+    gamma: float,
+    coef0: float,
+    degree: float,
+    n_threads: int,
+) -> _FloatArray | None:
+    """The fast path of ``pairwise`` for plain inputs -- numpy.ndarray (exactly), 2-D, native float32 or
+    float64, one dtype, >= 1 feature, equal feature counts, whole-item strides, finite when
+    ``check_finite`` -- checked here in one call: a new (n, m) result (condensed: n*(n-1)/2, Y None),
+    or None when the inputs need the Python layer's full path (which raises the documented errors).
+    Y is X (or the same view) computes the symmetric half. ``gamma`` NaN means 1 / n_features."""
+
+def plain_kneighbors(
+    X: object, Y: object | None, k: int, metric: str, exclude_self: bool, check_finite: bool, n_threads: int
+) -> tuple[_FloatArray, npt.NDArray[np.int64]] | None:
+    """The fast path of ``kneighbors`` for plain inputs (as ``plain_pairwise``); None also when k is not
+    in 1 .. available references, or X has no rows."""
 
 def linear_map(X: _FloatArray, shift: _FloatArray | None, L: _FloatArray, out: _FloatArray, n_threads: int = 0) -> None:
     """out = (X - shift) @ L.T"""

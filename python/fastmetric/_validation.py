@@ -21,6 +21,7 @@ __all__ = [
     "common_dtype",
     "check_finite",
     "resolve_n_threads",
+    "plain_threads",
     "check_out",
     "same_array",
     "validate_pair",
@@ -141,6 +142,16 @@ def resolve_n_threads(n_threads) -> int:
         total = _core.max_threads() or (os.cpu_count() or 1)
         return max(1, total + 1 + n)
     return n
+
+
+def plain_threads(n_threads):
+    """The core's thread count for the fast path (None -> 0, a positive int as it is), or None when
+    ``n_threads`` needs :func:`resolve_n_threads` (negative counts, errors): the full path then decides."""
+    if n_threads is None:
+        return 0
+    if type(n_threads) is int and n_threads > 0:
+        return n_threads
+    return None
 
 
 def check_out(out, shape, dtype, inputs=()) -> np.ndarray:

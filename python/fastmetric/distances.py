@@ -10,6 +10,7 @@ from ._validation import (
     check_finite as _require_finite,
     check_out,
     new_output,
+    plain_threads,
     resolve_n_threads,
     validate_pair,
 )
@@ -39,6 +40,18 @@ _METRIC_KWARGS = {
     "seuclidean": {"V"},
     "mahalanobis": {"VI", "L"},
 }
+
+
+# Names of the metrics that take no parameters (every spelling of _ALIASES): with native float
+# ndarrays and no out= they go straight to _core.plain_pairwise, which makes the checks of the full
+# path in C++ and returns None whenever that path is needed (other inputs, errors).
+_PLAIN = {alias: name for alias, name in _ALIASES.items() if name not in _METRIC_KWARGS}
+_NAN = float("nan")
+
+
+def plain_metric(metric):
+    """The engine's name of a parameter-free metric spelt exactly as in the table, else None."""
+    return _PLAIN.get(metric) if type(metric) is str else None
 
 
 def _metric_name(metric) -> str:
@@ -191,6 +204,12 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
     When ``XB`` is ``XA`` only the upper triangle is computed and the diagonal is exactly 0.
     """
+    if out is None and not kwargs:
+        name, nt = plain_metric(metric), plain_threads(n_threads)
+        if name is not None and nt is not None:
+            D = _core.plain_pairwise(XA, XB, name, False, bool(check_finite), _NAN, 1.0, 3.0, nt)
+            if D is not None:
+                return D
     A, B, alias = _inputs(XA, XB, False)
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)
@@ -217,6 +236,12 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
     """
+    if out is None and not kwargs:
+        name, nt = plain_metric(metric), plain_threads(n_threads)
+        if name is not None and nt is not None:
+            D = _core.plain_pairwise(X, None, name, True, bool(check_finite), _NAN, 1.0, 3.0, nt)
+            if D is not None:
+                return D
     A = as_float_2d(X, "X")
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)
@@ -242,6 +267,12 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
+    if not kwargs:
+        name, nt = plain_metric(metric), plain_threads(n_threads)
+        if name is not None and nt is not None:
+            D = _core.plain_pairwise(X, Y, name, False, bool(check_finite), _NAN, 1.0, 3.0, nt)
+            if D is not None:
+                return D
     A = as_float_2d(X, "X")
     if Y is None:  # scikit-learn computes this case with scipy's pdist (defaults from X alone)
         if check_finite:

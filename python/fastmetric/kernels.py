@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import check_out, new_output, resolve_n_threads, validate_pair
+from ._validation import check_out, new_output, plain_threads, resolve_n_threads, validate_pair
 from .distances import metric_map
 
 __all__ = [
@@ -50,6 +50,23 @@ def _real(value, name):
 
 
 def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=False, **core):
+    if out is None and not nonneg and core.get("L") is None:  # native float ndarrays: checked in C++
+        nt = plain_threads(n_threads)
+        if nt is not None:
+            g, c0, deg = core.get("gamma"), core.get("coef0"), core.get("degree")
+            K = _core.plain_pairwise(
+                X,
+                Y,
+                name,
+                False,
+                bool(check_finite),
+                1.0 if g is None else g,
+                1.0 if c0 is None else c0,
+                3.0 if deg is None else deg,
+                nt,
+            )
+            if K is not None:
+                return K
     A, B, alias = validate_pair(X, Y, check_finite, ("X", "Y"))
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)

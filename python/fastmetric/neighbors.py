@@ -12,8 +12,8 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import resolve_n_threads, validate_pair
-from .distances import _prepare
+from ._validation import plain_threads, resolve_n_threads, validate_pair
+from .distances import _prepare, plain_metric
 
 __all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors", "KNeighborsTransformer"]
 
@@ -49,6 +49,12 @@ def kneighbors(
     k = int(k)
     if k <= 0:
         raise ValueError(f"k must be >= 1, got {k}")
+    if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
+        name, nt = plain_metric(metric), plain_threads(n_threads)
+        if name is not None and nt is not None:
+            r = _core.plain_kneighbors(X, Y, k, name, Y is None and not include_self, bool(check_finite), nt)
+            if r is not None:
+                return r if return_distance else r[1]
     A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
     self_search = Y is None
     available = B.shape[0] - (1 if self_search and not include_self else 0)
