@@ -141,7 +141,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     } else if (name == "chebyshev") {
         pb.reduce = Reduce::linf;
     } else if (name == "minkowski") {
-        if (!(a.p >= 1)) throw std::invalid_argument("minkowski needs p >= 1");
+        if (!(a.p > 0)) throw std::invalid_argument("minkowski needs p > 0");
         if (std::isinf(a.p)) {
             pb.reduce = Reduce::linf;
         } else if (a.p == 1) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _core
@@ -75,6 +77,20 @@ def _vector(v, name: str, d: int, dtype) -> np.ndarray:
     return arr
 
 
+def _minkowski_p(p) -> float:
+    """scipy's rule: any real p > 0 (0 < p < 1 is computed although it is not a metric), inf allowed."""
+    if p is None:
+        return 2.0
+    if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "fiub":
+        p = p[()]  # a 0-d array, as scipy accepts
+    if not isinstance(p, (numbers.Real, np.bool_)):
+        raise TypeError(f"minkowski p must be a real number, got {type(p).__name__} {p!r}")
+    p = float(p)
+    if not p > 0:  # also rejects NaN
+        raise ValueError(f"minkowski p must be greater than 0 (as in scipy); got p={p}")
+    return p
+
+
 def _stacked(XA, XB):
     """The rows scipy estimates default V / VI from: XA alone (pdist) or XA on top of XB (cdist)."""
     return XA if XB is None else np.vstack([XA, XB])
@@ -129,15 +145,7 @@ def _prepare(metric, XA, XB, kwargs):
     d = XA.shape[1]
     dtype = XA.dtype
     if name == "minkowski":
-        p = kwargs.get("p", 2)
-        if p is None:
-            p = 2
-        try:
-            p = float(p)
-        except (TypeError, ValueError):
-            raise TypeError(f"minkowski p must be a number, got {p!r}") from None
-        if not p >= 1:  # also rejects NaN
-            raise ValueError(f"minkowski needs p >= 1 (p < 1 is not a metric); got p={p}")
+        p = _minkowski_p(kwargs.get("p", 2))
         core["p"] = p
     elif name == "seuclidean":
         V = kwargs.get("V")

@@ -1,0 +1,143 @@
+"""scipy / scikit-learn semantics at the edges (issue 11, points 3 and 4): minkowski 0 < p < 1,
+numeric-parameter types, extreme magnitudes, and scikit-learn's V / VI defaults."""
+
+import numpy as np
+import pytest
+from scipy.spatial import distance as sd
+
+import fastmetric as fm
+
+DIMS = [1, 7, 17, 33, 65]
+
+
+def _data(n, m, d, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, d)).astype(dtype), rng.standard_normal((m, d)).astype(dtype)
+
+
+def _minkowski_ref(X, Y, p):
+    """Minkowski distances in float64 with exact per-pair scaling (no intermediate overflows)."""
+    D = np.abs(X.astype(np.float64)[:, None, :] - Y.astype(np.float64)[None, :, :])
+    m = D.max(axis=-1)
+    safe = np.where(m > 0, m, 1.0)
+    with np.errstate(under="ignore"):
+        s = ((D / safe[..., None]) ** p).sum(axis=-1)
+    return np.where(m > 0, m * s ** (1.0 / p), 0.0)
+
+
+def _cosine_ref(X, Y, centre=False):
+    """Cosine (correlation) distances of rows scaled to max-abs 1 first: exact for any magnitude."""
+    X = X.astype(np.float64)
+    Y = Y.astype(np.float64)
+    if centre:
+        X = X - X.mean(axis=1, keepdims=True)
+        Y = Y - Y.mean(axis=1, keepdims=True)
+    X = X / np.abs(X).max(axis=1, keepdims=True)
+    Y = Y / np.abs(Y).max(axis=1, keepdims=True)
+    return np.clip(1 - (X / np.linalg.norm(X, axis=1)[:, None]) @ (Y / np.linalg.norm(Y, axis=1)[:, None]).T, 0, 2)
+
+
+# ----------------------------------------------------------------------------- minkowski 0 < p < 1
+
+
+@pytest.mark.parametrize("p", [0.1, 0.25, 0.5, 0.9])
+@pytest.mark.parametrize("d", DIMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minkowski_p_below_one_as_scipy(p, d, dtype):
+    X, Y = _data(23, 19, d, seed=d, dtype=dtype)
+    ref = sd.cdist(X.astype(np.float64), Y.astype(np.float64), "minkowski", p=p)
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(fm.cdist(X, Y, "minkowski", p=p), ref, rtol=rtol)
+    np.testing.assert_allclose(
+        fm.pdist(X, "minkowski", p=p), sd.pdist(X.astype(np.float64), "minkowski", p=p), rtol=rtol
+    )
+    np.testing.assert_allclose(fm.pairwise_distances(X, Y, "minkowski", p=p), ref, rtol=rtol)
+
+
+@pytest.mark.parametrize("p", [0.25, 0.5])
+def test_minkowski_p_below_one_neighbours_match_cdist(p):
+    X, Y = _data(31, 57, 7, seed=3)
+    D = fm.cdist(X, Y, "minkowski", p=p)
+    dist, idx = fm.kneighbors(X, Y, k=5, metric="minkowski", p=p)
+    order = np.lexsort((np.broadcast_to(np.arange(57), D.shape), D), axis=1)[:, :5]
+    np.testing.assert_array_equal(idx, order)
+    np.testing.assert_allclose(dist, np.take_along_axis(D, order, axis=1), rtol=1e-13)
+    r = float(np.median(D))
+    dr, ir, off = fm.radius_neighbors(X, Y, radius=r, metric="minkowski", p=p, return_csr=True)
+    for i in range(X.shape[0]):
+        np.testing.assert_array_equal(ir[off[i] : off[i + 1]], np.flatnonzero(D[i] <= r))
+
+
+@pytest.mark.parametrize("p", [0, -1, -0.5, np.nan, -np.inf])
+def test_minkowski_p_not_positive_is_value_error(p):
+    X, Y = _data(3, 4, 2)
+    with pytest.raises(ValueError, match="greater than 0"):
+        fm.cdist(X, Y, "minkowski", p=p)
+    with pytest.raises(ValueError, match="greater than 0"):
+        fm.kneighbors(X, Y, k=1, metric="minkowski", p=p)
+
+
+# ----------------------------------------------------------------------------- parameter types
+
+
+@pytest.mark.parametrize("bad", ["2", b"2", [2], 2 + 0j, object()])
+def test_minkowski_p_non_numeric_is_type_error(bad):
+    X, Y = _data(3, 4, 2)
+    for call in (
+        lambda: fm.cdist(X, Y, "minkowski", p=bad),
+        lambda: fm.pdist(X, "minkowski", p=bad),
+        lambda: fm.pairwise_distances(X, Y, "minkowski", p=bad),
+        lambda: fm.kneighbors(X, Y, k=1, metric="minkowski", p=bad),
+        lambda: fm.radius_neighbors(X, Y, radius=1.0, metric="minkowski", p=bad),
+    ):
+        with pytest.raises(TypeError, match="p must be a real number"):
+            call()
+
+
+@pytest.mark.parametrize("good", [3, 3.0, np.int64(3), np.float32(3), np.float64(3), np.array(3.0), np.inf])
+def test_minkowski_p_numpy_scalars_accepted(good):
+    X, Y = _data(5, 6, 7)
+    np.testing.assert_allclose(
+        fm.cdist(X, Y, "minkowski", p=good), sd.cdist(X, Y, "minkowski", p=float(good)), rtol=1e-13
+    )
+
+
+def test_kernel_and_search_parameters_take_0d_arrays():
+    X, Y = _data(5, 6, 7)
+    np.testing.assert_allclose(fm.rbf_kernel(X, Y, gamma=np.array(0.3)), fm.rbf_kernel(X, Y, gamma=0.3))
+    np.testing.assert_allclose(
+        fm.polynomial_kernel(X, Y, degree=np.array(2), coef0=np.array(0.5)),
+        fm.polynomial_kernel(X, Y, degree=2, coef0=0.5),
+    )
+    a = fm.radius_neighbors(X, Y, radius=np.array(3.0), return_csr=True)
+    b = fm.radius_neighbors(X, Y, radius=3.0, return_csr=True)
+    for u, v in zip(a, b, strict=True):
+        np.testing.assert_array_equal(u, v)
+
+
+@pytest.mark.parametrize("bad", ["2", b"2", None, True, 2.0])
+def test_merge_kneighbors_k_type(bad):
+    X, Y = _data(4, 6, 3)
+    part = fm.kneighbors(X, Y, k=2)
+    with pytest.raises(TypeError, match="k must be an int"):
+        fm.merge_kneighbors(part, part, bad)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda X, v: fm.rbf_kernel(X, gamma=v),
+        lambda X, v: fm.laplacian_kernel(X, gamma=v),
+        lambda X, v: fm.chi2_kernel(np.abs(X), gamma=v),
+        lambda X, v: fm.sigmoid_kernel(X, coef0=v),
+        lambda X, v: fm.polynomial_kernel(X, degree=v),
+        lambda X, v: fm.pairwise_kernels(X, metric="poly", gamma=v),
+        lambda X, v: fm.radius_neighbors(X, radius=v),
+        lambda X, v: fm.kneighbors(X, k=v),
+        lambda X, v: fm.cdist(X, X, n_threads=v),
+    ],
+)
+def test_numeric_parameters_refuse_strings(call):
+    X, _ = _data(4, 1, 3)
+    with pytest.raises(TypeError):
+        call(X, "2")
