@@ -141,3 +141,58 @@ def test_numeric_parameters_refuse_strings(call):
     X, _ = _data(4, 1, 3)
     with pytest.raises(TypeError):
         call(X, "2")
+
+
+# ----------------------------------------------------------------------------- scikit-learn's V / VI
+
+
+@pytest.mark.parametrize("metric", ["seuclidean", "mahalanobis"])
+def test_pairwise_distances_X_X_estimates_from_X_alone(metric):
+    X, _ = _data(30, 1, 4, seed=1)
+    a = fm.pairwise_distances(X, metric=metric)
+    b = fm.pairwise_distances(X, X, metric=metric)
+    np.testing.assert_array_equal(a, b)
+    if metric == "seuclidean":
+        ref = sd.cdist(X, X, "seuclidean", V=np.var(X, axis=0, ddof=1))
+    else:
+        ref = sd.cdist(X, X, "mahalanobis", VI=np.linalg.inv(np.cov(X.T)).T)
+    np.testing.assert_allclose(a, ref, rtol=1e-10, atol=1e-12)
+    # cdist keeps scipy's estimate from the stacked [X; X] (ddof=1 on 2n rows): a different value
+    np.testing.assert_allclose(fm.cdist(X, X, metric), sd.cdist(X, X, metric), rtol=1e-10, atol=1e-12)
+    assert not np.allclose(fm.cdist(X, X, metric), a)
+
+
+def test_pairwise_distances_matches_sklearn_seuclidean_example():
+    # the pair of the issue: 3.0 from [X; X], 2.828 from X alone
+    X = np.array([[1.0, 0.0], [0.0, 2.0], [2.0, 1.0]])
+    np.testing.assert_allclose(
+        fm.pairwise_distances(X, X, metric="seuclidean"), fm.pairwise_distances(X, metric="seuclidean")
+    )
+    sklearn = pytest.importorskip("sklearn.metrics.pairwise")
+    np.testing.assert_allclose(
+        fm.pairwise_distances(X, X, metric="seuclidean"),
+        sklearn.pairwise_distances(X, X, metric="seuclidean"),
+        rtol=1e-12,
+    )
+
+
+@pytest.mark.parametrize(("metric", "param"), [("seuclidean", "V"), ("mahalanobis", "VI")])
+def test_pairwise_distances_with_Y_needs_the_parameter(metric, param):
+    X, Y = _data(10, 8, 3)
+    with pytest.raises(
+        ValueError, match=f"The '{param}' parameter is required for the {metric} metric when Y is passed"
+    ):
+        fm.pairwise_distances(X, Y, metric=metric)
+    with pytest.raises(ValueError, match="is required"):
+        fm.pairwise_distances(X, X.copy(), metric=metric)  # an equal copy is not X (scikit-learn's rule)
+    kw = {"V": np.var(X, axis=0, ddof=1)} if metric == "seuclidean" else {"VI": np.linalg.inv(np.cov(X.T))}
+    np.testing.assert_allclose(
+        fm.pairwise_distances(X, Y, metric=metric, **kw), sd.cdist(X, Y, metric, **kw), rtol=1e-12
+    )
+    if metric == "mahalanobis":
+        L = np.linalg.cholesky(kw["VI"]).T
+        np.testing.assert_allclose(
+            fm.pairwise_distances(X, Y, metric=metric, L=L), sd.cdist(X, Y, metric, **kw), rtol=1e-10
+        )
+    # cdist (scipy) estimates from the stacked inputs, no error
+    np.testing.assert_allclose(fm.cdist(X, Y, metric), sd.cdist(X, Y, metric), rtol=1e-10)

@@ -13,6 +13,7 @@ from ._validation import (
     check_out,
     new_output,
     resolve_n_threads,
+    same_array,
     validate_pair,
 )
 
@@ -186,6 +187,15 @@ def metric_map(L, VI, d, dtype):
     return np.ascontiguousarray(Lm, dtype=dtype)
 
 
+def _require_given(metric, kwargs) -> None:
+    """scikit-learn's pairwise_distances with a separate Y needs V / VI: it estimates them from X only."""
+    name = _metric_name(metric) if isinstance(metric, str) else None
+    if name == "seuclidean" and kwargs.get("V") is None:
+        raise ValueError("The 'V' parameter is required for the seuclidean metric when Y is passed.")
+    if name == "mahalanobis" and kwargs.get("VI") is None and kwargs.get("L") is None:
+        raise ValueError("The 'VI' parameter is required for the mahalanobis metric when Y is passed.")
+
+
 def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
     return validate_pair(XA, XB, check_finite_, names)
 
@@ -247,9 +257,18 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
     With ``Y=None`` the result is exactly symmetric, only half is computed and the diagonal is 0.
     float32 stays float32. ``n_jobs`` is accepted as an alias of ``n_threads``.
+
+    scikit-learn's defaults, not scipy's: ``seuclidean`` without ``V`` and ``mahalanobis`` without
+    ``VI`` (or ``L``) estimate them from X alone, so ``pairwise_distances(X)`` and
+    ``pairwise_distances(X, X)`` agree; with a different Y they raise ValueError (scikit-learn's rule).
+    :func:`cdist` keeps scipy's estimate from the stacked rows of XA and XB.
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
+    if Y is not None and (Y is X or same_array(X, Y)):
+        Y = None  # scikit-learn's X is Y: the symmetric computation, defaults estimated from X
+    if Y is not None:
+        _require_given(metric, kwargs)
     A = as_float_2d(X, "X")
     if Y is None:  # scikit-learn computes this case with scipy's pdist (defaults from X alone)
         if check_finite:
