@@ -143,6 +143,116 @@ def test_numeric_parameters_refuse_strings(call):
         call(X, "2")
 
 
+# ----------------------------------------------------------------------------- extreme magnitudes
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170, 1e300, 1e-300])
+@pytest.mark.parametrize("metric", ["cosine", "correlation"])
+@pytest.mark.parametrize("d", DIMS)
+def test_cosine_extreme_magnitudes_float64(scale, metric, d):
+    if metric == "correlation" and d == 1:
+        pytest.skip("a 1-feature row is constant after centring")
+    X, Y = _data(13, 11, d, seed=d)
+    X, Y = X * scale, Y * scale
+    ref = _cosine_ref(X, Y, centre=metric == "correlation")
+    np.testing.assert_allclose(fm.cdist(X, Y, metric), ref, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        fm.pdist(X, metric), sd.squareform(_cosine_ref(X, X, metric == "correlation"), checks=False), atol=1e-12
+    )
+    if metric == "cosine":
+        np.testing.assert_allclose(fm.cosine_similarity(X, Y), 1 - ref, atol=1e-12)
+        dist, idx = fm.kneighbors(X, Y, k=4, metric="cosine")
+        np.testing.assert_allclose(dist, np.sort(ref, axis=1)[:, :4], atol=1e-12)
+
+
+def test_cosine_tiny_row_is_not_a_zero_row():
+    X = np.array([[1e-170, 2e-170, 0.0], [3e-170, -1e-170, 5e-170], [0.0, 0.0, 0.0]])
+    D = fm.cdist(X, X[:2], "cosine")
+    ref = sd.cdist(X[:2] * 1e170, X[:2] * 1e170, "cosine")
+    np.testing.assert_allclose(D[:2], ref, atol=1e-15)
+    np.testing.assert_array_equal(D[2], [1.0, 1.0])  # the true zero row keeps scikit-learn's rule
+
+
+@pytest.mark.parametrize("scale", [1e20, 1e-20, 1e35])
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_float32_extreme_magnitudes(scale, metric):
+    X, Y = _data(37, 29, 17, seed=5)
+    X32, Y32 = (X * scale).astype(np.float32), (Y * scale).astype(np.float32)
+    X64, Y64 = X32.astype(np.float64), Y32.astype(np.float64)
+    if metric == "cosine":
+        ref = _cosine_ref(X64, Y64)
+        np.testing.assert_allclose(fm.cdist(X32, Y32, metric), ref, atol=2e-6)
+    else:
+        ref = sd.cdist(X64 / scale, Y64 / scale) * scale
+        np.testing.assert_allclose(fm.cdist(X32, Y32, metric), ref, rtol=2e-6)
+        np.testing.assert_allclose(fm.pdist(X32, metric), sd.pdist(X64 / scale) * scale, rtol=2e-6)
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-170, 1e-300])
+@pytest.mark.parametrize("d", DIMS)
+def test_euclidean_finite_result_of_huge_or_tiny_rows(scale, d):
+    """The squares overflow (underflow) but the distance itself is finite (non-zero): it is returned."""
+    X, Y = _data(15, 22, d, seed=d)
+    ref = sd.cdist(X, Y) * scale  # exact: distances scale linearly
+    np.testing.assert_allclose(fm.cdist(X * scale, Y * scale), ref, rtol=1e-12)
+    np.testing.assert_allclose(fm.pdist(X * scale), sd.pdist(X) * scale, rtol=1e-12)
+    np.testing.assert_allclose(fm.cdist(X * scale, Y * scale, "seuclidean", V=np.ones(d)), ref, rtol=1e-12)
+    np.testing.assert_allclose(fm.cdist(X * scale, Y * scale, "minkowski", p=2), ref, rtol=1e-12)
+    L = np.eye(d)[: max(1, d - 1)]
+    np.testing.assert_allclose(
+        fm.cdist(X * scale, Y * scale, "mahalanobis", L=L), sd.cdist(X @ L.T, Y @ L.T) * scale, rtol=1e-12
+    )
+    dist, idx = fm.kneighbors(X * scale, Y * scale, k=3)
+    np.testing.assert_array_equal(idx, np.argsort(ref, axis=1, kind="stable")[:, :3])
+    np.testing.assert_allclose(dist, np.sort(ref, axis=1)[:, :3], rtol=1e-12)
+    r = float(np.median(ref))
+    _, ir, off = fm.radius_neighbors(X * scale, Y * scale, radius=r, return_csr=True)
+    assert off[-1] == int((ref <= r).sum())
+
+
+def test_sqeuclidean_and_rbf_of_huge_rows():
+    X, Y = _data(9, 8, 7)
+    with np.errstate(over="ignore"):
+        ref = sd.cdist(X, Y, "sqeuclidean") * 1e160 * 1e160  # overflows: the true value is not representable
+    np.testing.assert_array_equal(fm.cdist(X * 1e160, Y * 1e160, "sqeuclidean"), ref)
+    np.testing.assert_allclose(
+        fm.cdist(X * 1e100, Y * 1e100, "sqeuclidean"), sd.cdist(X, Y, "sqeuclidean") * 1e200, rtol=1e-12
+    )
+    K = fm.rbf_kernel(X * 1e160)
+    np.testing.assert_array_equal(K, np.eye(9))  # exp(-huge) = 0 off the diagonal, never NaN
+
+
+@pytest.mark.parametrize("p", [1000, 300, 9.5, 3, 8, 0.3])
+@pytest.mark.parametrize("scale", [1.0, 1e150, 1e-150])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_minkowski_no_overflow_in_terms(p, scale, dtype):
+    if dtype == np.float32:
+        scale = {1.0: 1.0, 1e150: 1e15, 1e-150: 1e-15}[scale]
+    X, Y = _data(21, 17, 7, seed=int(p))
+    X, Y = (X * scale).astype(dtype), (Y * scale).astype(dtype)
+    ref = _minkowski_ref(X, Y, p)
+    rtol = 3e-5 if dtype == np.float32 else 1e-12
+    D = fm.cdist(X, Y, "minkowski", p=p)
+    assert np.isfinite(D).all() and (D > 0).all()
+    np.testing.assert_allclose(D, ref, rtol=rtol)
+    np.testing.assert_allclose(
+        fm.pdist(X, "minkowski", p=p), sd.squareform(_minkowski_ref(X, X, p), checks=False), rtol=rtol
+    )
+    dist, idx = fm.kneighbors(X, Y, k=4, metric="minkowski", p=p)
+    np.testing.assert_allclose(dist, np.sort(ref, axis=1)[:, :4], rtol=rtol)
+    r = float(np.median(ref))
+    _, ir, off = fm.radius_neighbors(X, Y, radius=r, metric="minkowski", p=p, return_csr=True)
+    near = np.abs(ref - r) <= 4 * rtol * r  # pairs on the boundary may go either way
+    assert abs(off[-1] - int((ref <= r).sum())) <= int(near.sum())
+
+
+def test_minkowski_large_p_identical_rows_are_zero():
+    X, _ = _data(6, 1, 5)
+    X = np.vstack([X, X])
+    D = fm.cdist(X, X[::-1].copy(), "minkowski", p=1000)
+    np.testing.assert_array_equal(np.diag(D[:, ::-1])[:6], 0.0)
+
+
 # ----------------------------------------------------------------------------- scikit-learn's V / VI
 
 
@@ -196,3 +306,9 @@ def test_pairwise_distances_with_Y_needs_the_parameter(metric, param):
         )
     # cdist (scipy) estimates from the stacked inputs, no error
     np.testing.assert_allclose(fm.cdist(X, Y, metric), sd.cdist(X, Y, metric), rtol=1e-10)
+
+
+def test_seuclidean_default_V_overflow_is_a_clear_error():
+    X, Y = _data(5, 4, 3)
+    with pytest.raises(ValueError, match="overflows"):
+        fm.cdist(X * 1e160, Y * 1e160, "seuclidean")

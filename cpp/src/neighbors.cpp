@@ -28,22 +28,33 @@ inline T filter_slack(T nx, T ny_max) {
 }
 
 // Monotone map from the value the driver reduces on to the reported distance.
+// Minkowski rows arrive finished (pb.skip_post false: the driver recomputes overflowing pairs as
+// distances); rescaled sq_dot data (pb.dist_scale != 1) are scaled back here.
 template <class T>
 T finish(const Problem<T>& pb, T v) {
+    if (!pb.skip_post) return v;
+    const double s = pb.dist_scale;
     switch (pb.post) {
-        case Post::sqrt: return std::sqrt(v);
+        case Post::sqrt: return s == 1 ? std::sqrt(v) : T(std::sqrt(double(v)) * s);
         case Post::root_p: return T(std::pow(double(v), 1.0 / pb.p));
-        default: return v;
+        default: return s == 1 ? v : T(double(v) * s * s);
     }
 }
 // Inverse of finish, for a radius given in reported units.
 template <class T>
 double unfinish(const Problem<T>& pb, double r) {
+    if (!pb.skip_post) return r;
+    const double s = pb.dist_scale;
     switch (pb.post) {
-        case Post::sqrt: return r * r;
+        case Post::sqrt: return (r / s) * (r / s);
         case Post::root_p: return std::pow(r, pb.p);
-        default: return r;
+        default: return r / s / s;
     }
+}
+// Top-k and radius filters compare before the monotone post, except for Minkowski (see finish).
+template <class T>
+bool skips_post(const Problem<T>& pb) {
+    return pb.reduce != Reduce::lp;
 }
 
 // Parts for slotted sinks: few row tiles -> split the references so every thread has work.
@@ -346,7 +357,7 @@ void knn_search(const Problem<T>& pb_in, index_t k, bool exclude_self, T* dist, 
     Problem<T> pb = pb_in;
     pb.symmetric = false;
     pb.zero_diagonal = false;
-    pb.skip_post = true;
+    pb.skip_post = skips_post(pb);
     TopKSink<T> sink(pb, k, exclude_self, choose_parts(pb));
     run_pairwise(pb, sink);
     sink.finalize(dist, idx);
@@ -362,7 +373,7 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
     Problem<T> pb = pb_in;
     pb.symmetric = false;
     pb.zero_diagonal = false;
-    pb.skip_post = true;
+    pb.skip_post = skips_post(pb);
     std::vector<T> thr(size_t(pb.x.m.rows), T(unfinish(pb, radius)));
     if (radii)
         for (index_t i = 0; i < pb.x.m.rows; ++i) {

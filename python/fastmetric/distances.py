@@ -154,7 +154,13 @@ def _prepare(metric, XA, XB, kwargs):
             S = _stacked(XA, XB).astype(np.float64)
             if S.shape[0] < 2:
                 raise ValueError("seuclidean without V needs at least 2 samples to estimate variances")
-            V = np.var(S, axis=0, ddof=1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                V = np.var(S, axis=0, ddof=1)
+            if not np.isfinite(V).all():
+                raise ValueError(
+                    f"seuclidean's default V (the column variances of the inputs, shape {S.shape}) overflows "
+                    "float64; pass V explicitly"
+                )
         V = _vector(V, "V", d, np.float64)
         if (V <= 0).any():
             cols = np.flatnonzero(V <= 0)[:5].tolist()
