@@ -283,6 +283,22 @@ T exact_lp_pair(const Problem<T>& pb, index_t i, index_t j) {
         s += std::pow(std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride])) / m, pb.p);
     return T(m * std::pow(s, 1.0 / pb.p));
 }
+// The same pair's sum sum_k (|x_k - y_k| c_k)^p in double (c the column scale), for reductions that
+// compare sums (pb.skip_post): exact wherever the sum itself is representable.
+template <class T>
+T exact_lp_sum(const Problem<T>& pb, index_t i, index_t j) {
+    const Operand<T>& X = pb.x;
+    const Operand<T>& Y = pb.y;
+    const T* xr = X.m.row(i);
+    const T* yr = Y.m.row(j);
+    double s = 0;
+    for (index_t k = 0; k < X.m.cols; ++k) {
+        double t = std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]));
+        if (X.col_scale) t *= double(X.col_scale[k]);
+        s += std::pow(t, pb.p);
+    }
+    return T(s);
+}
 
 }  // namespace
 template <class T>
@@ -453,9 +469,17 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 default: break;
             }
             index_t n_lp = 0;  // Reduce::lp: pairs to recompute after the post, their columns in fl[]
-            if (pb.reduce == Reduce::lp)
-                for (index_t q = (pb.symmetric && js == i) ? 1 : 0; q < cnt; ++q)
-                    if (!(v[q] >= lp_lo && v[q] <= lp_hi)) fl[n_lp++] = q;
+            if (pb.reduce == Reduce::lp) {
+                const index_t q0 = (pb.symmetric && js == i) ? 1 : 0;  // not the diagonal
+                // a search's sums cannot overflow (p <= 8 on scaled data, see neighbors.cpp): one pass
+                if (pb.skip_post || kt.count_le(v + q0, cnt - q0, lp_hi) == cnt - q0) {
+                    n_lp = kt.select_below(v + q0, cnt - q0, lp_lo, false, fl);
+                    for (index_t f = 0; f < n_lp; ++f) fl[f] += q0;
+                } else {
+                    for (index_t q = q0; q < cnt; ++q)
+                        if (!(v[q] >= lp_lo && v[q] <= lp_hi)) fl[n_lp++] = q;
+                }
+            }
             if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
             switch (pb.skip_post ? Post::none : pb.post) {
                 case Post::none: break;
@@ -477,8 +501,9 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 case Post::tanh: kt.tanh_affine(v, cnt, T(pb.gamma), T(pb.coef0)); break;
                 case Post::negate: kt.affine(v, cnt, T(-1), T(0)); break;
             }
-            // Reduce::lp: the finished distance (the k-NN sinks take lp rows after the post)
-            for (index_t f = 0; f < n_lp; ++f) v[fl[f]] = exact_lp_pair(pb, i, js + fl[f]);
+            // Reduce::lp: the finished distance, or the exact sum where the sink compares sums
+            for (index_t f = 0; f < n_lp; ++f)
+                v[fl[f]] = pb.skip_post ? exact_lp_sum(pb, i, js + fl[f]) : exact_lp_pair(pb, i, js + fl[f]);
             if (pb.dist_scale != 1 && !pb.skip_post) {
                 if (pb.post == Post::sqrt) {
                     kt.affine(v, cnt, T(pb.dist_scale), T(0));

@@ -209,7 +209,10 @@ def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
 def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
     """Distances between each pair of rows of XA (n x d) and XB (m x d): an (n, m) array.
 
-    Same metrics, keywords (``p``, ``V``, ``VI``) and defaults as :func:`scipy.spatial.distance.cdist`;
+    Same metrics, keywords (``p``, ``V``, ``VI``) and defaults as :func:`scipy.spatial.distance.cdist`:
+    without ``V`` / ``VI`` they are estimated from the stacked rows [XA; XB] (scipy's rule; see
+    :func:`pairwise_distances` for scikit-learn's). ``minkowski`` takes any ``p > 0``; for p < 1 it is
+    computed as scipy does but is not a metric (the triangle inequality fails).
     ``mahalanobis`` also accepts ``L`` (k x d) so that d(x, y) = ||L (x - y)||. float32 inputs give
     float32 results (computed natively, with the accuracy bound in the README); anything else float64.
     ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
