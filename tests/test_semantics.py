@@ -312,3 +312,26 @@ def test_seuclidean_default_V_overflow_is_a_clear_error():
     X, Y = _data(5, 4, 3)
     with pytest.raises(ValueError, match="overflows"):
         fm.cdist(X * 1e160, Y * 1e160, "seuclidean")
+
+
+@pytest.mark.parametrize(
+    ("metric", "kw", "scale"),
+    [
+        ("euclidean", {}, 1e160),
+        ("euclidean", {}, 1e-170),
+        ("cosine", {}, 1e160),
+        ("correlation", {}, 1e-170),
+        ("minkowski", {"p": 1000}, 1.0),
+        ("minkowski", {"p": 3}, 1e150),
+    ],
+)
+def test_rescaled_paths_do_not_depend_on_threads(metric, kw, scale):
+    X, Y = _data(301, 257, 33, seed=9)
+    X, Y = X * scale, Y * scale
+    ref = fm.cdist(X, Y, metric, n_threads=1, **kw)
+    np.testing.assert_array_equal(fm.cdist(X, Y, metric, n_threads=2, **kw), ref)
+    np.testing.assert_array_equal(fm.pdist(X, metric, n_threads=1, **kw), fm.pdist(X, metric, n_threads=2, **kw))
+    d1, i1 = fm.kneighbors(X, Y, k=7, metric=metric, n_threads=1, **kw)
+    d2, i2 = fm.kneighbors(X, Y, k=7, metric=metric, n_threads=2, **kw)
+    np.testing.assert_array_equal(d1, d2)
+    np.testing.assert_array_equal(i1, i2)
