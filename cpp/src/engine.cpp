@@ -671,11 +671,13 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
             s += v * v;
         }
         if (shift) shift[i] = mu_t;
+        double inv_norm = s > 0 ? 1.0 / std::sqrt(s) : 0.0;
         if (!(s >= kUnitLo && s <= kUnitHi)) {
             // squares overflowed (|x| ~ 1e160) or underflowed (|x| ~ 1e-170; a tiny non-zero row is
-            // not a zero row): the norm of the row divided by its largest magnitude, rescaled
+            // not a zero row): the norm of the row divided by a power of two near its largest entry
             double mx = 0;
             for (index_t k = 0; k < d; ++k) mx = std::max(mx, std::fabs(double(r[k * m.col_stride]) - double(mu_t)));
+            inv_norm = 0;  // a zero row
             if (mx > 0 && std::isfinite(mx)) {
                 const int e = std::ilogb(mx);
                 double s2 = 0;
@@ -683,13 +685,10 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
                     const double v = std::ldexp(double(r[k * m.col_stride]) - double(mu_t), -e);
                     s2 += v * v;
                 }
-                s = -1;
-                scale[i] = T(std::ldexp(1.0 / std::sqrt(s2), -e));
-            } else {
-                s = 0;
+                inv_norm = std::ldexp(1.0 / std::sqrt(s2), -e);
             }
         }
-        if (s >= 0) scale[i] = s > 0 ? T(1.0 / std::sqrt(s)) : T(0);
+        scale[i] = T(inv_norm);
     }
 }
 
