@@ -236,6 +236,40 @@ T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
     return T(s < 2 ? s : 2);
 }
 
+// Minkowski sum of one pair whose tile value overflowed or underflowed: the finished distance
+// m * (sum (|x_k - y_k| / m)^p)^(1/p), m = max_k |x_k - y_k|, which no intermediate can overflow.
+template <class T>
+T exact_lp_pair(const Problem<T>& pb, index_t i, index_t j) {
+    const Operand<T>& X = pb.x;
+    const Operand<T>& Y = pb.y;
+    const T* xr = X.m.row(i);
+    const T* yr = Y.m.row(j);
+    double m = 0;
+    for (index_t k = 0; k < X.m.cols; ++k)
+        m = std::max(m, std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride])));
+    if (m == 0 || std::isinf(m)) return T(m);
+    double s = 0;
+    for (index_t k = 0; k < X.m.cols; ++k)
+        s += std::pow(std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride])) / m, pb.p);
+    return T(m * std::pow(s, 1.0 / pb.p));
+}
+// The same pair's sum sum_k (|x_k - y_k| c_k)^p in double (c the column scale), for reductions that
+// compare sums (pb.skip_post): exact wherever the sum itself is representable.
+template <class T>
+T exact_lp_sum(const Problem<T>& pb, index_t i, index_t j) {
+    const Operand<T>& X = pb.x;
+    const Operand<T>& Y = pb.y;
+    const T* xr = X.m.row(i);
+    const T* yr = Y.m.row(j);
+    double s = 0;
+    for (index_t k = 0; k < X.m.cols; ++k) {
+        double t = std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]));
+        if (X.col_scale) t *= double(X.col_scale[k]);
+        s += std::pow(t, pb.p);
+    }
+    return T(s);
+}
+
 }  // namespace
 template <class T>
 index_t row_block_rows(const Problem<T>& pb) {
@@ -284,6 +318,10 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
     const Blocking<T> bl = blocking_for(kt, d);
     const T tau = cancellation_threshold<T>(d);
     const int mr = kt.mr, nr = kt.nr;
+    // Minkowski tile sums outside [lp_lo, max] overflowed, or lost digits to underflowed terms
+    // (each below the smallest normal); those pairs are recomputed with per-pair scaling
+    const T lp_lo = T(double(d) * double(std::numeric_limits<T>::min()) / double(std::numeric_limits<T>::epsilon()));
+    const T lp_hi = std::numeric_limits<T>::max();
 
     const index_t nbi = (n + bl.mc - 1) / bl.mc, nbj = (m + bl.nc - 1) / bl.nc;
     struct Task {
@@ -400,6 +438,18 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 }
                 default: break;
             }
+            index_t n_lp = 0;  // Reduce::lp: pairs to recompute after the post, their columns in fl[]
+            if (pb.reduce == Reduce::lp) {
+                const index_t q0 = (pb.symmetric && js == i) ? 1 : 0;  // not the diagonal
+                // a search's sums cannot overflow (p <= 8 on scaled data, see neighbors.cpp): one pass
+                if (pb.skip_post || kt.count_le(v + q0, cnt - q0, lp_hi) == cnt - q0) {
+                    n_lp = kt.select_below(v + q0, cnt - q0, lp_lo, false, fl);
+                    for (index_t f = 0; f < n_lp; ++f) fl[f] += q0;
+                } else {
+                    for (index_t q = q0; q < cnt; ++q)
+                        if (!(v[q] >= lp_lo && v[q] <= lp_hi)) fl[n_lp++] = q;
+                }
+            }
             if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
             switch (pb.skip_post ? Post::none : pb.post) {
                 case Post::none: break;
@@ -420,6 +470,16 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                     break;
                 case Post::tanh: kt.tanh_affine(v, cnt, T(pb.gamma), T(pb.coef0)); break;
                 case Post::negate: kt.affine(v, cnt, T(-1), T(0)); break;
+            }
+            // Reduce::lp: the finished distance, or the exact sum where the sink compares sums
+            for (index_t f = 0; f < n_lp; ++f)
+                v[fl[f]] = pb.skip_post ? exact_lp_sum(pb, i, js + fl[f]) : exact_lp_pair(pb, i, js + fl[f]);
+            if (pb.dist_scale != 1 && !pb.skip_post) {
+                if (pb.post == Post::sqrt) {
+                    kt.affine(v, cnt, T(pb.dist_scale), T(0));
+                } else if (pb.post == Post::none) {  // squared distances: two steps, no overflow of scale^2
+                    for (index_t q = 0; q < cnt; ++q) v[q] = T(double(v[q]) * pb.dist_scale * pb.dist_scale);
+                }
             }
             sink.row(tid, slot, i, js, v, cnt);
         }
@@ -547,6 +607,9 @@ void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
     });
 }
 
+// Sums of squares in which no square can have overflowed or underflowed (computed in double).
+constexpr double kUnitLo = 1e-280, kUnitHi = 1e280;
+
 template <class T>
 void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, int n_threads) {
     const index_t n = m.rows, d = m.cols;
@@ -566,7 +629,24 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
             s += v * v;
         }
         if (shift) shift[i] = mu_t;
-        scale[i] = s > 0 ? T(1.0 / std::sqrt(s)) : T(0);
+        double inv_norm = s > 0 ? 1.0 / std::sqrt(s) : 0.0;
+        if (!(s >= kUnitLo && s <= kUnitHi)) {
+            // squares overflowed (|x| ~ 1e160) or underflowed (|x| ~ 1e-170; a tiny non-zero row is
+            // not a zero row): the norm of the row divided by a power of two near its largest entry
+            double mx = 0;
+            for (index_t k = 0; k < d; ++k) mx = std::max(mx, std::fabs(double(r[k * m.col_stride]) - double(mu_t)));
+            inv_norm = 0;  // a zero row
+            if (mx > 0 && std::isfinite(mx)) {
+                const int e = std::ilogb(mx);
+                double s2 = 0;
+                for (index_t k = 0; k < d; ++k) {
+                    const double v = std::ldexp(double(r[k * m.col_stride]) - double(mu_t), -e);
+                    s2 += v * v;
+                }
+                inv_norm = std::ldexp(1.0 / std::sqrt(s2), -e);
+            }
+        }
+        scale[i] = T(inv_norm);
     });
 }
 

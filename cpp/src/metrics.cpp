@@ -1,6 +1,8 @@
 #include "fastmetric/metrics.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 
 namespace fastmetric {
@@ -47,6 +49,46 @@ void stacked_mean(MatrixView<T> X, MatrixView<T> Y, bool y_is_x, std::vector<T>&
     }
     mean.resize(size_t(d));
     for (index_t k = 0; k < d; ++k) mean[size_t(k)] = T(cnt ? acc[size_t(k)] / double(cnt) : 0.0);
+}
+// Squared norms beyond max/16 overflow the expansion |x|^2 + |y|^2 - 2 x.y (1e160-magnitude float64
+// rows, 1e20 float32 ones), and below min/eps they have lost digits to underflow: then the data are
+// scaled by a power of two (exact) to a largest magnitude in [1, 2), folded into the column scale,
+// and the driver scales the finished distances back (pb.dist_scale). Ordinary data pay one max over
+// the norms.
+template <class T>
+void rescale_if_needed(PreparedProblem<T>& pp, MatrixView<T> X, MatrixView<T> Y, bool y_is_x, int n_threads) {
+    Problem<T>& pb = pp.pb;
+    double nmax = 0;
+    for (index_t i = 0; i < X.rows; ++i) nmax = std::max(nmax, double(pb.x.sq_norms[i]));
+    if (!y_is_x)
+        for (index_t i = 0; i < Y.rows; ++i) nmax = std::max(nmax, double(pb.y.sq_norms[i]));
+    const double hi = double(std::numeric_limits<T>::max()) / 16;
+    const double lo = double(std::numeric_limits<T>::min()) / double(std::numeric_limits<T>::epsilon());
+    const bool huge = !(nmax <= hi);  // also NaN / inf norms
+    if (!huge && !(nmax < lo)) return;  // nmax == 0 too: every square may have underflowed
+    const index_t d = X.cols;
+    double M = 0;  // largest magnitude of a packed value (shifted, column-scaled)
+    auto scan = [&](const MatrixView<T>& m) {
+        for (index_t i = 0; i < m.rows; ++i) {
+            const T* r = m.row(i);
+            for (index_t k = 0; k < d; ++k) {
+                double v = double(r[k * m.col_stride]);
+                if (pb.x.col_shift) v -= double(pb.x.col_shift[k]);
+                if (pb.x.col_scale) v *= double(pb.x.col_scale[k]);
+                M = std::max(M, std::fabs(v));
+            }
+        }
+    };
+    scan(X);
+    if (!y_is_x) scan(Y);
+    if (!(M > 0) || !std::isfinite(M)) return;
+    const int e = std::ilogb(M);
+    if (pp.col_scale.empty()) pp.col_scale.assign(size_t(d), T(1));
+    for (index_t k = 0; k < d; ++k) pp.col_scale[size_t(k)] = T(std::ldexp(double(pp.col_scale[size_t(k)]), -e));
+    pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();
+    row_sq_norms(pb.x, pp.x_norm.data(), n_threads);
+    if (!y_is_x) row_sq_norms(pb.y, pp.y_norm.data(), n_threads);
+    pb.dist_scale = std::ldexp(1.0, e);
 }
 }  // namespace
 
@@ -100,6 +142,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
             row_sq_norms(pb.y, pp.y_norm.data(), a.n_threads);
             pb.y.sq_norms = pp.y_norm.data();
         }
+        rescale_if_needed(pp, X, Y, y_is_x, a.n_threads);
     };
     auto setup_unit = [&](bool centre_rows) {
         pp.x_scale.resize(size_t(X.rows));
@@ -141,7 +184,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     } else if (name == "chebyshev") {
         pb.reduce = Reduce::linf;
     } else if (name == "minkowski") {
-        if (!(a.p >= 1)) throw std::invalid_argument("minkowski needs p >= 1");
+        if (!(a.p > 0)) throw std::invalid_argument("minkowski needs p > 0");
         if (std::isinf(a.p)) {
             pb.reduce = Reduce::linf;
         } else if (a.p == 1) {
@@ -172,6 +215,10 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
         } else if (name == "rbf") {
             setup_sq(!with_map);
             pb.post = Post::exp_neg;
+            if (pb.dist_scale != 1) {  // rescaled data: exp(-gamma s^2 |x' - y'|^2), gamma s^2 capped at max
+                pb.gamma = std::min(pb.gamma * pb.dist_scale * pb.dist_scale, double(std::numeric_limits<T>::max()));
+                pb.dist_scale = 1;
+            }
         } else if (name == "laplacian") {
             pb.reduce = Reduce::l1;
             pb.post = Post::exp_neg;

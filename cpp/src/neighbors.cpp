@@ -28,22 +28,68 @@ inline T filter_slack(T nx, T ny_max) {
 }
 
 // Monotone map from the value the driver reduces on to the reported distance.
+// Rescaled data (pb.dist_scale != 1: sq_dot metrics, or Minkowski in a search) are scaled back
+// here; Minkowski rows of large p arrive finished (pb.skip_post false, see search_problem).
 template <class T>
 T finish(const Problem<T>& pb, T v) {
+    if (!pb.skip_post) return v;
+    const double s = pb.dist_scale;
     switch (pb.post) {
-        case Post::sqrt: return std::sqrt(v);
-        case Post::root_p: return T(std::pow(double(v), 1.0 / pb.p));
-        default: return v;
+        case Post::sqrt: return s == 1 ? std::sqrt(v) : T(std::sqrt(double(v)) * s);
+        case Post::root_p: return T(std::pow(double(v), 1.0 / pb.p) * s);
+        default: return s == 1 ? v : T(double(v) * s * s);
     }
 }
 // Inverse of finish, for a radius given in reported units.
 template <class T>
 double unfinish(const Problem<T>& pb, double r) {
+    if (!pb.skip_post) return r;
+    const double s = pb.dist_scale;
     switch (pb.post) {
-        case Post::sqrt: return r * r;
-        case Post::root_p: return std::pow(r, pb.p);
-        default: return r;
+        case Post::sqrt: return (r / s) * (r / s);
+        case Post::root_p: return std::pow(r / s, pb.p);
+        default: return r / s / s;
     }
+}
+
+// The search's copy of the problem. Top-k and radius filters compare before the monotone post. For
+// Minkowski that means comparing sums of |x - y|^p, which overflow or underflow for large p: with
+// p <= 8 the data are scaled by a power of two to a largest magnitude in [1, 2) when they lie outside
+// [2^-8, 2^8] (sums then stay below d 4^p; the driver recomputes underflowed ones exactly, in
+// double), and larger p compares finished distances (one pow per pair, against d in the kernel).
+template <class T>
+Problem<T> search_problem(const Problem<T>& pb_in, std::vector<T>& col_scale) {
+    Problem<T> pb = pb_in;
+    pb.symmetric = false;
+    pb.zero_diagonal = false;
+    pb.skip_post = true;
+    if (pb.reduce != Reduce::lp) return pb;
+    if (!(pb.p <= 8)) {
+        pb.skip_post = false;
+        return pb;
+    }
+    T mx[4] = {T(0), T(0), T(0), T(0)};  // four independent maxima: no latency chain
+    for (const MatrixView<T>* m : {&pb.x.m, &pb.y.m})
+        for (index_t i = 0; i < m->rows; ++i) {
+            const T* r = m->row(i);
+            const index_t st = m->col_stride, d = m->cols;
+            index_t k = 0;
+            if (st == 1) {  // the common layout: unit stride, a loop the compiler vectorises
+                for (; k + 4 <= d; k += 4)
+                    for (int u = 0; u < 4; ++u) {
+                        const T a = std::fabs(r[k + u]);
+                        mx[u] = a > mx[u] ? a : mx[u];
+                    }
+            }
+            for (; k < d; ++k) mx[0] = std::max(mx[0], T(std::fabs(r[k * st])));
+        }
+    const double M = double(std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3])));
+    if (!(M > 0) || !std::isfinite(M) || (M >= 0x1p-8 && M <= 0x1p8)) return pb;
+    const int e = std::ilogb(M);
+    col_scale.assign(size_t(pb.x.m.cols), T(std::ldexp(1.0, -e)));
+    pb.x.col_scale = pb.y.col_scale = col_scale.data();
+    pb.dist_scale = std::ldexp(1.0, e);
+    return pb;
 }
 
 // Parts for slotted sinks: few row tiles -> split the references so every thread has work.
@@ -340,10 +386,8 @@ class RadiusSink final : public Sink<T> {
 template <class T>
 void knn_search(const Problem<T>& pb_in, index_t k, bool exclude_self, T* dist, std::int64_t* idx) {
     if (k <= 0) throw std::invalid_argument("k must be positive");
-    Problem<T> pb = pb_in;
-    pb.symmetric = false;
-    pb.zero_diagonal = false;
-    pb.skip_post = true;
+    std::vector<T> col_scale;
+    const Problem<T> pb = search_problem(pb_in, col_scale);
     TopKSink<T> sink(pb, k, exclude_self, choose_parts(pb));
     run_pairwise(pb, sink);
     sink.finalize(dist, idx);
@@ -356,10 +400,8 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
     if ((query_labels == nullptr) != (ref_labels == nullptr))
         throw std::invalid_argument("radius_search: give both query and reference labels, or neither");
     if (!radii && !(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
-    Problem<T> pb = pb_in;
-    pb.symmetric = false;
-    pb.zero_diagonal = false;
-    pb.skip_post = true;
+    std::vector<T> col_scale;
+    const Problem<T> pb = search_problem(pb_in, col_scale);
     std::vector<T> thr(size_t(pb.x.m.rows), T(unfinish(pb, radius)));
     if (radii)
         for (index_t i = 0; i < pb.x.m.rows; ++i) {

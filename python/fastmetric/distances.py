@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from . import _core
@@ -12,6 +14,7 @@ from ._validation import (
     new_output,
     plain_threads,
     resolve_n_threads,
+    same_array,
     validate_pair,
 )
 
@@ -88,6 +91,20 @@ def _vector(v, name: str, d: int, dtype) -> np.ndarray:
     return arr
 
 
+def _minkowski_p(p) -> float:
+    """scipy's rule: any real p > 0 (0 < p < 1 is computed although it is not a metric), inf allowed."""
+    if p is None:
+        return 2.0
+    if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "fiub":
+        p = p[()]  # a 0-d array, as scipy accepts
+    if not isinstance(p, (numbers.Real, np.bool_)):
+        raise TypeError(f"minkowski p must be a real number, got {type(p).__name__} {p!r}")
+    p = float(p)
+    if not p > 0:  # also rejects NaN
+        raise ValueError(f"minkowski p must be greater than 0 (as in scipy); got p={p}")
+    return p
+
+
 def _stacked(XA, XB):
     """The rows scipy estimates default V / VI from: XA alone (pdist) or XA on top of XB (cdist)."""
     return XA if XB is None else np.vstack([XA, XB])
@@ -142,15 +159,7 @@ def _prepare(metric, XA, XB, kwargs):
     d = XA.shape[1]
     dtype = XA.dtype
     if name == "minkowski":
-        p = kwargs.get("p", 2)
-        if p is None:
-            p = 2
-        try:
-            p = float(p)
-        except (TypeError, ValueError):
-            raise TypeError(f"minkowski p must be a number, got {p!r}") from None
-        if not p >= 1:  # also rejects NaN
-            raise ValueError(f"minkowski needs p >= 1 (p < 1 is not a metric); got p={p}")
+        p = _minkowski_p(kwargs.get("p", 2))
         core["p"] = p
     elif name == "seuclidean":
         V = kwargs.get("V")
@@ -158,7 +167,13 @@ def _prepare(metric, XA, XB, kwargs):
             S = _stacked(XA, XB).astype(np.float64)
             if S.shape[0] < 2:
                 raise ValueError("seuclidean without V needs at least 2 samples to estimate variances")
-            V = np.var(S, axis=0, ddof=1)
+            with np.errstate(over="ignore", invalid="ignore"):
+                V = np.var(S, axis=0, ddof=1)
+            if not np.isfinite(V).all():
+                raise ValueError(
+                    f"seuclidean's default V (the column variances of the inputs, shape {S.shape}) overflows "
+                    "float64; pass V explicitly"
+                )
         V = _vector(V, "V", d, np.float64)
         if (V <= 0).any():
             cols = np.flatnonzero(V <= 0)[:5].tolist()
@@ -191,6 +206,15 @@ def metric_map(L, VI, d, dtype):
     return np.ascontiguousarray(Lm, dtype=dtype)
 
 
+def _require_given(metric, kwargs) -> None:
+    """scikit-learn's pairwise_distances with a separate Y needs V / VI: it estimates them from X only."""
+    name = _metric_name(metric) if isinstance(metric, str) else None
+    if name == "seuclidean" and kwargs.get("V") is None:
+        raise ValueError("The 'V' parameter is required for the seuclidean metric when Y is passed.")
+    if name == "mahalanobis" and kwargs.get("VI") is None and kwargs.get("L") is None:
+        raise ValueError("The 'VI' parameter is required for the mahalanobis metric when Y is passed.")
+
+
 def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
     return validate_pair(XA, XB, check_finite_, names)
 
@@ -198,7 +222,10 @@ def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
 def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
     """Distances between each pair of rows of XA (n x d) and XB (m x d): an (n, m) array.
 
-    Same metrics, keywords (``p``, ``V``, ``VI``) and defaults as :func:`scipy.spatial.distance.cdist`;
+    Same metrics, keywords (``p``, ``V``, ``VI``) and defaults as :func:`scipy.spatial.distance.cdist`:
+    without ``V`` / ``VI`` they are estimated from the stacked rows [XA; XB] (scipy's rule; see
+    :func:`pairwise_distances` for scikit-learn's). ``minkowski`` takes any ``p > 0``; for p < 1 it is
+    computed as scipy does but is not a metric (the triangle inequality fails).
     ``mahalanobis`` also accepts ``L`` (k x d) so that d(x, y) = ||L (x - y)||. float32 inputs give
     float32 results (computed natively, with the accuracy bound in the README); anything else float64.
     ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
@@ -264,6 +291,11 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
     With ``Y=None`` the result is exactly symmetric, only half is computed and the diagonal is 0.
     float32 stays float32. ``n_jobs`` is accepted as an alias of ``n_threads``.
+
+    scikit-learn's defaults, not scipy's: ``seuclidean`` without ``V`` and ``mahalanobis`` without
+    ``VI`` (or ``L``) estimate them from X alone, so ``pairwise_distances(X)`` and
+    ``pairwise_distances(X, X)`` agree; with a different Y they raise ValueError (scikit-learn's rule).
+    :func:`cdist` keeps scipy's estimate from the stacked rows of XA and XB.
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
@@ -273,6 +305,10 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
             D = _core.plain_pairwise(X, Y, name, False, bool(check_finite), _NAN, 1.0, 3.0, nt)
             if D is not None:
                 return D
+    if Y is not None and (Y is X or same_array(X, Y)):
+        Y = None  # scikit-learn's X is Y: the symmetric computation, defaults estimated from X
+    if Y is not None:
+        _require_given(metric, kwargs)
     A = as_float_2d(X, "X")
     if Y is None:  # scikit-learn computes this case with scipy's pdist (defaults from X alone)
         if check_finite:

@@ -29,9 +29,17 @@ __all__ = [
 ]
 
 
+def _scalar(value):
+    """A 0-d numeric array (as numpy reductions return) as its scalar; anything else unchanged."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return value[()]
+    return value
+
+
 def _gamma(gamma, d, name="gamma"):
     if gamma is None:
         return 1.0 / d
+    gamma = _scalar(gamma)
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
         raise TypeError(f"{name} must be a real number or None, got {type(gamma).__name__}")
     g = float(gamma)
@@ -41,6 +49,7 @@ def _gamma(gamma, d, name="gamma"):
 
 
 def _real(value, name):
+    value = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     v = float(value)

@@ -77,6 +77,8 @@ def kneighbors(
 
 
 def _check_radius(radius, n_queries):
+    if isinstance(radius, np.ndarray) and radius.ndim == 0 and radius.dtype.kind in "fiu":
+        radius = radius[()]  # a 0-d array is one radius
     if isinstance(radius, (np.ndarray, list, tuple)):
         r = np.asarray(radius)
         if r.dtype.kind not in "iuf" or r.ndim != 1 or r.shape[0] != n_queries:
@@ -199,7 +201,9 @@ def merge_kneighbors(first, second, k):
         )
     if d1.shape[0] != d2.shape[0]:
         raise ValueError(f"the parts have different numbers of queries: {d1.shape[0]} and {d2.shape[0]}")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k <= 0:
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise TypeError(f"k must be an int, got {type(k).__name__} {k!r}")
+    if k <= 0:
         raise ValueError(f"k must be a positive int, got {k!r}")
     if k > d1.shape[1] + d2.shape[1]:
         raise ValueError(f"k={k} is larger than the {d1.shape[1] + d2.shape[1]} candidates of the two parts")

@@ -73,6 +73,10 @@ struct Problem {
     bool symmetric = false;      // y is x: compute tiles with j >= i only
     bool zero_diagonal = false;  // symmetric distances: d(i, i) = 0 exactly (before post)
     bool skip_post = false;      // reductions (top-k, radius) compare before the monotone post
+    // sq_dot problems whose squares would overflow / underflow run on data scaled by a power of two
+    // (folded into col_scale); the driver multiplies the finished distance by dist_scale (squared
+    // distances by its square) to undo it. 1 for ordinary data.
+    double dist_scale = 1;
     int n_threads = 1;
 };
 
