@@ -130,6 +130,22 @@ template <class T>
 struct Blocking {
     index_t mc, nc, kc;
 };
+// Tuning knobs FM_MC / FM_NC / FM_KC (benchmarks/README.md), read once per process: a getenv per
+// call cost ~0.1 us each on the 10 x 8 calls that trackers make per frame.
+struct BlockingOverride {
+    index_t mc = 0, nc = 0, kc = 0;
+};
+const BlockingOverride& blocking_override() {
+    static const BlockingOverride o = [] {
+        BlockingOverride r;
+        if (const char* e = std::getenv("FM_MC")) r.mc = std::max(0, std::atoi(e));
+        if (const char* e = std::getenv("FM_NC")) r.nc = std::max(0, std::atoi(e));
+        if (const char* e = std::getenv("FM_KC")) r.kc = std::max(0, std::atoi(e));
+        return r;
+    }();
+    return o;
+}
+
 template <class T>
 Blocking<T> blocking_for(const KernelTable<T>& kt, index_t d) {
     Blocking<T> b;
@@ -140,9 +156,10 @@ Blocking<T> blocking_for(const KernelTable<T>& kt, index_t d) {
     b.mc = kt.mr * std::max<index_t>(1, mc_target / kt.mr);
     const index_t nc_target = sizeof(T) == 4 ? 512 : 256;
     b.nc = kt.nr * std::max<index_t>(1, nc_target / kt.nr);
-    if (const char* e = std::getenv("FM_MC")) b.mc = kt.mr * std::max<index_t>(1, std::atoi(e) / kt.mr);
-    if (const char* e = std::getenv("FM_NC")) b.nc = kt.nr * std::max<index_t>(1, std::atoi(e) / kt.nr);
-    if (const char* e = std::getenv("FM_KC")) b.kc = std::min<index_t>(d, std::atoi(e));
+    const BlockingOverride& o = blocking_override();
+    if (o.mc > 0) b.mc = kt.mr * std::max<index_t>(1, o.mc / kt.mr);
+    if (o.nc > 0) b.nc = kt.nr * std::max<index_t>(1, o.nc / kt.nr);
+    if (o.kc > 0) b.kc = std::min<index_t>(d, o.kc);
     return b;
 }
 
@@ -162,6 +179,7 @@ template <class T>
 void pack(const Operand<T>& op, index_t r0, index_t nrows, index_t k0, index_t kc, int w, T* dst) {
     const index_t panels = (nrows + w - 1) / w;
     const bool plain = !op.col_shift && !op.col_scale && !op.row_shift && !op.row_scale && op.m.col_stride == 1;
+    const bool centred = op.col_shift && !op.col_scale && !op.row_shift && !op.row_scale && op.m.col_stride == 1;
     for (index_t p = 0; p < panels; ++p) {
         T* panel = dst + p * kc * w;
         for (int r = 0; r < w; ++r) {
@@ -174,6 +192,9 @@ void pack(const Operand<T>& op, index_t r0, index_t nrows, index_t k0, index_t k
             const T* src = op.m.row(row) + k0 * op.m.col_stride;
             if (plain) {
                 for (index_t k = 0; k < kc; ++k) panel[k * w + r] = src[k];
+            } else if (centred) {  // the common case (euclidean family): the same values as below
+                const T* cs = op.col_shift + k0;
+                for (index_t k = 0; k < kc; ++k) panel[k * w + r] = src[k] - cs[k];
             } else {
                 const T* cs = op.col_shift ? op.col_shift + k0 : nullptr;
                 const T* cl = op.col_scale ? op.col_scale + k0 : nullptr;
@@ -596,12 +617,21 @@ template <class T>
 void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
     const index_t n = op.m.rows, d = op.m.cols;
     const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
+    const bool centred = op.col_shift && !op.col_scale && !op.row_shift && !op.row_scale && op.m.col_stride == 1;
     parallel_for_static(nt, n, [&](int, index_t i) {
         const T* src = op.m.row(i);
         double s = 0;
-        for (index_t k = 0; k < d; ++k) {
-            const double v = double(packed_value(op, i, src, k));
-            s += v * v;
+        if (centred) {  // the common case, the same values as packed_value
+            const T* cs = op.col_shift;
+            for (index_t k = 0; k < d; ++k) {
+                const double v = double(T(src[k] - cs[k]));
+                s += v * v;
+            }
+        } else {
+            for (index_t k = 0; k < d; ++k) {
+                const double v = double(packed_value(op, i, src, k));
+                s += v * v;
+            }
         }
         out[i] = T(s);
     });
