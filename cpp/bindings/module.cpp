@@ -307,77 +307,10 @@ int plain_bytes(const py::handle& h) {
 
 template <class T>
 MatrixView<T> plain_view(const py::handle& h) {
-    const auto a = py::reinterpret_borrow<py::array>(h);
-    MatrixView<T> v;
-    v.data = static_cast<const T*>(a.data());
-    v.rows = a.shape(0);
-    v.cols = a.shape(1);
-    v.row_stride = a.strides(0) / index_t(sizeof(T));
-    v.col_stride = a.strides(1) / index_t(sizeof(T));
-    return v;
+    return matrix_view<T>(py::reinterpret_borrow<py::array>(h));
 }
 
-// The finite scan: an element is NaN or inf when its exponent bits are all ones. Integer tests
-// (no float compare, no temporary array), OR-reduced over a run so the loop vectorises; AVX2 when
-// the engine's ISA is not the generic one (numpy's own isfinite is AVX2 too), SSE2 otherwise.
-template <class T>
-using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
-template <class T>
-constexpr Bits<T> kExpBits = sizeof(T) == 4 ? Bits<T>(0x7f800000u) : Bits<T>(0x7ff0000000000000ull);
-
-template <class T>
-inline Bits<T> nonfinite_at(const T* p) {
-    Bits<T> bits;
-    std::memcpy(&bits, p, sizeof(bits));
-    return Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
-}
-// nonzero when one of p[0], p[s], ..., p[(n-1) s] is NaN or inf (four independent chains)
-template <class T>
-Bits<T> nonfinite_run(const T* p, index_t n, index_t s) {
-    Bits<T> b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    index_t k = 0;
-    for (; k + 4 <= n; k += 4, p += 4 * s) {
-        b0 |= nonfinite_at(p);
-        b1 |= nonfinite_at(p + s);
-        b2 |= nonfinite_at(p + 2 * s);
-        b3 |= nonfinite_at(p + 3 * s);
-    }
-    for (; k < n; ++k, p += s) b0 |= nonfinite_at(p);
-    return b0 | b1 | b2 | b3;
-}
-template <class T>
-Bits<T> nonfinite_contiguous(const T* p, index_t n) {
-    Bits<T> bad = 0;
-    for (index_t k = 0; k < n; ++k) {
-        Bits<T> bits;
-        std::memcpy(&bits, p + k, sizeof(bits));
-        bad |= Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
-    }
-    return bad;
-}
-#if defined(FASTMETRIC_HAVE_X86_ISAS) && (defined(__x86_64__) || defined(__i386__))
-template <class T>
-__attribute__((target("avx2"))) Bits<T> nonfinite_contiguous_avx2(const T* p, index_t n) {
-    Bits<T> bad = 0;
-    for (index_t k = 0; k < n; ++k) {
-        Bits<T> bits;
-        std::memcpy(&bits, p + k, sizeof(bits));
-        bad |= Bits<T>((bits & kExpBits<T>) == kExpBits<T>);
-    }
-    return bad;
-}
-bool scan_with_avx2() {
-    static const bool cpu = __builtin_cpu_supports("avx2");
-    return cpu && std::strcmp(isa_name(), "generic") != 0;
-}
-#else
-template <class T>
-Bits<T> nonfinite_contiguous_avx2(const T* p, index_t n) {
-    return nonfinite_contiguous(p, n);
-}
-bool scan_with_avx2() { return false; }
-#endif
-
+// The finite scan (KernelTable::any_nonfinite, at the active instruction set's width).
 template <class T>
 bool all_finite(const MatrixView<T>& m) {
     if (m.rows == 0 || m.cols == 0) return true;
@@ -392,18 +325,10 @@ bool all_finite(const MatrixView<T>& m) {
         step = runs == 1 ? step : run_stride;
         runs = 1;
     }
-    const bool avx2 = scan_with_avx2();
-    auto run = [&](const T* p, index_t n) {
-        if (step != 1) return nonfinite_run(p, n, step);
-        return avx2 ? nonfinite_contiguous_avx2(p, n) : nonfinite_contiguous(p, n);
-    };
-    if (step == 1 && run_stride == len) return !run(m.data, runs * len);  // one contiguous block
-    constexpr index_t kChunk = 4096;  // runs per early-exit test
-    for (index_t r0 = 0; r0 < runs; r0 += kChunk) {
-        Bits<T> bad = 0;
-        for (index_t r = r0; r < std::min(runs, r0 + kChunk); ++r) bad |= run(m.data + r * run_stride, len);
-        if (bad) return false;
-    }
+    const KernelTable<T>& kt = active_kernels<T>();
+    if (step == 1 && run_stride == len) return !kt.any_nonfinite(m.data, runs * len, 1);  // one block
+    for (index_t r = 0; r < runs; ++r)
+        if (kt.any_nonfinite(m.data + r * run_stride, len, step)) return false;
     return true;
 }
 

@@ -57,6 +57,16 @@ def plain_metric(metric):
     return _PLAIN.get(metric) if type(metric) is str else None
 
 
+def _plain_call(X, Y, metric, condensed, out, kwargs, check_finite, n_threads):
+    """The fast path of a parameter-free metric on plain arrays, in one C++ call; None: take the full path."""
+    if out is not None or kwargs:
+        return None
+    name, nt = plain_metric(metric), plain_threads(n_threads)
+    if name is None or nt is None:
+        return None
+    return _core.plain_pairwise(X, Y, name, condensed, bool(check_finite), _NAN, 1.0, 3.0, nt)
+
+
 def _metric_name(metric) -> str:
     if callable(metric):
         raise TypeError(
@@ -231,12 +241,9 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
     When ``XB`` is ``XA`` only the upper triangle is computed and the diagonal is exactly 0.
     """
-    if out is None and not kwargs:
-        name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
-            D = _core.plain_pairwise(XA, XB, name, False, bool(check_finite), _NAN, 1.0, 3.0, nt)
-            if D is not None:
-                return D
+    D = _plain_call(XA, XB, metric, False, out, kwargs, check_finite, n_threads)
+    if D is not None:
+        return D
     A, B, alias = _inputs(XA, XB, False)
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)
@@ -263,12 +270,9 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
     """
-    if out is None and not kwargs:
-        name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
-            D = _core.plain_pairwise(X, None, name, True, bool(check_finite), _NAN, 1.0, 3.0, nt)
-            if D is not None:
-                return D
+    D = _plain_call(X, None, metric, True, out, kwargs, check_finite, n_threads)
+    if D is not None:
+        return D
     A = as_float_2d(X, "X")
     if out is not None and isinstance(out, np.ndarray) and out.dtype == np.float64 and A.dtype == np.float32:
         A = A.astype(np.float64)
@@ -299,12 +303,9 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
-    if not kwargs:
-        name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
-            D = _core.plain_pairwise(X, Y, name, False, bool(check_finite), _NAN, 1.0, 3.0, nt)
-            if D is not None:
-                return D
+    D = _plain_call(X, Y, metric, False, None, kwargs, check_finite, n_threads)
+    if D is not None:
+        return D
     if Y is not None and (Y is X or same_array(X, Y)):
         Y = None  # scikit-learn's X is Y: the symmetric computation, defaults estimated from X
     if Y is not None:

@@ -61,6 +61,9 @@ struct KernelTable {
     void (*stream_fence)();
     // direct sum_k (x[k]-y[k])^2 over contiguous rows
     T (*sqdist)(const T* x, const T* y, index_t d);
+    // whether one of v[0], v[s], ..., v[(n-1) s] is NaN or inf (exponent bits all ones: integer
+    // tests, no float compare); the input checks' finite scan
+    bool (*any_nonfinite)(const T* v, index_t n, index_t s);
 };
 
 const KernelTable<float>& kernels_generic_f32();

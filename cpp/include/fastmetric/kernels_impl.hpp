@@ -6,6 +6,8 @@
 #pragma once
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <type_traits>
 
 #include "fastmetric/kernels.hpp"
 
@@ -304,6 +306,30 @@ struct kernels {
             if (inclusive ? !(thr < v[j]) : (v[j] < thr)) idx[c++] = j;
         return c;
     }
+    using Bits = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+    static constexpr Bits kExpBits = sizeof(T) == 4 ? Bits(0x7f800000u) : Bits(0x7ff0000000000000ull);
+    static Bits nonfinite_bit(const T* p) {
+        Bits bits;
+        std::memcpy(&bits, p, sizeof(bits));
+        return Bits((bits & kExpBits) == kExpBits);
+    }
+    static bool any_nonfinite(const T* v, index_t n, index_t s) {
+        Bits bad = 0;
+        if (s == 1) {  // OR-reduced without early exit, so the loop vectorises at the table's width
+            for (index_t k = 0; k < n; ++k) bad |= nonfinite_bit(v + k);
+            return bad != 0;
+        }
+        Bits b1 = 0, b2 = 0, b3 = 0;  // four independent chains over a strided run
+        index_t k = 0;
+        for (; k + 4 <= n; k += 4, v += 4 * s) {
+            bad |= nonfinite_bit(v);
+            b1 |= nonfinite_bit(v + s);
+            b2 |= nonfinite_bit(v + 2 * s);
+            b3 |= nonfinite_bit(v + 3 * s);
+        }
+        for (; k < n; ++k, v += s) bad |= nonfinite_bit(v);
+        return (bad | b1 | b2 | b3) != 0;
+    }
     static index_t count_le(const T* v, index_t n, T x) {
         index_t c = 0, j = 0;
         const R vx = O::set1(x);
@@ -410,6 +436,7 @@ struct kernels {
         t.stream_copy = &stream_copy;
         t.stream_fence = &stream_fence;
         t.sqdist = &sqdist;
+        t.any_nonfinite = &any_nonfinite;
         return t;
     }
 };
