@@ -1,0 +1,51 @@
+"""Each SIMD lane's cancellation flag sends its own pair to the exact recompute.
+
+The epilogues turn a vector compare into a bit mask, one bit per lane, and recompute the flagged
+pairs directly. A mask that repeats lane 0's bit (as a GCC 12 sanitizer build of the generic ISA
+did: bounds + shift checks on a vector subscript) leaves a near-duplicate in any other lane with
+the expansion's cancellation error, which no other test pins to a lane. Here the one near pair
+takes every column position 0 .. 40 of a tile row, so it lands in every lane of every ISA's width
+(4 .. 16 floats), and in the scalar tail.
+"""
+
+import numpy as np
+import pytest
+
+import fastmetric as fm
+
+N_COLS = 41  # not a multiple of any vector width: the last columns take the scalar tail
+
+
+def _near_pair_data(pos, dtype, near):
+    """x far from the origin, every reference at distance ~1 from it except column pos."""
+    rng = np.random.default_rng(pos)
+    d = 3
+    x = np.full((1, d), 100.0)
+    Y = x + rng.choice([-1.0, 1.0], size=(N_COLS, d))
+    Y[pos] = x + near * np.array([1.0, -0.5, 0.25])
+    return x.astype(dtype), Y.astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sqeuclidean_near_pair_recomputed_in_every_lane(isa, dtype):
+    near = 1e-3 if dtype == np.float32 else 1e-7
+    for pos in range(N_COLS):
+        x, Y = _near_pair_data(pos, dtype, near)
+        ref = float(((x[0].astype(np.float64) - Y[pos].astype(np.float64)) ** 2).sum())
+        got = fm.cdist(x, Y, "sqeuclidean")[0, pos]
+        # uncorrected, the expansion is off by ~1e-1 (float32) / ~1e-2 (float64) relative here
+        assert abs(float(got) - ref) <= 1e-5 * ref, (isa, pos, float(got), ref)
+
+
+def test_cosine_near_parallel_pair_recomputed_in_every_lane(isa):
+    rng = np.random.default_rng(7)
+    x = np.array([[1.0, 2.0, 3.0]], dtype=np.float32)
+    for pos in range(N_COLS):
+        Y = rng.standard_normal((N_COLS, 3))
+        Y[pos] = x * 3.0 + np.array([1e-3, -2e-3, 1e-3])  # angle ~2e-4: distance ~2e-8
+        Y = Y.astype(np.float32)
+        u, v = x[0].astype(np.float64), Y[pos].astype(np.float64)
+        ref = float(1.0 - u @ v / np.sqrt((u @ u) * (v @ v)))  # float64: ~1e-16 absolute on ~2e-8
+        got = fm.cdist(x, Y, "cosine")[0, pos]
+        # uncorrected, 1 - x.y in float32 is off by up to ~6e-8 on this ~2e-8
+        assert abs(float(got) - ref) <= 1e-3 * ref, (isa, pos, float(got), ref)
