@@ -22,6 +22,8 @@ GROUPS = {"distances": _bench.distance_cases, "kernels": _bench.kernel_cases, "n
 
 
 def _fmt_time(seconds: float) -> str:
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.3g} us"
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
