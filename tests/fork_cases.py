@@ -137,7 +137,7 @@ def case_fork_after_parallel():
 
 def case_fork_cold():
     """The parent never ran a parallel call before the fork."""
-    calls = all_calls(with_learners=False)
+    calls = all_calls()
     return fork_and_wait(lambda: _reference_in_child(calls))
 
 
