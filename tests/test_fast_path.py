@@ -150,6 +150,14 @@ def test_plain_pairwise_declines_what_it_does_not_check(rng):
     packed = np.zeros(4, dtype=[("tag", "u1"), ("v", "f8", 3)])["v"]  # row stride 25 bytes
     assert packed.strides[0] % 8 and _plain(packed) is None
     np.testing.assert_array_equal(fm.cdist(packed, packed), np.zeros((4, 4)))  # full path copies it
+    # whole-item strides but data one byte off alignment: the full path copies it (a typed load of a
+    # misaligned double is undefined behaviour, seen by UBSan in the fast path before it declined)
+    buf = np.zeros(X.nbytes + 1, dtype=np.uint8)
+    unaligned = np.frombuffer(buf.data, dtype=X.dtype, count=X.size, offset=1).reshape(X.shape)
+    unaligned[...] = X
+    assert _plain(unaligned) is None and _plain(X, unaligned) is None
+    assert _core.plain_kneighbors(unaligned, X, 2, "euclidean", False, True, 0) is None
+    np.testing.assert_array_equal(fm.cdist(unaligned, X), fm.cdist(X, X))
     assert _core.plain_pairwise(X, X, "euclidean", True, True, NAN, 1.0, 3.0, 0) is None  # condensed needs Y None
     assert _core.plain_kneighbors(X, X, 5, "euclidean", False, True, 0) is None  # k > references
     assert _core.plain_kneighbors(X, None, 4, "euclidean", True, True, 0) is None  # k > other points

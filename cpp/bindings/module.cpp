@@ -295,13 +295,13 @@ void pairwise(const py::array& X, const py::object& Y, py::array& out, const std
 // result, so the caller can tell the two apart.
 PyObject* g_ndarray_type = nullptr;  // numpy.ndarray, set when the module loads
 
-// 4 or 8 for a plain 2-D native float ndarray with d >= 1 and whole-item strides; 0 otherwise.
+// 4 or 8 for a plain 2-D native float ndarray with d >= 1, aligned data and whole-item strides; 0 otherwise.
 int plain_bytes(const py::handle& h) {
     if (h.ptr() == nullptr || reinterpret_cast<PyObject*>(Py_TYPE(h.ptr())) != g_ndarray_type) return 0;
     const auto a = py::reinterpret_borrow<py::array>(h);
     if (a.ndim() != 2 || a.shape(1) <= 0 || a.dtype().kind() != 'f' || !native_order(a)) return 0;
     const py::ssize_t size = a.itemsize();
-    if ((size != 4 && size != 8) || a.strides(0) % size || a.strides(1) % size) return 0;
+    if ((size != 4 && size != 8) || !whole_items(a, size)) return 0;  // odd strides / unaligned: full path copies
     return int(size);
 }
 
