@@ -234,6 +234,18 @@ def test_out_argument(rng):
         fm.cdist(X, Y, out=[[0.0] * 30] * 20)
     pd_out = np.empty(190)
     assert fm.pdist(X, out=pd_out) is pd_out
+    # an out one byte off alignment cannot be copied into place: refused, never written through
+    raw = np.zeros(20 * 30 * 8 + 1, dtype=np.uint8)
+    unaligned = np.frombuffer(raw.data, dtype=np.float64, count=600, offset=1).reshape(20, 30)
+    assert not unaligned.flags.aligned
+    with pytest.raises(ValueError, match="aligned"):
+        fm.cdist(X, Y, out=unaligned)
+    with pytest.raises(ValueError, match="aligned"):
+        fm.pdist(X, out=np.frombuffer(raw.data, dtype=np.float64, count=190, offset=1))
+    from fastmetric import _core
+
+    with pytest.raises(ValueError, match="aligned"):
+        _core.pairwise(X, Y, unaligned, "euclidean")
     with pytest.raises(ValueError, match="overlap"):
         buf = np.zeros((20, 30))
         fm.cdist(buf[:, :5], Y, out=buf)

@@ -101,6 +101,8 @@ T* writable_out(py::array& out, index_t rows, index_t cols, bool condensed, inde
     if (out.dtype().kind() != 'f' || out.itemsize() != index_t(sizeof(T)) || !native_order(out))
         throw std::invalid_argument("out has the wrong dtype");
     if (!out.writeable()) throw std::invalid_argument("out is read-only");
+    if (reinterpret_cast<std::uintptr_t>(out.data()) % sizeof(T))
+        throw std::invalid_argument("out is not aligned to its item size");
     if (condensed) {
         if (out.ndim() != 1 || out.shape(0) != rows * (rows - 1) / 2 || (rows > 1 && out.strides(0) != index_t(sizeof(T))))
             throw std::invalid_argument("out must be a contiguous 1-D array of length n*(n-1)/2");

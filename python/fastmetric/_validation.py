@@ -163,6 +163,8 @@ def check_out(out, shape, dtype, inputs=()) -> np.ndarray:
         raise ValueError(f"out has dtype {out.dtype}; expected {np.dtype(dtype)} for these inputs")
     if not out.flags.writeable:
         raise ValueError("out is read-only")
+    if not out.flags.aligned:  # an unaligned out cannot be copied into place: refuse it
+        raise ValueError("out is not aligned to its item size (e.g. np.frombuffer at an odd offset)")
     if out.ndim == 2 and out.shape[1] > 1 and out.strides[1] != out.itemsize:
         raise ValueError("out must have contiguous rows (C order)")
     if out.ndim == 1 and out.shape[0] > 1 and out.strides[0] != out.itemsize:
