@@ -61,6 +61,15 @@ struct KernelTable {
     void (*stream_fence)();
     // direct sum_k (x[k]-y[k])^2 over contiguous rows
     T (*sqdist)(const T* x, const T* y, index_t d);
+    // --- the learners' vector loops (learn/*.cpp), on the same dispatch as everything above
+    // y[0..k) += a * x[0..k) into double accumulators (axpy2: the same a also for x2 into y2)
+    void (*axpy_acc)(index_t k, double a, const T* x, double* y);
+    void (*axpy2_acc)(index_t k, double a, const T* x, double* y, const T* x2, double* y2);
+    // sum_k a[k] * b[k] over contiguous vectors
+    T (*vdot)(const T* a, const T* b, index_t d);
+    // A (d x d, symmetric, row-major) += beta v v^T unless beta == 0; then, when u is given,
+    // out = A u (ITML's Bregman projections: one pass over A for the update and the next product)
+    void (*rank1_apply)(T* A, index_t d, T beta, const T* v, const T* u, T* out);
 };
 
 const KernelTable<float>& kernels_generic_f32();

@@ -42,30 +42,6 @@ bool dense_products_pay(index_t kept, index_t ni, index_t nj) { return kept * de
 template <class T>
 T clamp_lo(T v) { return v > exp_lo<T>() ? v : exp_lo<T>(); }
 
-// y += a x (and y2 += a x2) into double accumulators: the pair-by-pair products of sparse S tiles.
-template <class T>
-void axpy_portable(index_t k, double a, const T* x, double* y) {
-    for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
-}
-template <class T>
-void axpy2_portable(index_t k, double a, const T* x, double* y, const T* x2, double* y2) {
-    for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
-    for (index_t c = 0; c < k; ++c) y2[c] += a * double(x2[c]);
-}
-#if defined(FASTMETRIC_HAVE_X86_ISAS) && (defined(__GNUC__) || defined(__clang__))
-#define FM_SWEEP_AVX2 1
-template <class T>
-__attribute__((target("avx2,fma"))) void axpy_avx2(index_t k, double a, const T* x, double* y) {
-    for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
-}
-template <class T>
-__attribute__((target("avx2,fma"))) void axpy2_avx2(index_t k, double a, const T* x, double* y, const T* x2,
-                                                    double* y2) {
-    for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
-    for (index_t c = 0; c < k; ++c) y2[c] += a * double(x2[c]);
-}
-#endif
-
 // four interleaved partial sums of v[j] * (wt ? wt(j) : 1): vectorisable without reassociation
 // flags, in a fixed order
 template <class T, class F>
@@ -159,20 +135,6 @@ struct Driver {
     std::vector<double> rowshift, colshift;  // (n_pad x n_tiles), dual tiles only
     std::vector<unsigned char> tile_mode;     // 1: single exponential (shift tile_shift), 2: dual
     std::vector<double> tile_shift, tile_dmin;
-    void (*axpy_fn)(index_t, double, const T*, double*) = &axpy_portable<T>;
-    void (*axpy2_fn)(index_t, double, const T*, double*, const T*, double*) = &axpy2_portable<T>;
-
-    void pick_axpy() {
-        axpy_fn = &axpy_portable<T>;
-        axpy2_fn = &axpy2_portable<T>;
-#if defined(FM_SWEEP_AVX2)
-        const std::string isa = isa_name();
-        if (isa == "avx2" || isa == "avx512") {
-            axpy_fn = &axpy_avx2<T>;
-            axpy2_fn = &axpy2_avx2<T>;
-        }
-#endif
-    }
 
     index_t rows_in(index_t I) const { return std::min(tb, n - I * tb); }
 
@@ -897,9 +859,9 @@ struct Driver {
                 if (v == T(0)) continue;
                 const std::int32_t j = kp.col[size_t(t)];
                 if (diag)
-                    axpy_fn(k, double(v), zJ + j * k, acc_r + r * k);
+                    kt->axpy_acc(k, double(v), zJ + j * k, acc_r + r * k);
                 else
-                    axpy2_fn(k, double(v), zJ + j * k, acc_r + r * k, zI + r * k, acc_c + j * k);
+                    kt->axpy2_acc(k, double(v), zJ + j * k, acc_r + r * k, zI + r * k, acc_c + j * k);
             }
     }
 
@@ -949,12 +911,11 @@ struct Driver {
         const int nt_req = resolve_threads(n_threads);
         kt = &active_kernels<T>();
         kf = &active_kernels<float>();
-        pick_axpy();
         mr = kt->mr;
         nr = kt->nr;
         const double mean_d = load_z(Z);
         dense = mode == SweepMode::dense ||
-                (mode == SweepMode::automatic && !(mean_d > 2.5 * pair_softmax_drop_gap<T>()));
+                (mode == SweepMode::automatic && !(mean_d > 2.0 * pair_softmax_drop_gap<T>()));
         screen = false;
         if (sizeof(T) == 8 && !dense) {  // float32 screening unless the rows are too large for float32
             double top = 0;

@@ -25,10 +25,11 @@
 //           pass 2 while n_pad^2 / 2 pairs fit in cache_bytes). float64 problems choose the pairs on
 //           float32 distances with a rounding margin and compute the kept ones exactly.
 //   automatic: sparse when the mean squared distance over all pairs, 2/n sum_i |z_i - mean|^2,
-//           exceeds 2.5 gap (most pairs then weigh nothing), else dense. Measured on NCA
-//           (dense / sparse time): digits at L = s I with mean distance 19 / 43 / 77 / 120 / 203 ->
-//           0.68 / 0.71 / 1.09 / 1.23 / 1.66; 3000 x 32 normal data at 10 / 41 / 64 / 108 ->
-//           0.68 / 0.66 / 0.82 / 1.41.
+//           exceeds 2 gap (most pairs then weigh nothing), else dense. Measured per evaluation on
+//           2 threads, dense / sparse time at mean distance / gap: NCA digits float64 1.1 -> 0.59,
+//           3.0 -> 1.47; float32 1.7 -> 0.98, 4.8 -> 1.65; 10000 x 64 (n_components 32) float64
+//           0.8 -> 0.71, 2.3 -> 1.22; float32 1.3 -> 0.73, 3.6 -> 1.38; MLKR alike (digits float64
+//           1.1 -> 0.68; 10000 x 64 float32 1.3 -> 0.83, 3.6 -> 1.34).
 // In both, one exponential per pair serves both sides of a tile when the shifts it meets lie within a
 // span (40 in float32, 300 in float64) of each other; exp arguments are floored at -87 / -708.
 //
