@@ -76,7 +76,8 @@ template <class T>
 struct Scratch {
     std::vector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
     std::vector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
-    std::vector<T> qa, qb;  // the T panels of one tile (exact_tile)
+    std::vector<T> qa, qb;      // the T panels of one tile (exact_tile)
+    std::vector<T> csame, coth;  // class_weights: column factors of S for same-class / other pairs
     std::vector<float> dist32, tmp32, cc32;
     std::vector<double> rmin, cmin, rcd, ccd;
     std::vector<index_t> flagged, idx;
@@ -86,7 +87,8 @@ struct Scratch {
         for (auto* v : {&dist, &st, &sa, &sc, &v1, &v2, &sv}) v->resize(t2);
         prod.resize(size_t(tb * kpad));
         prod2.resize(size_t(tb * kpad));
-        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT}) v->resize(size_t(tb));
+        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT, &csame, &coth})
+            v->resize(size_t(tb));
         for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
         for (auto* v : {&rmin, &cmin, &rcd, &ccd}) v->resize(size_t(tb));
         flagged.resize(size_t(tb));
@@ -98,8 +100,20 @@ struct Scratch {
 // The driver for one objective O (NcaObjective, MlkrObjective).
 template <class T, class O>
 struct Driver {
+    using Objective = O;
     index_t n = 0;
-    std::vector<double> y;
+    // Internal row r is row perm[r] of Z: the order of y (stable) when the objective asks for it
+    // (NCA: sorted classes put the pairs that weigh something into blocks near the diagonal, so
+    // more off-diagonal tiles keep no pair or are skipped as negligible), else the caller's.
+    std::vector<index_t> perm;
+    std::vector<double> y;  // in the internal order
+    // class_weights objectives: internal rows [cls_lo[i], cls_hi[i]) share row i's class
+    std::vector<index_t> cls_lo, cls_hi;
+    // the columns [a, b) of tile J (nj columns) in row i's class
+    void class_cols(index_t i, index_t J, index_t nj, index_t& a, index_t& b) const {
+        a = std::clamp<index_t>(cls_lo[size_t(i)] - J * tb, 0, nj);
+        b = std::clamp<index_t>(cls_hi[size_t(i)] - J * tb, 0, nj);
+    }
     std::size_t cache_bytes = 0;
     index_t tile_override = 0;
 
@@ -201,7 +215,7 @@ struct Driver {
         double ss = 0;
         for (index_t i = 0; i < n; ++i)
             for (index_t c = 0; c < k; ++c) {
-                const T v = T(double(Z.at(i, c)) - mean[size_t(c)]);
+                const T v = T(double(Z.at(perm[size_t(i)], c)) - mean[size_t(c)]);
                 if (!std::isfinite(double(v))) throw std::invalid_argument("pair sweep: Z must be finite");
                 z[size_t(i * k + c)] = v;
                 ss += double(v) * double(v);
@@ -581,13 +595,23 @@ struct Driver {
             const T yi = yT[size_t(I * tb + r)];
             StreamingLse& st = lse_row[size_t(I * tb + r)];
             st.s += f * double(sum4(e, nj));
-            st.w += f * double(sum4(e, nj, [&](index_t j) { return O::weight(yi, ycol[j]); }));
+            if constexpr (O::class_weights) {
+                index_t a, b;
+                class_cols(I * tb + r, J, nj, a, b);
+                st.w += f * double(sum4(e + a, b - a));
+            } else {
+                st.w += f * double(sum4(e, nj, [&](index_t j) { return O::weight(yi, ycol[j]); }));
+            }
         };
         auto col_sums = [&](index_t r, const T* e) {
             const T yi = yT[size_t(I * tb + r)];
-            for (index_t j = 0; j < nj; ++j) {
-                cs[j] += e[j];
-                cy[j] += e[j] * O::weight(ycol[j], yi);
+            for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+            if constexpr (O::class_weights) {
+                index_t a, b;
+                class_cols(I * tb + r, J, nj, a, b);
+                for (index_t j = a; j < b; ++j) cy[j] += e[j];
+            } else {
+                for (index_t j = 0; j < nj; ++j) cy[j] += e[j] * O::weight(ycol[j], yi);
             }
         };
         T* E = exp_cached ? cache_block(I, J, 0) : w.v1.data();
@@ -641,10 +665,6 @@ struct Driver {
         for (index_t r = 0; r < rows_in(I); ++r) f(I * tb + r, &w.ra[size_t(r)], &w.rb[size_t(r)], &w.rt[size_t(r)]);
         for (index_t j = 0; j < rows_in(J); ++j) f(J * tb + j, &w.ca[size_t(j)], &w.cb[size_t(j)], &w.ct[size_t(j)]);
     }
-    T s_shared(const Scratch<T>& w, index_t r, index_t j, T E, T yi, T yj) const {
-        return E * ((w.ra[size_t(r)] * O::weight(yi, yj) - w.rb[size_t(r)]) +
-                    (w.ca[size_t(j)] * O::weight(yj, yi) - w.cb[size_t(j)]));
-    }
     // from separate p_ij and p_ji (global rows i and jj)
     T s_dual(index_t i, index_t jj, T pij, T pji) const {
         const T yi = yT[size_t(i)], yj = yT[size_t(jj)];
@@ -680,12 +700,15 @@ struct Driver {
             const T o = T(omax);
             for (index_t t = 0; t < m; ++t) E[t] = clamp_lo<T>(-(kp.d[size_t(t)] + o));
             kt->exp_scaled(E, m, T(1));
+            const T* ca = w.ca.data();
+            const T* cb = w.cb.data();
             const T* ct = w.ct.data();
             for (index_t r = 0; r < ni; ++r) {
-                const T yi = yrow[r], tr = w.rt[size_t(r)];
+                const T yi = yrow[r], tr = w.rt[size_t(r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
                 for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
                     const std::int32_t j = kp.col[size_t(t)];
-                    sv[t] = E[t] >= (tr < ct[j] ? tr : ct[j]) ? s_shared(w, r, j, E[t], yi, ycol[j]) : T(0);
+                    const T v = O::s_shared(E[t], a, ab, yi, ca[j], cb[j], ycol[j]);
+                    sv[t] = E[t] >= (tr < ct[j] ? tr : ct[j]) ? v : T(0);
                 }
             }
         } else {
@@ -732,8 +755,29 @@ struct Driver {
         // shared exponential rows e (p_ij = e F_i, p_ji = e F_j) or separate p_ij / p_ji rows
         auto shared_row = [&](index_t r, const T* e) {
             T* s = St + r * tb;
-            const T yi = yT[size_t(I * tb + r)];
-            for (index_t j = 0; j < nj; ++j) s[j] = s_shared(w, r, j, e[j], yi, ycol[j]);
+            const T yi = yT[size_t(I * tb + r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
+            const T* ca = w.ca.data();
+            const T* cb = w.cb.data();
+            if constexpr (O::class_weights) {
+                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, -E (ab_i + ab_j) outside
+                index_t lo, hi;
+                class_cols(I * tb + r, J, nj, lo, hi);
+                const T same = a - ab, oth = -ab;
+                const T* cs_ = w.csame.data();
+                const T* co_ = w.coth.data();
+                for (index_t j = 0; j < lo; ++j) s[j] = e[j] * (oth + co_[j]);
+                for (index_t j = lo; j < hi; ++j) s[j] = e[j] * (same + cs_[j]);
+                for (index_t j = hi; j < nj; ++j) s[j] = e[j] * (oth + co_[j]);
+            } else {
+                for (index_t j = 0; j < nj; ++j) s[j] = O::s_shared(e[j], a, ab, yi, ca[j], cb[j], ycol[j]);
+            }
+        };
+        auto class_factors = [&]() {
+            if constexpr (O::class_weights)
+                for (index_t j = 0; j < nj; ++j) {
+                    w.csame[size_t(j)] = w.ca[size_t(j)] - w.cb[size_t(j)];
+                    w.coth[size_t(j)] = -w.cb[size_t(j)];
+                }
         };
         auto dual_row = [&](index_t r, const T* e1, const T* e2) {
             T* s = St + r * tb;
@@ -742,6 +786,7 @@ struct Driver {
         if (exp_cached && tile_mode[size_t(I * nT + J)] == 1) {
             // pass 1 stored e = exp(c - d): p_ij = e exp(-(c + off_i))
             shared_factors(I, J, -tile_shift[size_t(I * nT + J)], w);
+            class_factors();
             const T* E = cache_block(I, J, 0);
             for (index_t r = 0; r < ni; ++r) shared_row(r, E + r * tb);
         } else if (exp_cached) {
@@ -775,6 +820,7 @@ struct Driver {
             if (omax - omin <= shift_span<T>()) {
                 // e = exp(-(d + c)), c the largest offset: p = e exp(c - off), factors in [1, e^span]
                 shared_factors(I, J, omax, w);
+                class_factors();
                 const T cT = T(omax);
                 for (index_t r = 0; r < ni; ++r) {
                     for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(-(D[r * tb + j] + cT));
@@ -980,7 +1026,7 @@ struct Driver {
             betaT[size_t(i)] = T(beta[size_t(i)]);
         }
         if (pred)
-            for (index_t i = 0; i < n; ++i) pred[i] = q[size_t(i)];
+            for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
 
         // pass 2 (the dense products need zt: in the dense mode or without the cache always possible,
         // else only if a tile kept enough pairs)
@@ -1001,8 +1047,9 @@ struct Driver {
         for (index_t i = 0; i < n; ++i) {
             const double rs = rs_row[size_t(i)] + rs_col[size_t(i)];
             const T* zi = z.data() + i * k;
+            double* gi = G + perm[size_t(i)] * k;
             for (index_t c = 0; c < k; ++c)
-                G[i * k + c] = O::scale * (rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]));
+                gi[c] = O::scale * (rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]));
         }
         return loss;
     }
@@ -1019,7 +1066,23 @@ struct PairSweep<T>::Impl {
     template <class D>
     void setup(D& d, const double* y, index_t n, std::size_t cache_bytes) {
         d.n = n;
-        d.y.assign(y, y + n);
+        d.perm.resize(size_t(n));
+        std::iota(d.perm.begin(), d.perm.end(), index_t(0));
+        if (D::Objective::sort_rows)
+            std::stable_sort(d.perm.begin(), d.perm.end(), [&](index_t a, index_t b) { return y[a] < y[b]; });
+        d.y.resize(size_t(n));
+        for (index_t i = 0; i < n; ++i) d.y[size_t(i)] = y[d.perm[size_t(i)]];
+        if (D::Objective::class_weights) {  // sorted: each class is one run of rows
+            d.cls_lo.resize(size_t(n));
+            d.cls_hi.resize(size_t(n));
+            for (index_t i = 0, e; i < n; i = e) {
+                for (e = i + 1; e < n && d.y[size_t(e)] == d.y[size_t(i)];) ++e;
+                for (index_t r = i; r < e; ++r) {
+                    d.cls_lo[size_t(r)] = i;
+                    d.cls_hi[size_t(r)] = e;
+                }
+            }
+        }
         d.cache_bytes = cache_bytes;
     }
 };

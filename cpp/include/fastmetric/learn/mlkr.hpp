@@ -20,6 +20,14 @@ struct MlkrObjective {
         beta = e * q;
     }
     static constexpr double scale = -4.0;  // dloss/dZ = scale * b
+    // S_ij from one exponential E shared by both sides (see NcaObjective), w_ij = y_j, w_ji = y_i
+    template <class T>
+    static T s_shared(T E, T ai, T abi, T yi, T aj, T abj, T yj) {
+        return E * ((ai * yj - abi) + (yi * aj - abj));
+    }
+    // rows swept in the caller's order (measured: sorting by target did not pay)
+    static constexpr bool sort_rows = false;
+    static constexpr bool class_weights = false;
 };
 
 }  // namespace learn

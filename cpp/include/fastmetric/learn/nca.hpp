@@ -19,6 +19,16 @@ struct NcaObjective {
         beta = q;
     }
     static constexpr double scale = 2.0;  // dloss/dZ = scale * b
+    // S_ij from one exponential E shared by both sides, with a = F alpha, ab = F beta of row i and
+    // column j: E ((a_i w_ij - ab_i) + (a_j w_ji - ab_j)), here with w_ij = w_ji = [y_i == y_j]
+    template <class T>
+    static T s_shared(T E, T ai, T abi, T yi, T aj, T abj, T yj) {
+        return E * ((yi == yj ? ai + aj : T(0)) - (abi + abj));
+    }
+    // rows swept sorted by class: the pairs that weigh something gather in blocks near the diagonal,
+    // and the weights of a row are 1 on one contiguous range of columns (its class), 0 elsewhere
+    static constexpr bool sort_rows = true;
+    static constexpr bool class_weights = true;
 };
 
 }  // namespace learn
