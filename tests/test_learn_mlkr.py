@@ -115,6 +115,15 @@ def test_binding_checks():
         _mlkr(X[:1], y[:1])
     with pytest.raises(ValueError, match="objective"):
         _core.LinearPairProblem(X, y, "lmnn")
+    # byte-swapped arrays are refused, not read as garbage
+    with pytest.raises(TypeError, match="native-order"):
+        _mlkr(X.astype(">f8"), y)
+    with pytest.raises(ValueError, match="float64"):
+        _mlkr(X, y.astype(">f8"))
+    with pytest.raises(ValueError, match="native-order"):
+        _mlkr(X, y).loss_grad(L.astype(">f8"))
+    with pytest.raises(TypeError, match="native-order"):
+        _core.PairSweep(y, "mlkr").evaluate((X @ L.T).astype(">f8"))
     with pytest.raises(ValueError, match="mode"):
         _mlkr(X, y).loss_grad(L, 1, False, "fast")
 

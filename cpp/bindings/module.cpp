@@ -362,14 +362,17 @@ namespace bind_learn_common {
 using fastmetric::MatrixView;
 
 // float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
-int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
+// (byte-swapped arrays count as no float: the sweeps read native values only)
+int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' && native_order(a) ? int(a.itemsize()) : 0; }
 
 bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
 template <class T>
 MatrixView<T> c_matrix(const py::array& a, const char* what) {
     if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (float_bytes(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
+    if (float_bytes(a) != int(sizeof(T)))
+        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
+                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
     if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
     MatrixView<T> v;
     v.data = static_cast<const T*>(a.data());
@@ -552,7 +555,7 @@ class PyPairSweep {
     py::tuple evaluate(const py::array& Z, int n_threads, bool want_pred, const std::string& mode) {
         if (float_bytes(Z) == 4) return run<float>(*f32_, Z, n_threads, want_pred, mode_of(mode));
         if (float_bytes(Z) == 8) return run<double>(*f64_, Z, n_threads, want_pred, mode_of(mode));
-        throw py::type_error("Z must be float32 or float64");
+        throw py::type_error("Z must be a native-order float32 or float64 array");
     }
     std::string last_mode() const {
         return mode_name(last_bytes_ == 4 ? f32_->last_mode() : f64_->last_mode());
@@ -594,7 +597,7 @@ class PyLinearPairProblem {
                         std::int64_t tile)
         : X_(std::move(X)) {
         bytes_ = float_bytes(X_);
-        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
+        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be a native-order float32 or float64 array");
         if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
         const double* yp = f64_buffer(y, "y", X_.shape(0), false);
         if (bytes_ == 4) {
@@ -609,7 +612,7 @@ class PyLinearPairProblem {
     }
 
     py::tuple loss_grad(const py::array& L, int n_threads, bool want_pred, const std::string& mode) {
-        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
+        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X (native-order)");
         const auto md = mode_of(mode);
         return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_pred, md) : run<double>(*f64_, L, n_threads, want_pred, md);
     }
