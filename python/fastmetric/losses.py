@@ -80,21 +80,9 @@ def nca_loss(Z, y, *, n_threads=None):
 def mlkr_loss(Z, y, *, n_threads=None):
     """MLKR loss ``sum_i (yhat_i - y_i)^2`` and its gradient on an embedding.
 
-    Parameters
-    ----------
-    Z : array (n_samples, n_components)
-        The embedded points; float32 stays float32, other numeric dtypes become float64.
-    y : array (n_samples,)
-        Real regression targets (finite).
-    n_threads : int or None
-        Threads (None: all cores).
-
-    Returns
-    -------
-    loss : float
-        The leave-one-out squared error of Gaussian kernel regression in the space of Z.
-    G : ndarray, Z's shape and dtype
-        ``d loss / d Z``.
+    ``Z`` and ``n_threads`` as in :func:`nca_loss`; ``y`` (n_samples,) holds the real, finite
+    regression targets. Returns ``(loss, G)``: the leave-one-out squared error of Gaussian kernel
+    regression in the space of Z, and ``G = d loss / d Z`` of Z's shape and dtype.
     """
     Z = _embedding(Z)
     y = _targets(y, Z.shape[0], "y")
