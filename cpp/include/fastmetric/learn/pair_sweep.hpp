@@ -40,6 +40,8 @@
 // accumulators, (I, J-1) and (I+1, J): every accumulator receives its terms in the same order for
 // any thread count, so results are bitwise identical for any n_threads. An exception inside a tile
 // is kept, the remaining tiles skipped, and it is rethrown after the team returns.
+// Against one barrier per round (a team call per anti-diagonal), 2 threads, 10000 x 64 NCA (loaded
+// machine): dense 0.95 against 1.23 s, sparse 1.00 against 1.04 s; digits within noise.
 //
 // Memory. O(n k) for Z's packed copies and the accumulators, O(threads TB^2) scratch, plus the
 // bounded caches (each <= cache_bytes, default 64 MiB; a sweep that used both modes holds both).
