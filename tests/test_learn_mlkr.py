@@ -36,15 +36,18 @@ def _data(n, d, k, seed, scale=0.5):
     return X, y, L
 
 
-@pytest.mark.parametrize("tile", ["default", "48"])  # FM_MLKR_TB=48: many tiles and rounds at small n
+def _mlkr(X, y, cache=64 << 20, tile=0):
+    return _core.LinearPairProblem(X, y, "mlkr", cache, tile)
+
+
+@pytest.mark.parametrize("mode", ["auto", "dense", "sparse"])
+@pytest.mark.parametrize("tile", [0, 48])  # 48: many tiles and rounds at small n
 @pytest.mark.parametrize(("n", "d", "k"), [(2, 1, 1), (5, 3, 2), (37, 7, 7), (97, 17, 5), (250, 33, 9), (301, 65, 16)])
-def test_loss_grad_match_oracle(n, d, k, tile, isa, monkeypatch):
-    if tile != "default":
-        monkeypatch.setenv("FM_MLKR_TB", tile)
+def test_loss_grad_match_oracle(n, d, k, tile, mode, isa):
     X, y, L = _data(n, d, k, seed=n)
     f0, g0, yh0 = _oracle(L, X, y)
     for cache in (64 << 20, 0):  # kept pairs cached between the passes, or recomputed
-        f, g, yh = _core.MlkrProblem(X, y, cache).loss_grad(L, 2, True)
+        f, g, yh = _mlkr(X, y, cache, tile).loss_grad(L, 2, True, mode)
         assert f == pytest.approx(f0, rel=1e-11, abs=1e-300)
         np.testing.assert_allclose(g, g0, rtol=1e-9, atol=1e-11 * max(1.0, np.abs(g0).max()))
         np.testing.assert_allclose(yh, yh0, rtol=1e-11, atol=1e-12)
@@ -53,29 +56,28 @@ def test_loss_grad_match_oracle(n, d, k, tile, isa, monkeypatch):
 def test_float32_close_to_oracle(isa):
     X, y, L = _data(300, 20, 6, seed=1)
     f0, g0, _ = _oracle(L, X, y)
-    f, g = _core.MlkrProblem(X.astype(np.float32), y).loss_grad(L.astype(np.float32), 2)
+    f, g = _mlkr(X.astype(np.float32), y).loss_grad(L.astype(np.float32), 2)
     assert f == pytest.approx(f0, rel=1e-5)
     np.testing.assert_allclose(g, g0, rtol=0, atol=1e-4 * np.abs(g0).max())
 
 
-@pytest.mark.parametrize("tile", ["default", "48"])
-def test_outliers_and_a_peaked_kernel(tile, monkeypatch):
-    if tile != "default":
-        monkeypatch.setenv("FM_MLKR_TB", tile)
+@pytest.mark.parametrize("mode", ["auto", "dense", "sparse"])
+@pytest.mark.parametrize("tile", [0, 48])
+def test_outliers_and_a_peaked_kernel(tile, mode):
     # far-away points: a tile's shifts span more than one exponential can serve (separate exps);
     # a large scale makes almost every pair negligible (the sparse path)
     X, y, L = _data(400, 6, 6, seed=2, scale=3.0)
     X[:40] *= 40.0
     f0, g0, _ = _oracle(L, X, y)
     for cache in (64 << 20, 0):
-        f, g = _core.MlkrProblem(X, y, cache).loss_grad(L, 2)
+        f, g = _mlkr(X, y, cache, tile).loss_grad(L, 2, False, mode)
         assert f == pytest.approx(f0, rel=1e-10)
         np.testing.assert_allclose(g, g0, rtol=1e-7, atol=1e-9 * np.abs(g0).max())
 
 
 def test_gradient_finite_differences():
     X, y, L = _data(60, 5, 3, seed=3)
-    p = _core.MlkrProblem(X, y)
+    p = _mlkr(X, y)
     _, g = p.loss_grad(L, 1)
     rng = np.random.default_rng(0)
     for _ in range(5):
@@ -85,15 +87,14 @@ def test_gradient_finite_differences():
         assert fd == pytest.approx(float((g * E).sum()), rel=1e-6)
 
 
-@pytest.mark.parametrize("tile", ["default", "48"])
-def test_bitwise_identical_across_threads(tile, monkeypatch):
-    if tile != "default":
-        monkeypatch.setenv("FM_MLKR_TB", tile)
+@pytest.mark.parametrize("mode", ["dense", "sparse"])
+@pytest.mark.parametrize("tile", [0, 48])
+def test_bitwise_identical_across_threads(tile, mode):
     X, y, L = _data(700, 12, 8, seed=4)
-    p = _core.MlkrProblem(X, y)
-    ref = p.loss_grad(L, 1)
+    p = _mlkr(X, y, 64 << 20, tile)
+    ref = p.loss_grad(L, 1, False, mode)
     for nt in (2, 4):
-        f, g = p.loss_grad(L, nt)
+        f, g = p.loss_grad(L, nt, False, mode)
         assert f == ref[0]
         assert np.array_equal(g, ref[1])
     comps = [MLKR(max_iter=8, n_threads=nt).fit(X, y).components_ for nt in (1, 2, 4)]
@@ -103,15 +104,28 @@ def test_bitwise_identical_across_threads(tile, monkeypatch):
 def test_binding_checks():
     X, y, L = _data(10, 3, 2, seed=5)
     with pytest.raises(ValueError, match="dtype of X"):
-        _core.MlkrProblem(X, y).loss_grad(L.astype(np.float32))
+        _mlkr(X, y).loss_grad(L.astype(np.float32))
     with pytest.raises(ValueError, match="columns"):
-        _core.MlkrProblem(X, y).loss_grad(np.ones((2, 4)))
+        _mlkr(X, y).loss_grad(np.ones((2, 4)))
     with pytest.raises(ValueError, match="elements"):
-        _core.MlkrProblem(X, y[:-1])
+        _mlkr(X, y[:-1])
     with pytest.raises(ValueError, match="finite"):
-        _core.MlkrProblem(X, np.where(np.arange(10) == 3, np.nan, y))
+        _mlkr(X, np.where(np.arange(10) == 3, np.nan, y))
     with pytest.raises(ValueError, match="2 samples"):
-        _core.MlkrProblem(X[:1], y[:1])
+        _mlkr(X[:1], y[:1])
+    with pytest.raises(ValueError, match="objective"):
+        _core.LinearPairProblem(X, y, "lmnn")
+    # byte-swapped arrays are refused, not read as garbage
+    with pytest.raises(TypeError, match="native-order"):
+        _mlkr(X.astype(">f8"), y)
+    with pytest.raises(ValueError, match="float64"):
+        _mlkr(X, y.astype(">f8"))
+    with pytest.raises(ValueError, match="native-order"):
+        _mlkr(X, y).loss_grad(L.astype(">f8"))
+    with pytest.raises(TypeError, match="native-order"):
+        _core.PairSweep(y, "mlkr").evaluate((X @ L.T).astype(">f8"))
+    with pytest.raises(ValueError, match="mode"):
+        _mlkr(X, y).loss_grad(L, 1, False, "fast")
 
 
 def test_diabetes_leave_one_out_error_improves():
@@ -122,7 +136,7 @@ def test_diabetes_leave_one_out_error_improves():
     X, y = load_diabetes(return_X_y=True)
     X = (X - X.mean(0)) / X.std(0)
     y = (y - y.mean()) / y.std()
-    p = _core.MlkrProblem(X, y)
+    p = _mlkr(X, y)
     before = p.loss_grad(np.eye(X.shape[1]))[0]
     m = MLKR(max_iter=50).fit(X, y)
     after = p.loss_grad(np.ascontiguousarray(m.components_))[0]
@@ -148,7 +162,7 @@ def test_alpha_penalises_the_norm_and_keeps_the_gradient_exact(monkeypatch):
     fun = seen["fun"]
     L = np.random.default_rng(0).normal(size=(4, 4))
     loss, grad = fun(L)
-    plain = _core.MlkrProblem(X, y).loss_grad(L)[0]
+    plain = _mlkr(X, y).loss_grad(L)[0]
     assert loss == pytest.approx(plain + 5.0 * np.sum(L * L), rel=1e-12)
     h, E = 1e-6, np.zeros_like(L)
     E[1, 2] = 1.0

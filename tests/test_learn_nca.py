@@ -20,15 +20,15 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 def _problem(n, d, n_classes, seed):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n, d))
-    y = np.sort(rng.integers(0, n_classes, n))
-    offsets = np.searchsorted(y, np.arange(n_classes + 1)).astype(np.int64)
-    return X, y, offsets, rng
+    y = rng.integers(0, n_classes, n)  # rows in any order: the sweep needs no sorting by class
+    return X, y, rng
 
 
 def _sklearn_loss_grad(X, y, L):
     sk = NeighborhoodComponentsAnalysis()
     sk.n_iter_ = 1  # skip its verbose header
-    loss, grad = sk._loss_grad_lbfgs(L.ravel(), X, y[:, None] == y[None, :], sign=1.0)
+    # sign=-1: the objective scikit-learn minimises, -sum_i p_i (the sweep's loss)
+    loss, grad = sk._loss_grad_lbfgs(L.ravel(), X, y[:, None] == y[None, :], sign=-1.0)
     return loss, grad.reshape(L.shape)
 
 
@@ -37,11 +37,13 @@ def _rel(a, b):
 
 
 @pytest.fixture(params=["auto", "dense", "sparse"])
-def sweep(request, monkeypatch):
-    """Each C++ check runs on the sweep NcaProblem picks and on each of its two sweeps forced."""
-    if request.param != "auto":
-        monkeypatch.setenv("FM_NCA_SWEEP", request.param)
+def sweep(request):
+    """Each C++ check runs in the mode the sweep picks and in each of its two modes forced."""
     return request.param
+
+
+def _nca(X, y, cache=64 << 20, tile=0):
+    return _core.LinearPairProblem(X, np.asarray(y, dtype=np.float64), "nca", cache, tile)
 
 
 # n, d, k, classes, scale of L: 1 row; tails of tiles; several tiles; far-apart points (wide offset span)
@@ -58,55 +60,56 @@ CASES = [
 @pytest.mark.parametrize(("n", "d", "k", "ncls", "scale"), CASES)
 @pytest.mark.parametrize("cache", [True, False])
 def test_loss_and_gradient_match_sklearn(n, d, k, ncls, scale, cache, sweep):
-    X, y, offsets, rng = _problem(n, d, ncls, n + d)
+    X, y, rng = _problem(n, d, ncls, n + d)
     L = rng.standard_normal((k, d)) * scale
     ref_loss, ref_grad = _sklearn_loss_grad(X, y, L)
-    prob = _core.NcaProblem(X, offsets, (64 << 20) if cache else 0)
-    assert prob.uses_cache == cache
-    loss, grad = prob.loss_grad(L, 2)
+    prob = _nca(X, y, (64 << 20) if cache else 0)
+    assert prob.dense_cache_fits == cache
+    loss, grad = prob.loss_grad(L, 2, False, sweep)
     assert abs(loss - ref_loss) <= 1e-10 * abs(ref_loss)
     assert _rel(grad, ref_grad) <= 1e-10
 
 
 def test_finite_differences(sweep):
-    X, y, offsets, rng = _problem(40, 4, 3, 1)
+    X, y, rng = _problem(40, 4, 3, 1)
     L = rng.standard_normal((3, 4)) * 0.7
-    f0, g = _core.NcaProblem(X, offsets).loss_grad(L, 1)
+    prob = _nca(X, y)
+    f0, g = prob.loss_grad(L, 1, False, sweep)
     h = 1e-6
     fd = np.empty_like(L)
-    prob = _core.NcaProblem(X, offsets)
     for idx in np.ndindex(L.shape):
         Lp, Lm = L.copy(), L.copy()
         Lp[idx] += h
         Lm[idx] -= h
-        fd[idx] = (prob.loss_grad(Lp, 1)[0] - prob.loss_grad(Lm, 1)[0]) / (2 * h)
+        fd[idx] = (prob.loss_grad(Lp, 1, False, sweep)[0] - prob.loss_grad(Lm, 1, False, sweep)[0]) / (2 * h)
     np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-8 * np.abs(g).max())
 
 
 def test_float32_kernels_close_to_float64(sweep):
-    X, y, offsets, rng = _problem(300, 12, 4, 5)
+    X, y, rng = _problem(300, 12, 4, 5)
     L = rng.standard_normal((6, 12)) * 0.4
-    l64, g64 = _core.NcaProblem(X, offsets).loss_grad(L, 0)
-    l32, g32 = _core.NcaProblem(X.astype(np.float32), offsets).loss_grad(L.astype(np.float32), 0)
+    l64, g64 = _nca(X, y).loss_grad(L, 0, False, sweep)
+    l32, g32 = _nca(X.astype(np.float32), y).loss_grad(L.astype(np.float32), 0, False, sweep)
     assert abs(l32 - l64) <= 1e-5 * abs(l64)
     assert _rel(g32, g64) <= 1e-4
 
 
 @pytest.mark.parametrize("cache", [True, False])
-def test_sweep_bitwise_identical_across_threads(cache, sweep):
-    X, y, offsets, rng = _problem(700, 10, 5, 2)
+@pytest.mark.parametrize("tile", [0, 48])  # 48: many tiles and rounds
+def test_sweep_bitwise_identical_across_threads(cache, tile, sweep):
+    X, y, rng = _problem(700, 10, 5, 2)
     L = rng.standard_normal((10, 10)) * 0.5
-    prob = _core.NcaProblem(X, offsets, (64 << 20) if cache else 0)
-    f1, g1, p1 = prob.loss_grad(L, 1, True)
+    prob = _nca(X, y, (64 << 20) if cache else 0, tile)
+    f1, g1, p1 = prob.loss_grad(L, 1, True, sweep)
     for nt in (2, 4):
-        f, g, p = prob.loss_grad(L, nt, True)
+        f, g, p = prob.loss_grad(L, nt, True, sweep)
         assert f == f1
         assert np.array_equal(g, g1)
         assert np.array_equal(p, p1)
 
 
-def test_fit_bitwise_identical_across_threads(sweep):
-    X, y, _, _ = _problem(400, 8, 4, 7)
+def test_fit_bitwise_identical_across_threads():
+    X, y, _ = _problem(400, 8, 4, 7)
     comps = [NCA(max_iter=15, n_threads=t).fit(X, y).components_ for t in (1, 2, 4)]
     assert np.array_equal(comps[0], comps[1])
     assert np.array_equal(comps[0], comps[2])
@@ -128,7 +131,7 @@ def test_same_solution_as_sklearn(loader):
 
 
 def test_float32_fit_keeps_float32():
-    X, y, _, _ = _problem(120, 6, 3, 3)
+    X, y, _ = _problem(120, 6, 3, 3)
     est = NCA(n_components=3, max_iter=10).fit(X.astype(np.float32), y)
     assert est.components_.dtype == np.float32
     assert est.transform(X.astype(np.float32)).dtype == np.float32
@@ -136,7 +139,7 @@ def test_float32_fit_keeps_float32():
 
 
 def test_constant_features_and_singletons_no_nan():
-    X, y, _, rng = _problem(90, 6, 3, 4)
+    X, y, rng = _problem(90, 6, 3, 4)
     X[:, 2] = 3.0  # a constant feature
     y = y.copy()
     y[0] = 99  # a single-member class
@@ -147,7 +150,7 @@ def test_constant_features_and_singletons_no_nan():
 
 
 def test_bad_input():
-    X, y, _, _ = _problem(30, 4, 3, 0)
+    X, y, _ = _problem(30, 4, 3, 0)
     with pytest.raises(ValueError, match="NaN"):
         NCA().fit(np.where(X > 2, np.nan, X), y)
     with pytest.raises(ValueError, match="1 class"):
@@ -161,7 +164,7 @@ def test_bad_input():
 
 
 def test_verbose_prints_progress():
-    X, y, _, _ = _problem(60, 4, 3, 0)
+    X, y, _ = _problem(60, 4, 3, 0)
     buf = io.StringIO()
     with redirect_stdout(buf):
         NCA(max_iter=3, verbose=True).fit(X, y)
@@ -175,7 +178,7 @@ def test_plugs_into_pipeline_and_fast_paths():
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
 
-    X, y, _, _ = _problem(120, 5, 3, 9)
+    X, y, _ = _problem(120, 5, 3, 9)
     pipe = make_pipeline(NCA(max_iter=10), KNeighborsClassifier(3)).fit(X, y)
     assert pipe.score(X, y) > 0.3
     est = pipe[0]

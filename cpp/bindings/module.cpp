@@ -24,21 +24,15 @@
 #include "fastmetric/linalg.hpp"
 #include "fastmetric/output_pool.hpp"
 #include "fastmetric/learn/lmnn.hpp"
-#include "fastmetric/learn/nca.hpp"
 #include "fastmetric/learn/itml.hpp"
-#include "fastmetric/learn/mlkr.hpp"
+#include "fastmetric/learn/linear_sweep.hpp"
+#include "fastmetric/learn/pair_sweep.hpp"
 #include <cstdint>
 #include <memory>
 
 namespace py = pybind11;
 using namespace fastmetric;
 
-namespace bind_learn1 {
-void register_learn1(py::module_& m);
-}
-namespace bind_learn2 {
-void register_learn2(py::module_& m);
-}
 
 namespace {
 
@@ -590,14 +584,17 @@ namespace bind_learn_common {
 using fastmetric::MatrixView;
 
 // float kind and item size (not dtype identity: unpickled arrays carry equal, distinct dtype objects)
-int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' ? int(a.itemsize()) : 0; }
+// (byte-swapped arrays count as no float: the sweeps read native values only)
+int float_bytes(const py::array& a) { return a.dtype().kind() == 'f' && native_order(a) ? int(a.itemsize()) : 0; }
 
 bool c_contiguous(const py::array& a) { return (a.flags() & py::array::c_style) != 0; }
 
 template <class T>
 MatrixView<T> c_matrix(const py::array& a, const char* what) {
     if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D");
-    if (float_bytes(a) != int(sizeof(T))) throw std::invalid_argument(std::string(what) + " has the wrong dtype");
+    if (float_bytes(a) != int(sizeof(T)))
+        throw std::invalid_argument(std::string(what) + " has the wrong dtype (expected native-order " +
+                                    (sizeof(T) == 4 ? "float32)" : "float64)"));
     if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
     if (!whole_items(a))  // callers pass items_aligned(...) handles; this only guards the typed pointer
         throw std::invalid_argument(std::string(what) + " is not aligned to its item size");
@@ -610,27 +607,10 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     return v;
 }
 
-// (loss, grad) or (loss, grad, per-sample extra) from prob.loss_grad(L, grad, extra, n_threads),
-// the GIL released around the sweep.
-template <class Prob, class T>
-py::tuple loss_grad_tuple(Prob& prob, MatrixView<T> l, int n_threads, bool want_extra) {
-    py::array_t<double> grad({l.rows, l.cols});
-    py::array_t<double> extra(want_extra ? prob.n_samples() : 0);
-    double* g = grad.mutable_data();
-    double* ex = want_extra ? extra.mutable_data() : nullptr;
-    double loss;
-    {
-        py::gil_scoped_release release;
-        loss = prob.loss_grad(l, g, ex, n_threads);
-    }
-    if (want_extra) return py::make_tuple(loss, grad, extra);
-    return py::make_tuple(loss, grad);
-}
-
 }  // namespace bind_learn_common
 
 // ---------------------------------------------------------------------------------------------
-// Metric learners' sweeps (NCA, LMNN). Inputs are validated and laid out by python/fastmetric/learn/*.py;
+// Metric learners' sweeps (LMNN). Inputs are validated and laid out by python/fastmetric/learn/*.py;
 // here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
 namespace bind_learn1 {
 using fastmetric::index_t;
@@ -647,74 +627,6 @@ const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
                                     std::to_string(len));
     return static_cast<const std::int64_t*>(a.data());
 }
-
-template <class T>
-py::tuple nca_impl(const py::array& X_in, const py::array& L_in, const py::array& offsets_in, int n_threads,
-                   bool want_p) {
-    const py::array X = items_aligned(X_in), L = items_aligned(L_in), offsets = items_aligned(offsets_in);
-    MatrixView<T> x = c_matrix<T>(X, "X");
-    MatrixView<T> l = c_matrix<T>(L, "L");
-    if (l.cols != x.cols) throw std::invalid_argument("L must have n_features columns");
-    const std::int64_t* off = c_int64(offsets, "class_offsets", -1);
-    const index_t n_classes = offsets.shape(0) - 1;
-    if (n_classes < 1) throw std::invalid_argument("class_offsets needs at least 2 entries");
-    py::array_t<double> grad({l.rows, l.cols});
-    py::array_t<double> p(want_p ? x.rows : 0);
-    double* g = grad.mutable_data();
-    double* pp = want_p ? p.mutable_data() : nullptr;
-    double loss;
-    {
-        py::gil_scoped_release release;
-        loss = fastmetric::learn::nca_loss_grad<T>(x, l, off, n_classes, g, pp, n_threads);
-    }
-    if (want_p) return py::make_tuple(loss, grad, p);
-    return py::make_tuple(loss, grad);
-}
-
-py::tuple nca_loss_grad(const py::array& X, const py::array& L, const py::array& offsets, int n_threads, bool want_p) {
-    if (float_bytes(X) == 4) return nca_impl<float>(X, L, offsets, n_threads, want_p);
-    if (float_bytes(X) == 8) return nca_impl<double>(X, L, offsets, n_threads, want_p);
-    throw py::type_error("X must be float32 or float64");
-}
-
-// A prepared NCA problem kept alive across the evaluations of one fit (buffers reused, X referenced).
-class PyNcaProblem {
-  public:
-    PyNcaProblem(py::array X, py::array offsets, std::size_t cache_bytes)
-        : X_(items_aligned(X)), off_(items_aligned(offsets)) {
-        const std::int64_t* off = c_int64(off_, "class_offsets", -1);
-        const index_t n_classes = off_.shape(0) - 1;
-        if (n_classes < 1) throw std::invalid_argument("class_offsets needs at least 2 entries");
-        bytes_ = float_bytes(X_);
-        if (bytes_ == 4)
-            f32_.reset(new fastmetric::learn::NcaProblem<float>(c_matrix<float>(X_, "X"), off, n_classes, cache_bytes));
-        else if (bytes_ == 8)
-            f64_.reset(new fastmetric::learn::NcaProblem<double>(c_matrix<double>(X_, "X"), off, n_classes, cache_bytes));
-        else
-            throw py::type_error("X must be float32 or float64");
-    }
-
-    py::tuple loss_grad(const py::array& L, int n_threads, bool want_p) {
-        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
-        return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_p) : run<double>(*f64_, L, n_threads, want_p);
-    }
-
-    bool uses_cache() const { return bytes_ == 4 ? f32_->uses_cache(0) : f64_->uses_cache(0); }
-
-  private:
-    template <class T>
-    py::tuple run(fastmetric::learn::NcaProblem<T>& prob, const py::array& L_in, int n_threads, bool want_p) {
-        const py::array L = items_aligned(L_in);
-        MatrixView<T> l = c_matrix<T>(L, "L");
-        if (l.cols != prob.n_features()) throw std::invalid_argument("L must have n_features columns");
-        return loss_grad_tuple(prob, l, n_threads, want_p);
-    }
-
-    py::array X_, off_;
-    int bytes_ = 0;
-    std::unique_ptr<fastmetric::learn::NcaProblem<float>> f32_;
-    std::unique_ptr<fastmetric::learn::NcaProblem<double>> f64_;
-};
 
 // LMNN data kept across the evaluations of one fit (X packed once for the gradient's U^T X).
 class PyLmnnProblem {
@@ -806,16 +718,6 @@ class PyLmnnProblem {
 }  // namespace
 
 void register_learn1(py::module_& m) {
-    m.def("nca_loss_grad", &nca_loss_grad, py::arg("X"), py::arg("L"), py::arg("class_offsets"),
-          py::arg("n_threads") = 0, py::arg("return_p") = false,
-          "NCA objective f = sum_i p_i and its gradient d f / d L (float64, k x d). X sorted by class, "
-          "class c in rows [class_offsets[c], class_offsets[c+1]). Returns (f, grad) or (f, grad, p).");
-    py::class_<PyNcaProblem>(m, "NcaProblem", "NCA data prepared once for many loss/gradient evaluations")
-        .def(py::init<py::array, py::array, std::size_t>(), py::arg("X"), py::arg("class_offsets"),
-             py::arg("cache_bytes") = std::size_t(64) << 20)
-        .def("loss_grad", &PyNcaProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
-             py::arg("return_p") = false)
-        .def_property_readonly("uses_cache", &PyNcaProblem::uses_cache);
     py::class_<PyLmnnProblem>(m, "LmnnProblem", "LMNN data (X, target neighbours, labels) for many evaluations")
         .def(py::init<py::array, py::array, py::array>(), py::arg("X"), py::arg("targets"), py::arg("labels"))
         .def("margins", &PyLmnnProblem::margins, py::arg("Z"), py::arg("n_threads") = 0,
@@ -829,7 +731,7 @@ void register_learn1(py::module_& m) {
 }  // namespace bind_learn1
 
 // ---------------------------------------------------------------------------------------------
-// Metric learners' sweeps (MLKR, ITML). Inputs are validated and laid out by python/fastmetric/learn/*.py;
+// Metric learners' sweeps (the pair sweep of NCA / MLKR, ITML). Inputs are validated and laid out by python/fastmetric/learn/*.py;
 // here only cheap checks (ndim, dtype, contiguity, shapes), then the GIL is released around the sweep.
 namespace bind_learn2 {
 using fastmetric::index_t;
@@ -848,41 +750,131 @@ double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) 
     return static_cast<double*>(a.mutable_data());
 }
 
-// MLKR data kept alive across the evaluations of one fit (X referenced, y copied, buffers reused).
-class PyMlkrProblem {
+fastmetric::learn::PairObjective objective_of(const std::string& name) {
+    if (name == "nca") return fastmetric::learn::PairObjective::nca;
+    if (name == "mlkr") return fastmetric::learn::PairObjective::mlkr;
+    throw std::invalid_argument("objective must be 'nca' or 'mlkr', got '" + name + "'");
+}
+
+fastmetric::learn::SweepMode mode_of(const std::string& name) {
+    if (name == "auto") return fastmetric::learn::SweepMode::automatic;
+    if (name == "dense") return fastmetric::learn::SweepMode::dense;
+    if (name == "sparse") return fastmetric::learn::SweepMode::sparse;
+    throw std::invalid_argument("mode must be 'auto', 'dense' or 'sparse', got '" + name + "'");
+}
+
+const char* mode_name(fastmetric::learn::SweepMode m) {
+    return m == fastmetric::learn::SweepMode::dense ? "dense" : m == fastmetric::learn::SweepMode::sparse ? "sparse" : "auto";
+}
+
+// The pair sweep on an embedding Z (y copied, buffers reused across evaluations): (loss, G[, pred]).
+class PyPairSweep {
   public:
-    PyMlkrProblem(py::array X, py::array y, std::size_t cache_bytes) : X_(items_aligned(X)) {
+    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile) {
         y = items_aligned(y);
-        bytes_ = float_bytes(X_);
-        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
-        if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
-        const double* yp = f64_buffer(y, "y", X_.shape(0), false);
-        if (bytes_ == 4)
-            f32_.reset(new fastmetric::learn::MlkrProblem<float>(c_matrix<float>(X_, "X"), yp, cache_bytes));
-        else
-            f64_.reset(new fastmetric::learn::MlkrProblem<double>(c_matrix<double>(X_, "X"), yp, cache_bytes));
+        const index_t n = y.ndim() == 1 ? y.shape(0) : -1;
+        if (n < 0) throw std::invalid_argument("y must be 1-D");
+        const double* yp = f64_buffer(y, "y", n, false);
+        f32_.reset(new fastmetric::learn::PairSweep<float>(yp, n, objective_of(objective), cache_bytes));
+        f64_.reset(new fastmetric::learn::PairSweep<double>(yp, n, objective_of(objective), cache_bytes));
+        f32_->set_tile(tile);
+        f64_->set_tile(tile);
     }
 
-    py::tuple loss_grad(const py::array& L, int n_threads, bool want_yhat) {
-        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X");
-        return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_yhat) : run<double>(*f64_, L, n_threads, want_yhat);
+    py::tuple evaluate(const py::array& Z, int n_threads, bool want_pred, const std::string& mode) {
+        if (float_bytes(Z) == 4) return run<float>(*f32_, Z, n_threads, want_pred, mode_of(mode));
+        if (float_bytes(Z) == 8) return run<double>(*f64_, Z, n_threads, want_pred, mode_of(mode));
+        throw py::type_error("Z must be a native-order float32 or float64 array");
+    }
+    std::string last_mode() const {
+        return mode_name(last_bytes_ == 4 ? f32_->last_mode() : f64_->last_mode());
     }
 
   private:
     template <class T>
-    py::tuple run(fastmetric::learn::MlkrProblem<T>& prob, const py::array& L_in, int n_threads, bool want_yhat) {
-        const py::array L = items_aligned(L_in);
-        MatrixView<T> l = c_matrix<T>(L, "L");
-        if (l.cols != prob.n_features())
-            throw std::invalid_argument("L has " + std::to_string(l.cols) + " columns; X has " +
-                                        std::to_string(prob.n_features()) + " features");
-        return loss_grad_tuple(prob, l, n_threads, want_yhat);
+    py::tuple run(fastmetric::learn::PairSweep<T>& sw, const py::array& Z, int n_threads, bool want_pred,
+                  fastmetric::learn::SweepMode mode) {
+        const py::array Za = items_aligned(Z);
+        MatrixView<T> z = c_matrix<T>(Za, "Z");
+        if (z.rows != sw.n_samples())
+            throw std::invalid_argument("Z has " + std::to_string(z.rows) + " rows; y has " +
+                                        std::to_string(sw.n_samples()));
+        std::vector<double> g(size_t(z.rows * z.cols));
+        py::array_t<double> pred(want_pred ? z.rows : 0);
+        double* pp = want_pred ? pred.mutable_data() : nullptr;
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = sw.evaluate(z, g.data(), pp, n_threads, mode);
+        }
+        last_bytes_ = int(sizeof(T));
+        py::array_t<T> G({z.rows, z.cols});
+        T* gp = G.mutable_data();
+        for (size_t i = 0; i < g.size(); ++i) gp[i] = T(g[i]);
+        if (want_pred) return py::make_tuple(loss, G, pred);
+        return py::make_tuple(loss, G);
+    }
+
+    int last_bytes_ = 8;
+    std::unique_ptr<fastmetric::learn::PairSweep<float>> f32_;
+    std::unique_ptr<fastmetric::learn::PairSweep<double>> f64_;
+};
+
+// A linear learner's problem (X referenced, y copied, buffers reused): Z = X L^T, the sweep, G^T X.
+class PyLinearPairProblem {
+  public:
+    PyLinearPairProblem(py::array X, py::array y, const std::string& objective, std::size_t cache_bytes,
+                        std::int64_t tile)
+        : X_(items_aligned(X)) {
+        y = items_aligned(y);
+        bytes_ = float_bytes(X_);
+        if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be a native-order float32 or float64 array");
+        if (X_.ndim() != 2) throw std::invalid_argument("X must be 2-D");
+        const double* yp = f64_buffer(y, "y", X_.shape(0), false);
+        if (bytes_ == 4) {
+            f32_.reset(new fastmetric::learn::LinearSweep<float>(c_matrix<float>(X_, "X"), yp, objective_of(objective),
+                                                                 cache_bytes));
+            f32_->sweep().set_tile(tile);
+        } else {
+            f64_.reset(new fastmetric::learn::LinearSweep<double>(c_matrix<double>(X_, "X"), yp,
+                                                                  objective_of(objective), cache_bytes));
+            f64_->sweep().set_tile(tile);
+        }
+    }
+
+    py::tuple loss_grad(const py::array& L, int n_threads, bool want_pred, const std::string& mode) {
+        if (float_bytes(L) != bytes_) throw std::invalid_argument("L must have the dtype of X (native-order)");
+        const auto md = mode_of(mode);
+        return bytes_ == 4 ? run<float>(*f32_, L, n_threads, want_pred, md) : run<double>(*f64_, L, n_threads, want_pred, md);
+    }
+    std::string last_mode() const { return mode_name(bytes_ == 4 ? f32_->sweep().last_mode() : f64_->sweep().last_mode()); }
+    bool dense_cache_fits() const {
+        return bytes_ == 4 ? f32_->sweep().dense_cache_fits() : f64_->sweep().dense_cache_fits();
+    }
+
+  private:
+    template <class T>
+    py::tuple run(fastmetric::learn::LinearSweep<T>& prob, const py::array& L, int n_threads, bool want_pred,
+                  fastmetric::learn::SweepMode mode) {
+        const py::array La = items_aligned(L);
+        MatrixView<T> l = c_matrix<T>(La, "L");
+        py::array_t<double> grad({l.rows, l.cols});
+        py::array_t<double> pred(want_pred ? prob.n_samples() : 0);
+        double* g = grad.mutable_data();
+        double* pp = want_pred ? pred.mutable_data() : nullptr;
+        double loss;
+        {
+            py::gil_scoped_release release;
+            loss = prob.loss_grad(l, g, pp, n_threads, mode);
+        }
+        if (want_pred) return py::make_tuple(loss, grad, pred);
+        return py::make_tuple(loss, grad);
     }
 
     py::array X_;
     int bytes_ = 0;
-    std::unique_ptr<fastmetric::learn::MlkrProblem<float>> f32_;
-    std::unique_ptr<fastmetric::learn::MlkrProblem<double>> f64_;
+    std::unique_ptr<fastmetric::learn::LinearSweep<float>> f32_;
+    std::unique_ptr<fastmetric::learn::LinearSweep<double>> f64_;
 };
 
 py::tuple itml_sweep(py::array A, const py::array& U_in, const py::array& sign, py::array lam, py::array bhat,
@@ -911,13 +903,24 @@ py::tuple itml_sweep(py::array A, const py::array& U_in, const py::array& sign, 
 }  // namespace
 
 void register_learn2(py::module_& m) {
-    py::class_<PyMlkrProblem>(m, "MlkrProblem", "MLKR data (X, regression targets y) for many loss/gradient evaluations")
-        .def(py::init<py::array, py::array, std::size_t>(), py::arg("X"), py::arg("y"),
-             py::arg("cache_bytes") = std::size_t(64) << 20)
-        .def("loss_grad", &PyMlkrProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
-             py::arg("return_yhat") = false,
-             "Leave-one-out kernel-regression loss sum_i (yhat_i - y_i)^2 in the space x -> L x and its gradient "
-             "d loss / d L (float64, k x d). Returns (loss, grad) or (loss, grad, yhat).");
+    py::class_<PyPairSweep>(m, "PairSweep", "Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations")
+        .def(py::init<py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("y"), py::arg("objective"),
+             py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def("evaluate", &PyPairSweep::evaluate, py::arg("Z"), py::arg("n_threads") = 0, py::arg("return_pred") = false,
+             py::arg("mode") = "auto",
+             "(loss, G) or (loss, G, pred) for Z (n x k, C-contiguous float32/float64): G = dloss/dZ in Z's dtype; "
+             "nca: loss = -sum_i p_i (scikit-learn's objective), pred = p_i; mlkr: loss = sum_i (yhat_i - y_i)^2, "
+             "pred = yhat.")
+        .def_property_readonly("last_mode", &PyPairSweep::last_mode);
+    py::class_<PyLinearPairProblem>(m, "LinearPairProblem",
+                                    "NCA / MLKR loss of a linear map x -> L x (X, y kept) for many evaluations")
+        .def(py::init<py::array, py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("X"),
+             py::arg("y"), py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def("loss_grad", &PyLinearPairProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
+             py::arg("return_pred") = false, py::arg("mode") = "auto",
+             "(loss, grad) or (loss, grad, pred) for Z = X L^T: grad = dloss/dL (float64, k x d).")
+        .def_property_readonly("last_mode", &PyLinearPairProblem::last_mode)
+        .def_property_readonly("dense_cache_fits", &PyLinearPairProblem::dense_cache_fits);
     m.def("itml_sweep", &itml_sweep, py::arg("A"), py::arg("U"), py::arg("sign"), py::arg("lam"), py::arg("bhat"),
           py::arg("gamma"), py::arg("use_simd") = true,
           "One pass of ITML's Bregman projections over the constraints (rows of U = pair differences, sign +1 "

@@ -604,16 +604,6 @@ void pairwise_condensed(const Problem<T>& pb, T* out) {
 
 // ----------------------------------------------------------------------------- prologue helpers
 template <class T>
-void column_mean(const MatrixView<T>& m, T* mean, int n_threads) {
-    std::vector<double> acc(size_t(m.cols), 0.0);
-    for (index_t i = 0; i < m.rows; ++i) {
-        const T* r = m.row(i);
-        for (index_t k = 0; k < m.cols; ++k) acc[size_t(k)] += double(r[k * m.col_stride]);
-    }
-    for (index_t k = 0; k < m.cols; ++k) mean[k] = T(m.rows ? acc[size_t(k)] / double(m.rows) : 0.0);
-}
-
-template <class T>
 void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
     const index_t n = op.m.rows, d = op.m.cols;
     const int nt = (double(n) * double(d) < 1e6) ? 1 : std::max(1, n_threads);
@@ -684,7 +674,6 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
     template void run_pairwise<T>(const Problem<T>&, Sink<T>&);                            \
     template void pairwise_dense<T>(const Problem<T>&, T*, index_t);                       \
     template void pairwise_condensed<T>(const Problem<T>&, T*);                            \
-    template void column_mean<T>(const MatrixView<T>&, T*, int);                           \
     template void row_sq_norms<T>(const Operand<T>&, T*, int);                             \
     template void row_unit_scale<T>(const MatrixView<T>&, bool, T*, T*, int);
 FM_INSTANTIATE(float)

@@ -10,6 +10,7 @@ __version__ = "0.1.0"
 from ._config import get_config, set_isa, set_output_pool, show_config
 from .distances import DISTANCE_METRICS, cdist, pairwise_distances, pdist, squareform
 from .neighbors import kneighbors, merge_kneighbors, radius_neighbors
+from . import losses
 from .kernels import (
     KERNEL_METRICS,
     additive_chi2_kernel,
@@ -39,6 +40,7 @@ __all__ = [
     "merge_kneighbors",
     "radius_neighbors",
     "linear_kernel",
+    "losses",
     "pairwise_kernels",
     "polynomial_kernel",
     "rbf_kernel",

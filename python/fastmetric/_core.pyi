@@ -120,21 +120,6 @@ def inverse_factor(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
     """L with L.T @ L = inv(A) for symmetric positive-definite A, else None."""
 
 # --- metric learners' sweeps ---------------------------------------------------------------------
-def nca_loss_grad(
-    X: _FloatArray, L: _FloatArray, class_offsets: npt.NDArray[np.int64], n_threads: int = 0, return_p: bool = False
-) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
-    """NCA objective sum_i p_i and its gradient (float64, k x d); X sorted by class."""
-
-class NcaProblem:
-    """NCA data prepared once for many loss/gradient evaluations (X is referenced, not copied)."""
-
-    def __init__(self, X: _FloatArray, class_offsets: npt.NDArray[np.int64], cache_bytes: int = 67108864) -> None: ...
-    def loss_grad(
-        self, L: _FloatArray, n_threads: int = 0, return_p: bool = False
-    ) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
-    @property
-    def uses_cache(self) -> bool: ...
-
 class LmnnProblem:
     """LMNN data (X, target neighbours (n, k) int64, labels int64) for many evaluations."""
 
@@ -150,13 +135,44 @@ class LmnnProblem:
     ) -> tuple[float, npt.NDArray[np.float64], int, float, float, int]:
         """(loss, grad, n_active_triplets, pull, push, n_candidates) for Z = X L^T."""
 
-class MlkrProblem:
-    """MLKR data (X, regression targets y float64) for many loss/gradient evaluations."""
+_Objective = Literal["nca", "mlkr"]
+_SweepMode = Literal["auto", "dense", "sparse"]
 
-    def __init__(self, X: _FloatArray, y: npt.NDArray[np.float64], cache_bytes: int = 67108864) -> None: ...
+class PairSweep:
+    """Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations (y copied)."""
+
+    def __init__(
+        self, y: npt.NDArray[np.float64], objective: _Objective, cache_bytes: int = 67108864, tile: int = 0
+    ) -> None: ...
+    def evaluate(
+        self, Z: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"
+    ) -> tuple[float, _FloatArray] | tuple[float, _FloatArray, npt.NDArray[np.float64]]:
+        """(loss, G = dloss/dZ in Z's dtype[, pred]); nca: loss = -sum_i p_i, pred = p_i; mlkr: loss =
+        sum_i (yhat_i - y_i)^2, pred = yhat."""
+
+    @property
+    def last_mode(self) -> str: ...
+
+class LinearPairProblem:
+    """NCA / MLKR loss of the linear map x -> L x (X referenced, y copied) for many evaluations."""
+
+    def __init__(
+        self,
+        X: _FloatArray,
+        y: npt.NDArray[np.float64],
+        objective: _Objective,
+        cache_bytes: int = 67108864,
+        tile: int = 0,
+    ) -> None: ...
     def loss_grad(
-        self, L: _FloatArray, n_threads: int = 0, return_yhat: bool = False
-    ) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+        self, L: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"
+    ) -> tuple[float, npt.NDArray[np.float64]] | tuple[float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(loss, dloss/dL (float64, k x d)[, pred]) for Z = X L^T."""
+
+    @property
+    def last_mode(self) -> str: ...
+    @property
+    def dense_cache_fits(self) -> bool: ...
 
 def itml_sweep(
     A: npt.NDArray[np.float64],

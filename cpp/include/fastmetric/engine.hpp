@@ -130,8 +130,6 @@ void pairwise_condensed(const Problem<T>& pb, T* out);
 
 // Helpers that fill the per-row / per-column arrays of an Operand.
 template <class T>
-void column_mean(const MatrixView<T>& m, T* mean, int n_threads);
-template <class T>
 void row_sq_norms(const Operand<T>& op, T* out, int n_threads);
 // row_shift = row mean (when want_mean), row_scale = 1/|row - shift| (0 for a zero row)
 template <class T>

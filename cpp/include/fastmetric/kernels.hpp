@@ -64,6 +64,15 @@ struct KernelTable {
     // whether one of v[0], v[s], ..., v[(n-1) s] is NaN or inf (exponent bits all ones: integer
     // tests, no float compare); the input checks' finite scan
     bool (*any_nonfinite)(const T* v, index_t n, index_t s);
+    // --- the learners' vector loops (learn/*.cpp), on the same dispatch as everything above
+    // y[0..k) += a * x[0..k) into double accumulators (axpy2: the same a also for x2 into y2)
+    void (*axpy_acc)(index_t k, double a, const T* x, double* y);
+    void (*axpy2_acc)(index_t k, double a, const T* x, double* y, const T* x2, double* y2);
+    // sum_k a[k] * b[k] over contiguous vectors
+    T (*vdot)(const T* a, const T* b, index_t d);
+    // A (d x d, symmetric, row-major) += beta v v^T unless beta == 0; then, when u is given,
+    // out = A u (ITML's Bregman projections: one pass over A for the update and the next product)
+    void (*rank1_apply)(T* A, index_t d, T beta, const T* v, const T* u, T* out);
 };
 
 const KernelTable<float>& kernels_generic_f32();

@@ -405,6 +405,68 @@ struct kernels {
         return s;
     }
 
+    // plain loops: each instruction set's file compiles them with its own flags (vectorised there)
+    static void axpy_acc(index_t k, double a, const T* x, double* y) {
+        for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
+    }
+    static void axpy2_acc(index_t k, double a, const T* x, double* y, const T* x2, double* y2) {
+        for (index_t c = 0; c < k; ++c) y[c] += a * double(x[c]);
+        for (index_t c = 0; c < k; ++c) y2[c] += a * double(x2[c]);
+    }
+    static T vdot(const T* a, const T* b, index_t d) {
+        R s0 = O::zero(), s1 = O::zero();
+        index_t k = 0;
+        for (; k + 2 * W <= d; k += 2 * W) {
+            s0 = O::fma(O::load(a + k), O::load(b + k), s0);
+            s1 = O::fma(O::load(a + k + W), O::load(b + k + W), s1);
+        }
+        for (; k + W <= d; k += W) s0 = O::fma(O::load(a + k), O::load(b + k), s0);
+        T s = O::hsum(O::add(s0, s1));
+        for (; k < d; ++k) s += a[k] * b[k];
+        return s;
+    }
+    // Column blocks of 4 W: the accumulators of out and v's block stay in registers while the rows
+    // of A stream by; one load and (when updating) one store of A per element.
+    static void rank1_apply(T* A, index_t d, T beta, const T* v, const T* u, T* out) {
+        const R vb = O::set1(beta);
+        const bool upd = beta != T(0);
+        index_t c0 = 0;
+        for (; c0 + 4 * W <= d; c0 += 4 * W) {
+            R vv[4], o[4], a[4];
+            for (int q = 0; q < 4; ++q) {
+                vv[q] = O::load(v + c0 + q * W);
+                o[q] = O::zero();
+            }
+            for (index_t j = 0; j < d; ++j) {
+                T* row = A + j * d + c0;
+                for (int q = 0; q < 4; ++q) a[q] = O::load(row + q * W);
+                if (upd) {
+                    const R vj = O::set1(v[j]);
+                    for (int q = 0; q < 4; ++q) {
+                        a[q] = O::fma(vb, O::mul(vj, vv[q]), a[q]);
+                        O::store(row + q * W, a[q]);
+                    }
+                }
+                if (u) {
+                    const R uj = O::set1(u[j]);
+                    for (int q = 0; q < 4; ++q) o[q] = O::fma(uj, a[q], o[q]);
+                }
+            }
+            if (u)
+                for (int q = 0; q < 4; ++q) O::store(out + c0 + q * W, o[q]);
+        }
+        for (; c0 < d; ++c0) {  // the last columns (d % 4W), one at a time
+            const T vc = v[c0];
+            T o = 0;
+            for (index_t j = 0; j < d; ++j) {
+                T& a = A[j * d + c0];
+                if (upd) a += beta * (v[j] * vc);
+                if (u) o += u[j] * a;
+            }
+            if (u) out[c0] = o;
+        }
+    }
+
     static KernelTable<T> table(const char* name) {
         KernelTable<T> t{};
         t.name = name;
@@ -437,6 +499,10 @@ struct kernels {
         t.stream_fence = &stream_fence;
         t.sqdist = &sqdist;
         t.any_nonfinite = &any_nonfinite;
+        t.axpy_acc = &axpy_acc;
+        t.axpy2_acc = &axpy2_acc;
+        t.vdot = &vdot;
+        t.rank1_apply = &rank1_apply;
         return t;
     }
 };

@@ -7,10 +7,10 @@ x -> L x predicts the targets well,
     loss(L) = sum_i (yhat_i - y_i)^2,
 
 minimised with SciPy's L-BFGS-B; ``alpha > 0`` adds the ridge penalty ``alpha * |L|_F^2``. Loss and
-gradient come from one C++ call (two tiled passes over the pairs with a streaming log-sum-exp; memory
+gradient come from one C++ call (Z = X L^T, the pair sweep of ``fastmetric.losses.mlkr_loss``, G^T X; memory
 O(n * n_components), never n x n beyond a bounded cache; float32 data learned with float32 kernels
 and float64 accumulation; bitwise-identical results for any ``n_threads`` in float64).
-See ``cpp/include/fastmetric/learn/mlkr.hpp``.
+See ``cpp/include/fastmetric/learn/pair_sweep.hpp``.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class MLKR(MahalanobisMixin):
             raise ValueError("MLKR: the targets y contain NaN or infinity")
         k = self._n_components_checked(X.shape[1])
         L0 = self._initial_components(X, None, k, has_classes=False)
-        problem = _core.MlkrProblem(X, y)
+        problem = _core.LinearPairProblem(X, y, "mlkr")
         n_threads = self._threads()
         dtype = X.dtype
         alpha = float(self.alpha)

@@ -16,11 +16,12 @@ class NCA(MahalanobisMixin):
     """Neighbourhood Components Analysis: maximise the expected leave-one-out accuracy of a
     stochastic (softmax) nearest-neighbour classifier in the space ``x -> L x``.
 
-    The objective and gradient are exactly scikit-learn's ``NeighborhoodComponentsAnalysis`` (sum
-    over points of the probability of picking a same-class neighbour), computed by two tiled C++
-    sweeps with a streaming log-sum-exp: memory O(n * n_components), never n x n, the GIL released,
+    The objective and gradient are exactly scikit-learn's ``NeighborhoodComponentsAnalysis``
+    (minus the sum over points of the probability of picking a same-class neighbour; see
+    ``fastmetric.losses.nca_loss``), evaluated on Z = X L^T by the C++ pair sweep with a streaming
+    log-sum-exp, then d/dL = G^T X: memory O(n * n_components), never n x n, the GIL released,
     float32 data learned with float32 kernels (float64 accumulation), and bitwise-identical results
-    for any ``n_threads`` in float64. Optimised with SciPy's L-BFGS-B.
+    for any ``n_threads``. Optimised with SciPy's L-BFGS-B.
 
     Parameters
     ----------
@@ -70,18 +71,15 @@ class NCA(MahalanobisMixin):
         X, y = self._validate_supervised(X, y)
         k = self._n_components_checked(X.shape[1])
         L0 = self._initial_components(X, y, k)
-        # rows sorted by class: "same class" becomes a contiguous column range in the sweeps
-        order = np.argsort(y, kind="stable")
-        Xs = np.ascontiguousarray(X[order])
-        ys = y[order]
-        offsets = np.searchsorted(ys, np.arange(len(self.classes_) + 1)).astype(np.int64)
-        problem = _core.NcaProblem(Xs, offsets)
+        # class codes 0 .. n_classes-1 (y is already encoded by _validate_supervised)
+        codes = np.ascontiguousarray(y, dtype=np.float64)
+        problem = _core.LinearPairProblem(np.ascontiguousarray(X), codes, "nca")
         n_threads = self._threads()
         dtype = X.dtype
 
         def fun(L):
-            f, g = problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
-            return -f, -g
+            # scikit-learn's objective -sum_i p_i and its gradient, straight from the sweep
+            return problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
 
         progress = self._progress()
         L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)

@@ -41,7 +41,9 @@ struct ItmlSweepStats {
 };
 
 // One pass over the m constraints in order. A (d x d, in/out), U (m x d, row-major differences),
-// sign (m, +1 / -1), lambda and bhat (m, in/out). Throws std::invalid_argument on bad sizes.
+// sign (m, +1 / -1), lambda and bhat (m, in/out). Throws std::invalid_argument on bad sizes. The vector
+// loops are the engine's double KernelTable entries (vdot, rank1_apply): its instruction set, or the
+// portable table when use_simd is false.
 ItmlSweepStats itml_sweep(double* A, std::int64_t d, const double* U, std::int64_t m, const std::int8_t* sign,
                           double* lambda, double* bhat, double gamma, bool use_simd = true);
 

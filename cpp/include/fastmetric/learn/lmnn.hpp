@@ -22,7 +22,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "fastmetric/learn/nca.hpp"
+#include "fastmetric/learn/bt_x.hpp"
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {

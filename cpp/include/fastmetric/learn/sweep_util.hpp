@@ -1,4 +1,4 @@
-// Small pieces shared by the learners' tiled sweeps (nca.cpp, mlkr.cpp). Internal: not part of the
+// Small pieces of the learners' tiled pair sweep (pair_sweep.cpp). Internal: not part of the
 // library's interface. (The thread index is fastmetric::team_thread(), engine.hpp.)
 #pragma once
 #include <algorithm>

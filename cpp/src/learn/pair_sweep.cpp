@@ -1,0 +1,1144 @@
+// The pair sweep over an embedding: see fastmetric/learn/pair_sweep.hpp for the contract, the two
+// modes, the schedule and the memory bound.
+#include "fastmetric/learn/pair_sweep.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fastmetric/engine.hpp"
+#include "fastmetric/kernels.hpp"
+#include "fastmetric/learn/mlkr.hpp"
+#include "fastmetric/learn/nca.hpp"
+#include "fastmetric/learn/streaming_lse.hpp"
+#include "fastmetric/learn/sweep_util.hpp"
+
+namespace fastmetric {
+namespace learn {
+namespace {
+
+// Lowest exp argument used: exp stays on the vector path and returns a normal number.
+template <class T>
+constexpr T exp_lo() { return sizeof(T) == 4 ? T(-87) : T(-708); }
+// Largest spread of shifts for which one exponential serves a whole tile (factors <= e^span).
+template <class T>
+constexpr double shift_span() { return sizeof(T) == 4 ? 40.0 : 300.0; }
+// Above this fraction of non-negligible S entries in a tile, the S Z products use the dense
+// micro-kernels (a kept pair costs about two AXPYs of length k pair by pair; a dense tile 2 TB^2 k
+// multiply-adds at the micro-kernel's much higher rate, plus packing): numerator / denominator.
+constexpr index_t dense_num() { return 2; }
+constexpr index_t dense_den() { return 5; }
+bool dense_products_pay(index_t kept, index_t ni, index_t nj) { return kept * dense_den() > ni * nj * dense_num(); }
+
+template <class T>
+T clamp_lo(T v) { return v > exp_lo<T>() ? v : exp_lo<T>(); }
+
+// four interleaved partial sums of v[j] * (wt ? wt(j) : 1): vectorisable without reassociation
+// flags, in a fixed order
+template <class T, class F>
+T sum4(const T* v, index_t n, F&& wt) {
+    T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    index_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        a0 += v[j] * wt(j);
+        a1 += v[j + 1] * wt(j + 1);
+        a2 += v[j + 2] * wt(j + 2);
+        a3 += v[j + 3] * wt(j + 3);
+    }
+    for (; j < n; ++j) a0 += v[j] * wt(j);
+    return (a0 + a1) + (a2 + a3);
+}
+template <class T>
+T sum4(const T* v, index_t n) {
+    return sum4(v, n, [](index_t) { return T(1); });
+}
+
+// The pairs of one tile that can weigh anything, row by row (row r: [row_start[r], row_start[r+1]))
+// with their squared distances; the first `count` entries of col / d are used (the arrays only grow).
+template <class T>
+struct KeptPairs {
+    std::vector<std::int32_t> row_start, col;
+    std::vector<T> d;
+    index_t count = 0;
+};
+
+// Per-thread scratch of one tile.
+template <class T>
+struct Scratch {
+    std::vector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
+    std::vector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
+    std::vector<T> qa, qb;      // the T panels of one tile (exact_tile)
+    std::vector<T> csame, coth;  // class_weights: column factors of S for same-class / other pairs
+    std::vector<float> dist32, tmp32, cc32;
+    std::vector<double> rmin, cmin, rcd, ccd;
+    std::vector<index_t> flagged, idx;
+    KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
+    void init(index_t tb, index_t kpad, bool screen) {
+        const size_t t2 = size_t(tb * tb);
+        for (auto* v : {&dist, &st, &sa, &sc, &v1, &v2, &sv}) v->resize(t2);
+        prod.resize(size_t(tb * kpad));
+        prod2.resize(size_t(tb * kpad));
+        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT, &csame, &coth})
+            v->resize(size_t(tb));
+        for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
+        for (auto* v : {&rmin, &cmin, &rcd, &ccd}) v->resize(size_t(tb));
+        flagged.resize(size_t(tb));
+        idx.resize(size_t(tb));
+        if (screen) dist32.resize(t2);
+    }
+};
+
+// The driver for one objective O (NcaObjective, MlkrObjective).
+template <class T, class O>
+struct Driver {
+    using Objective = O;
+    index_t n = 0;
+    // Internal row r is row perm[r] of Z: the order of y (stable) when the objective asks for it
+    // (NCA: sorted classes put the pairs that weigh something into blocks near the diagonal, so
+    // more off-diagonal tiles keep no pair or are skipped as negligible), else the caller's.
+    std::vector<index_t> perm;
+    std::vector<double> y;  // in the internal order
+    // class_weights objectives: internal rows [cls_lo[i], cls_hi[i]) share row i's class
+    std::vector<index_t> cls_lo, cls_hi;
+    // the columns [a, b) of tile J (nj columns) in row i's class
+    void class_cols(index_t i, index_t J, index_t nj, index_t& a, index_t& b) const {
+        a = std::clamp<index_t>(cls_lo[size_t(i)] - J * tb, 0, nj);
+        b = std::clamp<index_t>(cls_hi[size_t(i)] - J * tb, 0, nj);
+    }
+    std::size_t cache_bytes = 0;
+    index_t tile_override = 0;
+
+    // per evaluation (buffers reused)
+    const KernelTable<T>* kt = nullptr;
+    const KernelTable<float>* kf = nullptr;
+    int nt = 1;
+    bool dense = false;
+    index_t k = 0, tb = 0, n_tiles = 0, n_pad = 0, kpad = 0, mr = 0, nr = 0;
+    std::vector<T> z;       // n x k, centred
+    std::vector<T> pa, pb;  // Z in A micro-panels (MR rows) and B micro-panels (NR columns), K = k
+    // sparse float64 sweeps screen pairs with float32 distances (twice the micro-kernel rate), then
+    // compute the distances of the kept pairs exactly: see screen_margin()
+    bool screen = false;
+    std::vector<float> pa32, pb32, norms32;
+    std::vector<double> tile_norm_max;  // largest |z_i|^2 of each row tile
+    std::vector<T> zt;                  // feature panel f: n_pad rows x NR, for the dense S Z products
+    bool zt_ready = false;
+    std::vector<T> norms;  // |z_i|^2 (0 on padding)
+    std::vector<T> yT;     // y in T, 0 on padding
+    std::vector<Scratch<T>> scratch;
+    std::vector<StreamingLse> lse_row, lse_col;
+    std::vector<double> off, q, alpha, beta, mfinal;
+    std::vector<T> alphaT, betaT;
+    std::vector<double> rs_row, rs_col, sz_row, sz_col;
+    // sparse mode: kept pairs of the I <= J tiles, cached while they fit
+    bool kept_cached = false;
+    std::vector<KeptPairs<T>> kept;
+    // dense mode: pass 1's exponentials of every tile, cached while they fit, with their shifts
+    bool exp_cached = false;
+    std::vector<T> ecache;
+    std::vector<std::size_t> pair_off;
+    std::vector<double> rowshift, colshift;  // (n_pad x n_tiles), dual tiles only
+    std::vector<unsigned char> tile_mode;     // 1: single exponential (shift tile_shift), 2: dual
+    std::vector<double> tile_shift, tile_dmin;
+
+    index_t rows_in(index_t I) const { return std::min(tb, n - I * tb); }
+
+    // The schedule of pair_sweep.hpp: tiles claimed in round order, each waiting for its two
+    // predecessors on its accumulators; claiming in that order means a tile's predecessors are always
+    // claimed by running threads, so no wait can deadlock.
+    std::vector<std::pair<index_t, index_t>> round_order;
+    template <class F>
+    void in_rounds(F&& f) {
+        if (index_t(round_order.size()) != n_tiles * (n_tiles + 1) / 2 ||
+            (!round_order.empty() && round_order.back().second != n_tiles - 1)) {
+            round_order.clear();
+            for (index_t r = 0; r < n_tiles; ++r)
+                for (index_t I = 0; I < n_tiles - r; ++I) round_order.emplace_back(I, I + r);
+        }
+        const index_t total = index_t(round_order.size());
+        if (nt <= 1 || total <= 1) {
+            detail::FlushDenormals ftz;
+            for (const auto& t : round_order) f(t.first, t.second, scratch[0]);
+            return;
+        }
+        std::unique_ptr<std::atomic<unsigned char>[]> done(new std::atomic<unsigned char>[size_t(n_tiles * n_tiles)]);
+        for (index_t t = 0; t < n_tiles * n_tiles; ++t) done[size_t(t)].store(0, std::memory_order_relaxed);
+        auto finished = [&](index_t I, index_t J) {
+            return done[size_t(I * n_tiles + J)].load(std::memory_order_acquire) != 0;
+        };
+        std::atomic<index_t> next{0};
+        std::atomic<bool> failed{false};
+        std::exception_ptr error;
+        std::mutex error_mu;
+        run_team(nt, [&](int tid) {
+            detail::FlushDenormals ftz;
+            for (;;) {
+                const index_t g = next.fetch_add(1, std::memory_order_relaxed);
+                if (g >= total) return;
+                const index_t I = round_order[size_t(g)].first, J = round_order[size_t(g)].second;
+                unsigned spins = 0;
+                while (!((J == I || finished(I, J - 1)) && (I + 1 >= J || finished(I + 1, J))))
+                    fastmetric::detail::spin_pause(++spins);
+                if (!failed.load(std::memory_order_relaxed)) {
+                    try {
+                        f(I, J, scratch[size_t(tid)]);
+                    } catch (...) {
+                        std::lock_guard<std::mutex> lock(error_mu);
+                        if (!error) error = std::current_exception();
+                        failed.store(true);
+                    }
+                }
+                done[size_t(I * n_tiles + J)].store(1, std::memory_order_release);
+            }
+        });
+        if (error) std::rethrow_exception(error);
+    }
+
+    // Z copied and centred: distances and b_i = sum_j S_ij (z_i - z_j) do not change when Z is
+    // shifted, and small |z|^2 make the expansion |z_i|^2 + |z_j|^2 - 2 z_i.z_j lose fewer digits.
+    // Returns the mean squared distance over all pairs, 2/n sum_i |z_i|^2 (centred).
+    double load_z(MatrixView<T> Z) {
+        z.resize(size_t(n * k));
+        std::vector<double> mean(size_t(k), 0.0);
+        for (index_t i = 0; i < n; ++i)
+            for (index_t c = 0; c < k; ++c) mean[size_t(c)] += double(Z.at(i, c));
+        for (index_t c = 0; c < k; ++c) mean[size_t(c)] /= double(n);
+        double ss = 0;
+        for (index_t i = 0; i < n; ++i)
+            for (index_t c = 0; c < k; ++c) {
+                const T v = T(double(Z.at(perm[size_t(i)], c)) - mean[size_t(c)]);
+                if (!std::isfinite(double(v))) throw std::invalid_argument("pair sweep: Z must be finite");
+                z[size_t(i * k + c)] = v;
+                ss += double(v) * double(v);
+            }
+        return 2.0 * ss / double(n);
+    }
+
+    // Tile side: dense 96; sparse n / 6 within [96, 192]. Measured per evaluation (sparse), 192
+    // against 96: digits at its learned metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64 138 ->
+    // 120 ms, broad kernels within noise; below ~6 tiles per side the wavefront starves the second
+    // thread. A multiple of the micro-kernels' MR and NR (and of float32's when screening).
+    void pack_z(int nt_pack) {
+        index_t l = mr / std::gcd(mr, nr) * nr;
+        if (screen) {
+            l = l / std::gcd(l, index_t(kf->mr)) * kf->mr;
+            l = l / std::gcd(l, index_t(kf->nr)) * kf->nr;
+        }
+        const index_t tbw = tile_override > 0 ? tile_override
+                            : dense           ? 96
+                                              : std::min<index_t>(192, std::max<index_t>(96, n / 6));
+        const index_t want = std::max<index_t>(1, (tbw + l / 2) / l) * l;
+        tb = std::min(want, (n + l - 1) / l * l);
+        n_tiles = (n + tb - 1) / tb;
+        n_pad = n_tiles * tb;
+        kpad = (k + nr - 1) / nr * nr;
+        if (!screen) {  // with screening a tile that needs exact distances packs its own: exact_tile
+            pa.assign(size_t(n_pad * k), T(0));
+            pb.assign(size_t(n_pad * k), T(0));
+        }
+        zt_ready = false;
+        norms.assign(size_t(n_pad), T(0));
+        // pure data movement, row by row: parallel without changing any value
+        const int pt = n * k > 20000 ? nt_pack : 1;
+        parallel_for_static(pt, n, [&](int, index_t i) {
+            const T* zi = z.data() + i * k;
+            double s = 0;
+            for (index_t c = 0; c < k; ++c) s += double(zi[c]) * double(zi[c]);
+            norms[size_t(i)] = T(s);
+            if (screen) return;
+            T* a = pa.data() + (i / mr) * k * mr + i % mr;
+            T* b = pb.data() + (i / nr) * k * nr + i % nr;
+            for (index_t c = 0; c < k; ++c) {
+                a[c * mr] = zi[c];
+                b[c * nr] = zi[c];
+            }
+        });
+        tile_norm_max.assign(size_t(n_tiles), 0.0);
+        for (index_t i = 0; i < n; ++i)
+            tile_norm_max[size_t(i / tb)] = std::max(tile_norm_max[size_t(i / tb)], double(norms[size_t(i)]));
+        if (!screen) return;
+        const index_t fm = kf->mr, fn = kf->nr;
+        pa32.assign(size_t(n_pad * k), 0.0f);
+        pb32.assign(size_t(n_pad * k), 0.0f);
+        norms32.assign(size_t(n_pad), 0.0f);
+        parallel_for_static(pt, n, [&](int, index_t i) {
+            const T* zi = z.data() + i * k;
+            float* a = pa32.data() + (i / fm) * k * fm + i % fm;
+            float* b = pb32.data() + (i / fn) * k * fn + i % fn;
+            double s = 0;
+            for (index_t c = 0; c < k; ++c) {
+                const float v = float(zi[c]);
+                a[c * fm] = v;
+                b[c * fn] = v;
+                s += double(v) * double(v);
+            }
+            norms32[size_t(i)] = float(s);
+        });
+    }
+
+    // Z in feature panels of NR columns (n_pad rows each) for the dense S Z products.
+    void build_zt() {
+        zt.assign(size_t(kpad * n_pad), T(0));
+        for (index_t i = 0; i < n; ++i) {
+            const T* zi = z.data() + i * k;
+            for (index_t c = 0; c < k; ++c) zt[size_t(((c / nr) * n_pad + i) * nr + c % nr)] = zi[c];
+        }
+        zt_ready = true;
+    }
+
+    // Bound on |d32 - d| for the pairs of tiles I and J: the float32 expansion of the rounded rows errs
+    // by at most about (k + 3) eps32 (|a|^2 + |b|^2), the rounding of the rows themselves by
+    // 2 eps32 sqrt(d (|a|^2 + |b|^2)) <= eps32 (1 + d + |a|^2 + |b|^2); a factor 4 on top.
+    double screen_margin(index_t I, index_t J) const {
+        if (!screen) return 0.0;
+        const double nsum = tile_norm_max[size_t(I)] + tile_norm_max[size_t(J)];
+        const double eps32 = 5.960464477539063e-08;
+        return 4.0 * eps32 * (double(k + 4) * nsum + 1.0);
+    }
+
+    // Squared distances between the rows of tiles I and J (tb x tb, row stride tb) into out, from the
+    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf.
+    template <class U>
+    void tile_of(const KernelTable<U>& ku, const U* ta, const U* tb_, const std::vector<U>& qn, index_t I, index_t J,
+                 U* out, Scratch<T>& w) const {
+        const index_t um = ku.mr, un = ku.nr;
+        for (index_t p = 0; p < tb / um; ++p)
+            for (index_t c = 0; c < tb / un; ++c)
+                ku.dot(k, ta + p * k * um, tb_ + c * k * un, out + p * um * tb + c * un, tb, false);
+        const index_t ni = rows_in(I), nj = rows_in(J);
+        for (index_t r = 0; r < ni; ++r) {
+            U* row = out + r * tb;
+            ku.sq_from_dot(row, nj, qn[size_t(I * tb + r)], qn.data() + J * tb, U(0), row, w.flagged.data());
+        }
+        if (I == J)
+            for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<U>::infinity();
+    }
+
+    // Exact T distances of tile (I, J) into w.dist when screening: the two row blocks packed into the
+    // thread's own panels (2 TB k copies against the TB^2 k of the product), then tile_of.
+    void exact_tile(index_t I, index_t J, Scratch<T>& w) const {
+        w.qa.assign(size_t(tb * k), T(0));
+        w.qb.assign(size_t(tb * k), T(0));
+        for (index_t r = 0; r < tb; ++r) {
+            const index_t i = I * tb + r, j = J * tb + r;
+            T* a = w.qa.data() + (r / mr) * k * mr + r % mr;
+            T* b = w.qb.data() + (r / nr) * k * nr + r % nr;
+            if (i < n)
+                for (index_t c = 0; c < k; ++c) a[c * mr] = z[size_t(i * k + c)];
+            if (j < n)
+                for (index_t c = 0; c < k; ++c) b[c * nr] = z[size_t(j * k + c)];
+        }
+        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data(), w);
+    }
+
+    // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T.
+    void tile_distances(index_t I, index_t J, Scratch<T>& w) const {
+        if (screen)
+            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), w);
+        else
+            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), w);
+    }
+
+    // Row minima of the tile (and, off the diagonal, column minima) in one pass.
+    template <class U>
+    void tile_minima(const U* D, index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, U* cm) const {
+        const U inf = std::numeric_limits<U>::infinity();
+        std::fill(cm, cm + nj, inf);
+        for (index_t r = 0; r < ni; ++r) {
+            const U* row = D + r * tb;
+            U m0 = inf, m1 = inf, m2 = inf, m3 = inf;
+            index_t j = 0;
+            for (; j + 4 <= nj; j += 4) {
+                m0 = row[j] < m0 ? row[j] : m0;
+                m1 = row[j + 1] < m1 ? row[j + 1] : m1;
+                m2 = row[j + 2] < m2 ? row[j + 2] : m2;
+                m3 = row[j + 3] < m3 ? row[j + 3] : m3;
+            }
+            for (; j < nj; ++j) m0 = row[j] < m0 ? row[j] : m0;
+            if (!diag)
+                for (index_t jj = 0; jj < nj; ++jj) cm[jj] = row[jj] < cm[jj] ? row[jj] : cm[jj];
+            rowmin[r] = double(std::min(std::min(m0, m1), std::min(m2, m3)));
+        }
+        if (!diag)
+            for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
+    }
+    void minima(index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, Scratch<T>& w) const {
+        if (screen)
+            tile_minima<float>(w.dist32.data(), ni, nj, diag, rowmin, colmin, w.cc32.data());
+        else
+            tile_minima<T>(w.dist.data(), ni, nj, diag, rowmin, colmin, w.ccT.data());
+    }
+
+    // Lowers the running row (and column) states by the tile's minima (less delta when screening, so a
+    // shift never exceeds a true distance); mu / nu receive the shifts, [c, top] their range.
+    void lower_states(index_t I, index_t J, index_t ni, index_t nj, double delta, Scratch<T>& w, double& c,
+                      double& top) {
+        const bool diag = I == J;
+        minima(ni, nj, diag, w.rmin.data(), w.cmin.data(), w);
+        c = std::numeric_limits<double>::infinity();
+        top = -c;
+        for (index_t r = 0; r < ni; ++r) {
+            StreamingLse& st = lse_row[size_t(I * tb + r)];
+            st.lower_to(double(T(w.rmin[size_t(r)] - delta)));  // shifts representable in T
+            w.mu[size_t(r)] = T(st.m);
+            c = std::min(c, st.m);
+            top = std::max(top, st.m);
+        }
+        if (!diag)
+            for (index_t j = 0; j < nj; ++j) {
+                StreamingLse& st = lse_col[size_t(J * tb + j)];
+                st.lower_to(double(T(w.cmin[size_t(j)] - delta)));
+                w.nu[size_t(j)] = T(st.m);
+                c = std::min(c, st.m);
+                top = std::max(top, st.m);
+            }
+    }
+
+    // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin (the engine's
+    // vectorised selection; the +inf diagonal never qualifies). With screening the kept distances are
+    // then recomputed exactly: pair by pair, or from the whole tile through the float64 micro-kernel
+    // when the tile keeps at least half of its pairs (per-pair sums took 25% of an NCA evaluation on
+    // broad kernels).
+    template <class U>
+    void compact_of(const KernelTable<U>& ku, index_t I, index_t J, const U* D, index_t ni, index_t nj,
+                    const double* rcut, const double* ccut, double margin, KeptPairs<T>& kp, Scratch<T>& w, U* tmp,
+                    U* cc) const {
+        kp.row_start.resize(size_t(ni + 1));
+        if (index_t(kp.col.size()) < ni * nj) {
+            kp.col.resize(size_t(ni * nj));
+            kp.d.resize(size_t(ni * nj));
+        }
+        std::int32_t* col = kp.col.data();
+        T* dd = kp.d.data();
+        index_t* idx = w.idx.data();
+        // cuts are +inf while a row has met no other point: clamp, so that +inf never qualifies
+        const double big = double(std::numeric_limits<U>::max()) / 4;
+        for (index_t j = 0; j < nj; ++j) cc[j] = U(std::min(ccut[j] + margin, big));
+        std::int32_t m = 0;
+        for (index_t r = 0; r < ni; ++r) {
+            kp.row_start[size_t(r)] = m;
+            const U* row = D + r * tb;
+            const U rc = U(std::min(rcut[r] + margin, big));
+            for (index_t j = 0; j < nj; ++j) tmp[j] = row[j] - (rc > cc[j] ? rc : cc[j]);
+            const index_t cnt = ku.select_below(tmp, nj, U(0), true, idx);
+            for (index_t t = 0; t < cnt; ++t) col[m + t] = std::int32_t(idx[t]);
+            if (!screen)
+                for (index_t t = 0; t < cnt; ++t) dd[m + t] = T(row[idx[t]]);
+            m += std::int32_t(cnt);
+        }
+        kp.row_start[size_t(ni)] = m;
+        kp.count = m;
+        if (!screen || m == 0) return;
+        if (index_t(m) * 2 >= ni * nj) {
+            exact_tile(I, J, w);
+            for (index_t r = 0; r < ni; ++r) {
+                const T* row = w.dist.data() + r * tb;
+                for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) dd[t] = row[col[t]];
+            }
+            return;
+        }
+        for (index_t r = 0; r < ni; ++r) {
+            const T* zi = z.data() + (I * tb + r) * k;
+            const T* zJ = z.data() + J * tb * k;
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t)
+                dd[t] = kt->sqdist(zi, zJ + col[t] * k, k);
+        }
+    }
+    void compact(index_t I, index_t J, index_t ni, index_t nj, const double* rcut, const double* ccut, double margin,
+                 KeptPairs<T>& kp, Scratch<T>& w) const {
+        if (screen)
+            compact_of<float>(*kf, I, J, w.dist32.data(), ni, nj, rcut, ccut, margin, kp, w, w.tmp32.data(),
+                              w.cc32.data());
+        else
+            compact_of<T>(*kt, I, J, w.dist.data(), ni, nj, rcut, ccut, margin, kp, w, w.tmp.data(), w.ccT.data());
+    }
+
+    // v[t] = exp(shift[row of t] - d[t]) / exp(shift[column of t] - d[t]) for the kept pairs
+    void exp_rows(const KeptPairs<T>& kp, index_t ni, const T* shift, T* v) const {
+        for (index_t r = 0; r < ni; ++r)
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t)
+                v[t] = clamp_lo<T>(shift[r] - kp.d[size_t(t)]);
+        kt->exp_scaled(v, kp.count, T(1));
+    }
+    void exp_cols(const KeptPairs<T>& kp, const T* shift, T* v) const {
+        for (index_t t = 0; t < kp.count; ++t) v[t] = clamp_lo<T>(shift[kp.col[size_t(t)]] - kp.d[size_t(t)]);
+        kt->exp_scaled(v, kp.count, T(1));
+    }
+
+    // --------------------------------------------------------------- pass 1, sparse mode
+    void sparse_pass1(index_t I, index_t J, Scratch<T>& w) {
+        const index_t ni = rows_in(I), nj = rows_in(J);
+        const bool diag = I == J;
+        tile_distances(I, J, w);
+        const T* ycol = yT.data() + J * tb;
+        const T* yrow = yT.data() + I * tb;
+        const double delta = screen_margin(I, J);
+        double c, top;
+        lower_states(I, J, ni, nj, delta, w, c, top);
+        // a pair weighs something for row i only if d <= m_i + gap, for column j if d <= m_j + gap
+        const double gap = pair_softmax_drop_gap<T>();
+        double* rcut = w.rcd.data();
+        double* ccut = w.ccd.data();
+        for (index_t r = 0; r < ni; ++r) rcut[r] = lse_row[size_t(I * tb + r)].m + gap;
+        for (index_t j = 0; j < nj; ++j)
+            ccut[j] = (diag ? lse_row[size_t(J * tb + j)].m : lse_col[size_t(J * tb + j)].m) + gap;
+        KeptPairs<T>& kp = kept_cached ? kept[size_t(I * n_tiles + J)] : w.kp;
+        // the true running minimum is at most 2 delta above the shift, a distance at most delta off
+        compact(I, J, ni, nj, rcut, ccut, 3 * delta, kp, w);
+        const index_t m = kp.count;
+        if (m == 0) return;
+        T* er = w.v1.data();  // exp(mu_i - d) up to the factor fr[r]
+        T* ec = w.v2.data();  // exp(nu_j - d) up to the factor fc[j]
+        T* fr = w.ra.data();
+        T* fc = w.ca.data();
+        if (top - c <= shift_span<T>()) {
+            // one exponential E = exp(c - d) serves both sides: exp(mu_i - d) = E exp(mu_i - c)
+            T* shift = w.rb.data();
+            for (index_t r = 0; r < ni; ++r) {
+                shift[r] = T(c);
+                fr[r] = T(std::exp(double(w.mu[size_t(r)]) - c));
+            }
+            exp_rows(kp, ni, shift, er);
+            ec = er;
+            if (!diag)
+                for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+        } else {
+            for (index_t r = 0; r < ni; ++r) fr[r] = T(1);
+            exp_rows(kp, ni, w.mu.data(), er);
+            if (!diag) {
+                for (index_t j = 0; j < nj; ++j) fc[j] = T(1);
+                exp_cols(kp, w.nu.data(), ec);
+            }
+        }
+        for (index_t r = 0; r < ni; ++r) {
+            T sum = 0, ysum = 0;
+            const T yr = yrow[r];
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
+                sum += er[t];
+                ysum += er[t] * O::weight(yr, ycol[kp.col[size_t(t)]]);
+            }
+            StreamingLse& st = lse_row[size_t(I * tb + r)];
+            st.s += double(fr[r]) * double(sum);
+            st.w += double(fr[r]) * double(ysum);
+        }
+        if (diag) return;
+        T* cs = w.colsum.data();
+        T* cy = w.colysum.data();
+        std::fill(cs, cs + nj, T(0));
+        std::fill(cy, cy + nj, T(0));
+        for (index_t r = 0; r < ni; ++r) {
+            const T yr = yrow[r];
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
+                const std::int32_t j = kp.col[size_t(t)];
+                cs[j] += ec[t];
+                cy[j] += ec[t] * O::weight(ycol[j], yr);
+            }
+        }
+        add_col_states(J, nj, fc, cs, cy);
+    }
+
+    void add_col_states(index_t J, index_t nj, const T* fc, const T* cs, const T* cy) {
+        for (index_t j = 0; j < nj; ++j) {
+            StreamingLse& st = lse_col[size_t(J * tb + j)];
+            st.s += double(fc[j]) * double(cs[j]);
+            st.w += double(fc[j]) * double(cy[j]);
+        }
+    }
+
+    // --------------------------------------------------------------- pass 1, dense mode
+    T* cache_block(index_t I, index_t J, int side) {
+        return ecache.data() + pair_off[size_t(I * n_tiles + J)] + size_t(side) * size_t(tb * tb);
+    }
+
+    // After the tile's minima lowered the shifts, one exp per pair serves both sides when all shifts
+    // lie within the span of their minimum c: exp(mu_i - d) = exp(c - d) exp(mu_i - c). Otherwise
+    // ("dual" tile) rows and columns get their own exponentials.
+    void dense_pass1(index_t I, index_t J, Scratch<T>& w) {
+        const index_t ni = rows_in(I), nj = rows_in(J), nT = n_tiles;
+        const bool diag = I == J;
+        tile_distances(I, J, w);
+        const T* D = w.dist.data();
+        double c, top;
+        lower_states(I, J, ni, nj, 0.0, w, c, top);
+        double tmin = std::numeric_limits<double>::infinity();
+        for (index_t r = 0; r < ni; ++r) tmin = std::min(tmin, w.rmin[size_t(r)]);
+        tile_dmin[size_t(I * nT + J)] = tmin;
+        const bool single = top - c <= shift_span<T>() && !std::isinf(c);
+        if (exp_cached) {
+            tile_mode[size_t(I * nT + J)] = single ? 1 : 2;
+            tile_shift[size_t(I * nT + J)] = c;
+        }
+        const T* ycol = yT.data() + J * tb;
+        T* cs = w.colsum.data();
+        T* cy = w.colysum.data();
+        std::fill(cs, cs + nj, T(0));
+        std::fill(cy, cy + nj, T(0));
+        T* fr = w.ra.data();
+        T* fc = w.ca.data();
+        // row r's exponentials of one side into e: exp(shift - d), the own entry 0
+        auto exps = [&](index_t r, T shift, T* e) {
+            const T* row = D + r * tb;
+            for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(shift - row[j]);
+            kt->exp_scaled(e, nj, T(1));
+            if (diag) e[r] = T(0);
+        };
+        auto row_state = [&](index_t r, const T* e, double f) {
+            const T yi = yT[size_t(I * tb + r)];
+            StreamingLse& st = lse_row[size_t(I * tb + r)];
+            st.s += f * double(sum4(e, nj));
+            if constexpr (O::class_weights) {
+                index_t a, b;
+                class_cols(I * tb + r, J, nj, a, b);
+                st.w += f * double(sum4(e + a, b - a));
+            } else {
+                st.w += f * double(sum4(e, nj, [&](index_t j) { return O::weight(yi, ycol[j]); }));
+            }
+        };
+        auto col_sums = [&](index_t r, const T* e) {
+            const T yi = yT[size_t(I * tb + r)];
+            for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+            if constexpr (O::class_weights) {
+                index_t a, b;
+                class_cols(I * tb + r, J, nj, a, b);
+                for (index_t j = a; j < b; ++j) cy[j] += e[j];
+            } else {
+                for (index_t j = 0; j < nj; ++j) cy[j] += e[j] * O::weight(ycol[j], yi);
+            }
+        };
+        T* E = exp_cached ? cache_block(I, J, 0) : w.v1.data();
+        const index_t estride = exp_cached ? tb : 0;  // without the cache, one row at a time
+        if (single) {
+            for (index_t r = 0; r < ni; ++r) {
+                T* e = E + r * estride;
+                exps(r, T(c), e);
+                row_state(r, e, std::exp(double(w.mu[size_t(r)]) - c));
+                if (!diag) col_sums(r, e);
+            }
+            if (diag) return;
+            for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+            add_col_states(J, nj, fc, cs, cy);
+            return;
+        }
+        for (index_t r = 0; r < ni; ++r) {
+            T* e = E + r * estride;
+            if (exp_cached) rowshift[size_t((I * tb + r) * nT + J)] = double(w.mu[size_t(r)]);
+            exps(r, w.mu[size_t(r)], e);
+            row_state(r, e, 1.0);
+        }
+        if (diag) return;
+        T* E2 = exp_cached ? cache_block(I, J, 1) : w.v1.data();
+        if (exp_cached)
+            for (index_t j = 0; j < nj; ++j) colshift[size_t((J * tb + j) * nT + I)] = double(w.nu[size_t(j)]);
+        for (index_t r = 0; r < ni; ++r) {
+            T* e = E2 + r * estride;
+            const T* row = D + r * tb;
+            for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(w.nu[size_t(j)] - row[j]);
+            kt->exp_scaled(e, nj, T(1));
+            col_sums(r, e);
+        }
+        for (index_t j = 0; j < nj; ++j) fc[j] = T(1);
+        add_col_states(J, nj, fc, cs, cy);
+    }
+
+    // --------------------------------------------------------------- pass 2
+    // S_ij = p_ij (alpha_i w_ij - beta_i) + p_ji (alpha_j w_ji - beta_j). When the offsets of the tile
+    // lie within the span, one exponential E = exp(-(d + o)) serves both: p_ij = E F_i with
+    // F_i = exp(o - off_i), and S_ij = E ((a_i w_ij - ab_i) + (a_j w_ji - ab_j)), a = F alpha, ab = F beta.
+    // Row factors go to ra, rb, rt (rt: E below it makes p_i. < tau), column factors to ca, cb, ct.
+    void shared_factors(index_t I, index_t J, double o, Scratch<T>& w) const {
+        const double tau = pair_softmax_drop_tau<T>();
+        auto f = [&](index_t i, T* a, T* ab, T* thr) {
+            const double F = std::exp(o - off[size_t(i)]);
+            *a = T(F * alpha[size_t(i)]);
+            *ab = T(F * beta[size_t(i)]);
+            *thr = T(tau / F);
+        };
+        for (index_t r = 0; r < rows_in(I); ++r) f(I * tb + r, &w.ra[size_t(r)], &w.rb[size_t(r)], &w.rt[size_t(r)]);
+        for (index_t j = 0; j < rows_in(J); ++j) f(J * tb + j, &w.ca[size_t(j)], &w.cb[size_t(j)], &w.ct[size_t(j)]);
+    }
+    // from separate p_ij and p_ji (global rows i and jj)
+    T s_dual(index_t i, index_t jj, T pij, T pji) const {
+        const T yi = yT[size_t(i)], yj = yT[size_t(jj)];
+        return pij * (alphaT[size_t(i)] * O::weight(yi, yj) - betaT[size_t(i)]) +
+               pji * (alphaT[size_t(jj)] * O::weight(yj, yi) - betaT[size_t(jj)]);
+    }
+
+    void sparse_pass2(index_t I, index_t J, Scratch<T>& w) {
+        const index_t ni = rows_in(I), nj = rows_in(J);
+        KeptPairs<T>* kpp;
+        if (kept_cached) {
+            kpp = &kept[size_t(I * n_tiles + J)];
+        } else {  // recompute the tile and keep what the final minima allow
+            tile_distances(I, J, w);
+            const double gap = pair_softmax_drop_gap<T>();
+            for (index_t r = 0; r < ni; ++r) w.rcd[size_t(r)] = mfinal[size_t(I * tb + r)] + gap;
+            for (index_t j = 0; j < nj; ++j) w.ccd[size_t(j)] = mfinal[size_t(J * tb + j)] + gap;
+            compact(I, J, ni, nj, w.rcd.data(), w.ccd.data(), 2 * screen_margin(I, J), w.kp, w);
+            kpp = &w.kp;
+        }
+        const KeptPairs<T>& kp = *kpp;
+        const index_t m = kp.count;
+        if (m == 0) return;
+        double omin, omax;
+        detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
+        T* sv = w.sv.data();
+        const T* ycol = yT.data() + J * tb;
+        const T* yrow = yT.data() + I * tb;
+        if (omax - omin <= shift_span<T>()) {
+            omax = double(T(omax));  // the exps below use it as T: the factors must use the same value
+            shared_factors(I, J, omax, w);
+            T* E = w.v1.data();
+            const T o = T(omax);
+            for (index_t t = 0; t < m; ++t) E[t] = clamp_lo<T>(-(kp.d[size_t(t)] + o));
+            kt->exp_scaled(E, m, T(1));
+            const T* ca = w.ca.data();
+            const T* cb = w.cb.data();
+            const T* ct = w.ct.data();
+            for (index_t r = 0; r < ni; ++r) {
+                const T yi = yrow[r], tr = w.rt[size_t(r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
+                for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
+                    const std::int32_t j = kp.col[size_t(t)];
+                    const T v = O::s_shared(E[t], a, ab, yi, ca[j], cb[j], ycol[j]);
+                    sv[t] = E[t] >= (tr < ct[j] ? tr : ct[j]) ? v : T(0);
+                }
+            }
+        } else {
+            // offsets too far apart for one exponential: p_ij and p_ji separately
+            T* P1 = w.v1.data();
+            T* P2 = w.v2.data();
+            for (index_t r = 0; r < ni; ++r) w.rb[size_t(r)] = T(-off[size_t(I * tb + r)]);
+            for (index_t j = 0; j < nj; ++j) w.cb[size_t(j)] = T(-off[size_t(J * tb + j)]);
+            exp_rows(kp, ni, w.rb.data(), P1);
+            exp_cols(kp, w.cb.data(), P2);
+            const T tau = T(pair_softmax_drop_tau<T>());
+            for (index_t r = 0; r < ni; ++r)
+                for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
+                    const index_t jj = J * tb + kp.col[size_t(t)];
+                    sv[t] = (P1[t] >= tau || P2[t] >= tau) ? s_dual(I * tb + r, jj, P1[t], P2[t]) : T(0);
+                }
+        }
+        if (!dense_products_pay(m, ni, nj)) {
+            pair_products(I, J, ni, nj, kp, sv, w);
+            return;
+        }
+        T* St = w.st.data();
+        std::fill(St, St + tb * tb, T(0));
+        for (index_t r = 0; r < ni; ++r)
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t)
+                St[r * tb + kp.col[size_t(t)]] = sv[t];
+        dense_tile_products(I, J, ni, nj, St, w);
+    }
+
+    // Pass 2 skips an off-diagonal tile whose every p_ij and p_ji is below tau: p_ij <= exp(-(dmin +
+    // off_i)) with dmin the tile's smallest distance. A skipped term changes S_ij by less than 2 tau.
+    bool negligible_tile(index_t I, index_t J) const {
+        double omin, omax;
+        detail::offset_range(off.data(), I * tb, rows_in(I), J * tb, rows_in(J), omin, omax);
+        return tile_dmin[size_t(I * n_tiles + J)] + omin > pair_softmax_drop_gap<T>();
+    }
+
+    void dense_pass2(index_t I, index_t J, Scratch<T>& w) {
+        const index_t ni = rows_in(I), nj = rows_in(J), nT = n_tiles;
+        const bool diag = I == J;
+        if (!diag && negligible_tile(I, J)) return;
+        T* St = w.st.data();
+        const T* ycol = yT.data() + J * tb;
+        // shared exponential rows e (p_ij = e F_i, p_ji = e F_j) or separate p_ij / p_ji rows
+        auto shared_row = [&](index_t r, const T* e) {
+            T* s = St + r * tb;
+            const T yi = yT[size_t(I * tb + r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
+            const T* ca = w.ca.data();
+            const T* cb = w.cb.data();
+            if constexpr (O::class_weights) {
+                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, -E (ab_i + ab_j) outside
+                index_t lo, hi;
+                class_cols(I * tb + r, J, nj, lo, hi);
+                const T same = a - ab, oth = -ab;
+                const T* cs_ = w.csame.data();
+                const T* co_ = w.coth.data();
+                for (index_t j = 0; j < lo; ++j) s[j] = e[j] * (oth + co_[j]);
+                for (index_t j = lo; j < hi; ++j) s[j] = e[j] * (same + cs_[j]);
+                for (index_t j = hi; j < nj; ++j) s[j] = e[j] * (oth + co_[j]);
+            } else {
+                for (index_t j = 0; j < nj; ++j) s[j] = O::s_shared(e[j], a, ab, yi, ca[j], cb[j], ycol[j]);
+            }
+        };
+        auto class_factors = [&]() {
+            if constexpr (O::class_weights)
+                for (index_t j = 0; j < nj; ++j) {
+                    w.csame[size_t(j)] = w.ca[size_t(j)] - w.cb[size_t(j)];
+                    w.coth[size_t(j)] = -w.cb[size_t(j)];
+                }
+        };
+        auto dual_row = [&](index_t r, const T* e1, const T* e2) {
+            T* s = St + r * tb;
+            for (index_t j = 0; j < nj; ++j) s[j] = s_dual(I * tb + r, J * tb + j, e1[j], e2[j]);
+        };
+        if (exp_cached && tile_mode[size_t(I * nT + J)] == 1) {
+            // pass 1 stored e = exp(c - d): p_ij = e exp(-(c + off_i))
+            shared_factors(I, J, -tile_shift[size_t(I * nT + J)], w);
+            class_factors();
+            const T* E = cache_block(I, J, 0);
+            for (index_t r = 0; r < ni; ++r) shared_row(r, E + r * tb);
+        } else if (exp_cached) {
+            // dual tile: p_ij = R exp(-(mu_i + off_i)), p_ji = C exp(-(nu_j + off_j)) (diagonal: R^T)
+            const T* R = cache_block(I, J, 0);
+            const T* C = diag ? nullptr : cache_block(I, J, 1);
+            T* F = w.ra.data();
+            T* G = w.ca.data();
+            for (index_t r = 0; r < ni; ++r) {
+                const index_t i = I * tb + r;
+                F[r] = T(std::exp(-(rowshift[size_t(i * nT + J)] + off[size_t(i)])));
+            }
+            if (!diag)
+                for (index_t j = 0; j < nj; ++j) {
+                    const index_t jj = J * tb + j;
+                    G[j] = T(std::exp(-(colshift[size_t(jj * nT + I)] + off[size_t(jj)])));
+                }
+            T* e1 = w.v1.data();
+            T* e2 = w.v2.data();
+            for (index_t r = 0; r < ni; ++r) {
+                for (index_t j = 0; j < nj; ++j) e1[j] = R[r * tb + j] * F[r];
+                for (index_t j = 0; j < nj; ++j) e2[j] = diag ? R[j * tb + r] * F[j] : C[r * tb + j] * G[j];
+                dual_row(r, e1, e2);
+            }
+        } else {
+            tile_distances(I, J, w);
+            const T* D = w.dist.data();
+            double omin, omax;
+            detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
+            T* e = w.v1.data();
+            if (omax - omin <= shift_span<T>()) {
+                // e = exp(-(d + c)), c the largest offset: p = e exp(c - off), factors in [1, e^span]
+                shared_factors(I, J, omax, w);
+                class_factors();
+                const T cT = T(omax);
+                for (index_t r = 0; r < ni; ++r) {
+                    for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(-(D[r * tb + j] + cT));
+                    kt->exp_scaled(e, nj, T(1));
+                    shared_row(r, e);
+                }
+            } else {
+                T* e2 = w.v2.data();
+                for (index_t r = 0; r < ni; ++r) {
+                    const T* row = D + r * tb;
+                    const T oi = T(off[size_t(I * tb + r)]);
+                    for (index_t j = 0; j < nj; ++j) {
+                        e[j] = clamp_lo<T>(-(row[j] + oi));
+                        e2[j] = clamp_lo<T>(-(row[j] + T(off[size_t(J * tb + j)])));
+                    }
+                    kt->exp_scaled(e, nj, T(1));
+                    kt->exp_scaled(e2, nj, T(1));
+                    dual_row(r, e, e2);
+                }
+            }
+        }
+        // zero the own entries and the padding; count the entries above the drop threshold
+        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
+        index_t kcount = 0;
+        for (index_t r = 0; r < tb; ++r) {
+            T* s = St + r * tb;
+            if (r >= ni) {
+                std::fill(s, s + tb, T(0));
+                continue;
+            }
+            if (diag) s[r] = T(0);
+            std::fill(s + nj, s + tb, T(0));
+            for (index_t j = 0; j < nj; ++j) kcount += (s[j] > thr || s[j] < -thr) ? 1 : 0;
+        }
+        if (dense_products_pay(kcount, ni, nj)) {
+            dense_tile_products(I, J, ni, nj, St, w);
+            return;
+        }
+        // mostly negligible (well-separated classes): the entries above 2 tau as kept pairs
+        KeptPairs<T>& kp = w.kp;
+        kp.row_start.resize(size_t(ni + 1));
+        if (index_t(kp.col.size()) < ni * nj) kp.col.resize(size_t(ni * nj));
+        T* sv = w.sv.data();
+        std::int32_t cnt = 0;
+        for (index_t r = 0; r < ni; ++r) {
+            kp.row_start[size_t(r)] = cnt;
+            const T* s = St + r * tb;
+            for (index_t j = 0; j < nj; ++j)
+                if (s[j] > thr || s[j] < -thr) {
+                    kp.col[size_t(cnt)] = std::int32_t(j);
+                    sv[cnt++] = s[j];
+                }
+        }
+        kp.row_start[size_t(ni)] = cnt;
+        kp.count = cnt;
+        pair_products(I, J, ni, nj, kp, sv, w);
+    }
+
+    // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs,
+    // pair by pair straight into the double accumulators (row r, then its pairs in order).
+    void pair_products(index_t I, index_t J, index_t ni, index_t nj, const KeptPairs<T>& kp, const T* sv,
+                       Scratch<T>& w) {
+        const bool diag = I == J;
+        T* cs = w.colsum.data();
+        if (!diag) std::fill(cs, cs + nj, T(0));
+        for (index_t r = 0; r < ni; ++r) {
+            T rsum = 0;
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) rsum += sv[t];
+            rs_row[size_t(I * tb + r)] += double(rsum);
+        }
+        if (!diag) {
+            for (index_t t = 0; t < kp.count; ++t) cs[kp.col[size_t(t)]] += sv[t];
+            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+        }
+        const T* zI = z.data() + I * tb * k;
+        const T* zJ = z.data() + J * tb * k;
+        double* acc_r = sz_row.data() + I * tb * k;
+        double* acc_c = sz_col.data() + J * tb * k;
+        for (index_t r = 0; r < ni; ++r)
+            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
+                const T v = sv[t];
+                if (v == T(0)) continue;
+                const std::int32_t j = kp.col[size_t(t)];
+                if (diag)
+                    kt->axpy_acc(k, double(v), zJ + j * k, acc_r + r * k);
+                else
+                    kt->axpy2_acc(k, double(v), zJ + j * k, acc_r + r * k, zI + r * k, acc_c + j * k);
+            }
+    }
+
+    // The same from a dense S tile St (tb x tb, zero outside the tile's rows and columns) through the
+    // micro-kernels: w.prod = S Z_J, w.prod2 = S^T Z_I.
+    void dense_tile_products(index_t I, index_t J, index_t ni, index_t nj, const T* St, Scratch<T>& w) {
+        const bool diag = I == J;
+        T* cs = w.colsum.data();
+        for (index_t r = 0; r < ni; ++r) rs_row[size_t(I * tb + r)] += double(sum4(St + r * tb, nj));
+        if (!diag) {
+            std::fill(cs, cs + nj, T(0));
+            for (index_t r = 0; r < ni; ++r)
+                for (index_t j = 0; j < nj; ++j) cs[j] += St[r * tb + j];
+            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+        }
+        T* sa = w.sa.data();  // A panels of S: row panel r / mr, K = column j
+        for (index_t r = 0; r < tb; ++r) {
+            T* dst = sa + (r / mr) * tb * mr + r % mr;
+            const T* s = St + r * tb;
+            for (index_t j = 0; j < tb; ++j) dst[j * mr] = s[j];
+        }
+        product_into(sa, J, ni, sz_row.data() + I * tb * k, w);
+        if (diag) return;
+        T* sc = w.sc.data();  // A panels of S^T: row panel j / mr, K = row r
+        for (index_t r = 0; r < tb; ++r)
+            for (index_t c = 0; c < tb / mr; ++c) std::copy_n(St + r * tb + c * mr, mr, sc + (c * tb + r) * mr);
+        product_into(sc, I, nj, sz_col.data() + J * tb * k, w);
+    }
+    // acc (rows x k, double) += (panels S) Z_B for the row block B of Z
+    void product_into(const T* panels, index_t B, index_t rows, double* acc, Scratch<T>& w) {
+        T* prod = w.prod.data();
+        for (index_t p = 0; p < tb / mr; ++p)
+            for (index_t f = 0; f < kpad / nr; ++f)
+                kt->dot(tb, panels + p * tb * mr, zt.data() + (f * n_pad + B * tb) * nr, prod + p * mr * kpad + f * nr,
+                        kpad, false);
+        for (index_t r = 0; r < rows; ++r)
+            for (index_t c = 0; c < k; ++c) acc[r * k + c] += double(prod[r * kpad + c]);
+    }
+
+    // --------------------------------------------------------------- one evaluation
+    double evaluate(MatrixView<T> Z, double* G, double* pred, int n_threads, SweepMode mode) {
+        if (Z.rows != n)
+            throw std::invalid_argument("pair sweep: Z has " + std::to_string(Z.rows) + " rows, y has " +
+                                        std::to_string(n));
+        if (Z.cols < 1) throw std::invalid_argument("pair sweep: Z must have at least one column");
+        k = Z.cols;
+        const int nt_req = resolve_threads(n_threads);
+        kt = &active_kernels<T>();
+        kf = &active_kernels<float>();
+        mr = kt->mr;
+        nr = kt->nr;
+        const double mean_d = load_z(Z);
+        dense = mode == SweepMode::dense ||
+                (mode == SweepMode::automatic && !(mean_d > 2.0 * pair_softmax_drop_gap<T>()));
+        screen = false;
+        if (sizeof(T) == 8 && !dense) {  // float32 screening unless the rows are too large for float32
+            double top = 0;
+            for (index_t i = 0; i < n * k; ++i) top = std::max(top, std::fabs(double(z[size_t(i)])));
+            screen = top * top * double(k) < 1e30;
+        }
+        pack_z(nt_req);
+        yT.assign(size_t(n_pad), T(0));
+        for (index_t i = 0; i < n; ++i) yT[size_t(i)] = T(y[size_t(i)]);
+        // threads share the tiles of one round; serial when the problem is tiny
+        nt = int(std::min<index_t>(nt_req, n_tiles));
+        if (double(n) * double(n) * double(k) < 2e6) nt = 1;
+        nt = std::max(1, nt);
+        if (scratch.size() < size_t(nt)) scratch.resize(size_t(nt));
+        for (int t = 0; t < nt; ++t) scratch[size_t(t)].init(tb, kpad, screen);
+        const index_t nT = n_tiles;
+        if (dense) {
+            exp_cached = double(n_pad) * double(n_pad) * double(sizeof(T)) <= double(cache_bytes);
+            if (exp_cached) {
+                pair_off.assign(size_t(nT * nT), 0);
+                std::size_t o = 0;
+                for (index_t I = 0; I < nT; ++I)
+                    for (index_t J = I; J < nT; ++J) {
+                        pair_off[size_t(I * nT + J)] = o;
+                        o += size_t(I == J ? 1 : 2) * size_t(tb * tb);
+                    }
+                ecache.resize(o);
+                rowshift.assign(size_t(n_pad * nT), 0.0);
+                colshift.assign(size_t(n_pad * nT), 0.0);
+                tile_mode.assign(size_t(nT * nT), 0);
+                tile_shift.assign(size_t(nT * nT), 0.0);
+            }
+            tile_dmin.assign(size_t(nT * nT), std::numeric_limits<double>::infinity());
+        } else {
+            // kept pairs of the I <= J tiles: at most n_pad^2 / 2 of (T, int32), in practice a small
+            // fraction, the kernel being peaked
+            kept_cached = double(n_pad) * double(n_pad) * 0.5 * double(sizeof(T) + 4) <= double(cache_bytes);
+            if (kept_cached && kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
+        }
+
+        // pass 1
+        lse_row.assign(size_t(n_pad), StreamingLse{});
+        lse_col.assign(size_t(n_pad), StreamingLse{});
+        if (dense)
+            in_rounds([this](index_t I, index_t J, Scratch<T>& w) { dense_pass1(I, J, w); });
+        else
+            in_rounds([this](index_t I, index_t J, Scratch<T>& w) { sparse_pass1(I, J, w); });
+        for (auto* v : {&off, &q, &alpha, &beta, &mfinal}) v->assign(size_t(n_pad), 0.0);
+        alphaT.assign(size_t(n_pad), T(0));
+        betaT.assign(size_t(n_pad), T(0));
+        double loss = 0;
+        for (index_t i = 0; i < n; ++i) {
+            StreamingLse st = lse_row[size_t(i)];
+            st.merge(lse_col[size_t(i)]);
+            mfinal[size_t(i)] = st.m;
+            off[size_t(i)] = std::log(st.s) - st.m;
+            q[size_t(i)] = st.w / st.s;
+            double term;
+            O::finish(q[size_t(i)], y[size_t(i)], term, alpha[size_t(i)], beta[size_t(i)]);
+            loss += term;
+            alphaT[size_t(i)] = T(alpha[size_t(i)]);
+            betaT[size_t(i)] = T(beta[size_t(i)]);
+        }
+        if (pred)
+            for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
+
+        // pass 2 (the dense products need zt: in the dense mode or without the cache always possible,
+        // else only if a tile kept enough pairs)
+        bool need_zt = dense || !kept_cached;
+        for (index_t I = 0; I < nT && !need_zt; ++I)
+            for (index_t J = I; J < nT && !need_zt; ++J)
+                need_zt = dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
+        if (need_zt) build_zt();
+        rs_row.assign(size_t(n_pad), 0.0);
+        rs_col.assign(size_t(n_pad), 0.0);
+        sz_row.assign(size_t(n_pad * k), 0.0);
+        sz_col.assign(size_t(n_pad * k), 0.0);
+        if (dense)
+            in_rounds([this](index_t I, index_t J, Scratch<T>& w) { dense_pass2(I, J, w); });
+        else
+            in_rounds([this](index_t I, index_t J, Scratch<T>& w) { sparse_pass2(I, J, w); });
+        // G = scale * b, b_i = rowsum(S)_i z_i - (S Z)_i
+        for (index_t i = 0; i < n; ++i) {
+            const double rs = rs_row[size_t(i)] + rs_col[size_t(i)];
+            const T* zi = z.data() + i * k;
+            double* gi = G + perm[size_t(i)] * k;
+            for (index_t c = 0; c < k; ++c)
+                gi[c] = O::scale * (rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]));
+        }
+        return loss;
+    }
+};
+
+}  // namespace
+
+template <class T>
+struct PairSweep<T>::Impl {
+    PairObjective objective;
+    std::unique_ptr<Driver<T, NcaObjective>> nca;
+    std::unique_ptr<Driver<T, MlkrObjective>> mlkr;
+    SweepMode last = SweepMode::automatic;
+    template <class D>
+    void setup(D& d, const double* y, index_t n, std::size_t cache_bytes) {
+        d.n = n;
+        d.perm.resize(size_t(n));
+        std::iota(d.perm.begin(), d.perm.end(), index_t(0));
+        if (D::Objective::sort_rows)
+            std::stable_sort(d.perm.begin(), d.perm.end(), [&](index_t a, index_t b) { return y[a] < y[b]; });
+        d.y.resize(size_t(n));
+        for (index_t i = 0; i < n; ++i) d.y[size_t(i)] = y[d.perm[size_t(i)]];
+        if (D::Objective::class_weights) {  // sorted: each class is one run of rows
+            d.cls_lo.resize(size_t(n));
+            d.cls_hi.resize(size_t(n));
+            for (index_t i = 0, e; i < n; i = e) {
+                for (e = i + 1; e < n && d.y[size_t(e)] == d.y[size_t(i)];) ++e;
+                for (index_t r = i; r < e; ++r) {
+                    d.cls_lo[size_t(r)] = i;
+                    d.cls_hi[size_t(r)] = e;
+                }
+            }
+        }
+        d.cache_bytes = cache_bytes;
+    }
+};
+
+template <class T>
+PairSweep<T>::PairSweep(const double* y, std::int64_t n, PairObjective objective, std::size_t cache_bytes)
+    : impl_(new Impl) {
+    if (n < 2) throw std::invalid_argument("pair sweep: at least 2 samples are needed, got " + std::to_string(n));
+    if (n > index_t(std::numeric_limits<std::int32_t>::max()))
+        throw std::invalid_argument("pair sweep: too many samples");
+    for (index_t i = 0; i < n; ++i)
+        if (!std::isfinite(y[i])) throw std::invalid_argument("pair sweep: y must be finite");
+    impl_->objective = objective;
+    if (objective == PairObjective::nca) {
+        impl_->nca.reset(new Driver<T, NcaObjective>);
+        impl_->setup(*impl_->nca, y, n, cache_bytes);
+    } else {
+        impl_->mlkr.reset(new Driver<T, MlkrObjective>);
+        impl_->setup(*impl_->mlkr, y, n, cache_bytes);
+    }
+}
+
+template <class T>
+PairSweep<T>::~PairSweep() = default;
+
+template <class T>
+double PairSweep<T>::evaluate(MatrixView<T> Z, double* G, double* pred, int n_threads, SweepMode mode) {
+    Impl& m = *impl_;
+    const double loss = m.nca ? m.nca->evaluate(Z, G, pred, n_threads, mode) : m.mlkr->evaluate(Z, G, pred, n_threads, mode);
+    m.last = (m.nca ? m.nca->dense : m.mlkr->dense) ? SweepMode::dense : SweepMode::sparse;
+    return loss;
+}
+
+template <class T>
+void PairSweep<T>::set_tile(std::int64_t rows) {
+    if (impl_->nca) impl_->nca->tile_override = rows;
+    if (impl_->mlkr) impl_->mlkr->tile_override = rows;
+}
+
+template <class T>
+std::int64_t PairSweep<T>::n_samples() const { return impl_->nca ? impl_->nca->n : impl_->mlkr->n; }
+template <class T>
+SweepMode PairSweep<T>::last_mode() const { return impl_->last; }
+template <class T>
+bool PairSweep<T>::dense_cache_fits() const {
+    const KernelTable<T>& kt = active_kernels<T>();
+    const index_t n = n_samples();
+    const std::size_t bytes = impl_->nca ? impl_->nca->cache_bytes : impl_->mlkr->cache_bytes;
+    const index_t l = index_t(kt.mr) / std::gcd(kt.mr, kt.nr) * index_t(kt.nr);
+    const index_t tb = std::min(std::max<index_t>(1, (96 + l / 2) / l) * l, (n + l - 1) / l * l);
+    const index_t np = (n + tb - 1) / tb * tb;
+    return double(np) * double(np) * double(sizeof(T)) <= double(bytes);
+}
+
+template class PairSweep<float>;
+template class PairSweep<double>;
+
+}  // namespace learn
+}  // namespace fastmetric
