@@ -58,7 +58,7 @@ __all__ = [
 def __getattr__(name):
     # scikit-learn plug-ins are created on first use: `import fastmetric` needs only numpy
     if name == "KNeighborsTransformer":
-        from . import neighbors
+        from ._knn_transformer import KNeighborsTransformer
 
-        return neighbors.KNeighborsTransformer
+        return KNeighborsTransformer
     raise AttributeError(f"module 'fastmetric' has no attribute {name!r}")

@@ -161,7 +161,7 @@ def _metric_map_default(XA, XB, d: int) -> np.ndarray:
     return L
 
 
-def _prepare(metric, XA, XB, kwargs):
+def prepare_metric(metric, XA, XB, kwargs):
     """Resolve the metric and its parameters; returns (name, core kwargs, arrays)."""
     name = _metric_name(metric)
     _check_kwargs(name, kwargs)
@@ -252,7 +252,7 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
         _require_finite(A, "XA")
         if not alias:
             _require_finite(B, "XB")
-    name, core = _prepare(metric, A, B, kwargs)  # cdist(X, X): scipy's defaults stack X twice
+    name, core = prepare_metric(metric, A, B, kwargs)  # cdist(X, X): scipy's defaults stack X twice
     shape = (A.shape[0], B.shape[0])
     if out is None:
         out = new_output(shape, A.dtype)
@@ -278,7 +278,7 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
         A = A.astype(np.float64)
     if check_finite:
         _require_finite(A, "X")
-    name, core = _prepare(metric, A, None, kwargs)
+    name, core = prepare_metric(metric, A, None, kwargs)
     n = A.shape[0]
     shape = (n * (n - 1) // 2,)
     if out is None:
@@ -314,7 +314,7 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     if Y is None:  # scikit-learn computes this case with scipy's pdist (defaults from X alone)
         if check_finite:
             _require_finite(A, "X")
-        name, core = _prepare(metric, A, None, kwargs)
+        name, core = prepare_metric(metric, A, None, kwargs)
         out = new_output((A.shape[0], A.shape[0]), A.dtype)
         if out.size:
             _core.pairwise(A, None, out, name, n_threads=resolve_n_threads(n_threads), **core)

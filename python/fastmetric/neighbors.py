@@ -13,14 +13,14 @@ import numpy as np
 
 from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
-from .distances import _prepare, plain_metric
+from .distances import plain_metric, prepare_metric
 
-__all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors", "KNeighborsTransformer"]
+__all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors"]
 
 
 def _search_inputs(X, Y, metric, metric_kwargs, check_finite):
     A, B, alias = validate_pair(X, Y, check_finite, ("X", "Y"))
-    name, core = _prepare(metric, A, None if alias else B, metric_kwargs)
+    name, core = prepare_metric(metric, A, None if alias else B, metric_kwargs)
     return A, B, alias, name, core
 
 
@@ -211,12 +211,3 @@ def merge_kneighbors(first, second, k):
     I = np.concatenate([i1.astype(np.int64), i2.astype(np.int64)], axis=1)
     order = np.lexsort((I, D), axis=1)[:, :k]
     return np.take_along_axis(D, order, axis=1), np.take_along_axis(I, order, axis=1)
-
-
-def __getattr__(name):
-    # the scikit-learn plug-in lives in its own module so that this one needs only numpy
-    if name == "KNeighborsTransformer":
-        from ._knn_transformer import KNeighborsTransformer
-
-        return KNeighborsTransformer
-    raise AttributeError(name)
