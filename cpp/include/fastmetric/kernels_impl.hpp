@@ -455,13 +455,22 @@ struct kernels {
             if (u)
                 for (int q = 0; q < 4; ++q) O::store(out + c0 + q * W, o[q]);
         }
+        // The same fused (or, generic, twice-rounded) multiply-add as the vector columns, lane by
+        // lane: A[i][j] and A[j][i] may be updated one in a vector column and one here, and must
+        // round alike for A to stay exactly symmetric (a compiler's own contraction of a scalar
+        // a + b * c depends on the optimisation level: it broke symmetry in the -O1 sanitizer build).
+        auto fma1 = [](T x, T y, T z) {
+            alignas(64) T t[W];
+            O::store(t, O::fma(O::set1(x), O::set1(y), O::set1(z)));
+            return t[0];
+        };
         for (; c0 < d; ++c0) {  // the last columns (d % 4W), one at a time
             const T vc = v[c0];
             T o = 0;
             for (index_t j = 0; j < d; ++j) {
                 T& a = A[j * d + c0];
-                if (upd) a += beta * (v[j] * vc);
-                if (u) o += u[j] * a;
+                if (upd) a = fma1(beta, v[j] * vc, a);
+                if (u) o = fma1(u[j], a, o);
             }
             if (u) out[c0] = o;
         }
