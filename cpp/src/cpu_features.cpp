@@ -1,4 +1,6 @@
 // Run-time CPU feature detection, done once and cached (baseline flags).
+#include "fastmetric/cpu_features.hpp"
+
 #include <atomic>
 
 namespace fastmetric {

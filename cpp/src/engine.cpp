@@ -1,4 +1,6 @@
-// The tiled pairwise driver (baseline flags). See engine.hpp for the loop nest and the numerics.
+// The tiled pairwise driver (baseline flags): packing, the task loop, the epilogues and the prologue
+// helpers. See engine.hpp for the loop nest and the numerics; the ISA choice is isa_dispatch.cpp, the
+// dense / condensed sinks sinks.cpp, threads and interrupts parallel.cpp.
 #include "fastmetric/engine.hpp"
 #include "fastmetric/parallel.hpp"
 
@@ -16,100 +18,6 @@
 
 
 namespace fastmetric {
-
-// ----------------------------------------------------------------------------- interruption
-namespace {
-std::atomic<interrupt_check_fn> g_interrupt_check{nullptr};
-}
-void set_interrupt_check(interrupt_check_fn fn) { g_interrupt_check.store(fn); }
-
-// ----------------------------------------------------------------------------- ISA dispatch
-bool cpu_has_avx2();
-bool cpu_has_avx512();
-bool cpu_is_amd();
-
-namespace {
-enum Isa { isa_generic = 0, isa_avx2 = 1, isa_avx512 = 2 };
-std::atomic<int> g_isa{-1};
-
-// AVX-512 is the default only where it is measured to pay: on AMD Zen 4 the 512-bit units are
-// double-pumped 256-bit ones, and the AVX2 kernels ran 5-30% faster there (README, "Benchmarks").
-int best_isa() {
-#if defined(FASTMETRIC_HAVE_X86_ISAS)
-    if (cpu_has_avx512() && !cpu_is_amd()) return isa_avx512;
-    if (cpu_has_avx2()) return isa_avx2;
-#endif
-    return isa_generic;
-}
-bool isa_available(int isa) {
-    if (isa == isa_generic) return true;
-#if defined(FASTMETRIC_HAVE_X86_ISAS)
-    if (isa == isa_avx2) return cpu_has_avx2();
-    if (isa == isa_avx512) return cpu_has_avx512();
-#endif
-    return false;
-}
-int parse_isa(const std::string& s) {
-    if (s == "generic" || s == "scalar") return isa_generic;
-    if (s == "avx2") return isa_avx2;
-    if (s == "avx512") return isa_avx512;
-    return -1;
-}
-int current_isa() {
-    int isa = g_isa.load(std::memory_order_relaxed);
-    if (isa >= 0) return isa;
-    isa = best_isa();
-    if (const char* env = std::getenv("FASTMETRIC_ISA")) {
-        // An unknown or unavailable request falls back to the best ISA below it, never above.
-        int req = parse_isa(env);
-        if (req >= 0) {
-            while (req > 0 && !isa_available(req)) --req;
-            isa = std::min(isa, req);
-        }
-    }
-    g_isa.store(isa);
-    return isa;
-}
-const char* isa_names[] = {"generic", "avx2", "avx512"};
-}  // namespace
-
-const char* isa_name() { return isa_names[current_isa()]; }
-
-std::vector<std::string> available_isas() {
-    std::vector<std::string> r;
-    for (int i = 0; i < 3; ++i)
-        if (isa_available(i)) r.push_back(isa_names[i]);
-    return r;
-}
-
-void set_isa(const std::string& name) {
-    int isa = parse_isa(name);
-    if (name == "best") isa = best_isa();
-    if (isa < 0) throw std::invalid_argument("unknown ISA '" + name + "' (expected generic, avx2, avx512 or best)");
-    if (!isa_available(isa)) throw std::invalid_argument("ISA '" + name + "' is not available on this CPU/build");
-    g_isa.store(isa);
-}
-
-template <>
-const KernelTable<float>& active_kernels<float>() {
-    switch (current_isa()) {
-#if defined(FASTMETRIC_HAVE_X86_ISAS)
-        case isa_avx512: return kernels_avx512_f32();
-        case isa_avx2: return kernels_avx2_f32();
-#endif
-        default: return kernels_generic_f32();
-    }
-}
-template <>
-const KernelTable<double>& active_kernels<double>() {
-    switch (current_isa()) {
-#if defined(FASTMETRIC_HAVE_X86_ISAS)
-        case isa_avx512: return kernels_avx512_f64();
-        case isa_avx2: return kernels_avx2_f64();
-#endif
-        default: return kernels_generic_f64();
-    }
-}
 
 // ----------------------------------------------------------------------------- numerics
 // Relative error of d^2 that the expansion |x|^2+|y|^2-2x.y is allowed to contribute. Its rounding
@@ -389,7 +297,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
     std::atomic<bool> failed{false}, stop{false};
     std::string error;
     std::mutex error_mutex;
-    const interrupt_check_fn check = g_interrupt_check.load();
+    const interrupt_check_fn check = interrupt_check();
     using clock = std::chrono::steady_clock;
     auto next_check = clock::now() + std::chrono::milliseconds(50);
 
@@ -533,75 +441,6 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
     if (stop.load()) throw interrupted();
 }
 
-// ----------------------------------------------------------------------------- sinks
-namespace {
-// Outputs larger than this are written with non-temporal stores (no read-for-ownership).
-constexpr double kStreamBytesDefault = 16e6;
-double stream_bytes() {
-    static const double v = [] {
-        const char* e = std::getenv("FM_STREAM_BYTES");
-        return e ? std::atof(e) : kStreamBytesDefault;
-    }();
-    return v;
-}
-
-template <class T>
-struct DenseSink final : Sink<T> {
-    T* out;
-    index_t ldo;
-    bool mirror;
-    const KernelTable<T>* stream = nullptr;  // non-null: stream rows out
-    DenseSink(T* o, index_t l, bool m) : out(o), ldo(l), mirror(m) {}
-    void row(int, int, index_t i, index_t j0, T* vals, index_t n) override {
-        if (stream)
-            stream->stream_copy(out + i * ldo + j0, vals, n);
-        else
-            std::memcpy(out + i * ldo + j0, vals, size_t(n) * sizeof(T));
-        if (mirror)
-            for (index_t q = 0; q < n; ++q)
-                if (j0 + q != i) out[(j0 + q) * ldo + i] = vals[q];
-    }
-};
-template <class T>
-struct CondensedSink final : Sink<T> {
-    T* out;
-    index_t n;
-    const KernelTable<T>* stream = nullptr;
-    CondensedSink(T* o, index_t nn) : out(o), n(nn) {}
-    void row(int, int, index_t i, index_t j0, T* vals, index_t cnt) override {
-        if (j0 == i) {  // skip the diagonal
-            ++vals;
-            ++j0;
-            --cnt;
-        }
-        if (cnt <= 0) return;
-        const index_t base = i * n - i * (i + 1) / 2;  // offset of (i, i+1)
-        if (stream)
-            stream->stream_copy(out + base + (j0 - i - 1), vals, cnt);
-        else
-            std::memcpy(out + base + (j0 - i - 1), vals, size_t(cnt) * sizeof(T));
-    }
-};
-}  // namespace
-
-template <class T>
-void pairwise_dense(const Problem<T>& pb, T* out, index_t ldo) {
-    DenseSink<T> s(out, ldo, pb.symmetric);
-    const double bytes = double(pb.x.m.rows) * double(pb.y.m.rows) * sizeof(T);
-    if (!pb.symmetric && bytes > stream_bytes()) s.stream = &active_kernels<T>();
-    run_pairwise(pb, s);
-    if (s.stream) s.stream->stream_fence();
-}
-template <class T>
-void pairwise_condensed(const Problem<T>& pb, T* out) {
-    if (!pb.symmetric) throw std::invalid_argument("condensed output needs a symmetric problem");
-    CondensedSink<T> s(out, pb.x.m.rows);
-    const double bytes = 0.5 * double(pb.x.m.rows) * double(pb.x.m.rows) * sizeof(T);
-    if (bytes > stream_bytes()) s.stream = &active_kernels<T>();
-    run_pairwise(pb, s);
-    if (s.stream) s.stream->stream_fence();
-}
-
 // ----------------------------------------------------------------------------- prologue helpers
 template <class T>
 void row_sq_norms(const Operand<T>& op, T* out, int n_threads) {
@@ -672,8 +511,6 @@ void row_unit_scale(const MatrixView<T>& m, bool want_mean, T* shift, T* scale, 
 
 #define FM_INSTANTIATE(T)                                                                   \
     template void run_pairwise<T>(const Problem<T>&, Sink<T>&);                            \
-    template void pairwise_dense<T>(const Problem<T>&, T*, index_t);                       \
-    template void pairwise_condensed<T>(const Problem<T>&, T*);                            \
     template void row_sq_norms<T>(const Operand<T>&, T*, int);                             \
     template void row_unit_scale<T>(const MatrixView<T>&, bool, T*, T*, int);
 FM_INSTANTIATE(float)

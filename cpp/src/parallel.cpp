@@ -11,6 +11,8 @@
 // parallel call in the child builds a new team with new threads.
 #include "fastmetric/parallel.hpp"
 
+#include "fastmetric/engine.hpp"  // interrupt_check_fn
+
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -214,6 +216,13 @@ int max_threads() {
 int resolve_threads(int requested) { return requested <= 0 ? max_threads() : requested; }
 
 int team_thread() { return t_tid; }
+
+// Interruption (engine.hpp): the binding installs the check, the driver's thread 0 calls it.
+namespace {
+std::atomic<interrupt_check_fn> g_interrupt_check{nullptr};
+}
+void set_interrupt_check(interrupt_check_fn fn) { g_interrupt_check.store(fn); }
+interrupt_check_fn interrupt_check() { return g_interrupt_check.load(); }
 
 int team_resets_after_fork() { return g_resets.load(); }
 

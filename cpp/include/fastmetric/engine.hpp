@@ -142,7 +142,8 @@ struct interrupted : std::runtime_error {
     interrupted() : std::runtime_error("interrupted") {}
 };
 using interrupt_check_fn = bool (*)();
-void set_interrupt_check(interrupt_check_fn fn);
+void set_interrupt_check(interrupt_check_fn fn);  // parallel.cpp
+interrupt_check_fn interrupt_check();              // the installed check, or null
 
 
 // ISA selection: "generic", "avx2", "avx512"; best available by default or via FASTMETRIC_ISA.
