@@ -165,38 +165,31 @@ T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
     return T(s < 2 ? s : 2);
 }
 
-// Minkowski sum of one pair whose tile value overflowed or underflowed: the finished distance
-// m * (sum (|x_k - y_k| / m)^p)^(1/p), m = max_k |x_k - y_k|, which no intermediate can overflow.
+// Minkowski value of one pair whose tile sum overflowed or underflowed, recomputed in double.
+//  * finished distance (dense / condensed outputs): m * (sum (|x_k - y_k| / m)^p)^(1/p), with
+//    m = max_k |x_k - y_k|, which no intermediate can overflow;
+//  * sum (reductions that compare sums, pb.skip_post): sum_k (|x_k - y_k| c_k)^p (c the column
+//    scale of the scaled search), exact wherever the sum itself is representable.
 template <class T>
-T exact_lp_pair(const Problem<T>& pb, index_t i, index_t j) {
+T exact_lp_value(const Problem<T>& pb, index_t i, index_t j) {
     const Operand<T>& X = pb.x;
     const Operand<T>& Y = pb.y;
     const T* xr = X.m.row(i);
     const T* yr = Y.m.row(j);
-    double m = 0;
-    for (index_t k = 0; k < X.m.cols; ++k)
-        m = std::max(m, std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride])));
-    if (m == 0 || std::isinf(m)) return T(m);
-    double s = 0;
-    for (index_t k = 0; k < X.m.cols; ++k)
-        s += std::pow(std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride])) / m, pb.p);
-    return T(m * std::pow(s, 1.0 / pb.p));
-}
-// The same pair's sum sum_k (|x_k - y_k| c_k)^p in double (c the column scale), for reductions that
-// compare sums (pb.skip_post): exact wherever the sum itself is representable.
-template <class T>
-T exact_lp_sum(const Problem<T>& pb, index_t i, index_t j) {
-    const Operand<T>& X = pb.x;
-    const Operand<T>& Y = pb.y;
-    const T* xr = X.m.row(i);
-    const T* yr = Y.m.row(j);
-    double s = 0;
-    for (index_t k = 0; k < X.m.cols; ++k) {
-        double t = std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]));
-        if (X.col_scale) t *= double(X.col_scale[k]);
-        s += std::pow(t, pb.p);
+    const bool sum = pb.skip_post;
+    auto diff = [&](index_t k) {
+        const double t = std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]));
+        return sum && X.col_scale ? t * double(X.col_scale[k]) : t;
+    };
+    double m = 1;
+    if (!sum) {
+        m = 0;
+        for (index_t k = 0; k < X.m.cols; ++k) m = std::max(m, diff(k));
+        if (m == 0 || std::isinf(m)) return T(m);
     }
-    return T(s);
+    double s = 0;
+    for (index_t k = 0; k < X.m.cols; ++k) s += std::pow(diff(k) / m, pb.p);
+    return T(sum ? s : m * std::pow(s, 1.0 / pb.p));
 }
 
 }  // namespace
@@ -402,7 +395,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
             }
             // Reduce::lp: the finished distance, or the exact sum where the sink compares sums
             for (index_t f = 0; f < n_lp; ++f)
-                v[fl[f]] = pb.skip_post ? exact_lp_sum(pb, i, js + fl[f]) : exact_lp_pair(pb, i, js + fl[f]);
+                v[fl[f]] = exact_lp_value(pb, i, js + fl[f]);
             if (pb.dist_scale != 1 && !pb.skip_post) {
                 if (pb.post == Post::sqrt) {
                     kt.affine(v, cnt, T(pb.dist_scale), T(0));
