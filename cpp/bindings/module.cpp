@@ -770,20 +770,21 @@ const char* mode_name(fastmetric::learn::SweepMode m) {
 // The pair sweep on an embedding Z (y copied, buffers reused across evaluations): (loss, G[, pred]).
 class PyPairSweep {
   public:
-    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile) {
+    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile)
+        : objective_(objective_of(objective)), cache_bytes_(cache_bytes), tile_(tile) {
         y = items_aligned(y);
         const index_t n = y.ndim() == 1 ? y.shape(0) : -1;
         if (n < 0) throw std::invalid_argument("y must be 1-D");
         const double* yp = f64_buffer(y, "y", n, false);
-        f32_.reset(new fastmetric::learn::PairSweep<float>(yp, n, objective_of(objective), cache_bytes));
-        f64_.reset(new fastmetric::learn::PairSweep<double>(yp, n, objective_of(objective), cache_bytes));
-        f32_->set_tile(tile);
-        f64_->set_tile(tile);
+        y_.assign(yp, yp + n);
+        // the sweep of the dtype met first is built now (its checks of y run here); the other one
+        // only if Z of that dtype ever comes
+        sweep<double>();
     }
 
     py::tuple evaluate(const py::array& Z, int n_threads, bool want_pred, const std::string& mode) {
-        if (float_bytes(Z) == 4) return run<float>(*f32_, Z, n_threads, want_pred, mode_of(mode));
-        if (float_bytes(Z) == 8) return run<double>(*f64_, Z, n_threads, want_pred, mode_of(mode));
+        if (float_bytes(Z) == 4) return run<float>(Z, n_threads, want_pred, mode_of(mode));
+        if (float_bytes(Z) == 8) return run<double>(Z, n_threads, want_pred, mode_of(mode));
         throw py::type_error("Z must be a native-order float32 or float64 array");
     }
     std::string last_mode() const {
@@ -792,29 +793,55 @@ class PyPairSweep {
 
   private:
     template <class T>
-    py::tuple run(fastmetric::learn::PairSweep<T>& sw, const py::array& Z, int n_threads, bool want_pred,
-                  fastmetric::learn::SweepMode mode) {
+    fastmetric::learn::PairSweep<T>& sweep() {
+        auto& slot = slot_of<T>();
+        if (!slot) {
+            slot.reset(new fastmetric::learn::PairSweep<T>(y_.data(), index_t(y_.size()), objective_, cache_bytes_));
+            slot->set_tile(tile_);
+        }
+        return *slot;
+    }
+    template <class T>
+    std::unique_ptr<fastmetric::learn::PairSweep<T>>& slot_of() {
+        if constexpr (std::is_same_v<T, float>)
+            return f32_;
+        else
+            return f64_;
+    }
+
+    template <class T>
+    py::tuple run(const py::array& Z, int n_threads, bool want_pred, fastmetric::learn::SweepMode mode) {
+        fastmetric::learn::PairSweep<T>& sw = sweep<T>();
         const py::array Za = items_aligned(Z);
         MatrixView<T> z = c_matrix<T>(Za, "Z");
         if (z.rows != sw.n_samples())
             throw std::invalid_argument("Z has " + std::to_string(z.rows) + " rows; y has " +
                                         std::to_string(sw.n_samples()));
-        std::vector<double> g(size_t(z.rows * z.cols));
+        // the sweep writes G in double: straight into the result for float64, through a buffer
+        // rounded once to float32 otherwise
+        py::array_t<T> G({z.rows, z.cols});
+        std::vector<double> g(std::is_same_v<T, double> ? 0 : size_t(z.rows * z.cols));
+        double* gd = std::is_same_v<T, double> ? reinterpret_cast<double*>(G.mutable_data()) : g.data();
         py::array_t<double> pred(want_pred ? z.rows : 0);
         double* pp = want_pred ? pred.mutable_data() : nullptr;
         double loss;
         {
             py::gil_scoped_release release;
-            loss = sw.evaluate(z, g.data(), pp, n_threads, mode);
+            loss = sw.evaluate(z, gd, pp, n_threads, mode);
         }
         last_bytes_ = int(sizeof(T));
-        py::array_t<T> G({z.rows, z.cols});
-        T* gp = G.mutable_data();
-        for (size_t i = 0; i < g.size(); ++i) gp[i] = T(g[i]);
+        if constexpr (!std::is_same_v<T, double>) {
+            T* gp = G.mutable_data();
+            for (size_t i = 0; i < g.size(); ++i) gp[i] = T(g[i]);
+        }
         if (want_pred) return py::make_tuple(loss, G, pred);
         return py::make_tuple(loss, G);
     }
 
+    std::vector<double> y_;
+    fastmetric::learn::PairObjective objective_;
+    std::size_t cache_bytes_;
+    std::int64_t tile_;
     int last_bytes_ = 8;
     std::unique_ptr<fastmetric::learn::PairSweep<float>> f32_;
     std::unique_ptr<fastmetric::learn::PairSweep<double>> f64_;
