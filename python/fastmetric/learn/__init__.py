@@ -32,6 +32,11 @@ _LEARNERS = {
     "RCA": "rca",
     "RCA_Supervised": "rca",
     "Covariance": "covariance",
+    # kernel learners: the linear learners on kernel features (exact or Nystroem)
+    "KernelNCA": "kernel",
+    "KernelLMNN": "kernel",
+    "KernelMLKR": "kernel",
+    "KernelLFDA": "kernel",
 }
 
 __all__ = ["MahalanobisMixin", "Progress", "minimize_lbfgs", *_LEARNERS]

@@ -464,8 +464,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             raise TypeError(f"components_ is complex ({L.dtype}); a learned metric needs a real-valued map")
         if L.dtype.kind not in "fiub":
             raise TypeError(f"components_ has non-numeric dtype {L.dtype}; expected a float array")
-        d_fit = getattr(self, "n_features_in_", None)
-        d_txt = "n_features" if d_fit is None else f"n_features={d_fit}"
+        d_fit, what = self._component_columns()
+        d_txt = what if d_fit is None else f"{what}={d_fit}"
         if L.ndim != 2:
             hint = " (use components_.reshape(1, -1) for a single component)" if L.ndim == 1 else ""
             raise ValueError(
@@ -475,12 +475,16 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         if L.shape[0] == 0 or L.shape[1] == 0 or (d_fit is not None and L.shape[1] != d_fit):
             raise ValueError(
                 f"components_ has shape {L.shape}; expected (n_components >= 1, {d_txt})"
-                + ("" if d_fit is None else f": the estimator was fitted on {d_fit} features")
+                + ("" if d_fit is None else f": the estimator was fitted on {d_fit} {what.replace('n_', '')}")
             )
         L = canonical_float(L.astype(np.float32 if L.dtype == np.float32 else np.float64, copy=False))
         if not np.isfinite(L).all():
             raise ValueError(f"components_ (shape {L.shape}) contains NaN or infinity")
         return L
+
+    def _component_columns(self):
+        """(columns components_ must have or None when unknown, their name for messages)."""
+        return getattr(self, "n_features_in_", None), "n_features"
 
     def transform(self, X):
         """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64)."""
