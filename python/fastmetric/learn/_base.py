@@ -341,21 +341,25 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         check_magnitude(X, self._name())
         return X, np.asarray(y, dtype=np.float64)
 
-    def _n_components_checked(self, n_features: int) -> int:
-        """Resolve ``n_components`` (None -> n_features) and check 1 <= n_components <= n_features."""
+    def _n_components_checked(self, n_features: int, *, limit=None, too_many=None) -> int:
+        """Resolve ``n_components`` (None -> n_features, or the rows of an init array) and check
+        1 <= n_components <= limit (default n_features); ``too_many(k, limit)`` words the error."""
         k = getattr(self, "n_components", None)
+        limit = int(n_features if limit is None else limit)
         if k is None:
             init = getattr(self, "init", None)
             if isinstance(init, np.ndarray) and init.ndim == 2:
                 return int(init.shape[0])
-            return int(n_features)
+            return min(int(n_features), limit)
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
             raise TypeError(f"n_components must be an int or None, got {type(k).__name__}")
         if k < 1:
             raise ValueError(f"n_components must be >= 1, got {k}")
-        if k > n_features:
+        if k > limit:
             raise ValueError(
-                f"n_components={k} is larger than n_features={n_features}: a learned linear map cannot "
+                too_many(k, limit)
+                if too_many is not None
+                else f"n_components={k} is larger than n_features={n_features}: a learned linear map cannot "
                 "add dimensions; use n_components <= n_features or None"
             )
         return int(k)
@@ -524,8 +528,12 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
         return metric_fun
 
+    def _input_width(self):
+        """Features of the points the learned map takes (checks the fitted map first)."""
+        return self._components().shape[1]
+
     def _pairs_array(self, pairs):
-        d = self._components().shape[1]
+        d = self._input_width()
         P = np.asarray(pairs)
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")

@@ -13,17 +13,13 @@ import warnings
 __all__ = ["digits_demo", "format_rows", "spheres_demo"]
 
 
-def digits_demo(n_threads=None):
-    """Rows ``(name, 3-NN test accuracy, fit seconds)`` for euclidean, NCA and LMNN on digits."""
-    from sklearn.datasets import load_digits
+def _protocol_rows(X, y, learners):
+    """Rows ``(name, 3-NN test accuracy, fit seconds)``: euclidean, then each ``(name, estimator)``
+    fitted on a stratified 70 % (random_state=0, StandardScaler fit on it), scored on the rest."""
     from sklearn.model_selection import train_test_split
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.preprocessing import StandardScaler
 
-    from .lmnn import LMNN
-    from .nca import NCA
-
-    X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
     scaler = StandardScaler().fit(Xtr)
     Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
@@ -32,10 +28,7 @@ def digits_demo(n_threads=None):
         return float(KNeighborsClassifier(n_neighbors=3).fit(Ztr, ytr).score(Zte, yte))
 
     rows = [("euclidean", accuracy(Xtr, Xte), 0.0)]
-    for name, est in (
-        ("NCA", NCA(max_iter=50, tol=1e-5, n_threads=n_threads)),
-        ("LMNN", LMNN(n_neighbors=3, n_threads=n_threads)),
-    ):
+    for name, est in learners:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t0 = time.perf_counter()
@@ -43,6 +36,24 @@ def digits_demo(n_threads=None):
             seconds = time.perf_counter() - t0
         rows.append((name, accuracy(est.transform(Xtr), est.transform(Xte)), seconds))
     return rows
+
+
+def digits_demo(n_threads=None):
+    """Rows ``(name, 3-NN test accuracy, fit seconds)`` for euclidean, NCA and LMNN on digits."""
+    from sklearn.datasets import load_digits
+
+    from .lmnn import LMNN
+    from .nca import NCA
+
+    X, y = load_digits(return_X_y=True)
+    return _protocol_rows(
+        X,
+        y,
+        (
+            ("NCA", NCA(max_iter=50, tol=1e-5, n_threads=n_threads)),
+            ("LMNN", LMNN(n_neighbors=3, n_threads=n_threads)),
+        ),
+    )
 
 
 def spheres_demo(n_threads=None):
@@ -50,35 +61,21 @@ def spheres_demo(n_threads=None):
     (1000, 16), y = 1 when the squared norm of the first 6 features exceeds the median of chi-square(6);
     a class no linear map separates. euclidean, linear NCA, exact KernelNCA and Nystroem KernelNCA."""
     import numpy as np
-    from sklearn.model_selection import train_test_split
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.preprocessing import StandardScaler
 
     from .kernel import KernelNCA
     from .nca import NCA
 
     X = np.random.default_rng(0).standard_normal((1000, 16))
     y = (np.sum(X[:, :6] ** 2, axis=1) > 5.348).astype(int)
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
-    scaler = StandardScaler().fit(Xtr)
-    Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
-
-    def accuracy(Ztr, Zte):
-        return float(KNeighborsClassifier(n_neighbors=3).fit(Ztr, ytr).score(Zte, yte))
-
-    rows = [("euclidean", accuracy(Xtr, Xte), 0.0)]
-    for name, est in (
-        ("NCA", NCA(max_iter=100, n_threads=n_threads)),
-        ("KernelNCA rbf", KernelNCA(n_threads=n_threads)),
-        ("KernelNCA rbf, 200 landmarks", KernelNCA(n_landmarks=200, random_state=0, n_threads=n_threads)),
-    ):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t0 = time.perf_counter()
-            est.fit(Xtr, ytr)
-            seconds = time.perf_counter() - t0
-        rows.append((name, accuracy(est.transform(Xtr), est.transform(Xte)), seconds))
-    return rows
+    return _protocol_rows(
+        X,
+        y,
+        (
+            ("NCA", NCA(max_iter=100, n_threads=n_threads)),
+            ("KernelNCA rbf", KernelNCA(n_threads=n_threads)),
+            ("KernelNCA rbf, 200 landmarks", KernelNCA(n_landmarks=200, random_state=0, n_threads=n_threads)),
+        ),
+    )
 
 
 def format_rows(rows):

@@ -111,19 +111,13 @@ class KernelMetricMixin(MahalanobisMixin):
             raise ValueError(f"unknown kernel {self.kernel!r}; supported: {', '.join(KERNELS)}")
 
     def _resolved_n_components(self, n_features, rank):
-        k = self.n_components
-        if k is None:
-            return min(int(n_features), int(rank))
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise TypeError(f"n_components must be an int or None, got {type(k).__name__}")
-        if k < 1:
-            raise ValueError(f"n_components must be >= 1, got {k}")
-        if k > rank:
-            raise ValueError(
-                f"n_components={k} is larger than the rank {rank} of the {self.kernel} kernel features of "
-                f"this training data (the eigenvalues of its kernel matrix above rounding): use n_components <= {rank}"
+        def too_many(k, r):
+            return (
+                f"n_components={k} is larger than the rank {r} of the {self.kernel} kernel features of this "
+                f"training data (the eigenvalues of its kernel matrix above rounding): use n_components <= {r}"
             )
-        return int(k)
+
+        return self._n_components_checked(n_features, limit=rank, too_many=too_many)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
@@ -201,16 +195,13 @@ class KernelMetricMixin(MahalanobisMixin):
 
         return metric_fun
 
+    def _input_width(self):
+        self._components()
+        return int(self.n_features_in_)
+
     def pair_distance(self, pairs):
         """Learned distance of each pair; ``pairs`` has shape (n_pairs, 2, n_features)."""
-        self._components()
-        d = self.n_features_in_
-        P = np.asarray(pairs)
-        if P.dtype.kind not in "fiub":
-            raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
-        if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:
-            raise ValueError(f"pairs must have shape (n_pairs, 2, n_features={d}); got shape {P.shape}")
-        P = P.astype(np.float32 if P.dtype == np.float32 else np.float64, copy=False)
+        P = self._pairs_array(pairs)
         if P.shape[0] == 0:
             return np.zeros(0, dtype=P.dtype)
         diff = self.transform(P[:, 0, :]) - self.transform(P[:, 1, :])
