@@ -61,6 +61,8 @@ _TAKES = {
 }
 #: kernel values per block of rows evaluated at once (16 MiB in float32)
 BLOCK_ENTRIES = 1 << 22
+#: above this many training rows the exact map warns (its n x n kernel is 3.2 GB at 20,000)
+EXACT_WARN_ROWS = 20000
 
 
 def _real(value, name, *, positive=False, nonneg=False):
@@ -192,6 +194,14 @@ class KernelFeatureMap:
             )
         self.indices = select_landmarks(n, m, codes, random_state)
         exact = self.indices.size == n
+        if exact and n > EXACT_WARN_ROWS:
+            warnings.warn(
+                f"the exact kernel learner on {n} samples factors an {n} x {n} float64 kernel matrix "
+                f"({8 * n * n / 2**30:.1f} GiB, O(n^3) time); n_landmarks=m (e.g. 1000) learns on a Nystroem "
+                "approximation in O(n m) memory",
+                UserWarning,
+                stacklevel=stacklevel,
+            )
         if self.kernel == "precomputed":
             self.landmarks = None
             Kmm = np.asarray(X[np.ix_(self.indices, self.indices)], dtype=np.float64)
