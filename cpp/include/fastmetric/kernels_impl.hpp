@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "fastmetric/kernels.hpp"
@@ -33,6 +34,14 @@ inline int bit_count(unsigned m) {
     return c;
 #endif
 }
+
+// Whether the lane type can pack the lanes of a mask to memory (AVX-512's compress-store):
+// O::compress_store(T* p, unsigned m, reg a) and O::compress_store_index(std::int32_t* p, unsigned m,
+// int base) (the indices base + l of the selected lanes l).
+template <class O, class = void>
+struct has_compress : std::false_type {};
+template <class O>
+struct has_compress<O, std::void_t<decltype(O::compress_store)>> : std::true_type {};
 
 template <class T>
 struct exp_constants;
@@ -476,6 +485,196 @@ struct kernels {
         }
     }
 
+    // ------------------------------------------------------------------ pair sweep rows
+    static void exp_diff(const T* d, index_t n, T s, T* out) {
+        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo);
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(out + j, exp_reg(O::max(O::sub(vs, O::load(d + j)), lo)));
+        for (; j < n; ++j) {
+            const T x = s - d[j];
+            out[j] = std::exp(x > exp_constants<T>::lo ? x : exp_constants<T>::lo);
+        }
+    }
+    template <bool DoExp>
+    static index_t s_row_impl(const T* d, index_t n, T s, T a, T ab, const T* v, T r, const T* u, const T* w, T thr,
+                              T* out) {
+        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo), va = O::set1(a), vab = O::set1(ab),
+                vr = O::set1(r), vt = O::set1(thr);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            R e = O::load(d + j);
+            if constexpr (DoExp) e = exp_reg(O::max(O::sub(vs, e), lo));
+            const R f = O::add(O::fma(va, O::load(v + j), O::sub(O::zero(), vab)),
+                               O::fma(vr, O::load(u + j), O::sub(O::zero(), O::load(w + j))));
+            const R x = O::mul(e, f);
+            O::store(out + j, x);
+            c += bit_count(O::lt_mask(vt, O::abs(x)));
+        }
+        for (; j < n; ++j) {
+            T e = d[j];
+            if constexpr (DoExp) {
+                const T t = s - e;
+                e = std::exp(t > exp_constants<T>::lo ? t : exp_constants<T>::lo);
+            }
+            const T x = e * ((a * v[j] - ab) + (r * u[j] - w[j]));
+            out[j] = x;
+            c += index_t(x > thr || x < -thr);
+        }
+        return c;
+    }
+    static index_t s_row(const T* d, index_t n, bool do_exp, T s, T a, T ab, const T* v, T r, const T* u, const T* w,
+                         T thr, T* out) {
+        return do_exp ? s_row_impl<true>(d, n, s, a, ab, v, r, u, w, thr, out)
+                      : s_row_impl<false>(d, n, s, a, ab, v, r, u, w, thr, out);
+    }
+    static index_t count_abs_above(const T* v, index_t n, T thr) {
+        const R vt = O::set1(thr);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) c += bit_count(O::lt_mask(vt, O::abs(O::load(v + j))));
+        for (; j < n; ++j) c += index_t(v[j] > thr || v[j] < -thr);
+        return c;
+    }
+    static index_t select_abs_above(const T* v, index_t n, T thr, std::int32_t* col, T* val) {
+        const R vt = O::set1(thr);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::load(v + j);
+            c = pack_lanes(O::lt_mask(vt, O::abs(x)), x, v + j, j, c, col, val);
+        }
+        for (; j < n; ++j) {
+            col[c] = std::int32_t(j);
+            val[c] = v[j];
+            c += index_t(v[j] > thr || v[j] < -thr);
+        }
+        return c;
+    }
+    // the lanes of x selected by m packed to val + c, their indices j + l to col + c; returns the new c
+    static index_t pack_lanes(unsigned m, R x, const T* xs, index_t j, index_t c, std::int32_t* col, T* val) {
+        if constexpr (has_compress<O>::value) {
+            (void)xs;
+            O::compress_store(val + c, m, x);
+            O::compress_store_index(col + c, m, int(j));
+            return c + bit_count(m);
+        } else {  // branchless: every lane written, the count advanced by its bit
+            (void)x;
+            for (int l = 0; l < W; ++l) {
+                col[c] = std::int32_t(j + l);
+                val[c] = xs[l];
+                c += index_t((m >> l) & 1u);
+            }
+            return c;
+        }
+    }
+    static index_t select_within_cut(const T* d, index_t n, T rc, const T* cc, std::int32_t* col, T* val) {
+        const R vr = O::set1(rc);
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::load(d + j);
+            c = pack_lanes(~O::lt_mask(O::max(vr, O::load(cc + j)), x) & full, x, d + j, j, c, col, val);
+        }
+        for (; j < n; ++j) {
+            col[c] = std::int32_t(j);
+            val[c] = d[j];
+            c += index_t(!(d[j] > (rc > cc[j] ? rc : cc[j])));
+        }
+        return c;
+    }
+    static T gather_gemv(index_t cnt, const std::int32_t* col, const T* val, const T* Z, index_t ldz, index_t k,
+                         T* out) {
+        index_t c0 = 0;
+        for (; c0 + W <= k; c0 += W) {
+            R a0 = O::zero(), a1 = O::zero(), a2 = O::zero(), a3 = O::zero();
+            const T* zc = Z + c0;
+            index_t t = 0;
+            for (; t + 4 <= cnt; t += 4) {
+                a0 = O::fma(O::set1(val[t]), O::load(zc + col[t] * ldz), a0);
+                a1 = O::fma(O::set1(val[t + 1]), O::load(zc + col[t + 1] * ldz), a1);
+                a2 = O::fma(O::set1(val[t + 2]), O::load(zc + col[t + 2] * ldz), a2);
+                a3 = O::fma(O::set1(val[t + 3]), O::load(zc + col[t + 3] * ldz), a3);
+            }
+            for (; t < cnt; ++t) a0 = O::fma(O::set1(val[t]), O::load(zc + col[t] * ldz), a0);
+            O::store(out + c0, O::add(O::add(a0, a1), O::add(a2, a3)));
+        }
+        for (; c0 < k; ++c0) {  // the last k % W columns, lane by lane in the same order
+            T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const T* zc = Z + c0;
+            index_t t = 0;
+            for (; t + 4 <= cnt; t += 4) {
+                a0 += val[t] * zc[col[t] * ldz];
+                a1 += val[t + 1] * zc[col[t + 1] * ldz];
+                a2 += val[t + 2] * zc[col[t + 2] * ldz];
+                a3 += val[t + 3] * zc[col[t + 3] * ldz];
+            }
+            for (; t < cnt; ++t) a0 += val[t] * zc[col[t] * ldz];
+            out[c0] = (a0 + a1) + (a2 + a3);
+        }
+        R s = O::zero();
+        index_t t = 0;
+        for (; t + W <= cnt; t += W) s = O::add(s, O::load(val + t));
+        T rs = O::hsum(s);
+        for (; t < cnt; ++t) rs += val[t];
+        return rs;
+    }
+    static void scatter_axpy(index_t cnt, const std::int32_t* col, const T* val, const T* x, index_t k, T* C,
+                             index_t ldc, T* csum) {
+        for (index_t t = 0; t < cnt; ++t) {
+            const T a = val[t];
+            const R va = O::set1(a);
+            T* cj = C + col[t] * ldc;
+            index_t c = 0;
+            for (; c + W <= k; c += W) O::store(cj + c, O::fma(va, O::load(x + c), O::load(cj + c)));
+            for (; c < k; ++c) cj[c] += a * x[c];
+            csum[col[t]] += a;
+        }
+    }
+
+    static T row_min(const T* v, index_t n, T* cm) {
+        const T inf = std::numeric_limits<T>::infinity();
+        R m0 = O::set1(inf), m1 = m0;
+        index_t j = 0;
+        if (cm) {
+            for (; j + W <= n; j += W) {
+                const R x = O::load(v + j);
+                m0 = O::min(x, m0);
+                O::store(cm + j, O::min(x, O::load(cm + j)));
+            }
+        } else {
+            for (; j + 2 * W <= n; j += 2 * W) {
+                m0 = O::min(O::load(v + j), m0);
+                m1 = O::min(O::load(v + j + W), m1);
+            }
+            for (; j + W <= n; j += W) m0 = O::min(O::load(v + j), m0);
+        }
+        alignas(64) T buf[W];
+        O::store(buf, O::min(m0, m1));
+        T m = inf;
+        for (int l = 0; l < W; ++l) m = buf[l] < m ? buf[l] : m;
+        for (; j < n; ++j) {
+            m = v[j] < m ? v[j] : m;
+            if (cm) cm[j] = v[j] < cm[j] ? v[j] : cm[j];
+        }
+        return m;
+    }
+    static T vsum(const T* v, index_t n) {
+        R s0 = O::zero(), s1 = O::zero();
+        index_t j = 0;
+        for (; j + 2 * W <= n; j += 2 * W) {
+            s0 = O::add(s0, O::load(v + j));
+            s1 = O::add(s1, O::load(v + j + W));
+        }
+        for (; j + W <= n; j += W) s0 = O::add(s0, O::load(v + j));
+        T s = O::hsum(O::add(s0, s1));
+        for (; j < n; ++j) s += v[j];
+        return s;
+    }
+    static void vaxpy(T* y, T a, const T* x, index_t n) {
+        const R va = O::set1(a);
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(y + j, O::fma(va, O::load(x + j), O::load(y + j)));
+        for (; j < n; ++j) y[j] += a * x[j];
+    }
+
     static KernelTable<T> table(const char* name) {
         KernelTable<T> t{};
         t.name = name;
@@ -512,6 +711,16 @@ struct kernels {
         t.axpy2_acc = &axpy2_acc;
         t.vdot = &vdot;
         t.rank1_apply = &rank1_apply;
+        t.exp_diff = &exp_diff;
+        t.s_row = &s_row;
+        t.count_abs_above = &count_abs_above;
+        t.select_abs_above = &select_abs_above;
+        t.gather_gemv = &gather_gemv;
+        t.scatter_axpy = &scatter_axpy;
+        t.select_within_cut = &select_within_cut;
+        t.row_min = &row_min;
+        t.vsum = &vsum;
+        t.vaxpy = &vaxpy;
         return t;
     }
 };

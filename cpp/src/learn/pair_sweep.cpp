@@ -12,6 +12,7 @@
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -42,26 +43,6 @@ bool dense_products_pay(index_t kept, index_t ni, index_t nj) { return kept * de
 template <class T>
 T clamp_lo(T v) { return v > exp_lo<T>() ? v : exp_lo<T>(); }
 
-// four interleaved partial sums of v[j] * (wt ? wt(j) : 1): vectorisable without reassociation
-// flags, in a fixed order
-template <class T, class F>
-T sum4(const T* v, index_t n, F&& wt) {
-    T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    index_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        a0 += v[j] * wt(j);
-        a1 += v[j + 1] * wt(j + 1);
-        a2 += v[j + 2] * wt(j + 2);
-        a3 += v[j + 3] * wt(j + 3);
-    }
-    for (; j < n; ++j) a0 += v[j] * wt(j);
-    return (a0 + a1) + (a2 + a3);
-}
-template <class T>
-T sum4(const T* v, index_t n) {
-    return sum4(v, n, [](index_t) { return T(1); });
-}
-
 // The pairs of one tile that can weigh anything, row by row (row r: [row_start[r], row_start[r+1]))
 // with their squared distances; the first `count` entries of col / d are used (the arrays only grow).
 template <class T>
@@ -77,9 +58,9 @@ struct Scratch {
     std::vector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
     std::vector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
     std::vector<T> qa, qb;      // the T panels of one tile (exact_tile)
-    std::vector<T> csame, coth;  // class_weights: column factors of S for same-class / other pairs
+    std::vector<T> ones;        // tb ones (the class-weight rows of S)
     std::vector<float> dist32, tmp32, cc32;
-    std::vector<double> rmin, cmin, rcd, ccd;
+    std::vector<double> rmin, cmin, rcd, ccd, fexp;
     std::vector<index_t> flagged, idx;
     KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
     void init(index_t tb, index_t kpad, bool screen) {
@@ -87,11 +68,12 @@ struct Scratch {
         for (auto* v : {&dist, &st, &sa, &sc, &v1, &v2, &sv}) v->resize(t2);
         prod.resize(size_t(tb * kpad));
         prod2.resize(size_t(tb * kpad));
-        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT, &csame, &coth})
+        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT})
             v->resize(size_t(tb));
         for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
-        for (auto* v : {&rmin, &cmin, &rcd, &ccd}) v->resize(size_t(tb));
+        for (auto* v : {&rmin, &cmin, &rcd, &ccd, &fexp}) v->resize(size_t(tb));
         flagged.resize(size_t(tb));
+        ones.assign(size_t(tb), T(1));
         idx.resize(size_t(tb));
         if (screen) dist32.resize(t2);
     }
@@ -120,6 +102,7 @@ struct Driver {
     // per evaluation (buffers reused)
     const KernelTable<T>* kt = nullptr;
     const KernelTable<float>* kf = nullptr;
+    const KernelTable<double>* kd = nullptr;  // the shifts' exponentials
     int nt = 1;
     bool dense = false;
     index_t k = 0, tb = 0, n_tiles = 0, n_pad = 0, kpad = 0, mr = 0, nr = 0;
@@ -348,34 +331,20 @@ struct Driver {
             tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), w);
     }
 
-    // Row minima of the tile (and, off the diagonal, column minima) in one pass.
+    // Row minima of the tile (and, off the diagonal, column minima) in one pass, by the table's row op.
     template <class U>
-    void tile_minima(const U* D, index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, U* cm) const {
-        const U inf = std::numeric_limits<U>::infinity();
-        std::fill(cm, cm + nj, inf);
-        for (index_t r = 0; r < ni; ++r) {
-            const U* row = D + r * tb;
-            U m0 = inf, m1 = inf, m2 = inf, m3 = inf;
-            index_t j = 0;
-            for (; j + 4 <= nj; j += 4) {
-                m0 = row[j] < m0 ? row[j] : m0;
-                m1 = row[j + 1] < m1 ? row[j + 1] : m1;
-                m2 = row[j + 2] < m2 ? row[j + 2] : m2;
-                m3 = row[j + 3] < m3 ? row[j + 3] : m3;
-            }
-            for (; j < nj; ++j) m0 = row[j] < m0 ? row[j] : m0;
-            if (!diag)
-                for (index_t jj = 0; jj < nj; ++jj) cm[jj] = row[jj] < cm[jj] ? row[jj] : cm[jj];
-            rowmin[r] = double(std::min(std::min(m0, m1), std::min(m2, m3)));
-        }
+    void tile_minima(const KernelTable<U>& ku, const U* D, index_t ni, index_t nj, bool diag, double* rowmin,
+                     double* colmin, U* cm) const {
+        std::fill(cm, cm + nj, std::numeric_limits<U>::infinity());
+        for (index_t r = 0; r < ni; ++r) rowmin[r] = double(ku.row_min(D + r * tb, nj, diag ? nullptr : cm));
         if (!diag)
             for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
     }
     void minima(index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, Scratch<T>& w) const {
         if (screen)
-            tile_minima<float>(w.dist32.data(), ni, nj, diag, rowmin, colmin, w.cc32.data());
+            tile_minima<float>(*kf, w.dist32.data(), ni, nj, diag, rowmin, colmin, w.cc32.data());
         else
-            tile_minima<T>(w.dist.data(), ni, nj, diag, rowmin, colmin, w.ccT.data());
+            tile_minima<T>(*kt, w.dist.data(), ni, nj, diag, rowmin, colmin, w.ccT.data());
     }
 
     // Lowers the running row (and column) states by the tile's minima (less delta when screening, so a
@@ -419,21 +388,18 @@ struct Driver {
         }
         std::int32_t* col = kp.col.data();
         T* dd = kp.d.data();
-        index_t* idx = w.idx.data();
         // cuts are +inf while a row has met no other point: clamp, so that +inf never qualifies
         const double big = double(std::numeric_limits<U>::max()) / 4;
         for (index_t j = 0; j < nj; ++j) cc[j] = U(std::min(ccut[j] + margin, big));
         std::int32_t m = 0;
         for (index_t r = 0; r < ni; ++r) {
             kp.row_start[size_t(r)] = m;
-            const U* row = D + r * tb;
             const U rc = U(std::min(rcut[r] + margin, big));
-            for (index_t j = 0; j < nj; ++j) tmp[j] = row[j] - (rc > cc[j] ? rc : cc[j]);
-            const index_t cnt = ku.select_below(tmp, nj, U(0), true, idx);
-            for (index_t t = 0; t < cnt; ++t) col[m + t] = std::int32_t(idx[t]);
-            if (!screen)
-                for (index_t t = 0; t < cnt; ++t) dd[m + t] = T(row[idx[t]]);
-            m += std::int32_t(cnt);
+            // the kept distances straight into kp.d (U = T), or (screening) into scratch: recomputed below
+            U* val = tmp;
+            if constexpr (std::is_same_v<U, T>)
+                if (!screen) val = dd + m;
+            m += std::int32_t(ku.select_within_cut(D + r * tb, nj, rc, cc, col + m, val));
         }
         kp.row_start[size_t(ni)] = m;
         kp.count = m;
@@ -586,32 +552,32 @@ struct Driver {
         T* fc = w.ca.data();
         // row r's exponentials of one side into e: exp(shift - d), the own entry 0
         auto exps = [&](index_t r, T shift, T* e) {
-            const T* row = D + r * tb;
-            for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(shift - row[j]);
-            kt->exp_scaled(e, nj, T(1));
+            kt->exp_diff(D + r * tb, nj, shift, e);
             if (diag) e[r] = T(0);
         };
         auto row_state = [&](index_t r, const T* e, double f) {
             const T yi = yT[size_t(I * tb + r)];
             StreamingLse& st = lse_row[size_t(I * tb + r)];
-            st.s += f * double(sum4(e, nj));
+            st.s += f * double(kt->vsum(e, nj));
             if constexpr (O::class_weights) {
                 index_t a, b;
                 class_cols(I * tb + r, J, nj, a, b);
-                st.w += f * double(sum4(e + a, b - a));
+                st.w += f * double(kt->vsum(e + a, b - a));
             } else {
-                st.w += f * double(sum4(e, nj, [&](index_t j) { return O::weight(yi, ycol[j]); }));
+                static_assert(std::is_same_v<O, MlkrObjective>, "weighted row sums written for w(i, j) = y_j");
+                (void)yi;
+                st.w += f * double(kt->vdot(e, ycol, nj));
             }
         };
         auto col_sums = [&](index_t r, const T* e) {
             const T yi = yT[size_t(I * tb + r)];
-            for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+            kt->vaxpy(cs, T(1), e, nj);
             if constexpr (O::class_weights) {
                 index_t a, b;
                 class_cols(I * tb + r, J, nj, a, b);
-                for (index_t j = a; j < b; ++j) cy[j] += e[j];
+                kt->vaxpy(cy + a, T(1), e + a, b - a);
             } else {
-                for (index_t j = 0; j < nj; ++j) cy[j] += e[j] * O::weight(ycol[j], yi);
+                kt->vaxpy(cy, yi, e, nj);  // w(j, i) = y_i
             }
         };
         T* E = exp_cached ? cache_block(I, J, 0) : w.v1.data();
@@ -656,14 +622,18 @@ struct Driver {
     // Row factors go to ra, rb, rt (rt: E below it makes p_i. < tau), column factors to ca, cb, ct.
     void shared_factors(index_t I, index_t J, double o, Scratch<T>& w) const {
         const double tau = pair_softmax_drop_tau<T>();
-        auto f = [&](index_t i, T* a, T* ab, T* thr) {
-            const double F = std::exp(o - off[size_t(i)]);
-            *a = T(F * alpha[size_t(i)]);
-            *ab = T(F * beta[size_t(i)]);
-            *thr = T(tau / F);
+        // F = exp(o - off_i) by the float64 table's vector exp (o - off_i lies in [-span, 0])
+        auto side = [&](index_t i0, index_t cnt, T* a, T* ab, T* thr) {
+            double* F = w.fexp.data();
+            kd->exp_diff(off.data() + i0, cnt, o, F);
+            for (index_t r = 0; r < cnt; ++r) {
+                a[r] = T(F[r] * alpha[size_t(i0 + r)]);
+                ab[r] = T(F[r] * beta[size_t(i0 + r)]);
+                thr[r] = T(tau / F[r]);
+            }
         };
-        for (index_t r = 0; r < rows_in(I); ++r) f(I * tb + r, &w.ra[size_t(r)], &w.rb[size_t(r)], &w.rt[size_t(r)]);
-        for (index_t j = 0; j < rows_in(J); ++j) f(J * tb + j, &w.ca[size_t(j)], &w.cb[size_t(j)], &w.ct[size_t(j)]);
+        side(I * tb, rows_in(I), w.ra.data(), w.rb.data(), w.rt.data());
+        side(J * tb, rows_in(J), w.ca.data(), w.cb.data(), w.ct.data());
     }
     // from separate p_ij and p_ji (global rows i and jj)
     T s_dual(index_t i, index_t jj, T pij, T pji) const {
@@ -752,43 +722,39 @@ struct Driver {
         if (!diag && negligible_tile(I, J)) return;
         T* St = w.st.data();
         const T* ycol = yT.data() + J * tb;
-        // shared exponential rows e (p_ij = e F_i, p_ji = e F_j) or separate p_ij / p_ji rows
-        auto shared_row = [&](index_t r, const T* e) {
+        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
+        // shared exponential rows (p_ij = e F_i, p_ji = e F_j): row r of S from e (do_exp false) or
+        // from the distances d, e = exp(-(d + o)), through the table's fused row op; returns how many
+        // of its entries are above thr
+        auto shared_row = [&](index_t r, const T* src, bool do_exp, T o) -> index_t {
             T* s = St + r * tb;
             const T yi = yT[size_t(I * tb + r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
             const T* ca = w.ca.data();
             const T* cb = w.cb.data();
             if constexpr (O::class_weights) {
-                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, -E (ab_i + ab_j) outside
+                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, E (-ab_i - ab_j) outside
                 index_t lo, hi;
                 class_cols(I * tb + r, J, nj, lo, hi);
-                const T same = a - ab, oth = -ab;
-                const T* cs_ = w.csame.data();
-                const T* co_ = w.coth.data();
-                for (index_t j = 0; j < lo; ++j) s[j] = e[j] * (oth + co_[j]);
-                for (index_t j = lo; j < hi; ++j) s[j] = e[j] * (same + cs_[j]);
-                for (index_t j = hi; j < nj; ++j) s[j] = e[j] * (oth + co_[j]);
+                const T* one = w.ones.data();
+                return kt->s_row(src, lo, do_exp, -o, T(0), ab, one, T(0), ca, cb, thr, s) +
+                       kt->s_row(src + lo, hi - lo, do_exp, -o, a, ab, one, T(1), ca + lo, cb + lo, thr, s + lo) +
+                       kt->s_row(src + hi, nj - hi, do_exp, -o, T(0), ab, one, T(0), ca + hi, cb + hi, thr, s + hi);
             } else {
-                for (index_t j = 0; j < nj; ++j) s[j] = O::s_shared(e[j], a, ab, yi, ca[j], cb[j], ycol[j]);
+                // S_ij = E ((a_i w_ij - ab_i) + (w_ji a_j - ab_j)), w_ij = y_j, w_ji = y_i
+                return kt->s_row(src, nj, do_exp, -o, a, ab, ycol, yi, ca, cb, thr, s);
             }
-        };
-        auto class_factors = [&]() {
-            if constexpr (O::class_weights)
-                for (index_t j = 0; j < nj; ++j) {
-                    w.csame[size_t(j)] = w.ca[size_t(j)] - w.cb[size_t(j)];
-                    w.coth[size_t(j)] = -w.cb[size_t(j)];
-                }
         };
         auto dual_row = [&](index_t r, const T* e1, const T* e2) {
             T* s = St + r * tb;
             for (index_t j = 0; j < nj; ++j) s[j] = s_dual(I * tb + r, J * tb + j, e1[j], e2[j]);
+            return kt->count_abs_above(s, nj, thr);
         };
+        index_t kcount = 0;
         if (exp_cached && tile_mode[size_t(I * nT + J)] == 1) {
             // pass 1 stored e = exp(c - d): p_ij = e exp(-(c + off_i))
             shared_factors(I, J, -tile_shift[size_t(I * nT + J)], w);
-            class_factors();
             const T* E = cache_block(I, J, 0);
-            for (index_t r = 0; r < ni; ++r) shared_row(r, E + r * tb);
+            for (index_t r = 0; r < ni; ++r) kcount += shared_row(r, E + r * tb, false, T(0));
         } else if (exp_cached) {
             // dual tile: p_ij = R exp(-(mu_i + off_i)), p_ji = C exp(-(nu_j + off_j)) (diagonal: R^T)
             const T* R = cache_block(I, J, 0);
@@ -809,25 +775,20 @@ struct Driver {
             for (index_t r = 0; r < ni; ++r) {
                 for (index_t j = 0; j < nj; ++j) e1[j] = R[r * tb + j] * F[r];
                 for (index_t j = 0; j < nj; ++j) e2[j] = diag ? R[j * tb + r] * F[j] : C[r * tb + j] * G[j];
-                dual_row(r, e1, e2);
+                kcount += dual_row(r, e1, e2);
             }
         } else {
             tile_distances(I, J, w);
             const T* D = w.dist.data();
             double omin, omax;
             detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
-            T* e = w.v1.data();
             if (omax - omin <= shift_span<T>()) {
                 // e = exp(-(d + c)), c the largest offset: p = e exp(c - off), factors in [1, e^span]
                 shared_factors(I, J, omax, w);
-                class_factors();
                 const T cT = T(omax);
-                for (index_t r = 0; r < ni; ++r) {
-                    for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(-(D[r * tb + j] + cT));
-                    kt->exp_scaled(e, nj, T(1));
-                    shared_row(r, e);
-                }
+                for (index_t r = 0; r < ni; ++r) kcount += shared_row(r, D + r * tb, true, cT);
             } else {
+                T* e = w.v1.data();
                 T* e2 = w.v2.data();
                 for (index_t r = 0; r < ni; ++r) {
                     const T* row = D + r * tb;
@@ -838,24 +799,26 @@ struct Driver {
                     }
                     kt->exp_scaled(e, nj, T(1));
                     kt->exp_scaled(e2, nj, T(1));
-                    dual_row(r, e, e2);
+                    kcount += dual_row(r, e, e2);
                 }
             }
         }
-        // zero the own entries and the padding; count the entries above the drop threshold
-        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
-        index_t kcount = 0;
-        for (index_t r = 0; r < tb; ++r) {
-            T* s = St + r * tb;
-            if (r >= ni) {
-                std::fill(s, s + tb, T(0));
-                continue;
+        // the own entries are 0
+        if (diag)
+            for (index_t r = 0; r < ni; ++r) {
+                T& x = St[r * tb + r];
+                kcount -= (x > thr || x < -thr) ? 1 : 0;
+                x = T(0);
             }
-            if (diag) s[r] = T(0);
-            std::fill(s + nj, s + tb, T(0));
-            for (index_t j = 0; j < nj; ++j) kcount += (s[j] > thr || s[j] < -thr) ? 1 : 0;
-        }
         if (dense_products_pay(kcount, ni, nj)) {
+            // the micro-kernels take the whole tb x tb tile: zero the padding
+            for (index_t r = 0; r < tb; ++r) {
+                T* s = St + r * tb;
+                if (r >= ni)
+                    std::fill(s, s + tb, T(0));
+                else
+                    std::fill(s + nj, s + tb, T(0));
+            }
             dense_tile_products(I, J, ni, nj, St, w);
             return;
         }
@@ -867,48 +830,43 @@ struct Driver {
         std::int32_t cnt = 0;
         for (index_t r = 0; r < ni; ++r) {
             kp.row_start[size_t(r)] = cnt;
-            const T* s = St + r * tb;
-            for (index_t j = 0; j < nj; ++j)
-                if (s[j] > thr || s[j] < -thr) {
-                    kp.col[size_t(cnt)] = std::int32_t(j);
-                    sv[cnt++] = s[j];
-                }
+            cnt += std::int32_t(kt->select_abs_above(St + r * tb, nj, thr, kp.col.data() + cnt, sv + cnt));
         }
         kp.row_start[size_t(ni)] = cnt;
         kp.count = cnt;
         pair_products(I, J, ni, nj, kp, sv, w);
     }
 
-    // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs,
-    // pair by pair straight into the double accumulators (row r, then its pairs in order).
+    // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs:
+    // per tile in T (a row's pairs through the table's gather product, the columns' by scatter, row
+    // by row in order), then added to the double accumulators.
     void pair_products(index_t I, index_t J, index_t ni, index_t nj, const KeptPairs<T>& kp, const T* sv,
                        Scratch<T>& w) {
         const bool diag = I == J;
         T* cs = w.colsum.data();
-        if (!diag) std::fill(cs, cs + nj, T(0));
-        for (index_t r = 0; r < ni; ++r) {
-            T rsum = 0;
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) rsum += sv[t];
-            rs_row[size_t(I * tb + r)] += double(rsum);
-        }
+        T* racc = w.prod.data();   // one row's S Z_J, in T
+        T* cacc = w.prod2.data();  // the tile's S^T Z_I (nj x k), in T
         if (!diag) {
-            for (index_t t = 0; t < kp.count; ++t) cs[kp.col[size_t(t)]] += sv[t];
-            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+            std::fill(cs, cs + nj, T(0));
+            std::fill(cacc, cacc + nj * k, T(0));
         }
         const T* zI = z.data() + I * tb * k;
         const T* zJ = z.data() + J * tb * k;
         double* acc_r = sz_row.data() + I * tb * k;
         double* acc_c = sz_col.data() + J * tb * k;
-        for (index_t r = 0; r < ni; ++r)
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
-                const T v = sv[t];
-                if (v == T(0)) continue;
-                const std::int32_t j = kp.col[size_t(t)];
-                if (diag)
-                    kt->axpy_acc(k, double(v), zJ + j * k, acc_r + r * k);
-                else
-                    kt->axpy2_acc(k, double(v), zJ + j * k, acc_r + r * k, zI + r * k, acc_c + j * k);
-            }
+        for (index_t r = 0; r < ni; ++r) {
+            const std::int32_t t0 = kp.row_start[size_t(r)];
+            const index_t cnt = kp.row_start[size_t(r) + 1] - t0;
+            if (cnt == 0) continue;
+            const std::int32_t* col = kp.col.data() + t0;
+            rs_row[size_t(I * tb + r)] += double(kt->gather_gemv(cnt, col, sv + t0, zJ, k, k, racc));
+            for (index_t c = 0; c < k; ++c) acc_r[r * k + c] += double(racc[c]);
+            if (!diag) kt->scatter_axpy(cnt, col, sv + t0, zI + r * k, k, cacc, k, cs);
+        }
+        if (!diag) {
+            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+            for (index_t t = 0; t < nj * k; ++t) acc_c[t] += double(cacc[t]);
+        }
     }
 
     // The same from a dense S tile St (tb x tb, zero outside the tile's rows and columns) through the
@@ -916,11 +874,10 @@ struct Driver {
     void dense_tile_products(index_t I, index_t J, index_t ni, index_t nj, const T* St, Scratch<T>& w) {
         const bool diag = I == J;
         T* cs = w.colsum.data();
-        for (index_t r = 0; r < ni; ++r) rs_row[size_t(I * tb + r)] += double(sum4(St + r * tb, nj));
+        for (index_t r = 0; r < ni; ++r) rs_row[size_t(I * tb + r)] += double(kt->vsum(St + r * tb, nj));
         if (!diag) {
             std::fill(cs, cs + nj, T(0));
-            for (index_t r = 0; r < ni; ++r)
-                for (index_t j = 0; j < nj; ++j) cs[j] += St[r * tb + j];
+            for (index_t r = 0; r < ni; ++r) kt->vaxpy(cs, T(1), St + r * tb, nj);
             for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
         }
         T* sa = w.sa.data();  // A panels of S: row panel r / mr, K = column j
@@ -957,6 +914,7 @@ struct Driver {
         const int nt_req = resolve_threads(n_threads);
         kt = &active_kernels<T>();
         kf = &active_kernels<float>();
+        kd = &active_kernels<double>();
         mr = kt->mr;
         nr = kt->nr;
         const double mean_d = load_z(Z);
