@@ -85,14 +85,14 @@ struct KernelTable {
                      T thr, T* out);
     // how many |v[j]| > thr (NaN never)
     index_t (*count_abs_above)(const T* v, index_t n, T thr);
-    // the j with |v[j]| > thr, in order: j -> col[], v[j] -> val[]; returns their count. Both arrays
-    // need room for n entries (the scalar path writes one past the count).
-    index_t (*select_abs_above)(const T* v, index_t n, T thr, std::int32_t* col, T* val);
+    // the j with |v[j]| > thr, in order: j -> col[], v[j] -> val[]; the other v[j] set to 0 (NaN: 0);
+    // returns their count. Both arrays need room for n entries (the scalar path writes past the count).
+    index_t (*select_abs_above)(T* v, index_t n, T thr, std::int32_t* col, T* val);
     // out[0..k) = sum_t val[t] Z[col[t] ldz + (0..k)] over t < cnt, in T (a fixed order: four
     // interleaved partial sums); returns sum_t val[t] (likewise)
     T (*gather_gemv)(index_t cnt, const std::int32_t* col, const T* val, const T* Z, index_t ldz, index_t k, T* out);
-    // C[col[t] ldc + (0..k)] += val[t] x[0..k) and csum[col[t]] += val[t] for t < cnt, in order
-    // (the col[t] of one call distinct)
+    // C[col[t] ldc + (0..k)] += val[t] x[0..k) and (csum given) csum[col[t]] += val[t] for t < cnt,
+    // in order (the col[t] of one call distinct)
     void (*scatter_axpy)(index_t cnt, const std::int32_t* col, const T* val, const T* x, index_t k, T* C,
                          index_t ldc, T* csum);
     // the j with !(d[j] > max(rc, cc[j])) (d[j] within the larger of its row's and its column's cut;

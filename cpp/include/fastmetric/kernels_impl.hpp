@@ -534,17 +534,20 @@ struct kernels {
         for (; j < n; ++j) c += index_t(v[j] > thr || v[j] < -thr);
         return c;
     }
-    static index_t select_abs_above(const T* v, index_t n, T thr, std::int32_t* col, T* val) {
-        const R vt = O::set1(thr);
+    static index_t select_abs_above(T* v, index_t n, T thr, std::int32_t* col, T* val) {
+        const R vt = O::set1(thr), z = O::zero();
         index_t c = 0, j = 0;
         for (; j + W <= n; j += W) {
             const R x = O::load(v + j);
             c = pack_lanes(O::lt_mask(vt, O::abs(x)), x, v + j, j, c, col, val);
+            O::store(v + j, O::select_lt(vt, O::abs(x), x, z));
         }
         for (; j < n; ++j) {
+            const bool keep = v[j] > thr || v[j] < -thr;
             col[c] = std::int32_t(j);
             val[c] = v[j];
-            c += index_t(v[j] > thr || v[j] < -thr);
+            c += index_t(keep);
+            v[j] = keep ? v[j] : T(0);
         }
         return c;
     }
@@ -625,7 +628,7 @@ struct kernels {
             index_t c = 0;
             for (; c + W <= k; c += W) O::store(cj + c, O::fma(va, O::load(x + c), O::load(cj + c)));
             for (; c < k; ++c) cj[c] += a * x[c];
-            csum[col[t]] += a;
+            if (csum) csum[col[t]] += a;
         }
     }
 

@@ -9,6 +9,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 #include <string>
@@ -43,6 +44,24 @@ bool dense_products_pay(index_t kept, index_t ni, index_t nj) { return kept * de
 template <class T>
 T clamp_lo(T v) { return v > exp_lo<T>() ? v : exp_lo<T>(); }
 
+// Vectors on 64-byte boundaries: the row ops' full-width loads and stores of tile rows and of Z's
+// rows (k = 16 floats: one cache line each) never split a cache line.
+template <class T>
+struct Aligned64 {
+    using value_type = T;
+    Aligned64() = default;
+    template <class U>
+    Aligned64(const Aligned64<U>&) {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <class U>
+    bool operator==(const Aligned64<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const Aligned64<U>&) const { return false; }
+};
+template <class T>
+using AlignedVector = std::vector<T, Aligned64<T>>;
+
 // The pairs of one tile that can weigh anything, row by row (row r: [row_start[r], row_start[r+1]))
 // with their squared distances; the first `count` entries of col / d are used (the arrays only grow).
 template <class T>
@@ -55,11 +74,11 @@ struct KeptPairs {
 // Per-thread scratch of one tile.
 template <class T>
 struct Scratch {
-    std::vector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
-    std::vector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
-    std::vector<T> qa, qb;      // the T panels of one tile (exact_tile)
-    std::vector<T> ones;        // tb ones (the class-weight rows of S)
-    std::vector<float> dist32, tmp32, cc32;
+    AlignedVector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
+    AlignedVector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
+    AlignedVector<T> qa, qb;  // the T panels of one tile (exact_tile)
+    AlignedVector<T> ones;    // tb ones (the class-weight rows of S)
+    AlignedVector<float> dist32, tmp32, cc32;
     std::vector<double> rmin, cmin, rcd, ccd, fexp;
     std::vector<index_t> flagged, idx;
     KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
@@ -106,7 +125,7 @@ struct Driver {
     int nt = 1;
     bool dense = false;
     index_t k = 0, tb = 0, n_tiles = 0, n_pad = 0, kpad = 0, mr = 0, nr = 0;
-    std::vector<T> z;       // n x k, centred
+    AlignedVector<T> z;     // n x k, centred
     std::vector<T> pa, pb;  // Z in A micro-panels (MR rows) and B micro-panels (NR columns), K = k
     // sparse float64 sweeps screen pairs with float32 distances (twice the micro-kernel rate), then
     // compute the distances of the kept pairs exactly: see screen_margin()
@@ -123,7 +142,8 @@ struct Driver {
     std::vector<T> alphaT, betaT;
     std::vector<double> rs_row, rs_col, sz_row, sz_col;
     // sparse mode: kept pairs of the I <= J tiles, cached while they fit
-    bool kept_cached = false;
+    double kept_quota = 0;               // bytes per tile
+    std::vector<unsigned char> kept_ok;  // tile (I, J) cached
     std::vector<KeptPairs<T>> kept;
     // dense mode: pass 1's exponentials of every tile, cached while they fit, with their shifts
     bool exp_cached = false;
@@ -382,10 +402,9 @@ struct Driver {
                     const double* rcut, const double* ccut, double margin, KeptPairs<T>& kp, Scratch<T>& w, U* tmp,
                     U* cc) const {
         kp.row_start.resize(size_t(ni + 1));
-        if (index_t(kp.col.size()) < ni * nj) {
-            kp.col.resize(size_t(ni * nj));
-            kp.d.resize(size_t(ni * nj));
-        }
+        // (sized separately: the dense pass 2 grows only col of the scratch pairs)
+        if (index_t(kp.col.size()) < ni * nj) kp.col.resize(size_t(ni * nj));
+        if (index_t(kp.d.size()) < ni * nj) kp.d.resize(size_t(ni * nj));
         std::int32_t* col = kp.col.data();
         T* dd = kp.d.data();
         // cuts are +inf while a row has met no other point: clamp, so that +inf never qualifies
@@ -457,10 +476,11 @@ struct Driver {
         for (index_t r = 0; r < ni; ++r) rcut[r] = lse_row[size_t(I * tb + r)].m + gap;
         for (index_t j = 0; j < nj; ++j)
             ccut[j] = (diag ? lse_row[size_t(J * tb + j)].m : lse_col[size_t(J * tb + j)].m) + gap;
-        KeptPairs<T>& kp = kept_cached ? kept[size_t(I * n_tiles + J)] : w.kp;
+        KeptPairs<T>& kp = w.kp;
         // the true running minimum is at most 2 delta above the shift, a distance at most delta off
         compact(I, J, ni, nj, rcut, ccut, 3 * delta, kp, w);
         const index_t m = kp.count;
+        keep_for_pass2(I, J, ni, kp);
         if (m == 0) return;
         T* er = w.v1.data();  // exp(mu_i - d) up to the factor fr[r]
         T* ec = w.v2.data();  // exp(nu_j - d) up to the factor fc[j]
@@ -510,6 +530,20 @@ struct Driver {
             }
         }
         add_col_states(J, nj, fc, cs, cy);
+    }
+
+    // A tile's kept pairs stay for pass 2 when they fit its share of cache_bytes (the same share for
+    // every tile: whether a tile is cached depends only on its own count, never on the schedule).
+    void keep_for_pass2(index_t I, index_t J, index_t ni, const KeptPairs<T>& kp) {
+        const size_t t = size_t(I * n_tiles + J);
+        const double bytes = double(kp.count) * double(sizeof(T) + 4) + double(ni + 1) * 4.0;
+        kept_ok[t] = bytes <= kept_quota;
+        if (!kept_ok[t]) return;
+        KeptPairs<T>& dst = kept[t];
+        dst.row_start.assign(kp.row_start.begin(), kp.row_start.begin() + (ni + 1));
+        dst.col.assign(kp.col.begin(), kp.col.begin() + kp.count);
+        dst.d.assign(kp.d.begin(), kp.d.begin() + kp.count);
+        dst.count = kp.count;
     }
 
     void add_col_states(index_t J, index_t nj, const T* fc, const T* cs, const T* cy) {
@@ -645,7 +679,7 @@ struct Driver {
     void sparse_pass2(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J);
         KeptPairs<T>* kpp;
-        if (kept_cached) {
+        if (kept_ok[size_t(I * n_tiles + J)]) {
             kpp = &kept[size_t(I * n_tiles + J)];
         } else {  // recompute the tile and keep what the final minima allow
             tile_distances(I, J, w);
@@ -834,14 +868,16 @@ struct Driver {
         }
         kp.row_start[size_t(ni)] = cnt;
         kp.count = cnt;
-        pair_products(I, J, ni, nj, kp, sv, w);
+        pair_products(I, J, ni, nj, kp, sv, w, St);
     }
 
     // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs:
     // per tile in T (a row's pairs through the table's gather product, the columns' by scatter, row
     // by row in order), then added to the double accumulators.
+    // St (optional): the tile's S rows with the entries not kept zeroed; then the column sums are its
+    // rows added in order (the same sums as pair by pair: the zeros add nothing), vectorised.
     void pair_products(index_t I, index_t J, index_t ni, index_t nj, const KeptPairs<T>& kp, const T* sv,
-                       Scratch<T>& w) {
+                       Scratch<T>& w, const T* St = nullptr) {
         const bool diag = I == J;
         T* cs = w.colsum.data();
         T* racc = w.prod.data();   // one row's S Z_J, in T
@@ -849,7 +885,10 @@ struct Driver {
         if (!diag) {
             std::fill(cs, cs + nj, T(0));
             std::fill(cacc, cacc + nj * k, T(0));
+            if (St)
+                for (index_t r = 0; r < ni; ++r) kt->vaxpy(cs, T(1), St + r * tb, nj);
         }
+        T* csum = St ? nullptr : cs;
         const T* zI = z.data() + I * tb * k;
         const T* zJ = z.data() + J * tb * k;
         double* acc_r = sz_row.data() + I * tb * k;
@@ -861,7 +900,7 @@ struct Driver {
             const std::int32_t* col = kp.col.data() + t0;
             rs_row[size_t(I * tb + r)] += double(kt->gather_gemv(cnt, col, sv + t0, zJ, k, k, racc));
             for (index_t c = 0; c < k; ++c) acc_r[r * k + c] += double(racc[c]);
-            if (!diag) kt->scatter_axpy(cnt, col, sv + t0, zI + r * k, k, cacc, k, cs);
+            if (!diag) kt->scatter_axpy(cnt, col, sv + t0, zI + r * k, k, cacc, k, csum);
         }
         if (!diag) {
             for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
@@ -956,8 +995,11 @@ struct Driver {
         } else {
             // kept pairs of the I <= J tiles: at most n_pad^2 / 2 of (T, int32), in practice a small
             // fraction, the kernel being peaked
-            kept_cached = double(n_pad) * double(n_pad) * 0.5 * double(sizeof(T) + 4) <= double(cache_bytes);
-            if (kept_cached && kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
+            // kept pairs of the I <= J tiles, each tile within an equal share of cache_bytes (in
+            // practice a small fraction of its pairs, the kernel being peaked)
+            kept_quota = double(cache_bytes) / (double(nT) * double(nT + 1) / 2.0);
+            if (kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
+            kept_ok.assign(size_t(nT * nT), 0);
         }
 
         // pass 1
@@ -988,10 +1030,11 @@ struct Driver {
 
         // pass 2 (the dense products need zt: in the dense mode or without the cache always possible,
         // else only if a tile kept enough pairs)
-        bool need_zt = dense || !kept_cached;
+        bool need_zt = dense;
         for (index_t I = 0; I < nT && !need_zt; ++I)
             for (index_t J = I; J < nT && !need_zt; ++J)
-                need_zt = dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
+                need_zt = !kept_ok[size_t(I * nT + J)] ||
+                          dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
         if (need_zt) build_zt();
         rs_row.assign(size_t(n_pad), 0.0);
         rs_col.assign(size_t(n_pad), 0.0);
