@@ -28,6 +28,17 @@ namespace fastmetric {
 namespace learn {
 namespace {
 
+// The tile side wanted before rounding to the micro-kernels' multiple: dense n / 32, sparse n / 6,
+// both within [96, 288]. Measured per evaluation (sparse), 192 against 96: digits at its learned
+// metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64 138 -> 120 ms; below ~6 tiles per side the
+// wavefront starves the second thread. Larger tiles spread each tile's fixed work (factors, the
+// double accumulators) over more pairs: 10000 x 16 float32 NCA, 1 thread, CPU time per evaluation,
+// dense tile 96 / 192 / 288: 0.30 / 0.25 / 0.23 s; sparse 96 / 192 / 288 / 384: 0.11 / 0.085 /
+// 0.055 / 0.054 s (20000: dense 288 against 384 0.67 / 0.78 s).
+inline index_t tile_width(bool dense, index_t n) {
+    return std::min<index_t>(288, std::max<index_t>(96, dense ? n / 32 : n / 6));
+}
+
 // Lowest exp argument used: exp stays on the vector path and returns a normal number.
 template <class T>
 constexpr T exp_lo() { return sizeof(T) == 4 ? T(-87) : T(-708); }
@@ -79,7 +90,7 @@ struct Scratch {
     AlignedVector<T> qa, qb;  // the T panels of one tile (exact_tile)
     AlignedVector<T> ones;    // tb ones (the class-weight rows of S)
     AlignedVector<float> dist32, tmp32, cc32;
-    std::vector<double> rmin, cmin, rcd, ccd, fexp;
+    std::vector<double> rmin, cmin, rcd, ccd, fexp, fneg;
     std::vector<index_t> flagged, idx;
     KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
     void init(index_t tb, index_t kpad, bool screen) {
@@ -90,7 +101,7 @@ struct Scratch {
         for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT})
             v->resize(size_t(tb));
         for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
-        for (auto* v : {&rmin, &cmin, &rcd, &ccd, &fexp}) v->resize(size_t(tb));
+        for (auto* v : {&rmin, &cmin, &rcd, &ccd, &fexp, &fneg}) v->resize(size_t(tb));
         flagged.resize(size_t(tb));
         ones.assign(size_t(tb), T(1));
         idx.resize(size_t(tb));
@@ -226,19 +237,15 @@ struct Driver {
         return 2.0 * ss / double(n);
     }
 
-    // Tile side: dense 96; sparse n / 6 within [96, 192]. Measured per evaluation (sparse), 192
-    // against 96: digits at its learned metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64 138 ->
-    // 120 ms, broad kernels within noise; below ~6 tiles per side the wavefront starves the second
-    // thread. A multiple of the micro-kernels' MR and NR (and of float32's when screening).
+    // Tile side: tile_width(); a multiple of the micro-kernels' MR and NR (and of float32's when
+    // screening).
     void pack_z(int nt_pack) {
         index_t l = mr / std::gcd(mr, nr) * nr;
         if (screen) {
             l = l / std::gcd(l, index_t(kf->mr)) * kf->mr;
             l = l / std::gcd(l, index_t(kf->nr)) * kf->nr;
         }
-        const index_t tbw = tile_override > 0 ? tile_override
-                            : dense           ? 96
-                                              : std::min<index_t>(192, std::max<index_t>(96, n / 6));
+        const index_t tbw = tile_override > 0 ? tile_override : tile_width(dense, n);
         const index_t want = std::max<index_t>(1, (tbw + l / 2) / l) * l;
         tb = std::min(want, (n + l - 1) / l * l);
         n_tiles = (n + tb - 1) / tb;
@@ -449,10 +456,10 @@ struct Driver {
 
     // v[t] = exp(shift[row of t] - d[t]) / exp(shift[column of t] - d[t]) for the kept pairs
     void exp_rows(const KeptPairs<T>& kp, index_t ni, const T* shift, T* v) const {
-        for (index_t r = 0; r < ni; ++r)
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t)
-                v[t] = clamp_lo<T>(shift[r] - kp.d[size_t(t)]);
-        kt->exp_scaled(v, kp.count, T(1));
+        for (index_t r = 0; r < ni; ++r) {
+            const std::int32_t t0 = kp.row_start[size_t(r)];
+            kt->exp_diff(kp.d.data() + t0, kp.row_start[size_t(r) + 1] - t0, shift[r], v + t0);
+        }
     }
     void exp_cols(const KeptPairs<T>& kp, const T* shift, T* v) const {
         for (index_t t = 0; t < kp.count; ++t) v[t] = clamp_lo<T>(shift[kp.col[size_t(t)]] - kp.d[size_t(t)]);
@@ -488,15 +495,14 @@ struct Driver {
         T* fc = w.ca.data();
         if (top - c <= shift_span<T>()) {
             // one exponential E = exp(c - d) serves both sides: exp(mu_i - d) = E exp(mu_i - c)
-            T* shift = w.rb.data();
-            for (index_t r = 0; r < ni; ++r) {
-                shift[r] = T(c);
-                fr[r] = T(std::exp(double(w.mu[size_t(r)]) - c));
-            }
-            exp_rows(kp, ni, shift, er);
+            const double* F = shift_factors(w.mu.data(), ni, c, w);
+            for (index_t r = 0; r < ni; ++r) fr[r] = T(F[r]);
+            kt->exp_diff(kp.d.data(), m, T(c), er);  // all rows: one call
             ec = er;
-            if (!diag)
-                for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+            if (!diag) {
+                F = shift_factors(w.nu.data(), nj, c, w);
+                for (index_t j = 0; j < nj; ++j) fc[j] = T(F[j]);
+            }
         } else {
             for (index_t r = 0; r < ni; ++r) fr[r] = T(1);
             exp_rows(kp, ni, w.mu.data(), er);
@@ -530,6 +536,15 @@ struct Driver {
             }
         }
         add_col_states(J, nj, fc, cs, cy);
+    }
+
+    // exp(mu[r] - c) for r < cnt (mu - c in [0, span]) by the float64 table's vector exp, into scratch
+    const double* shift_factors(const T* mu, index_t cnt, double c, Scratch<T>& w) const {
+        double* neg = w.fneg.data();
+        double* F = w.fexp.data();
+        for (index_t r = 0; r < cnt; ++r) neg[r] = -double(mu[r]);
+        kd->exp_diff(neg, cnt, -c, F);
+        return F;
     }
 
     // A tile's kept pairs stay for pass 2 when they fit its share of cache_bytes (the same share for
@@ -617,14 +632,16 @@ struct Driver {
         T* E = exp_cached ? cache_block(I, J, 0) : w.v1.data();
         const index_t estride = exp_cached ? tb : 0;  // without the cache, one row at a time
         if (single) {
+            const double* F = shift_factors(w.mu.data(), ni, c, w);
             for (index_t r = 0; r < ni; ++r) {
                 T* e = E + r * estride;
                 exps(r, T(c), e);
-                row_state(r, e, std::exp(double(w.mu[size_t(r)]) - c));
+                row_state(r, e, F[r]);
                 if (!diag) col_sums(r, e);
             }
             if (diag) return;
-            for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+            F = shift_factors(w.nu.data(), nj, c, w);
+            for (index_t j = 0; j < nj; ++j) fc[j] = T(F[j]);
             add_col_states(J, nj, fc, cs, cy);
             return;
         }
@@ -702,8 +719,7 @@ struct Driver {
             shared_factors(I, J, omax, w);
             T* E = w.v1.data();
             const T o = T(omax);
-            for (index_t t = 0; t < m; ++t) E[t] = clamp_lo<T>(-(kp.d[size_t(t)] + o));
-            kt->exp_scaled(E, m, T(1));
+            kt->exp_diff(kp.d.data(), m, -o, E);  // exp(max(-(d + o), lo))
             const T* ca = w.ca.data();
             const T* cb = w.cb.data();
             const T* ct = w.ct.data();
@@ -899,12 +915,12 @@ struct Driver {
             if (cnt == 0) continue;
             const std::int32_t* col = kp.col.data() + t0;
             rs_row[size_t(I * tb + r)] += double(kt->gather_gemv(cnt, col, sv + t0, zJ, k, k, racc));
-            for (index_t c = 0; c < k; ++c) acc_r[r * k + c] += double(racc[c]);
+            kt->axpy_acc(k, 1.0, racc, acc_r + r * k);  // exact: acc += double(racc)
             if (!diag) kt->scatter_axpy(cnt, col, sv + t0, zI + r * k, k, cacc, k, csum);
         }
         if (!diag) {
             for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
-            for (index_t t = 0; t < nj * k; ++t) acc_c[t] += double(cacc[t]);
+            kt->axpy_acc(nj * k, 1.0, cacc, acc_c);
         }
     }
 
@@ -939,8 +955,7 @@ struct Driver {
             for (index_t f = 0; f < kpad / nr; ++f)
                 kt->dot(tb, panels + p * tb * mr, zt.data() + (f * n_pad + B * tb) * nr, prod + p * mr * kpad + f * nr,
                         kpad, false);
-        for (index_t r = 0; r < rows; ++r)
-            for (index_t c = 0; c < k; ++c) acc[r * k + c] += double(prod[r * kpad + c]);
+        for (index_t r = 0; r < rows; ++r) kt->axpy_acc(k, 1.0, prod + r * kpad, acc + r * k);
     }
 
     // --------------------------------------------------------------- one evaluation
@@ -1133,7 +1148,9 @@ bool PairSweep<T>::dense_cache_fits() const {
     const index_t n = n_samples();
     const std::size_t bytes = impl_->nca ? impl_->nca->cache_bytes : impl_->mlkr->cache_bytes;
     const index_t l = index_t(kt.mr) / std::gcd(kt.mr, kt.nr) * index_t(kt.nr);
-    const index_t tb = std::min(std::max<index_t>(1, (96 + l / 2) / l) * l, (n + l - 1) / l * l);
+    const index_t ov = impl_->nca ? impl_->nca->tile_override : impl_->mlkr->tile_override;
+    const index_t tw = ov > 0 ? ov : tile_width(true, n);
+    const index_t tb = std::min(std::max<index_t>(1, (tw + l / 2) / l) * l, (n + l - 1) / l * l);
     const index_t np = (n + tb - 1) / tb * tb;
     return double(np) * double(np) * double(sizeof(T)) <= double(bytes);
 }
