@@ -98,8 +98,10 @@ struct KernelTable {
     // the j with !(d[j] > max(rc, cc[j])) (d[j] within the larger of its row's and its column's cut;
     // NaN d qualifies), in order: j -> col[], d[j] -> val[]; returns their count (room for n entries)
     index_t (*select_within_cut)(const T* d, index_t n, T rc, const T* cc, std::int32_t* col, T* val);
-    // min_j v[j] (v without NaN; +inf for n == 0); when cm is given also cm[j] = min(cm[j], v[j])
-    T (*row_min)(const T* v, index_t n, T* cm);
+    // out[j] = max(nx + ny[j] - 2*dot[j], 0) (sq_from_dot without the cancellation flags; in place
+    // allowed), out[self] = +inf when 0 <= self < n; returns min_j out[j] (+inf for n == 0) and, cm
+    // given, cm[j] = min(cm[j], out[j])
+    T (*sq_from_dot_min)(const T* dot, index_t n, T nx, const T* ny, index_t self, T* out, T* cm);
     // sum_j v[j] in a fixed order (W-lane partial sums, then the lanes, then the tail)
     T (*vsum)(const T* v, index_t n);
     // y[0..n) += a * x[0..n) (one multiply-add per element; a = 1 adds exactly)

@@ -490,35 +490,45 @@ struct kernels {
         const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo);
         index_t j = 0;
         for (; j + W <= n; j += W) O::store(out + j, exp_reg(O::max(O::sub(vs, O::load(d + j)), lo)));
-        for (; j < n; ++j) {
-            const T x = s - d[j];
-            out[j] = std::exp(x > exp_constants<T>::lo ? x : exp_constants<T>::lo);
+        if (j < n) {  // the tail through the same vector exp, in a padded register
+            alignas(64) T buf[W];
+            for (int l = 0; l < W; ++l) buf[l] = j + l < n ? d[j + l] : s;
+            O::store(buf, exp_reg(O::max(O::sub(vs, O::load(buf)), lo)));
+            for (index_t l = 0; j + l < n; ++l) out[j + l] = buf[l];
         }
     }
     template <bool DoExp>
     static index_t s_row_impl(const T* d, index_t n, T s, T a, T ab, const T* v, T r, const T* u, const T* w, T thr,
                               T* out) {
-        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo), va = O::set1(a), vab = O::set1(ab),
+        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo), va = O::set1(a), nab = O::set1(-ab),
                 vr = O::set1(r), vt = O::set1(thr);
         index_t c = 0, j = 0;
         for (; j + W <= n; j += W) {
             R e = O::load(d + j);
             if constexpr (DoExp) e = exp_reg(O::max(O::sub(vs, e), lo));
-            const R f = O::add(O::fma(va, O::load(v + j), O::sub(O::zero(), vab)),
+            const R f = O::add(O::fma(va, O::load(v + j), nab),
                                O::fma(vr, O::load(u + j), O::sub(O::zero(), O::load(w + j))));
             const R x = O::mul(e, f);
             O::store(out + j, x);
             c += bit_count(O::lt_mask(vt, O::abs(x)));
         }
-        for (; j < n; ++j) {
-            T e = d[j];
-            if constexpr (DoExp) {
-                const T t = s - e;
-                e = std::exp(t > exp_constants<T>::lo ? t : exp_constants<T>::lo);
+        if (j < n) {  // the tail through the same vector code, in padded registers (padding: 0)
+            alignas(64) T bd[W], bv[W], bu[W], bw[W];
+            for (int l = 0; l < W; ++l) {
+                const bool in = j + l < n;
+                bd[l] = in ? d[j + l] : (DoExp ? s : T(0));
+                bv[l] = in ? v[j + l] : T(0);
+                bu[l] = in ? u[j + l] : T(0);
+                bw[l] = in ? w[j + l] : T(0);
             }
-            const T x = e * ((a * v[j] - ab) + (r * u[j] - w[j]));
-            out[j] = x;
-            c += index_t(x > thr || x < -thr);
+            R e = O::load(bd);
+            if constexpr (DoExp) e = exp_reg(O::max(O::sub(vs, e), lo));
+            const R f = O::add(O::fma(va, O::load(bv), nab), O::fma(vr, O::load(bu), O::sub(O::zero(), O::load(bw))));
+            const R x = O::mul(e, f);
+            const unsigned tail = (1u << unsigned(n - j)) - 1u;
+            c += bit_count(O::lt_mask(vt, O::abs(x)) & tail);
+            O::store(bd, x);
+            for (index_t l = 0; j + l < n; ++l) out[j + l] = bd[l];
         }
         return c;
     }
@@ -632,30 +642,34 @@ struct kernels {
         }
     }
 
-    static T row_min(const T* v, index_t n, T* cm) {
+    static T sq_from_dot_min(const T* dot, index_t n, T nx, const T* ny, index_t self, T* out, T* cm) {
         const T inf = std::numeric_limits<T>::infinity();
-        R m0 = O::set1(inf), m1 = m0;
+        const R vnx = O::set1(nx), m2 = O::set1(T(-2)), z = O::zero();
+        R m0 = O::set1(inf);
         index_t j = 0;
-        if (cm) {
-            for (; j + W <= n; j += W) {
-                const R x = O::load(v + j);
-                m0 = O::min(x, m0);
-                O::store(cm + j, O::min(x, O::load(cm + j)));
+        for (; j + W <= n; j += W) {
+            R v = O::max(O::fma(m2, O::load(dot + j), O::add(vnx, O::load(ny + j))), z);
+            if (self >= j && self < j + W) {
+                O::store(out + j, v);
+                out[self] = inf;
+                v = O::load(out + j);
+            } else {
+                O::store(out + j, v);
             }
-        } else {
-            for (; j + 2 * W <= n; j += 2 * W) {
-                m0 = O::min(O::load(v + j), m0);
-                m1 = O::min(O::load(v + j + W), m1);
-            }
-            for (; j + W <= n; j += W) m0 = O::min(O::load(v + j), m0);
+            m0 = O::min(v, m0);
+            if (cm) O::store(cm + j, O::min(v, O::load(cm + j)));
         }
         alignas(64) T buf[W];
-        O::store(buf, O::min(m0, m1));
+        O::store(buf, m0);
         T m = inf;
         for (int l = 0; l < W; ++l) m = buf[l] < m ? buf[l] : m;
         for (; j < n; ++j) {
-            m = v[j] < m ? v[j] : m;
-            if (cm) cm[j] = v[j] < cm[j] ? v[j] : cm[j];
+            T v = (nx + ny[j]) - T(2) * dot[j];
+            v = v > T(0) ? v : T(0);
+            if (j == self) v = inf;
+            out[j] = v;
+            m = v < m ? v : m;
+            if (cm) cm[j] = v < cm[j] ? v : cm[j];
         }
         return m;
     }
@@ -721,7 +735,7 @@ struct kernels {
         t.gather_gemv = &gather_gemv;
         t.scatter_axpy = &scatter_axpy;
         t.select_within_cut = &select_within_cut;
-        t.row_min = &row_min;
+        t.sq_from_dot_min = &sq_from_dot_min;
         t.vsum = &vsum;
         t.vaxpy = &vaxpy;
         return t;

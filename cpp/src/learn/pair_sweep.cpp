@@ -91,7 +91,6 @@ struct Scratch {
     AlignedVector<T> ones;    // tb ones (the class-weight rows of S)
     AlignedVector<float> dist32, tmp32, cc32;
     std::vector<double> rmin, cmin, rcd, ccd, fexp, fneg;
-    std::vector<index_t> flagged, idx;
     KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
     void init(index_t tb, index_t kpad, bool screen) {
         const size_t t2 = size_t(tb * tb);
@@ -102,9 +101,7 @@ struct Scratch {
             v->resize(size_t(tb));
         for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
         for (auto* v : {&rmin, &cmin, &rcd, &ccd, &fexp, &fneg}) v->resize(size_t(tb));
-        flagged.resize(size_t(tb));
         ones.assign(size_t(tb), T(1));
-        idx.resize(size_t(tb));
         if (screen) dist32.resize(t2);
     }
 };
@@ -316,21 +313,27 @@ struct Driver {
     }
 
     // Squared distances between the rows of tiles I and J (tb x tb, row stride tb) into out, from the
-    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf.
+    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf. With rowmin
+    // (pass 1) also the tile's row minima and, off the diagonal, its column minima (into colmin,
+    // through cm), fused with the expansion.
     template <class U>
     void tile_of(const KernelTable<U>& ku, const U* ta, const U* tb_, const std::vector<U>& qn, index_t I, index_t J,
-                 U* out, Scratch<T>& w) const {
+                 U* out, double* rowmin = nullptr, double* colmin = nullptr, U* cm = nullptr) const {
         const index_t um = ku.mr, un = ku.nr;
         for (index_t p = 0; p < tb / um; ++p)
             for (index_t c = 0; c < tb / un; ++c)
                 ku.dot(k, ta + p * k * um, tb_ + c * k * un, out + p * um * tb + c * un, tb, false);
         const index_t ni = rows_in(I), nj = rows_in(J);
+        const bool diag = I == J;
+        if (rowmin && !diag) std::fill(cm, cm + nj, std::numeric_limits<U>::infinity());
         for (index_t r = 0; r < ni; ++r) {
             U* row = out + r * tb;
-            ku.sq_from_dot(row, nj, qn[size_t(I * tb + r)], qn.data() + J * tb, U(0), row, w.flagged.data());
+            const U m = ku.sq_from_dot_min(row, nj, qn[size_t(I * tb + r)], qn.data() + J * tb, diag ? r : -1, row,
+                                           rowmin && !diag ? cm : nullptr);
+            if (rowmin) rowmin[r] = double(m);
         }
-        if (I == J)
-            for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<U>::infinity();
+        if (rowmin && !diag)
+            for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
     }
 
     // Exact T distances of tile (I, J) into w.dist when screening: the two row blocks packed into the
@@ -347,39 +350,27 @@ struct Driver {
             if (j < n)
                 for (index_t c = 0; c < k; ++c) b[c * nr] = z[size_t(j * k + c)];
         }
-        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data(), w);
+        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data());
     }
 
-    // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T.
-    void tile_distances(index_t I, index_t J, Scratch<T>& w) const {
+    // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T;
+    // with minima (pass 1) also its row and column minima into w.rmin / w.cmin.
+    void tile_distances(index_t I, index_t J, Scratch<T>& w, bool minima = false) const {
+        double* rm = minima ? w.rmin.data() : nullptr;
         if (screen)
-            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), w);
+            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), rm,
+                           w.cmin.data(), w.cc32.data());
         else
-            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), w);
+            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), rm,
+                       w.cmin.data(), w.ccT.data());
     }
 
-    // Row minima of the tile (and, off the diagonal, column minima) in one pass, by the table's row op.
-    template <class U>
-    void tile_minima(const KernelTable<U>& ku, const U* D, index_t ni, index_t nj, bool diag, double* rowmin,
-                     double* colmin, U* cm) const {
-        std::fill(cm, cm + nj, std::numeric_limits<U>::infinity());
-        for (index_t r = 0; r < ni; ++r) rowmin[r] = double(ku.row_min(D + r * tb, nj, diag ? nullptr : cm));
-        if (!diag)
-            for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
-    }
-    void minima(index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, Scratch<T>& w) const {
-        if (screen)
-            tile_minima<float>(*kf, w.dist32.data(), ni, nj, diag, rowmin, colmin, w.cc32.data());
-        else
-            tile_minima<T>(*kt, w.dist.data(), ni, nj, diag, rowmin, colmin, w.ccT.data());
-    }
-
-    // Lowers the running row (and column) states by the tile's minima (less delta when screening, so a
-    // shift never exceeds a true distance); mu / nu receive the shifts, [c, top] their range.
+    // Lowers the running row (and column) states by the tile's minima (w.rmin / w.cmin from
+    // tile_distances; less delta when screening, so a shift never exceeds a true distance); mu / nu
+    // receive the shifts, [c, top] their range.
     void lower_states(index_t I, index_t J, index_t ni, index_t nj, double delta, Scratch<T>& w, double& c,
                       double& top) {
         const bool diag = I == J;
-        minima(ni, nj, diag, w.rmin.data(), w.cmin.data(), w);
         c = std::numeric_limits<double>::infinity();
         top = -c;
         for (index_t r = 0; r < ni; ++r) {
@@ -470,7 +461,7 @@ struct Driver {
     void sparse_pass1(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J);
         const bool diag = I == J;
-        tile_distances(I, J, w);
+        tile_distances(I, J, w, true);
         const T* ycol = yT.data() + J * tb;
         const T* yrow = yT.data() + I * tb;
         const double delta = screen_margin(I, J);
@@ -580,7 +571,7 @@ struct Driver {
     void dense_pass1(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J), nT = n_tiles;
         const bool diag = I == J;
-        tile_distances(I, J, w);
+        tile_distances(I, J, w, true);
         const T* D = w.dist.data();
         double c, top;
         lower_states(I, J, ni, nj, 0.0, w, c, top);
@@ -597,7 +588,6 @@ struct Driver {
         T* cy = w.colysum.data();
         std::fill(cs, cs + nj, T(0));
         std::fill(cy, cy + nj, T(0));
-        T* fr = w.ra.data();
         T* fc = w.ca.data();
         // row r's exponentials of one side into e: exp(shift - d), the own entry 0
         auto exps = [&](index_t r, T shift, T* e) {
