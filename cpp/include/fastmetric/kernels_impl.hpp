@@ -631,15 +631,30 @@ struct kernels {
     }
     static void scatter_axpy(index_t cnt, const std::int32_t* col, const T* val, const T* x, index_t k, T* C,
                              index_t ldc, T* csum) {
-        for (index_t t = 0; t < cnt; ++t) {
-            const T a = val[t];
-            const R va = O::set1(a);
-            T* cj = C + col[t] * ldc;
-            index_t c = 0;
-            for (; c + W <= k; c += W) O::store(cj + c, O::fma(va, O::load(x + c), O::load(cj + c)));
-            for (; c < k; ++c) cj[c] += a * x[c];
-            if (csum) csum[col[t]] += a;
+        // chunk by chunk of W columns, x's chunk held in a register over the pairs (the stores to C
+        // could alias x for the compiler); every C entry still receives its terms in pair order
+        index_t c0 = 0;
+        for (; c0 + W <= k; c0 += W) {
+            const R xv = O::load(x + c0);
+            T* cc = C + c0;
+            index_t t = 0;
+            for (; t + 2 <= cnt; t += 2) {
+                T* c1 = cc + col[t] * ldc;
+                T* c2 = cc + col[t + 1] * ldc;
+                const R r1 = O::fma(O::set1(val[t]), xv, O::load(c1));
+                const R r2 = O::fma(O::set1(val[t + 1]), xv, O::load(c2));
+                O::store(c1, r1);
+                O::store(c2, r2);
+            }
+            for (; t < cnt; ++t) {
+                T* c1 = cc + col[t] * ldc;
+                O::store(c1, O::fma(O::set1(val[t]), xv, O::load(c1)));
+            }
         }
+        for (; c0 < k; ++c0)
+            for (index_t t = 0; t < cnt; ++t) C[col[t] * ldc + c0] += val[t] * x[c0];
+        if (csum)
+            for (index_t t = 0; t < cnt; ++t) csum[col[t]] += val[t];
     }
 
     static T sq_from_dot_min(const T* dot, index_t n, T nx, const T* ny, index_t self, T* out, T* cm) {
