@@ -390,8 +390,9 @@ struct Driver {
             }
     }
 
-    // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin (the engine's
-    // vectorised selection; the +inf diagonal never qualifies). With screening the kept distances are
+    // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin (the table's
+    // select_within_cut, skipped for a row whose minimum w.rmin exceeds every cut; the +inf diagonal
+    // never qualifies). With screening the kept distances are
     // then recomputed exactly: pair by pair, or from the whole tile through the float64 micro-kernel
     // when the tile keeps at least half of its pairs (per-pair sums took 25% of an NCA evaluation on
     // broad kernels).
@@ -407,11 +408,19 @@ struct Driver {
         T* dd = kp.d.data();
         // cuts are +inf while a row has met no other point: clamp, so that +inf never qualifies
         const double big = double(std::numeric_limits<U>::max()) / 4;
-        for (index_t j = 0; j < nj; ++j) cc[j] = U(std::min(ccut[j] + margin, big));
+        U ccmax = -std::numeric_limits<U>::infinity();
+        for (index_t j = 0; j < nj; ++j) {
+            cc[j] = U(std::min(ccut[j] + margin, big));
+            ccmax = std::max(ccmax, cc[j]);
+        }
+        const double* rowmin = w.rmin.data();  // the tile's row minima (tile_distances with minima)
         std::int32_t m = 0;
         for (index_t r = 0; r < ni; ++r) {
             kp.row_start[size_t(r)] = m;
             const U rc = U(std::min(rcut[r] + margin, big));
+            // no entry of the row within its cuts when its smallest exceeds them all (peaked kernels:
+            // most rows of most tiles)
+            if (U(rowmin[r]) > std::max(rc, ccmax)) continue;
             // the kept distances straight into kp.d (U = T), or (screening) into scratch: recomputed below
             U* val = tmp;
             if constexpr (std::is_same_v<U, T>)
@@ -689,7 +698,7 @@ struct Driver {
         if (kept_ok[size_t(I * n_tiles + J)]) {
             kpp = &kept[size_t(I * n_tiles + J)];
         } else {  // recompute the tile and keep what the final minima allow
-            tile_distances(I, J, w);
+            tile_distances(I, J, w, true);  // the minima: compact skips rows
             const double gap = pair_softmax_drop_gap<T>();
             for (index_t r = 0; r < ni; ++r) w.rcd[size_t(r)] = mfinal[size_t(I * tb + r)] + gap;
             for (index_t j = 0; j < nj; ++j) w.ccd[size_t(j)] = mfinal[size_t(J * tb + j)] + gap;
