@@ -149,7 +149,7 @@ struct Driver {
     std::vector<double> off, q, alpha, beta, mfinal;
     std::vector<T> alphaT, betaT;
     std::vector<double> rs_row, rs_col, sz_row, sz_col;
-    // sparse mode: kept pairs of the I <= J tiles, cached while they fit
+    // sparse mode: kept pairs of the I <= J tiles, each cached when it fits its share (keep_for_pass2)
     double kept_quota = 0;               // bytes per tile
     std::vector<unsigned char> kept_ok;  // tile (I, J) cached
     std::vector<KeptPairs<T>> kept;
@@ -1042,8 +1042,8 @@ struct Driver {
         if (pred)
             for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
 
-        // pass 2 (the dense products need zt: in the dense mode or without the cache always possible,
-        // else only if a tile kept enough pairs)
+        // pass 2 (the dense products need zt: in the dense mode or for a tile not cached always
+        // possible, else only if a cached tile kept enough pairs)
         bool need_zt = dense;
         for (index_t I = 0; I < nT && !need_zt; ++I)
             for (index_t J = I; J < nT && !need_zt; ++J)
