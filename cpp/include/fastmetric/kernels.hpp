@@ -9,6 +9,8 @@
 // (a[k*MR + i]); a B micro-panel is K x NR values (b[k*NR + j]). The driver zero-pads edges, so
 // a micro-kernel always computes a full MR x NR tile and writes it to c[i*ldc + j].
 #pragma once
+#include <cstdint>
+
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
@@ -73,6 +75,37 @@ struct KernelTable {
     // A (d x d, symmetric, row-major) += beta v v^T unless beta == 0; then, when u is given,
     // out = A u (ITML's Bregman projections: one pass over A for the update and the next product)
     void (*rank1_apply)(T* A, index_t d, T beta, const T* v, const T* u, T* out);
+    // --- the pair sweep's row loops (learn/pair_sweep.cpp); lo = -87 (float32) / -708 (float64),
+    // the lowest argument the vector exp takes
+    // out[j] = exp(max(s - d[j], lo))
+    void (*exp_diff)(const T* d, index_t n, T s, T* out);
+    // one row of S: out[j] = e_j ((a v[j] - ab) + (r u[j] - w[j])) with e_j = exp(max(s - d[j], lo))
+    // (do_exp) or e_j = d[j] (exponentials already formed); returns how many |out[j]| > thr
+    index_t (*s_row)(const T* d, index_t n, bool do_exp, T s, T a, T ab, const T* v, T r, const T* u, const T* w,
+                     T thr, T* out);
+    // how many |v[j]| > thr (NaN never)
+    index_t (*count_abs_above)(const T* v, index_t n, T thr);
+    // the j with |v[j]| > thr, in order: j -> col[], v[j] -> val[]; the other v[j] set to 0 (NaN: 0);
+    // returns their count. Both arrays need room for n entries (the scalar path writes past the count).
+    index_t (*select_abs_above)(T* v, index_t n, T thr, std::int32_t* col, T* val);
+    // out[0..k) = sum_t val[t] Z[col[t] ldz + (0..k)] over t < cnt, in T (a fixed order: four
+    // interleaved partial sums); returns sum_t val[t] (likewise)
+    T (*gather_gemv)(index_t cnt, const std::int32_t* col, const T* val, const T* Z, index_t ldz, index_t k, T* out);
+    // C[col[t] ldc + (0..k)] += val[t] x[0..k) and (csum given) csum[col[t]] += val[t] for t < cnt,
+    // in order (the col[t] of one call distinct)
+    void (*scatter_axpy)(index_t cnt, const std::int32_t* col, const T* val, const T* x, index_t k, T* C,
+                         index_t ldc, T* csum);
+    // the j with !(d[j] > max(rc, cc[j])) (d[j] within the larger of its row's and its column's cut;
+    // NaN d qualifies), in order: j -> col[], d[j] -> val[]; returns their count (room for n entries)
+    index_t (*select_within_cut)(const T* d, index_t n, T rc, const T* cc, std::int32_t* col, T* val);
+    // out[j] = max(nx + ny[j] - 2*dot[j], 0) (sq_from_dot without the cancellation flags; in place
+    // allowed), out[self] = +inf when 0 <= self < n; returns min_j out[j] (+inf for n == 0) and, cm
+    // given, cm[j] = min(cm[j], out[j])
+    T (*sq_from_dot_min)(const T* dot, index_t n, T nx, const T* ny, index_t self, T* out, T* cm);
+    // sum_j v[j] in a fixed order (W-lane partial sums, then the lanes, then the tail)
+    T (*vsum)(const T* v, index_t n);
+    // y[0..n) += a * x[0..n) (one multiply-add per element; a = 1 adds exactly)
+    void (*vaxpy)(T* y, T a, const T* x, index_t n);
 };
 
 const KernelTable<float>& kernels_generic_f32();

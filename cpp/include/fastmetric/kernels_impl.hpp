@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 #include "fastmetric/kernels.hpp"
@@ -33,6 +34,14 @@ inline int bit_count(unsigned m) {
     return c;
 #endif
 }
+
+// Whether the lane type can pack the lanes of a mask to memory (AVX-512's compress-store):
+// O::compress_store(T* p, unsigned m, reg a) and O::compress_store_index(std::int32_t* p, unsigned m,
+// int base) (the indices base + l of the selected lanes l).
+template <class O, class = void>
+struct has_compress : std::false_type {};
+template <class O>
+struct has_compress<O, std::void_t<decltype(O::compress_store)>> : std::true_type {};
 
 template <class T>
 struct exp_constants;
@@ -476,6 +485,228 @@ struct kernels {
         }
     }
 
+    // ------------------------------------------------------------------ pair sweep rows
+    static void exp_diff(const T* d, index_t n, T s, T* out) {
+        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo);
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(out + j, exp_reg(O::max(O::sub(vs, O::load(d + j)), lo)));
+        if (j < n) {  // the tail through the same vector exp, in a padded register
+            alignas(64) T buf[W];
+            for (int l = 0; l < W; ++l) buf[l] = j + l < n ? d[j + l] : s;
+            O::store(buf, exp_reg(O::max(O::sub(vs, O::load(buf)), lo)));
+            for (index_t l = 0; j + l < n; ++l) out[j + l] = buf[l];
+        }
+    }
+    template <bool DoExp>
+    static index_t s_row_impl(const T* d, index_t n, T s, T a, T ab, const T* v, T r, const T* u, const T* w, T thr,
+                              T* out) {
+        const R vs = O::set1(s), lo = O::set1(exp_constants<T>::lo), va = O::set1(a), nab = O::set1(-ab),
+                vr = O::set1(r), vt = O::set1(thr);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            R e = O::load(d + j);
+            if constexpr (DoExp) e = exp_reg(O::max(O::sub(vs, e), lo));
+            const R f = O::add(O::fma(va, O::load(v + j), nab),
+                               O::fma(vr, O::load(u + j), O::sub(O::zero(), O::load(w + j))));
+            const R x = O::mul(e, f);
+            O::store(out + j, x);
+            c += bit_count(O::lt_mask(vt, O::abs(x)));
+        }
+        if (j < n) {  // the tail through the same vector code, in padded registers (padding: 0)
+            alignas(64) T bd[W], bv[W], bu[W], bw[W];
+            for (int l = 0; l < W; ++l) {
+                const bool in = j + l < n;
+                bd[l] = in ? d[j + l] : (DoExp ? s : T(0));
+                bv[l] = in ? v[j + l] : T(0);
+                bu[l] = in ? u[j + l] : T(0);
+                bw[l] = in ? w[j + l] : T(0);
+            }
+            R e = O::load(bd);
+            if constexpr (DoExp) e = exp_reg(O::max(O::sub(vs, e), lo));
+            const R f = O::add(O::fma(va, O::load(bv), nab), O::fma(vr, O::load(bu), O::sub(O::zero(), O::load(bw))));
+            const R x = O::mul(e, f);
+            const unsigned tail = (1u << unsigned(n - j)) - 1u;
+            c += bit_count(O::lt_mask(vt, O::abs(x)) & tail);
+            O::store(bd, x);
+            for (index_t l = 0; j + l < n; ++l) out[j + l] = bd[l];
+        }
+        return c;
+    }
+    static index_t s_row(const T* d, index_t n, bool do_exp, T s, T a, T ab, const T* v, T r, const T* u, const T* w,
+                         T thr, T* out) {
+        return do_exp ? s_row_impl<true>(d, n, s, a, ab, v, r, u, w, thr, out)
+                      : s_row_impl<false>(d, n, s, a, ab, v, r, u, w, thr, out);
+    }
+    static index_t count_abs_above(const T* v, index_t n, T thr) {
+        const R vt = O::set1(thr);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) c += bit_count(O::lt_mask(vt, O::abs(O::load(v + j))));
+        for (; j < n; ++j) c += index_t(v[j] > thr || v[j] < -thr);
+        return c;
+    }
+    static index_t select_abs_above(T* v, index_t n, T thr, std::int32_t* col, T* val) {
+        const R vt = O::set1(thr), z = O::zero();
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::load(v + j);
+            c = pack_lanes(O::lt_mask(vt, O::abs(x)), x, v + j, j, c, col, val);
+            O::store(v + j, O::select_lt(vt, O::abs(x), x, z));
+        }
+        for (; j < n; ++j) {
+            const bool keep = v[j] > thr || v[j] < -thr;
+            col[c] = std::int32_t(j);
+            val[c] = v[j];
+            c += index_t(keep);
+            v[j] = keep ? v[j] : T(0);
+        }
+        return c;
+    }
+    // the lanes of x selected by m packed to val + c, their indices j + l to col + c; returns the new c
+    static index_t pack_lanes(unsigned m, R x, const T* xs, index_t j, index_t c, std::int32_t* col, T* val) {
+        if constexpr (has_compress<O>::value) {
+            (void)xs;
+            O::compress_store(val + c, m, x);
+            O::compress_store_index(col + c, m, int(j));
+            return c + bit_count(m);
+        } else {  // branchless: every lane written, the count advanced by its bit
+            (void)x;
+            for (int l = 0; l < W; ++l) {
+                col[c] = std::int32_t(j + l);
+                val[c] = xs[l];
+                c += index_t((m >> l) & 1u);
+            }
+            return c;
+        }
+    }
+    static index_t select_within_cut(const T* d, index_t n, T rc, const T* cc, std::int32_t* col, T* val) {
+        const R vr = O::set1(rc);
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        index_t c = 0, j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::load(d + j);
+            c = pack_lanes(~O::lt_mask(O::max(vr, O::load(cc + j)), x) & full, x, d + j, j, c, col, val);
+        }
+        for (; j < n; ++j) {
+            col[c] = std::int32_t(j);
+            val[c] = d[j];
+            c += index_t(!(d[j] > (rc > cc[j] ? rc : cc[j])));
+        }
+        return c;
+    }
+    static T gather_gemv(index_t cnt, const std::int32_t* col, const T* val, const T* Z, index_t ldz, index_t k,
+                         T* out) {
+        index_t c0 = 0;
+        for (; c0 + W <= k; c0 += W) {
+            R a0 = O::zero(), a1 = O::zero(), a2 = O::zero(), a3 = O::zero();
+            const T* zc = Z + c0;
+            index_t t = 0;
+            for (; t + 4 <= cnt; t += 4) {
+                a0 = O::fma(O::set1(val[t]), O::load(zc + col[t] * ldz), a0);
+                a1 = O::fma(O::set1(val[t + 1]), O::load(zc + col[t + 1] * ldz), a1);
+                a2 = O::fma(O::set1(val[t + 2]), O::load(zc + col[t + 2] * ldz), a2);
+                a3 = O::fma(O::set1(val[t + 3]), O::load(zc + col[t + 3] * ldz), a3);
+            }
+            for (; t < cnt; ++t) a0 = O::fma(O::set1(val[t]), O::load(zc + col[t] * ldz), a0);
+            O::store(out + c0, O::add(O::add(a0, a1), O::add(a2, a3)));
+        }
+        for (; c0 < k; ++c0) {  // the last k % W columns, lane by lane in the same order
+            T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+            const T* zc = Z + c0;
+            index_t t = 0;
+            for (; t + 4 <= cnt; t += 4) {
+                a0 += val[t] * zc[col[t] * ldz];
+                a1 += val[t + 1] * zc[col[t + 1] * ldz];
+                a2 += val[t + 2] * zc[col[t + 2] * ldz];
+                a3 += val[t + 3] * zc[col[t + 3] * ldz];
+            }
+            for (; t < cnt; ++t) a0 += val[t] * zc[col[t] * ldz];
+            out[c0] = (a0 + a1) + (a2 + a3);
+        }
+        R s = O::zero();
+        index_t t = 0;
+        for (; t + W <= cnt; t += W) s = O::add(s, O::load(val + t));
+        T rs = O::hsum(s);
+        for (; t < cnt; ++t) rs += val[t];
+        return rs;
+    }
+    static void scatter_axpy(index_t cnt, const std::int32_t* col, const T* val, const T* x, index_t k, T* C,
+                             index_t ldc, T* csum) {
+        // chunk by chunk of W columns, x's chunk held in a register over the pairs (the stores to C
+        // could alias x for the compiler); every C entry still receives its terms in pair order
+        index_t c0 = 0;
+        for (; c0 + W <= k; c0 += W) {
+            const R xv = O::load(x + c0);
+            T* cc = C + c0;
+            index_t t = 0;
+            for (; t + 2 <= cnt; t += 2) {
+                T* c1 = cc + col[t] * ldc;
+                T* c2 = cc + col[t + 1] * ldc;
+                const R r1 = O::fma(O::set1(val[t]), xv, O::load(c1));
+                const R r2 = O::fma(O::set1(val[t + 1]), xv, O::load(c2));
+                O::store(c1, r1);
+                O::store(c2, r2);
+            }
+            for (; t < cnt; ++t) {
+                T* c1 = cc + col[t] * ldc;
+                O::store(c1, O::fma(O::set1(val[t]), xv, O::load(c1)));
+            }
+        }
+        for (; c0 < k; ++c0)
+            for (index_t t = 0; t < cnt; ++t) C[col[t] * ldc + c0] += val[t] * x[c0];
+        if (csum)
+            for (index_t t = 0; t < cnt; ++t) csum[col[t]] += val[t];
+    }
+
+    static T sq_from_dot_min(const T* dot, index_t n, T nx, const T* ny, index_t self, T* out, T* cm) {
+        const T inf = std::numeric_limits<T>::infinity();
+        const R vnx = O::set1(nx), m2 = O::set1(T(-2)), z = O::zero();
+        R m0 = O::set1(inf);
+        index_t j = 0;
+        for (; j + W <= n; j += W) {
+            R v = O::max(O::fma(m2, O::load(dot + j), O::add(vnx, O::load(ny + j))), z);
+            if (self >= j && self < j + W) {
+                O::store(out + j, v);
+                out[self] = inf;
+                v = O::load(out + j);
+            } else {
+                O::store(out + j, v);
+            }
+            m0 = O::min(v, m0);
+            if (cm) O::store(cm + j, O::min(v, O::load(cm + j)));
+        }
+        alignas(64) T buf[W];
+        O::store(buf, m0);
+        T m = inf;
+        for (int l = 0; l < W; ++l) m = buf[l] < m ? buf[l] : m;
+        for (; j < n; ++j) {
+            T v = (nx + ny[j]) - T(2) * dot[j];
+            v = v > T(0) ? v : T(0);
+            if (j == self) v = inf;
+            out[j] = v;
+            m = v < m ? v : m;
+            if (cm) cm[j] = v < cm[j] ? v : cm[j];
+        }
+        return m;
+    }
+    static T vsum(const T* v, index_t n) {
+        R s0 = O::zero(), s1 = O::zero();
+        index_t j = 0;
+        for (; j + 2 * W <= n; j += 2 * W) {
+            s0 = O::add(s0, O::load(v + j));
+            s1 = O::add(s1, O::load(v + j + W));
+        }
+        for (; j + W <= n; j += W) s0 = O::add(s0, O::load(v + j));
+        T s = O::hsum(O::add(s0, s1));
+        for (; j < n; ++j) s += v[j];
+        return s;
+    }
+    static void vaxpy(T* y, T a, const T* x, index_t n) {
+        const R va = O::set1(a);
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(y + j, O::fma(va, O::load(x + j), O::load(y + j)));
+        for (; j < n; ++j) y[j] += a * x[j];
+    }
+
     static KernelTable<T> table(const char* name) {
         KernelTable<T> t{};
         t.name = name;
@@ -512,6 +743,16 @@ struct kernels {
         t.axpy2_acc = &axpy2_acc;
         t.vdot = &vdot;
         t.rank1_apply = &rank1_apply;
+        t.exp_diff = &exp_diff;
+        t.s_row = &s_row;
+        t.count_abs_above = &count_abs_above;
+        t.select_abs_above = &select_abs_above;
+        t.gather_gemv = &gather_gemv;
+        t.scatter_axpy = &scatter_axpy;
+        t.select_within_cut = &select_within_cut;
+        t.sq_from_dot_min = &sq_from_dot_min;
+        t.vsum = &vsum;
+        t.vaxpy = &vaxpy;
         return t;
     }
 };

@@ -9,9 +9,11 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <numeric>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -25,6 +27,17 @@
 namespace fastmetric {
 namespace learn {
 namespace {
+
+// The tile side wanted before rounding to the micro-kernels' multiple: dense n / 32, sparse n / 6,
+// both within [96, 288]. Measured per evaluation (sparse), 192 against 96: digits at its learned
+// metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64 138 -> 120 ms; below ~6 tiles per side the
+// wavefront starves the second thread. Larger tiles spread each tile's fixed work (factors, the
+// double accumulators) over more pairs: 10000 x 16 float32 NCA, 1 thread, CPU time per evaluation,
+// dense tile 96 / 192 / 288: 0.30 / 0.25 / 0.23 s; sparse 96 / 192 / 288 / 384: 0.11 / 0.085 /
+// 0.055 / 0.054 s (20000: dense 288 against 384 0.67 / 0.78 s).
+inline index_t tile_width(bool dense, index_t n) {
+    return std::min<index_t>(288, std::max<index_t>(96, dense ? n / 32 : n / 6));
+}
 
 // Lowest exp argument used: exp stays on the vector path and returns a normal number.
 template <class T>
@@ -42,25 +55,23 @@ bool dense_products_pay(index_t kept, index_t ni, index_t nj) { return kept * de
 template <class T>
 T clamp_lo(T v) { return v > exp_lo<T>() ? v : exp_lo<T>(); }
 
-// four interleaved partial sums of v[j] * (wt ? wt(j) : 1): vectorisable without reassociation
-// flags, in a fixed order
-template <class T, class F>
-T sum4(const T* v, index_t n, F&& wt) {
-    T a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    index_t j = 0;
-    for (; j + 4 <= n; j += 4) {
-        a0 += v[j] * wt(j);
-        a1 += v[j + 1] * wt(j + 1);
-        a2 += v[j + 2] * wt(j + 2);
-        a3 += v[j + 3] * wt(j + 3);
-    }
-    for (; j < n; ++j) a0 += v[j] * wt(j);
-    return (a0 + a1) + (a2 + a3);
-}
+// Vectors on 64-byte boundaries: the row ops' full-width loads and stores of tile rows and of Z's
+// rows (k = 16 floats: one cache line each) never split a cache line.
 template <class T>
-T sum4(const T* v, index_t n) {
-    return sum4(v, n, [](index_t) { return T(1); });
-}
+struct Aligned64 {
+    using value_type = T;
+    Aligned64() = default;
+    template <class U>
+    Aligned64(const Aligned64<U>&) {}
+    T* allocate(std::size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+    void deallocate(T* p, std::size_t) { ::operator delete(p, std::align_val_t(64)); }
+    template <class U>
+    bool operator==(const Aligned64<U>&) const { return true; }
+    template <class U>
+    bool operator!=(const Aligned64<U>&) const { return false; }
+};
+template <class T>
+using AlignedVector = std::vector<T, Aligned64<T>>;
 
 // The pairs of one tile that can weigh anything, row by row (row r: [row_start[r], row_start[r+1]))
 // with their squared distances; the first `count` entries of col / d are used (the arrays only grow).
@@ -74,25 +85,23 @@ struct KeptPairs {
 // Per-thread scratch of one tile.
 template <class T>
 struct Scratch {
-    std::vector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
-    std::vector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
-    std::vector<T> qa, qb;      // the T panels of one tile (exact_tile)
-    std::vector<T> csame, coth;  // class_weights: column factors of S for same-class / other pairs
-    std::vector<float> dist32, tmp32, cc32;
-    std::vector<double> rmin, cmin, rcd, ccd;
-    std::vector<index_t> flagged, idx;
+    AlignedVector<T> dist, st, sa, sc, prod, prod2, v1, v2, sv;
+    AlignedVector<T> colsum, colysum, mu, nu, ra, rb, rt, ca, cb, ct, tmp, ccT;
+    AlignedVector<T> qa, qb;  // the T panels of one tile (exact_tile)
+    AlignedVector<T> ones;    // tb ones (the class-weight rows of S)
+    AlignedVector<float> dist32, tmp32, cc32;
+    std::vector<double> rmin, cmin, rcd, ccd, fexp, fneg;
     KeptPairs<T> kp;  // this tile's kept pairs when they are not cached
     void init(index_t tb, index_t kpad, bool screen) {
         const size_t t2 = size_t(tb * tb);
         for (auto* v : {&dist, &st, &sa, &sc, &v1, &v2, &sv}) v->resize(t2);
         prod.resize(size_t(tb * kpad));
         prod2.resize(size_t(tb * kpad));
-        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT, &csame, &coth})
+        for (auto* v : {&colsum, &colysum, &mu, &nu, &ra, &rb, &rt, &ca, &cb, &ct, &tmp, &ccT})
             v->resize(size_t(tb));
         for (auto* v : {&tmp32, &cc32}) v->resize(size_t(tb));
-        for (auto* v : {&rmin, &cmin, &rcd, &ccd}) v->resize(size_t(tb));
-        flagged.resize(size_t(tb));
-        idx.resize(size_t(tb));
+        for (auto* v : {&rmin, &cmin, &rcd, &ccd, &fexp, &fneg}) v->resize(size_t(tb));
+        ones.assign(size_t(tb), T(1));
         if (screen) dist32.resize(t2);
     }
 };
@@ -120,10 +129,11 @@ struct Driver {
     // per evaluation (buffers reused)
     const KernelTable<T>* kt = nullptr;
     const KernelTable<float>* kf = nullptr;
+    const KernelTable<double>* kd = nullptr;  // the shifts' exponentials
     int nt = 1;
     bool dense = false;
     index_t k = 0, tb = 0, n_tiles = 0, n_pad = 0, kpad = 0, mr = 0, nr = 0;
-    std::vector<T> z;       // n x k, centred
+    AlignedVector<T> z;     // n x k, centred
     std::vector<T> pa, pb;  // Z in A micro-panels (MR rows) and B micro-panels (NR columns), K = k
     // sparse float64 sweeps screen pairs with float32 distances (twice the micro-kernel rate), then
     // compute the distances of the kept pairs exactly: see screen_margin()
@@ -139,8 +149,9 @@ struct Driver {
     std::vector<double> off, q, alpha, beta, mfinal;
     std::vector<T> alphaT, betaT;
     std::vector<double> rs_row, rs_col, sz_row, sz_col;
-    // sparse mode: kept pairs of the I <= J tiles, cached while they fit
-    bool kept_cached = false;
+    // sparse mode: kept pairs of the I <= J tiles, each cached when it fits its share (keep_for_pass2)
+    double kept_quota = 0;               // bytes per tile
+    std::vector<unsigned char> kept_ok;  // tile (I, J) cached
     std::vector<KeptPairs<T>> kept;
     // dense mode: pass 1's exponentials of every tile, cached while they fit, with their shifts
     bool exp_cached = false;
@@ -223,19 +234,15 @@ struct Driver {
         return 2.0 * ss / double(n);
     }
 
-    // Tile side: dense 96; sparse n / 6 within [96, 192]. Measured per evaluation (sparse), 192
-    // against 96: digits at its learned metric (5% of pairs kept) 3.8 -> 3.2 ms, 10000 x 64 138 ->
-    // 120 ms, broad kernels within noise; below ~6 tiles per side the wavefront starves the second
-    // thread. A multiple of the micro-kernels' MR and NR (and of float32's when screening).
+    // Tile side: tile_width(); a multiple of the micro-kernels' MR and NR (and of float32's when
+    // screening).
     void pack_z(int nt_pack) {
         index_t l = mr / std::gcd(mr, nr) * nr;
         if (screen) {
             l = l / std::gcd(l, index_t(kf->mr)) * kf->mr;
             l = l / std::gcd(l, index_t(kf->nr)) * kf->nr;
         }
-        const index_t tbw = tile_override > 0 ? tile_override
-                            : dense           ? 96
-                                              : std::min<index_t>(192, std::max<index_t>(96, n / 6));
+        const index_t tbw = tile_override > 0 ? tile_override : tile_width(dense, n);
         const index_t want = std::max<index_t>(1, (tbw + l / 2) / l) * l;
         tb = std::min(want, (n + l - 1) / l * l);
         n_tiles = (n + tb - 1) / tb;
@@ -306,21 +313,27 @@ struct Driver {
     }
 
     // Squared distances between the rows of tiles I and J (tb x tb, row stride tb) into out, from the
-    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf.
+    // packed panels of the kernel table ku; on a diagonal tile a row's own entry is +inf. With rowmin
+    // (pass 1) also the tile's row minima and, off the diagonal, its column minima (into colmin,
+    // through cm), fused with the expansion.
     template <class U>
     void tile_of(const KernelTable<U>& ku, const U* ta, const U* tb_, const std::vector<U>& qn, index_t I, index_t J,
-                 U* out, Scratch<T>& w) const {
+                 U* out, double* rowmin = nullptr, double* colmin = nullptr, U* cm = nullptr) const {
         const index_t um = ku.mr, un = ku.nr;
         for (index_t p = 0; p < tb / um; ++p)
             for (index_t c = 0; c < tb / un; ++c)
                 ku.dot(k, ta + p * k * um, tb_ + c * k * un, out + p * um * tb + c * un, tb, false);
         const index_t ni = rows_in(I), nj = rows_in(J);
+        const bool diag = I == J;
+        if (rowmin && !diag) std::fill(cm, cm + nj, std::numeric_limits<U>::infinity());
         for (index_t r = 0; r < ni; ++r) {
             U* row = out + r * tb;
-            ku.sq_from_dot(row, nj, qn[size_t(I * tb + r)], qn.data() + J * tb, U(0), row, w.flagged.data());
+            const U m = ku.sq_from_dot_min(row, nj, qn[size_t(I * tb + r)], qn.data() + J * tb, diag ? r : -1, row,
+                                           rowmin && !diag ? cm : nullptr);
+            if (rowmin) rowmin[r] = double(m);
         }
-        if (I == J)
-            for (index_t r = 0; r < ni; ++r) out[r * tb + r] = std::numeric_limits<U>::infinity();
+        if (rowmin && !diag)
+            for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
     }
 
     // Exact T distances of tile (I, J) into w.dist when screening: the two row blocks packed into the
@@ -337,53 +350,27 @@ struct Driver {
             if (j < n)
                 for (index_t c = 0; c < k; ++c) b[c * nr] = z[size_t(j * k + c)];
         }
-        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data(), w);
+        tile_of<T>(*kt, w.qa.data(), w.qb.data(), norms, I, J, w.dist.data());
     }
 
-    // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T.
-    void tile_distances(index_t I, index_t J, Scratch<T>& w) const {
+    // The tile's distances: float32 when screening (approximate: see screen_margin), else exact T;
+    // with minima (pass 1) also its row and column minima into w.rmin / w.cmin.
+    void tile_distances(index_t I, index_t J, Scratch<T>& w, bool minima = false) const {
+        double* rm = minima ? w.rmin.data() : nullptr;
         if (screen)
-            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), w);
+            tile_of<float>(*kf, pa32.data() + I * tb * k, pb32.data() + J * tb * k, norms32, I, J, w.dist32.data(), rm,
+                           w.cmin.data(), w.cc32.data());
         else
-            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), w);
+            tile_of<T>(*kt, pa.data() + I * tb * k, pb.data() + J * tb * k, norms, I, J, w.dist.data(), rm,
+                       w.cmin.data(), w.ccT.data());
     }
 
-    // Row minima of the tile (and, off the diagonal, column minima) in one pass.
-    template <class U>
-    void tile_minima(const U* D, index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, U* cm) const {
-        const U inf = std::numeric_limits<U>::infinity();
-        std::fill(cm, cm + nj, inf);
-        for (index_t r = 0; r < ni; ++r) {
-            const U* row = D + r * tb;
-            U m0 = inf, m1 = inf, m2 = inf, m3 = inf;
-            index_t j = 0;
-            for (; j + 4 <= nj; j += 4) {
-                m0 = row[j] < m0 ? row[j] : m0;
-                m1 = row[j + 1] < m1 ? row[j + 1] : m1;
-                m2 = row[j + 2] < m2 ? row[j + 2] : m2;
-                m3 = row[j + 3] < m3 ? row[j + 3] : m3;
-            }
-            for (; j < nj; ++j) m0 = row[j] < m0 ? row[j] : m0;
-            if (!diag)
-                for (index_t jj = 0; jj < nj; ++jj) cm[jj] = row[jj] < cm[jj] ? row[jj] : cm[jj];
-            rowmin[r] = double(std::min(std::min(m0, m1), std::min(m2, m3)));
-        }
-        if (!diag)
-            for (index_t j = 0; j < nj; ++j) colmin[j] = double(cm[j]);
-    }
-    void minima(index_t ni, index_t nj, bool diag, double* rowmin, double* colmin, Scratch<T>& w) const {
-        if (screen)
-            tile_minima<float>(w.dist32.data(), ni, nj, diag, rowmin, colmin, w.cc32.data());
-        else
-            tile_minima<T>(w.dist.data(), ni, nj, diag, rowmin, colmin, w.ccT.data());
-    }
-
-    // Lowers the running row (and column) states by the tile's minima (less delta when screening, so a
-    // shift never exceeds a true distance); mu / nu receive the shifts, [c, top] their range.
+    // Lowers the running row (and column) states by the tile's minima (w.rmin / w.cmin from
+    // tile_distances; less delta when screening, so a shift never exceeds a true distance); mu / nu
+    // receive the shifts, [c, top] their range.
     void lower_states(index_t I, index_t J, index_t ni, index_t nj, double delta, Scratch<T>& w, double& c,
                       double& top) {
         const bool diag = I == J;
-        minima(ni, nj, diag, w.rmin.data(), w.cmin.data(), w);
         c = std::numeric_limits<double>::infinity();
         top = -c;
         for (index_t r = 0; r < ni; ++r) {
@@ -403,8 +390,9 @@ struct Driver {
             }
     }
 
-    // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin (the engine's
-    // vectorised selection; the +inf diagonal never qualifies). With screening the kept distances are
+    // The pairs (r, j) of the distance tile with d <= max(rcut[r], ccut[j]) + margin (the table's
+    // select_within_cut, skipped for a row whose minimum w.rmin exceeds every cut; the +inf diagonal
+    // never qualifies). With screening the kept distances are
     // then recomputed exactly: pair by pair, or from the whole tile through the float64 micro-kernel
     // when the tile keeps at least half of its pairs (per-pair sums took 25% of an NCA evaluation on
     // broad kernels).
@@ -413,27 +401,31 @@ struct Driver {
                     const double* rcut, const double* ccut, double margin, KeptPairs<T>& kp, Scratch<T>& w, U* tmp,
                     U* cc) const {
         kp.row_start.resize(size_t(ni + 1));
-        if (index_t(kp.col.size()) < ni * nj) {
-            kp.col.resize(size_t(ni * nj));
-            kp.d.resize(size_t(ni * nj));
-        }
+        // (sized separately: the dense pass 2 grows only col of the scratch pairs)
+        if (index_t(kp.col.size()) < ni * nj) kp.col.resize(size_t(ni * nj));
+        if (index_t(kp.d.size()) < ni * nj) kp.d.resize(size_t(ni * nj));
         std::int32_t* col = kp.col.data();
         T* dd = kp.d.data();
-        index_t* idx = w.idx.data();
         // cuts are +inf while a row has met no other point: clamp, so that +inf never qualifies
         const double big = double(std::numeric_limits<U>::max()) / 4;
-        for (index_t j = 0; j < nj; ++j) cc[j] = U(std::min(ccut[j] + margin, big));
+        U ccmax = -std::numeric_limits<U>::infinity();
+        for (index_t j = 0; j < nj; ++j) {
+            cc[j] = U(std::min(ccut[j] + margin, big));
+            ccmax = std::max(ccmax, cc[j]);
+        }
+        const double* rowmin = w.rmin.data();  // the tile's row minima (tile_distances with minima)
         std::int32_t m = 0;
         for (index_t r = 0; r < ni; ++r) {
             kp.row_start[size_t(r)] = m;
-            const U* row = D + r * tb;
             const U rc = U(std::min(rcut[r] + margin, big));
-            for (index_t j = 0; j < nj; ++j) tmp[j] = row[j] - (rc > cc[j] ? rc : cc[j]);
-            const index_t cnt = ku.select_below(tmp, nj, U(0), true, idx);
-            for (index_t t = 0; t < cnt; ++t) col[m + t] = std::int32_t(idx[t]);
-            if (!screen)
-                for (index_t t = 0; t < cnt; ++t) dd[m + t] = T(row[idx[t]]);
-            m += std::int32_t(cnt);
+            // no entry of the row within its cuts when its smallest exceeds them all (peaked kernels:
+            // most rows of most tiles)
+            if (U(rowmin[r]) > std::max(rc, ccmax)) continue;
+            // the kept distances straight into kp.d (U = T), or (screening) into scratch: recomputed below
+            U* val = tmp;
+            if constexpr (std::is_same_v<U, T>)
+                if (!screen) val = dd + m;
+            m += std::int32_t(ku.select_within_cut(D + r * tb, nj, rc, cc, col + m, val));
         }
         kp.row_start[size_t(ni)] = m;
         kp.count = m;
@@ -464,10 +456,10 @@ struct Driver {
 
     // v[t] = exp(shift[row of t] - d[t]) / exp(shift[column of t] - d[t]) for the kept pairs
     void exp_rows(const KeptPairs<T>& kp, index_t ni, const T* shift, T* v) const {
-        for (index_t r = 0; r < ni; ++r)
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t)
-                v[t] = clamp_lo<T>(shift[r] - kp.d[size_t(t)]);
-        kt->exp_scaled(v, kp.count, T(1));
+        for (index_t r = 0; r < ni; ++r) {
+            const std::int32_t t0 = kp.row_start[size_t(r)];
+            kt->exp_diff(kp.d.data() + t0, kp.row_start[size_t(r) + 1] - t0, shift[r], v + t0);
+        }
     }
     void exp_cols(const KeptPairs<T>& kp, const T* shift, T* v) const {
         for (index_t t = 0; t < kp.count; ++t) v[t] = clamp_lo<T>(shift[kp.col[size_t(t)]] - kp.d[size_t(t)]);
@@ -478,7 +470,7 @@ struct Driver {
     void sparse_pass1(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J);
         const bool diag = I == J;
-        tile_distances(I, J, w);
+        tile_distances(I, J, w, true);
         const T* ycol = yT.data() + J * tb;
         const T* yrow = yT.data() + I * tb;
         const double delta = screen_margin(I, J);
@@ -491,10 +483,11 @@ struct Driver {
         for (index_t r = 0; r < ni; ++r) rcut[r] = lse_row[size_t(I * tb + r)].m + gap;
         for (index_t j = 0; j < nj; ++j)
             ccut[j] = (diag ? lse_row[size_t(J * tb + j)].m : lse_col[size_t(J * tb + j)].m) + gap;
-        KeptPairs<T>& kp = kept_cached ? kept[size_t(I * n_tiles + J)] : w.kp;
+        KeptPairs<T>& kp = w.kp;
         // the true running minimum is at most 2 delta above the shift, a distance at most delta off
         compact(I, J, ni, nj, rcut, ccut, 3 * delta, kp, w);
         const index_t m = kp.count;
+        keep_for_pass2(I, J, ni, kp);
         if (m == 0) return;
         T* er = w.v1.data();  // exp(mu_i - d) up to the factor fr[r]
         T* ec = w.v2.data();  // exp(nu_j - d) up to the factor fc[j]
@@ -502,15 +495,14 @@ struct Driver {
         T* fc = w.ca.data();
         if (top - c <= shift_span<T>()) {
             // one exponential E = exp(c - d) serves both sides: exp(mu_i - d) = E exp(mu_i - c)
-            T* shift = w.rb.data();
-            for (index_t r = 0; r < ni; ++r) {
-                shift[r] = T(c);
-                fr[r] = T(std::exp(double(w.mu[size_t(r)]) - c));
-            }
-            exp_rows(kp, ni, shift, er);
+            const double* F = shift_factors(w.mu.data(), ni, c, w);
+            for (index_t r = 0; r < ni; ++r) fr[r] = T(F[r]);
+            kt->exp_diff(kp.d.data(), m, T(c), er);  // all rows: one call
             ec = er;
-            if (!diag)
-                for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+            if (!diag) {
+                F = shift_factors(w.nu.data(), nj, c, w);
+                for (index_t j = 0; j < nj; ++j) fc[j] = T(F[j]);
+            }
         } else {
             for (index_t r = 0; r < ni; ++r) fr[r] = T(1);
             exp_rows(kp, ni, w.mu.data(), er);
@@ -546,6 +538,29 @@ struct Driver {
         add_col_states(J, nj, fc, cs, cy);
     }
 
+    // exp(mu[r] - c) for r < cnt (mu - c in [0, span]) by the float64 table's vector exp, into scratch
+    const double* shift_factors(const T* mu, index_t cnt, double c, Scratch<T>& w) const {
+        double* neg = w.fneg.data();
+        double* F = w.fexp.data();
+        for (index_t r = 0; r < cnt; ++r) neg[r] = -double(mu[r]);
+        kd->exp_diff(neg, cnt, -c, F);
+        return F;
+    }
+
+    // A tile's kept pairs stay for pass 2 when they fit its share of cache_bytes (the same share for
+    // every tile: whether a tile is cached depends only on its own count, never on the schedule).
+    void keep_for_pass2(index_t I, index_t J, index_t ni, const KeptPairs<T>& kp) {
+        const size_t t = size_t(I * n_tiles + J);
+        const double bytes = double(kp.count) * double(sizeof(T) + 4) + double(ni + 1) * 4.0;
+        kept_ok[t] = bytes <= kept_quota;
+        if (!kept_ok[t]) return;
+        KeptPairs<T>& dst = kept[t];
+        dst.row_start.assign(kp.row_start.begin(), kp.row_start.begin() + (ni + 1));
+        dst.col.assign(kp.col.begin(), kp.col.begin() + kp.count);
+        dst.d.assign(kp.d.begin(), kp.d.begin() + kp.count);
+        dst.count = kp.count;
+    }
+
     void add_col_states(index_t J, index_t nj, const T* fc, const T* cs, const T* cy) {
         for (index_t j = 0; j < nj; ++j) {
             StreamingLse& st = lse_col[size_t(J * tb + j)];
@@ -565,7 +580,7 @@ struct Driver {
     void dense_pass1(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J), nT = n_tiles;
         const bool diag = I == J;
-        tile_distances(I, J, w);
+        tile_distances(I, J, w, true);
         const T* D = w.dist.data();
         double c, top;
         lower_states(I, J, ni, nj, 0.0, w, c, top);
@@ -582,49 +597,50 @@ struct Driver {
         T* cy = w.colysum.data();
         std::fill(cs, cs + nj, T(0));
         std::fill(cy, cy + nj, T(0));
-        T* fr = w.ra.data();
         T* fc = w.ca.data();
         // row r's exponentials of one side into e: exp(shift - d), the own entry 0
         auto exps = [&](index_t r, T shift, T* e) {
-            const T* row = D + r * tb;
-            for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(shift - row[j]);
-            kt->exp_scaled(e, nj, T(1));
+            kt->exp_diff(D + r * tb, nj, shift, e);
             if (diag) e[r] = T(0);
         };
         auto row_state = [&](index_t r, const T* e, double f) {
             const T yi = yT[size_t(I * tb + r)];
             StreamingLse& st = lse_row[size_t(I * tb + r)];
-            st.s += f * double(sum4(e, nj));
+            st.s += f * double(kt->vsum(e, nj));
             if constexpr (O::class_weights) {
                 index_t a, b;
                 class_cols(I * tb + r, J, nj, a, b);
-                st.w += f * double(sum4(e + a, b - a));
+                st.w += f * double(kt->vsum(e + a, b - a));
             } else {
-                st.w += f * double(sum4(e, nj, [&](index_t j) { return O::weight(yi, ycol[j]); }));
+                static_assert(std::is_same_v<O, MlkrObjective>, "weighted row sums written for w(i, j) = y_j");
+                (void)yi;
+                st.w += f * double(kt->vdot(e, ycol, nj));
             }
         };
         auto col_sums = [&](index_t r, const T* e) {
             const T yi = yT[size_t(I * tb + r)];
-            for (index_t j = 0; j < nj; ++j) cs[j] += e[j];
+            kt->vaxpy(cs, T(1), e, nj);
             if constexpr (O::class_weights) {
                 index_t a, b;
                 class_cols(I * tb + r, J, nj, a, b);
-                for (index_t j = a; j < b; ++j) cy[j] += e[j];
+                kt->vaxpy(cy + a, T(1), e + a, b - a);
             } else {
-                for (index_t j = 0; j < nj; ++j) cy[j] += e[j] * O::weight(ycol[j], yi);
+                kt->vaxpy(cy, yi, e, nj);  // w(j, i) = y_i
             }
         };
         T* E = exp_cached ? cache_block(I, J, 0) : w.v1.data();
         const index_t estride = exp_cached ? tb : 0;  // without the cache, one row at a time
         if (single) {
+            const double* F = shift_factors(w.mu.data(), ni, c, w);
             for (index_t r = 0; r < ni; ++r) {
                 T* e = E + r * estride;
                 exps(r, T(c), e);
-                row_state(r, e, std::exp(double(w.mu[size_t(r)]) - c));
+                row_state(r, e, F[r]);
                 if (!diag) col_sums(r, e);
             }
             if (diag) return;
-            for (index_t j = 0; j < nj; ++j) fc[j] = T(std::exp(double(w.nu[size_t(j)]) - c));
+            F = shift_factors(w.nu.data(), nj, c, w);
+            for (index_t j = 0; j < nj; ++j) fc[j] = T(F[j]);
             add_col_states(J, nj, fc, cs, cy);
             return;
         }
@@ -656,14 +672,18 @@ struct Driver {
     // Row factors go to ra, rb, rt (rt: E below it makes p_i. < tau), column factors to ca, cb, ct.
     void shared_factors(index_t I, index_t J, double o, Scratch<T>& w) const {
         const double tau = pair_softmax_drop_tau<T>();
-        auto f = [&](index_t i, T* a, T* ab, T* thr) {
-            const double F = std::exp(o - off[size_t(i)]);
-            *a = T(F * alpha[size_t(i)]);
-            *ab = T(F * beta[size_t(i)]);
-            *thr = T(tau / F);
+        // F = exp(o - off_i) by the float64 table's vector exp (o - off_i lies in [-span, 0])
+        auto side = [&](index_t i0, index_t cnt, T* a, T* ab, T* thr) {
+            double* F = w.fexp.data();
+            kd->exp_diff(off.data() + i0, cnt, o, F);
+            for (index_t r = 0; r < cnt; ++r) {
+                a[r] = T(F[r] * alpha[size_t(i0 + r)]);
+                ab[r] = T(F[r] * beta[size_t(i0 + r)]);
+                thr[r] = T(tau / F[r]);
+            }
         };
-        for (index_t r = 0; r < rows_in(I); ++r) f(I * tb + r, &w.ra[size_t(r)], &w.rb[size_t(r)], &w.rt[size_t(r)]);
-        for (index_t j = 0; j < rows_in(J); ++j) f(J * tb + j, &w.ca[size_t(j)], &w.cb[size_t(j)], &w.ct[size_t(j)]);
+        side(I * tb, rows_in(I), w.ra.data(), w.rb.data(), w.rt.data());
+        side(J * tb, rows_in(J), w.ca.data(), w.cb.data(), w.ct.data());
     }
     // from separate p_ij and p_ji (global rows i and jj)
     T s_dual(index_t i, index_t jj, T pij, T pji) const {
@@ -675,10 +695,10 @@ struct Driver {
     void sparse_pass2(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J);
         KeptPairs<T>* kpp;
-        if (kept_cached) {
+        if (kept_ok[size_t(I * n_tiles + J)]) {
             kpp = &kept[size_t(I * n_tiles + J)];
         } else {  // recompute the tile and keep what the final minima allow
-            tile_distances(I, J, w);
+            tile_distances(I, J, w, true);  // the minima: compact skips rows
             const double gap = pair_softmax_drop_gap<T>();
             for (index_t r = 0; r < ni; ++r) w.rcd[size_t(r)] = mfinal[size_t(I * tb + r)] + gap;
             for (index_t j = 0; j < nj; ++j) w.ccd[size_t(j)] = mfinal[size_t(J * tb + j)] + gap;
@@ -698,8 +718,7 @@ struct Driver {
             shared_factors(I, J, omax, w);
             T* E = w.v1.data();
             const T o = T(omax);
-            for (index_t t = 0; t < m; ++t) E[t] = clamp_lo<T>(-(kp.d[size_t(t)] + o));
-            kt->exp_scaled(E, m, T(1));
+            kt->exp_diff(kp.d.data(), m, -o, E);  // exp(max(-(d + o), lo))
             const T* ca = w.ca.data();
             const T* cb = w.cb.data();
             const T* ct = w.ct.data();
@@ -752,43 +771,39 @@ struct Driver {
         if (!diag && negligible_tile(I, J)) return;
         T* St = w.st.data();
         const T* ycol = yT.data() + J * tb;
-        // shared exponential rows e (p_ij = e F_i, p_ji = e F_j) or separate p_ij / p_ji rows
-        auto shared_row = [&](index_t r, const T* e) {
+        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
+        // shared exponential rows (p_ij = e F_i, p_ji = e F_j): row r of S from e (do_exp false) or
+        // from the distances d, e = exp(-(d + o)), through the table's fused row op; returns how many
+        // of its entries are above thr
+        auto shared_row = [&](index_t r, const T* src, bool do_exp, T o) -> index_t {
             T* s = St + r * tb;
             const T yi = yT[size_t(I * tb + r)], a = w.ra[size_t(r)], ab = w.rb[size_t(r)];
             const T* ca = w.ca.data();
             const T* cb = w.cb.data();
             if constexpr (O::class_weights) {
-                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, -E (ab_i + ab_j) outside
+                // S_ij = E ((a_i - ab_i) + (a_j - ab_j)) in the class range, E (-ab_i - ab_j) outside
                 index_t lo, hi;
                 class_cols(I * tb + r, J, nj, lo, hi);
-                const T same = a - ab, oth = -ab;
-                const T* cs_ = w.csame.data();
-                const T* co_ = w.coth.data();
-                for (index_t j = 0; j < lo; ++j) s[j] = e[j] * (oth + co_[j]);
-                for (index_t j = lo; j < hi; ++j) s[j] = e[j] * (same + cs_[j]);
-                for (index_t j = hi; j < nj; ++j) s[j] = e[j] * (oth + co_[j]);
+                const T* one = w.ones.data();
+                return kt->s_row(src, lo, do_exp, -o, T(0), ab, one, T(0), ca, cb, thr, s) +
+                       kt->s_row(src + lo, hi - lo, do_exp, -o, a, ab, one, T(1), ca + lo, cb + lo, thr, s + lo) +
+                       kt->s_row(src + hi, nj - hi, do_exp, -o, T(0), ab, one, T(0), ca + hi, cb + hi, thr, s + hi);
             } else {
-                for (index_t j = 0; j < nj; ++j) s[j] = O::s_shared(e[j], a, ab, yi, ca[j], cb[j], ycol[j]);
+                // S_ij = E ((a_i w_ij - ab_i) + (w_ji a_j - ab_j)), w_ij = y_j, w_ji = y_i
+                return kt->s_row(src, nj, do_exp, -o, a, ab, ycol, yi, ca, cb, thr, s);
             }
-        };
-        auto class_factors = [&]() {
-            if constexpr (O::class_weights)
-                for (index_t j = 0; j < nj; ++j) {
-                    w.csame[size_t(j)] = w.ca[size_t(j)] - w.cb[size_t(j)];
-                    w.coth[size_t(j)] = -w.cb[size_t(j)];
-                }
         };
         auto dual_row = [&](index_t r, const T* e1, const T* e2) {
             T* s = St + r * tb;
             for (index_t j = 0; j < nj; ++j) s[j] = s_dual(I * tb + r, J * tb + j, e1[j], e2[j]);
+            return kt->count_abs_above(s, nj, thr);
         };
+        index_t kcount = 0;
         if (exp_cached && tile_mode[size_t(I * nT + J)] == 1) {
             // pass 1 stored e = exp(c - d): p_ij = e exp(-(c + off_i))
             shared_factors(I, J, -tile_shift[size_t(I * nT + J)], w);
-            class_factors();
             const T* E = cache_block(I, J, 0);
-            for (index_t r = 0; r < ni; ++r) shared_row(r, E + r * tb);
+            for (index_t r = 0; r < ni; ++r) kcount += shared_row(r, E + r * tb, false, T(0));
         } else if (exp_cached) {
             // dual tile: p_ij = R exp(-(mu_i + off_i)), p_ji = C exp(-(nu_j + off_j)) (diagonal: R^T)
             const T* R = cache_block(I, J, 0);
@@ -809,25 +824,20 @@ struct Driver {
             for (index_t r = 0; r < ni; ++r) {
                 for (index_t j = 0; j < nj; ++j) e1[j] = R[r * tb + j] * F[r];
                 for (index_t j = 0; j < nj; ++j) e2[j] = diag ? R[j * tb + r] * F[j] : C[r * tb + j] * G[j];
-                dual_row(r, e1, e2);
+                kcount += dual_row(r, e1, e2);
             }
         } else {
             tile_distances(I, J, w);
             const T* D = w.dist.data();
             double omin, omax;
             detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
-            T* e = w.v1.data();
             if (omax - omin <= shift_span<T>()) {
                 // e = exp(-(d + c)), c the largest offset: p = e exp(c - off), factors in [1, e^span]
                 shared_factors(I, J, omax, w);
-                class_factors();
                 const T cT = T(omax);
-                for (index_t r = 0; r < ni; ++r) {
-                    for (index_t j = 0; j < nj; ++j) e[j] = clamp_lo<T>(-(D[r * tb + j] + cT));
-                    kt->exp_scaled(e, nj, T(1));
-                    shared_row(r, e);
-                }
+                for (index_t r = 0; r < ni; ++r) kcount += shared_row(r, D + r * tb, true, cT);
             } else {
+                T* e = w.v1.data();
                 T* e2 = w.v2.data();
                 for (index_t r = 0; r < ni; ++r) {
                     const T* row = D + r * tb;
@@ -838,24 +848,26 @@ struct Driver {
                     }
                     kt->exp_scaled(e, nj, T(1));
                     kt->exp_scaled(e2, nj, T(1));
-                    dual_row(r, e, e2);
+                    kcount += dual_row(r, e, e2);
                 }
             }
         }
-        // zero the own entries and the padding; count the entries above the drop threshold
-        const T thr = T(2.0 * pair_softmax_drop_tau<T>());
-        index_t kcount = 0;
-        for (index_t r = 0; r < tb; ++r) {
-            T* s = St + r * tb;
-            if (r >= ni) {
-                std::fill(s, s + tb, T(0));
-                continue;
+        // the own entries are 0
+        if (diag)
+            for (index_t r = 0; r < ni; ++r) {
+                T& x = St[r * tb + r];
+                kcount -= (x > thr || x < -thr) ? 1 : 0;
+                x = T(0);
             }
-            if (diag) s[r] = T(0);
-            std::fill(s + nj, s + tb, T(0));
-            for (index_t j = 0; j < nj; ++j) kcount += (s[j] > thr || s[j] < -thr) ? 1 : 0;
-        }
         if (dense_products_pay(kcount, ni, nj)) {
+            // the micro-kernels take the whole tb x tb tile: zero the padding
+            for (index_t r = 0; r < tb; ++r) {
+                T* s = St + r * tb;
+                if (r >= ni)
+                    std::fill(s, s + tb, T(0));
+                else
+                    std::fill(s + nj, s + tb, T(0));
+            }
             dense_tile_products(I, J, ni, nj, St, w);
             return;
         }
@@ -867,48 +879,48 @@ struct Driver {
         std::int32_t cnt = 0;
         for (index_t r = 0; r < ni; ++r) {
             kp.row_start[size_t(r)] = cnt;
-            const T* s = St + r * tb;
-            for (index_t j = 0; j < nj; ++j)
-                if (s[j] > thr || s[j] < -thr) {
-                    kp.col[size_t(cnt)] = std::int32_t(j);
-                    sv[cnt++] = s[j];
-                }
+            cnt += std::int32_t(kt->select_abs_above(St + r * tb, nj, thr, kp.col.data() + cnt, sv + cnt));
         }
         kp.row_start[size_t(ni)] = cnt;
         kp.count = cnt;
-        pair_products(I, J, ni, nj, kp, sv, w);
+        pair_products(I, J, ni, nj, kp, sv, w, St);
     }
 
-    // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs,
-    // pair by pair straight into the double accumulators (row r, then its pairs in order).
+    // Row and column sums of S and the products S Z_J (rows), S^T Z_I (columns) over the kept pairs:
+    // per tile in T (a row's pairs through the table's gather product, the columns' by scatter, row
+    // by row in order), then added to the double accumulators.
+    // St (optional): the tile's S rows with the entries not kept zeroed; then the column sums are its
+    // rows added in order (the same sums as pair by pair: the zeros add nothing), vectorised.
     void pair_products(index_t I, index_t J, index_t ni, index_t nj, const KeptPairs<T>& kp, const T* sv,
-                       Scratch<T>& w) {
+                       Scratch<T>& w, const T* St = nullptr) {
         const bool diag = I == J;
         T* cs = w.colsum.data();
-        if (!diag) std::fill(cs, cs + nj, T(0));
-        for (index_t r = 0; r < ni; ++r) {
-            T rsum = 0;
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) rsum += sv[t];
-            rs_row[size_t(I * tb + r)] += double(rsum);
-        }
+        T* racc = w.prod.data();   // one row's S Z_J, in T
+        T* cacc = w.prod2.data();  // the tile's S^T Z_I (nj x k), in T
         if (!diag) {
-            for (index_t t = 0; t < kp.count; ++t) cs[kp.col[size_t(t)]] += sv[t];
-            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+            std::fill(cs, cs + nj, T(0));
+            std::fill(cacc, cacc + nj * k, T(0));
+            if (St)
+                for (index_t r = 0; r < ni; ++r) kt->vaxpy(cs, T(1), St + r * tb, nj);
         }
+        T* csum = St ? nullptr : cs;
         const T* zI = z.data() + I * tb * k;
         const T* zJ = z.data() + J * tb * k;
         double* acc_r = sz_row.data() + I * tb * k;
         double* acc_c = sz_col.data() + J * tb * k;
-        for (index_t r = 0; r < ni; ++r)
-            for (std::int32_t t = kp.row_start[size_t(r)]; t < kp.row_start[size_t(r) + 1]; ++t) {
-                const T v = sv[t];
-                if (v == T(0)) continue;
-                const std::int32_t j = kp.col[size_t(t)];
-                if (diag)
-                    kt->axpy_acc(k, double(v), zJ + j * k, acc_r + r * k);
-                else
-                    kt->axpy2_acc(k, double(v), zJ + j * k, acc_r + r * k, zI + r * k, acc_c + j * k);
-            }
+        for (index_t r = 0; r < ni; ++r) {
+            const std::int32_t t0 = kp.row_start[size_t(r)];
+            const index_t cnt = kp.row_start[size_t(r) + 1] - t0;
+            if (cnt == 0) continue;
+            const std::int32_t* col = kp.col.data() + t0;
+            rs_row[size_t(I * tb + r)] += double(kt->gather_gemv(cnt, col, sv + t0, zJ, k, k, racc));
+            kt->axpy_acc(k, 1.0, racc, acc_r + r * k);  // exact: acc += double(racc)
+            if (!diag) kt->scatter_axpy(cnt, col, sv + t0, zI + r * k, k, cacc, k, csum);
+        }
+        if (!diag) {
+            for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
+            kt->axpy_acc(nj * k, 1.0, cacc, acc_c);
+        }
     }
 
     // The same from a dense S tile St (tb x tb, zero outside the tile's rows and columns) through the
@@ -916,11 +928,10 @@ struct Driver {
     void dense_tile_products(index_t I, index_t J, index_t ni, index_t nj, const T* St, Scratch<T>& w) {
         const bool diag = I == J;
         T* cs = w.colsum.data();
-        for (index_t r = 0; r < ni; ++r) rs_row[size_t(I * tb + r)] += double(sum4(St + r * tb, nj));
+        for (index_t r = 0; r < ni; ++r) rs_row[size_t(I * tb + r)] += double(kt->vsum(St + r * tb, nj));
         if (!diag) {
             std::fill(cs, cs + nj, T(0));
-            for (index_t r = 0; r < ni; ++r)
-                for (index_t j = 0; j < nj; ++j) cs[j] += St[r * tb + j];
+            for (index_t r = 0; r < ni; ++r) kt->vaxpy(cs, T(1), St + r * tb, nj);
             for (index_t j = 0; j < nj; ++j) rs_col[size_t(J * tb + j)] += double(cs[j]);
         }
         T* sa = w.sa.data();  // A panels of S: row panel r / mr, K = column j
@@ -943,8 +954,7 @@ struct Driver {
             for (index_t f = 0; f < kpad / nr; ++f)
                 kt->dot(tb, panels + p * tb * mr, zt.data() + (f * n_pad + B * tb) * nr, prod + p * mr * kpad + f * nr,
                         kpad, false);
-        for (index_t r = 0; r < rows; ++r)
-            for (index_t c = 0; c < k; ++c) acc[r * k + c] += double(prod[r * kpad + c]);
+        for (index_t r = 0; r < rows; ++r) kt->axpy_acc(k, 1.0, prod + r * kpad, acc + r * k);
     }
 
     // --------------------------------------------------------------- one evaluation
@@ -957,6 +967,7 @@ struct Driver {
         const int nt_req = resolve_threads(n_threads);
         kt = &active_kernels<T>();
         kf = &active_kernels<float>();
+        kd = &active_kernels<double>();
         mr = kt->mr;
         nr = kt->nr;
         const double mean_d = load_z(Z);
@@ -998,8 +1009,11 @@ struct Driver {
         } else {
             // kept pairs of the I <= J tiles: at most n_pad^2 / 2 of (T, int32), in practice a small
             // fraction, the kernel being peaked
-            kept_cached = double(n_pad) * double(n_pad) * 0.5 * double(sizeof(T) + 4) <= double(cache_bytes);
-            if (kept_cached && kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
+            // kept pairs of the I <= J tiles, each tile within an equal share of cache_bytes (in
+            // practice a small fraction of its pairs, the kernel being peaked)
+            kept_quota = double(cache_bytes) / (double(nT) * double(nT + 1) / 2.0);
+            if (kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
+            kept_ok.assign(size_t(nT * nT), 0);
         }
 
         // pass 1
@@ -1028,12 +1042,13 @@ struct Driver {
         if (pred)
             for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
 
-        // pass 2 (the dense products need zt: in the dense mode or without the cache always possible,
-        // else only if a tile kept enough pairs)
-        bool need_zt = dense || !kept_cached;
+        // pass 2 (the dense products need zt: in the dense mode or for a tile not cached always
+        // possible, else only if a cached tile kept enough pairs)
+        bool need_zt = dense;
         for (index_t I = 0; I < nT && !need_zt; ++I)
             for (index_t J = I; J < nT && !need_zt; ++J)
-                need_zt = dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
+                need_zt = !kept_ok[size_t(I * nT + J)] ||
+                          dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
         if (need_zt) build_zt();
         rs_row.assign(size_t(n_pad), 0.0);
         rs_col.assign(size_t(n_pad), 0.0);
@@ -1132,7 +1147,9 @@ bool PairSweep<T>::dense_cache_fits() const {
     const index_t n = n_samples();
     const std::size_t bytes = impl_->nca ? impl_->nca->cache_bytes : impl_->mlkr->cache_bytes;
     const index_t l = index_t(kt.mr) / std::gcd(kt.mr, kt.nr) * index_t(kt.nr);
-    const index_t tb = std::min(std::max<index_t>(1, (96 + l / 2) / l) * l, (n + l - 1) / l * l);
+    const index_t ov = impl_->nca ? impl_->nca->tile_override : impl_->mlkr->tile_override;
+    const index_t tw = ov > 0 ? ov : tile_width(true, n);
+    const index_t tb = std::min(std::max<index_t>(1, (tw + l / 2) / l) * l, (n + l - 1) / l * l);
     const index_t np = (n + tb - 1) / tb * tb;
     return double(np) * double(np) * double(sizeof(T)) <= double(bytes);
 }

@@ -18,20 +18,41 @@
 // Two modes of the same driver (same tiles, schedule, packing and products; they agree to rounding):
 //   dense:  every pair of every tile; pass 1 keeps the tiles' exponentials for pass 2 while
 //           n_pad^2 * sizeof(T) fits in cache_bytes; pass 2 skips a tile whose every weight is
-//           below tau, and forms S Z pair by pair when at most 2/5 of a tile's S is above 2 tau.
+//           below tau, and forms S Z pair by pair when at most 2/5 of a tile's S is above 2 tau
+//           (the rest through the micro-kernels; 1/10, 3/5, 4/5 and "never" measured no better
+//           at 10000 x 16 float32, tile 96, over kernel widths 0.25 .. 1).
 //   sparse: screened: pass 1 keeps per tile only the pairs with d_ij <= max(m_i, m_j) + gap (m the
 //           running row minima, gap = -log tau: farther pairs weigh below tau = 1e-16 in float64,
-//           1e-10 in float32, relative to their row's largest) with their distances (kept for
-//           pass 2 while n_pad^2 / 2 pairs fit in cache_bytes). float64 problems choose the pairs on
-//           float32 distances with a rounding margin and compute the kept ones exactly.
+//           1e-10 in float32, relative to their row's largest) with their distances, kept for
+//           pass 2 when they fit the tile's equal share of cache_bytes (cache_bytes / number of
+//           tiles; the choice depends only on the tile's own count), else recomputed there with the
+//           final minima. float64 problems choose the pairs on float32 distances with a rounding
+//           margin and compute the kept ones exactly.
 //   automatic: sparse when the mean squared distance over all pairs, 2/n sum_i |z_i - mean|^2,
-//           exceeds 2 gap (most pairs then weigh nothing), else dense. Measured per evaluation on
+//           exceeds 2 gap (most pairs then weigh nothing), else dense. Measured (before the row ops
+//           below, which sped both modes up, the dense one more) per evaluation on
 //           2 threads, dense / sparse time at mean distance / gap: NCA digits float64 1.1 -> 0.59,
 //           3.0 -> 1.47; float32 1.7 -> 0.98, 4.8 -> 1.65; 10000 x 64 (n_components 32) float64
 //           0.8 -> 0.71, 2.3 -> 1.22; float32 1.3 -> 0.73, 3.6 -> 1.38; MLKR alike (digits float64
 //           1.1 -> 0.68; 10000 x 64 float32 1.3 -> 0.83, 3.6 -> 1.34).
 // In both, one exponential per pair serves both sides of a tile when the shifts it meets lie within a
 // span (40 in float32, 300 in float64) of each other; exp arguments are floored at -87 / -708.
+//
+// Per element. This file is compiled for the baseline ISA: every loop over a tile row runs as a
+// KernelTable row op at the dispatched ISA (kernels.hpp): the distance rows with pass 1's minima
+// (sq_from_dot_min), the exponentials (exp_diff), pass 2's S rows fused with the count of entries
+// above 2 tau (s_row), the selections (select_abs_above, select_within_cut: compress-store on
+// AVX-512, branchless stores elsewhere), the row / column sums (vsum, vaxpy) and the pair-by-pair
+// products, accumulated per tile in T (gather_gemv over a row's kept pairs, scatter_axpy for the
+// columns) and added to the double accumulators once per row / tile. Tile side: dense n / 32,
+// sparse n / 6, both within [96, 288] (pair_sweep.cpp: tile_width).
+// Measured on a loaded 2-core AVX-512 VM (min of 3-4; LinearPairProblem, 64 features, k = 16,
+// float32 NCA, 10 classes, L ~ N(0, scale^2)), seconds per evaluation, 1 thread, before / after
+// the row ops: 10000 rows scale 1 (dense) 0.81 / 0.19, scale 3 (sparse) 0.13 / 0.060; 20000 rows
+// dense 3.2 / 0.80, sparse 0.61 / 0.28. Profile after (dense 10000): distance and product
+// micro-kernels 16%, s_row 12%, exp_diff 9%, gather_gemv 9%, sq_from_dot_min 8%, scatter_axpy
+// 6%, select_abs_above 6%; (sparse 10000): micro-kernel 20%, sq_from_dot_min 10%,
+// select_within_cut 10%, the driver's per-pair loops 15%, exp_diff 7%.
 //
 // Schedule. Tiles (I, J), I <= J, of side TB (a multiple of the micro-kernels' MR and NR, fixed by
 // the instruction set, n and the mode, never by the thread count). Tile (I, J) adds to the row
@@ -41,10 +62,12 @@
 // any thread count, so results are bitwise identical for any n_threads. An exception inside a tile
 // is kept, the remaining tiles skipped, and it is rethrown after the team returns.
 // Against one barrier per round (a team call per anti-diagonal), 2 threads, 10000 x 64 NCA (loaded
-// machine): dense 0.95 against 1.23 s, sparse 1.00 against 1.04 s; digits within noise.
+// machine; before the row ops): dense 0.95 against 1.23 s, sparse 1.00 against 1.04 s; digits
+// within noise.
 //
 // Memory. O(n k) for Z's packed copies and the accumulators, O(threads TB^2) scratch, plus the
-// bounded caches (each <= cache_bytes, default 64 MiB; a sweep that used both modes holds both).
+// bounded caches (each <= cache_bytes, default 64 MiB; a sweep that used both modes holds both;
+// the sparse cache's per-tile bookkeeping is O(number of tiles^2) small objects).
 // Never n x n. Dtypes: float32 or float64 kernels, per-tile partial sums (<= TB terms) in T,
 // everything that crosses tiles (log-sum-exp states, q, b, the loss, G) in double.
 // Edge cases: n >= 2 (checked); a row's own term is excluded exactly; its nearest pair is always

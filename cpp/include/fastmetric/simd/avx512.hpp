@@ -3,6 +3,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace fastmetric {
 namespace simd {
 
@@ -46,6 +48,12 @@ struct avx512_ops<float> {
     }
     static void stream(float* p, reg a) { _mm512_stream_ps(p, a); }
     static void fence() { _mm_sfence(); }
+    // the lanes of a where m is set, packed to p; their indices base + l packed to idx
+    static void compress_store(float* p, unsigned m, reg a) { _mm512_mask_compressstoreu_ps(p, __mmask16(m), a); }
+    static void compress_store_index(std::int32_t* idx, unsigned m, int base) {
+        const __m512i l = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        _mm512_mask_compressstoreu_epi32(idx, __mmask16(m), _mm512_add_epi32(_mm512_set1_epi32(base), l));
+    }
     static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
     static float hmax(reg a) { return _mm512_reduce_max_ps(a); }
 };
@@ -84,6 +92,11 @@ struct avx512_ops<double> {
     static reg recip(reg a) { return _mm512_div_pd(_mm512_set1_pd(1.0), a); }
     static void stream(double* p, reg a) { _mm512_stream_pd(p, a); }
     static void fence() { _mm_sfence(); }
+    static void compress_store(double* p, unsigned m, reg a) { _mm512_mask_compressstoreu_pd(p, __mmask8(m), a); }
+    static void compress_store_index(std::int32_t* idx, unsigned m, int base) {
+        const __m512i l = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        _mm512_mask_compressstoreu_epi32(idx, __mmask16(m & 0xffu), _mm512_add_epi32(_mm512_set1_epi32(base), l));
+    }
     static double hsum(reg a) { return _mm512_reduce_add_pd(a); }
     static double hmax(reg a) { return _mm512_reduce_max_pd(a); }
 };
