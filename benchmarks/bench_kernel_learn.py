@@ -278,6 +278,9 @@ def print_table(rows, checks, file=None):
             notes = [f"met {n_met}/{len(notes)}"] + missed
         if r.get("error"):
             notes.append(r["error"])
+        if r["learner"].startswith("pyDML") and r.get("load1") is not None:  # measured at another time
+            cpu = r.get("fit_cpu_seconds")
+            notes.append(f"load {r['load1']:.1f}" + ("" if cpu is None else f", cpu {cpu:.1f} s"))
         print(f"{r['learner']:<28} {r['dataset']:<14} {acc:>8} {t:>9} {ratio:>9}  {'; '.join(notes)}", file=file)
     if checks:
         n_met = sum(ok for *_, ok in checks)
