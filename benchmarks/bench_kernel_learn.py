@@ -77,10 +77,10 @@ POLY2 = {"kernel": "poly", "degree": 2}
 
 #: fastmetric rows: name -> (class name in fastmetric.learn, keyword arguments, fit on real targets)
 FASTMETRIC = {
-    "fastmetric NCA": ("fastmetric NCA", {}, False),
-    "fastmetric LMNN": ("fastmetric LMNN", {}, False),
-    "fastmetric MLKR": ("fastmetric MLKR", {}, True),
-    "fastmetric LFDA": ("fastmetric LFDA", {}, False),
+    "fastmetric NCA": ("NCA", {}, False),
+    "fastmetric LMNN": ("LMNN", {}, False),
+    "fastmetric MLKR": ("MLKR", {}, True),
+    "fastmetric LFDA": ("LFDA", {}, False),
 }
 FASTMETRIC_KERNEL = {
     "fastmetric KernelNCA-rbf": ("KernelNCA", RBF, False),
