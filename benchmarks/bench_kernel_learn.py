@@ -14,6 +14,11 @@ Rows:
 * fastmetric ``KernelNCA-rbf``, ``KernelLMNN-rbf``, ``KernelLMNN-poly2``, ``KernelMLKR-rbf``,
   ``KernelLFDA-rbf`` (default ``gamma``, i.e. 1/n_features; poly: degree 2, coef0 1; exact kernels,
   ``n_landmarks=None``);
+* fastmetric ``KernelNCA-cv``, ``KernelLMNN-cv``, ``KernelMLKR-cv``, ``KernelLFDA-cv``: the kernel
+  ("rbf", "poly" of degree 2, "linear") and n_components (1 or n_features) chosen by 3-fold CV of a
+  3-NN pipeline on the training part only (``kernel_selection.py``; on digits the kernel only); the
+  fit time is one refit with the chosen parameters, the note gives the choice and the selection time
+  (``--no-cv`` leaves these rows out);
 * pyDML 0.1.0 ``KLMNN-rbf``, ``KLMNN-poly2``, ``KDMLMJ-poly2``, ``KDA-rbf``, ``KANMM-poly2`` with
   pyDML's defaults except the kernel (same gamma / degree / coef0 as above), run by
   ``benchmarks/peers/pydml_runner.py`` in pyDML's own interpreter ($FASTMETRIC_PYDML_PYTHON).
@@ -47,7 +52,8 @@ ones -- pyDML's KLMNN takes ~460 s per data set and its rows do not depend on fa
 ``--slow-peers`` also runs KLMNN on digits (> 600 s per kernel, skipped otherwise);
 ``--peer-timeout S`` (default 1800) bounds each pyDML fit; ``--no-fastmetric-kernel`` leaves out the
 fastmetric kernel rows; ``--repeat N`` (default $FASTMETRIC_BENCH_REPEAT or 3) fits per cell;
-``--json FILE`` saves all rows (each with its target checks). The pyDML environment::
+``--json FILE`` saves all rows (each with its target checks); ``--reuse FILE`` takes the euclidean and
+fastmetric rows from such a file instead of fitting again (to add pyDML rows that finished later). The pyDML environment::
 
     python3 -m venv /tmp/venv_pydml && /tmp/venv_pydml/bin/pip install "Cython<3" "numpy<1.24" \\
         "scipy<1.12" "scikit-learn<1.4" "pandas<2.2" "matplotlib<3.9" seaborn six wheel "setuptools<70"
@@ -107,6 +113,15 @@ MATCH = {
     "fastmetric KernelLFDA-rbf": ("fastmetric LFDA", "pyDML KDA-rbf"),
 }
 RBF_KERNEL_ROWS = tuple(f"fastmetric Kernel{n}-rbf" for n in ("NCA", "LMNN", "MLKR", "LFDA"))
+#: cross-validated rows (``kernel_selection.py``: kernel and n_components chosen on the training part)
+FASTMETRIC_CV = {
+    f"fastmetric Kernel{n}-cv": (f"Kernel{n}", real)
+    for n, real in (("NCA", False), ("LMNN", False), ("MLKR", True), ("LFDA", False))
+}
+CV_KERNEL_ROWS = tuple(FASTMETRIC_CV)
+MATCH.update({name: (f"fastmetric {cls[6:]}", None) for name, (cls, _) in FASTMETRIC_CV.items()})
+#: a smaller grid on digits, whose exact kernel fits take seconds each (1,257 rows): the kernel only
+DIGITS_GRID = {"kernel": ["rbf", "poly", "linear"], "n_components": [None]}
 
 
 def load1():
@@ -139,6 +154,34 @@ def run_fastmetric(name, cls_name, params, real_targets, dataset, repeat, module
             row["error"] = "NaN embedding"
         if getattr(est, "n_iter_", None) is not None:
             row["n_iter"] = int(est.n_iter_)
+    except Exception as exc:  # a failing learner is a row, not a crash
+        row["error"] = f"{type(exc).__name__}: {exc}"
+    return row
+
+
+def run_selected(name, cls_name, real_targets, dataset):
+    """The kernel and n_components of fastmetric.learn.<cls_name> chosen by 3-fold CV on the training
+    part (``kernel_selection.select``); the row's fit time is one refit with the chosen parameters
+    (comparable with the other rows), ``select_seconds`` the whole selection."""
+    from kernel_selection import describe, select
+
+    Xtr, Xte, ytr, yte = load_protocol(dataset)
+    row = {"learner": name, "dataset": dataset, "accuracy": None, "fit_seconds": None, "error": None, "load1": load1()}
+    try:
+        import fastmetric.learn as module
+
+        cls = getattr(module, cls_name)
+        target = ytr.astype(np.float64) if real_targets else ytr
+        est, best, seconds = select(cls, Xtr, target, grid=DIGITS_GRID if dataset == "digits" else None)
+        refit = cls(**est.get_params())
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
+            refit.fit(Xtr, target)
+            row["fit_seconds"] = time.perf_counter() - t0
+        row["accuracy"] = knn3_accuracy(refit.transform(Xtr), ytr, refit.transform(Xte), yte)
+        row["select_seconds"] = seconds
+        row["selected"] = describe(best)
     except Exception as exc:  # a failing learner is a row, not a crash
         row["error"] = f"{type(exc).__name__}: {exc}"
     return row
@@ -212,12 +255,17 @@ def target_checks(rows):
         return None if r is None or r.get("accuracy") is None else r["accuracy"]
 
     checks = []
-    for name in ("fastmetric KernelNCA-rbf", "fastmetric KernelLMNN-rbf"):
+    for name in (
+        "fastmetric KernelNCA-rbf",
+        "fastmetric KernelLMNN-rbf",
+        "fastmetric KernelNCA-cv",
+        "fastmetric KernelLMNN-cv",
+    ):
         for ds, floor in (("spheres6", 0.85), ("spheres10", 0.83)):
             a = acc(name, ds)
             if (name, ds) in by:
                 checks.append((name, ds, f"acc >= {floor:.2f}", a is not None and a >= floor))
-    for name in RBF_KERNEL_ROWS:
+    for name in (*RBF_KERNEL_ROWS, *CV_KERNEL_ROWS):
         linear = MATCH[name][0]
         for ds in DATASETS:
             if (name, ds) not in by:
@@ -276,6 +324,8 @@ def print_table(rows, checks, file=None):
             n_met = sum(n == "met" for n in notes)
             missed = [n for n in notes if n != "met"]
             notes = [f"met {n_met}/{len(notes)}"] + missed
+        if r.get("selected"):
+            notes.append(f"CV chose {r['selected']} (selection {r['select_seconds']:.1f} s)")
         if r.get("error"):
             notes.append(r["error"])
         if r["learner"].startswith("pyDML") and r.get("load1") is not None:  # measured at another time
@@ -300,8 +350,10 @@ def main(argv):
     p.add_argument("--slow-peers", action="store_true", help="also run pyDML KLMNN on digits")
     p.add_argument("--peer-timeout", type=float, default=1800.0, help="seconds per pyDML fit")
     p.add_argument("--no-fastmetric-kernel", action="store_true", help="leave out fastmetric's kernel rows")
+    p.add_argument("--no-cv", action="store_true", help="leave out the cross-validated kernel rows")
     p.add_argument("--repeat", type=int, default=int(os.environ.get("FASTMETRIC_BENCH_REPEAT", "3")))
     p.add_argument("--json", default=None, help="save all rows to this file")
+    p.add_argument("--reuse", default=None, help="take the non-pyDML rows from this earlier --json file")
     args = p.parse_args(argv[1:])
 
     datasets = [d for d in args.datasets.split(",") if d]
@@ -311,7 +363,8 @@ def main(argv):
     fm = dict(FASTMETRIC)
     if not args.no_fastmetric_kernel:
         fm.update(FASTMETRIC_KERNEL)
-    known = ["euclidean", *fm, *PYDML]
+    cv = {} if (args.no_fastmetric_kernel or args.no_cv) else FASTMETRIC_CV
+    known = ["euclidean", *fm, *cv, *PYDML]
     wanted = known if args.learners is None else [s.strip() for s in args.learners.split(",") if s.strip()]
     wanted = [w if w in ("euclidean", *PYDML) or w.startswith("fastmetric ") else f"fastmetric {w}" for w in wanted]
     for w in wanted:
@@ -320,6 +373,11 @@ def main(argv):
 
     print(f"# load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     rows = []
+    if args.reuse:  # the fastmetric / euclidean rows of an earlier run (pyDML's are added below)
+        with open(args.reuse) as f:
+            earlier = {(r["learner"], r["dataset"]): r for r in json.load(f)}
+        rows = [earlier[(n, d)] for n in wanted for d in datasets if (n, d) in earlier and n not in PYDML]
+        wanted = [n for n in wanted if n in PYDML]
     for name in wanted:
         for ds in datasets:
             if name == "euclidean":
@@ -327,6 +385,9 @@ def main(argv):
             elif name in fm:
                 cls_name, params, real = fm[name]
                 rows.append(run_fastmetric(name, cls_name, params, real, ds, args.repeat))
+            elif name in cv:
+                rows.append(run_selected(name, *cv[name], ds))
+            print(f"# {name} {ds} done (load {load1()})", file=sys.stderr, flush=True)
     peers = [w for w in wanted if w in PYDML]
     if peers and not args.no_peer:
         rows += pydml_rows(peers, datasets, cache=args.peer_cache, slow=args.slow_peers, timeout=args.peer_timeout)
