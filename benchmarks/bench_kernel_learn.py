@@ -52,8 +52,11 @@ ones -- pyDML's KLMNN takes ~460 s per data set and its rows do not depend on fa
 ``--slow-peers`` also runs KLMNN on digits (> 600 s per kernel, skipped otherwise);
 ``--peer-timeout S`` (default 1800) bounds each pyDML fit; ``--no-fastmetric-kernel`` leaves out the
 fastmetric kernel rows; ``--repeat N`` (default $FASTMETRIC_BENCH_REPEAT or 3) fits per cell;
+``--threads 1`` runs fastmetric on one thread and notes its CPU time (single-threaded pyDML's CPU
+time is the figure least moved by other jobs: compare like with like);
 ``--json FILE`` saves all rows (each with its target checks); ``--reuse FILE`` takes the euclidean and
-fastmetric rows from such a file instead of fitting again (to add pyDML rows that finished later). The pyDML environment::
+fastmetric rows from such a file instead of fitting again (to add pyDML rows that finished later).
+The pyDML environment::
 
     python3 -m venv /tmp/venv_pydml && /tmp/venv_pydml/bin/pip install "Cython<3" "numpy<1.24" \\
         "scipy<1.12" "scikit-learn<1.4" "pandas<2.2" "matplotlib<3.9" seaborn six wheel "setuptools<70"
@@ -124,6 +127,10 @@ MATCH.update({name: (f"fastmetric {cls[6:]}", None) for name, (cls, _) in FASTME
 DIGITS_GRID = {"kernel": ["rbf", "poly", "linear"], "n_components": [None]}
 
 
+#: n_threads of the fastmetric fits (``--threads``; None: every core)
+N_THREADS = None
+
+
 def load1():
     return round(os.getloadavg()[0], 2)
 
@@ -139,16 +146,21 @@ def run_fastmetric(name, cls_name, params, real_targets, dataset, repeat, module
             import fastmetric.learn as module
         cls = getattr(module, cls_name)
         target = ytr.astype(np.float64) if real_targets else ytr
-        best = float("inf")
+        best = best_cpu = float("inf")
         est = None
+        extra = {}
+        if N_THREADS is not None and "n_threads" in cls().get_params():
+            extra["n_threads"] = N_THREADS
         for _ in range(max(1, repeat)):
-            est = cls(n_components=Xtr.shape[1], **params)
+            est = cls(n_components=Xtr.shape[1], **params, **extra)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.process_time()
                 est.fit(Xtr, target)
                 best = min(best, time.perf_counter() - t0)
+                best_cpu = min(best_cpu, time.process_time() - c0)
         row["fit_seconds"] = best
+        row["fit_cpu_seconds"] = best_cpu
         row["accuracy"] = knn3_accuracy(est.transform(Xtr), ytr, est.transform(Xte), yte)
         if row["accuracy"] != row["accuracy"]:
             row["error"] = "NaN embedding"
@@ -328,6 +340,8 @@ def print_table(rows, checks, file=None):
             notes.append(f"CV chose {r['selected']} (selection {r['select_seconds']:.1f} s)")
         if r.get("error"):
             notes.append(r["error"])
+        if r["learner"].startswith("fastmetric") and r.get("fit_cpu_seconds") is not None and N_THREADS == 1:
+            notes.append(f"cpu {r['fit_cpu_seconds']:.2f} s")
         if r["learner"].startswith("pyDML") and r.get("load1") is not None:  # measured at another time
             cpu = r.get("fit_cpu_seconds")
             notes.append(f"load {r['load1']:.1f}" + ("" if cpu is None else f", cpu {cpu:.1f} s"))
@@ -354,8 +368,16 @@ def main(argv):
     p.add_argument("--repeat", type=int, default=int(os.environ.get("FASTMETRIC_BENCH_REPEAT", "3")))
     p.add_argument("--json", default=None, help="save all rows to this file")
     p.add_argument("--reuse", default=None, help="take the non-pyDML rows from this earlier --json file")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="n_threads of the fastmetric fits (1: CPU time comparable with pyDML's)",
+    )
     args = p.parse_args(argv[1:])
 
+    global N_THREADS
+    N_THREADS = args.threads
     datasets = [d for d in args.datasets.split(",") if d]
     for d in datasets:
         if d not in DATASETS:

@@ -420,7 +420,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
             # eigenvectors of the d x d scatter matrix: deterministic and O(n d^2), accumulated in
             # float64 by row blocks (no float64 copy of X: the kernel learners' features are 400 MB
             # of float32 at 100,000 x 1,000)
-            w, V = np.linalg.eigh(_scatter(X))
+            with blas_single_thread():
+                w, V = np.linalg.eigh(_scatter(X))
             order = np.argsort(w)[::-1][:k]
             comp = V[:, order].T
             # sign convention: largest |entry| of each component positive (like svd_flip)
