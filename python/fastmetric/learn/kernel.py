@@ -169,8 +169,6 @@ class KernelMetricMixin(MahalanobisMixin):
         X = self._validate_unsupervised(X, reset=False, ensure_min_samples=1)
         if self.kernel == "chi2" and (X < 0).any():
             raise ValueError("the chi2 kernel is defined on non-negative data (histograms); X has negative values")
-        if X.shape[0] == 0:
-            return np.zeros((0, A.shape[0]), dtype=X.dtype)
         return self._feature_map().embed(X, A)
 
     def get_mahalanobis_matrix(self):
