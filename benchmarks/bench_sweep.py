@@ -4,10 +4,11 @@ side by side in one process.
 The other build's compiled ``_core`` is loaded under another package name (``--base PATH``: its
 ``_core*.so``, e.g. ``/tmp/venv_base/lib/python3.11/site-packages/fastmetric/_core*.so`` of the
 commit before the unified sweep, whose API was ``NcaProblem(X_sorted, class_offsets)`` /
-``MlkrProblem(X, y)``). Cases: digits (the issue-5 protocol's training part, 1257 x 64,
-standardised) and make_classification (n x 64, 10 classes, standardised), n_components = 32, at the
-PCA initialisation L0 (a peaked kernel: the sparse mode) and at 0.3 L0 (a broad kernel: the dense
-mode), float32 and float64; best of ``--repeat`` evaluations after one warm-up.
+``MlkrProblem(X, y)``; a build that has ``LinearPairProblem`` is called through it). Cases: digits
+(the issue-5 protocol's training part, 1257 x 64, standardised) and make_classification (n x 64,
+10 classes, standardised), n_components = 32, at the PCA initialisation L0 (a peaked kernel: the
+sparse mode) and at 0.3 L0 (a broad kernel: the dense mode), float32 and float64; best of
+``--repeat`` evaluations after one warm-up.
 
     python benchmarks/bench_sweep.py --base /tmp/venv_base/.../_core.cpython-311-x86_64-linux-gnu.so
     python benchmarks/bench_sweep.py --sizes 10000,50000 --repeat 3
@@ -72,6 +73,9 @@ def best_times(fns, repeat, warmup=True):
 
 
 def old_problem(base, objective, X, y):
+    if hasattr(base, "LinearPairProblem"):  # a build with the unified sweep
+        prob = base.LinearPairProblem(X, y.astype(np.float64), objective)
+        return lambda L: prob.loss_grad(L, THREADS)
     if objective == "nca":
         order = np.argsort(y, kind="stable")
         ys = y[order]

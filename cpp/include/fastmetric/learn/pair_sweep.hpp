@@ -64,6 +64,16 @@
 // Against one barrier per round (a team call per anti-diagonal), 2 threads, 10000 x 64 NCA (loaded
 // machine; before the row ops): dense 0.95 against 1.23 s, sparse 1.00 against 1.04 s; digits
 // within noise.
+// Where 2 threads lose at small n (digits 1257 x 64 at MLKR's learned L, float64, sparse; per
+// phase, best of 30, ms, 1 / 2 threads): serial setup (centring, |z|^2, packing) 0.38 / 0.43,
+// pass 1 2.0 / 1.13, pass 1 -> 2 boundary 0.04, pass 2 1.49 / 0.83, G 0.08; dense (tile 96, 14
+// tiles a side) setup 0.35, pass 1 3.9 / 2.0, boundary (feature panels) 0.36, pass 2 2.2 / 1.2.
+// The wavefront's tail costs each pass about 10% over half its 1-thread time (~0.2 ms of a
+// 2.8 ms evaluation), the serial setup about as much: the setup copies are now written in memory
+// order and |z|^2 eight rows at a time (same values, same summation order per row). A wait-free
+// pass 2 (each tile into its own partial sums, then added in the order above) would take the
+// rest of pass 2's tail; pass 1 cannot drop the order: the running minima decide which pairs
+// a sparse tile keeps.
 //
 // Memory. O(n k) for Z's packed copies and the accumulators, O(threads TB^2) scratch, plus the
 // bounded caches (each <= cache_bytes, default 64 MiB; a sweep that used both modes holds both;
