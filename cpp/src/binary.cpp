@@ -80,6 +80,12 @@ void with_metric(BinaryMetric m, F&& f) {
     }
 }
 
+// Problems under ~2^18 word-pairs run on the calling thread (the result does not depend on it).
+int threads_for(int requested, index_t n, index_t m, index_t words) {
+    const int nt = resolve_threads(requested);
+    return double(n) * double(m) * double(words) < double(1 << 18) ? 1 : nt;
+}
+
 std::vector<std::int64_t> row_popcounts(const BinaryKernels& kt, const PackedRows& r, int nt) {
     std::vector<std::int64_t> p(std::size_t(r.rows));
     parallel_for_static(nt, r.rows, [&](int, index_t i) { p[std::size_t(i)] = std::int64_t(kt.popcount_row(r.data + i * r.ld, r.words)); });
@@ -126,7 +132,7 @@ void binary_pairwise(const PackedRows& x, const PackedRows& y, bool symmetric, B
     check_rows(x, y, n_bits);
     if (condensed && !symmetric) throw std::invalid_argument("condensed output needs a symmetric problem");
     const BinaryKernels& kt = active_binary_kernels();
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
     const auto px = row_popcounts(kt, x, nt);
     const auto py = symmetric ? px : row_popcounts(kt, y, nt);
     const index_t n = x.rows, m = y.rows;
@@ -175,7 +181,7 @@ void binary_kneighbors(const PackedRows& x, const PackedRows& y, BinaryMetric me
     const index_t avail = y.rows - (exclude_self ? 1 : 0);
     if (k < 1 || k > avail) throw std::invalid_argument("k out of range for the number of references");
     const BinaryKernels& kt = active_binary_kernels();
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
     const auto px = row_popcounts(kt, x, nt);
     const auto py = row_popcounts(kt, y, nt);
     const index_t n = x.rows, m = y.rows;
@@ -231,7 +237,7 @@ void binary_radius(const PackedRows& x, const PackedRows& y, BinaryMetric metric
                    std::vector<std::int64_t>& ind, std::vector<std::int64_t>& offsets, int n_threads) {
     check_rows(x, y, n_bits);
     const BinaryKernels& kt = active_binary_kernels();
-    const int nt = resolve_threads(n_threads);
+    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
     const auto px = row_popcounts(kt, x, nt);
     const auto py = row_popcounts(kt, y, nt);
     const index_t n = x.rows, m = y.rows;
