@@ -199,6 +199,7 @@ void binary_kneighbors(const PackedRows& x, const PackedRows& y, BinaryMetric me
             const index_t i0 = t * qb, i1 = std::min(n, i0 + qb);
             std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
             std::vector<std::vector<Entry>> heaps(std::size_t(i1 - i0));
+            std::vector<double> dbuf(static_cast<std::size_t>(nb));
             for (auto& h : heaps) h.reserve(std::size_t(k) + 1);
             for (index_t j0 = 0; j0 < m; j0 += nb) {
                 const index_t j1 = std::min(m, j0 + nb);
@@ -206,9 +207,14 @@ void binary_kneighbors(const PackedRows& x, const PackedRows& y, BinaryMetric me
                 for (index_t i = i0; i < i1; ++i) {
                     auto& h = heaps[std::size_t(i - i0)];
                     const std::uint32_t* c = cbuf.data() + (i - i0) * nb;
+                    // the row's distances first (independent divisions), then the heap test
+                    const std::int64_t pxi = px[i];
+                    for (index_t j = j0; j < j1; ++j) dbuf[std::size_t(j - j0)] = from_counts<M>(c[j - j0], pxi, py[j], n_bits);
                     for (index_t j = j0; j < j1; ++j) {
+                        const double d = dbuf[std::size_t(j - j0)];
+                        // a full heap rejects anything above its worst entry without the NaN-aware compare
+                        if (index_t(h.size()) == k && d > h.front().d) continue;
                         if (exclude_self && j == i) continue;
-                        const double d = from_counts<M>(c[j - j0], px[i], py[j], n_bits);
                         if (index_t(h.size()) < k) {
                             h.push_back({d, j});
                             std::push_heap(h.begin(), h.end(), worse);
