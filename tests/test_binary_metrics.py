@@ -1,6 +1,11 @@
 """The boolean metrics against scipy 1.17: unpacked (bool / int / float) and bit-packed rows, w=,
 k-NN / radius against a brute-force ranking, every ISA, thread independence, bad input."""
 
+import os
+import signal
+import threading
+import time
+
 import numpy as np
 import pytest
 from scipy.spatial import distance as sd
@@ -157,7 +162,7 @@ def test_weights_vs_scipy(rng):
 
 
 @pytest.mark.parametrize("metric", METRICS)
-def test_kneighbors_vs_brute_force_with_ties(rng, metric):
+def test_kneighbors_vs_brute_force_with_ties(isa, rng, metric):
     X = rng.random((40, 12)) < 0.3  # 12 bits: many exact ties
     Y = rng.random((90, 12)) < 0.3
     X[0] = False
@@ -192,7 +197,7 @@ def test_kneighbors_value_path_and_weights(rng):
 
 
 @pytest.mark.parametrize("metric", ["jaccard", "hamming", "dice"])
-def test_radius_vs_brute_force(rng, metric):
+def test_radius_vs_brute_force(isa, rng, metric):
     X, Y = bits(rng, 25, 20), bits(rng, 60, 20)
     D = sd.cdist(X, Y, metric)
     r = float(np.nanmedian(D))
@@ -252,3 +257,19 @@ def test_bad_input():
         kneighbors(B, None, 4, "jaccard")
     with pytest.raises(TypeError, match="packed must be True or False"):
         cdist(X, X, "jaccard", packed="yes")
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_keyboard_interrupt_stops_the_packed_search():
+    assert threading.current_thread() is threading.main_thread()
+    P = np.random.default_rng(0).integers(0, 256, (400_000, 256), dtype=np.uint8)  # seconds of work
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            kneighbors(P[:2000], P, 5, "jaccard", packed=True)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 3.0
+    close(cdist(P[:2], P[:3], "jaccard", packed=True), cdist(P[:2].copy(), P[:3], "jaccard", packed=True))

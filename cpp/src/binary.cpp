@@ -3,6 +3,7 @@
 #include "fastmetric/binary.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -119,6 +120,20 @@ inline bool before(double da, std::int64_t ia, double db, std::int64_t ib) {
     return ia < ib;
 }
 
+// Ctrl-C: the calling thread (team thread 0) asks the installed check at most every ~50 ms, between
+// tasks; `interrupted` then stops the loop (parallel_for_dynamic rethrows it after the team is done).
+struct InterruptPoll {
+    interrupt_check_fn check = interrupt_check();
+    std::chrono::steady_clock::time_point next = std::chrono::steady_clock::now() + std::chrono::milliseconds(50);
+    void poll(int tid) {
+        if (!check || tid != 0) return;
+        const auto now = std::chrono::steady_clock::now();
+        if (now < next) return;
+        next = now + std::chrono::milliseconds(50);
+        if (check()) throw interrupted();
+    }
+};
+
 void check_rows(const PackedRows& x, const PackedRows& y, index_t n_bits) {
     if (x.words != y.words) throw std::invalid_argument("packed X and Y have different widths");
     if (n_bits <= 0 || n_bits > x.words * 64) throw std::invalid_argument("n_bits out of range for the packed width");
@@ -141,7 +156,9 @@ void binary_pairwise(const PackedRows& x, const PackedRows& y, bool symmetric, B
     std::vector<std::vector<std::uint32_t>> scratch(std::size_t(std::max(nt, 1)));
     with_metric(metric, [&](auto mc) {
         constexpr BinaryMetric M = decltype(mc)::value;
+        InterruptPoll ctrl_c;
         parallel_for_dynamic(nt, n_rb * n_cb, 1, [&](int tid, index_t task) {
+            ctrl_c.poll(tid);
             const index_t rb = task / n_cb, cb = task % n_cb;
             const index_t i0 = rb * kRowBlock, i1 = std::min(n, i0 + kRowBlock);
             index_t j0 = cb * nb;
@@ -195,7 +212,9 @@ void binary_kneighbors(const PackedRows& x, const PackedRows& y, BinaryMetric me
     auto worse = [](const Entry& a, const Entry& b) { return before(a.d, a.i, b.d, b.i); };  // max-heap on order
     with_metric(metric, [&](auto mc) {
         constexpr BinaryMetric M = decltype(mc)::value;
-        parallel_for_dynamic(nt, n_qb, 1, [&](int, index_t t) {
+        InterruptPoll ctrl_c;
+        parallel_for_dynamic(nt, n_qb, 1, [&](int tid, index_t t) {
+            ctrl_c.poll(tid);
             const index_t i0 = t * qb, i1 = std::min(n, i0 + qb);
             std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
             std::vector<std::vector<Entry>> heaps(std::size_t(i1 - i0));
@@ -253,7 +272,9 @@ void binary_radius(const PackedRows& x, const PackedRows& y, BinaryMetric metric
     std::vector<std::vector<std::pair<double, std::int64_t>>> hits(static_cast<std::size_t>(n));
     with_metric(metric, [&](auto mc) {
         constexpr BinaryMetric M = decltype(mc)::value;
-        parallel_for_dynamic(nt, n_qb, 1, [&](int, index_t t) {
+        InterruptPoll ctrl_c;
+        parallel_for_dynamic(nt, n_qb, 1, [&](int tid, index_t t) {
+            ctrl_c.poll(tid);
             const index_t i0 = t * qb, i1 = std::min(n, i0 + qb);
             std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
             for (index_t j0 = 0; j0 < m; j0 += nb) {
