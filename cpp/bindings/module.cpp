@@ -956,7 +956,13 @@ void register_learn2(py::module_& m) {
 }
 }  // namespace bind_learn2
 
+// --- boolean metrics on packed rows (binary_bindings.cpp)
+namespace fastmetric {
+void register_binary(py::module_& m);
+}
+
 PYBIND11_MODULE(_core, m) {
+    fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
     set_interrupt_check(&python_signal_pending);
     py::register_exception_translator([](std::exception_ptr p) {

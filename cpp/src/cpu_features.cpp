@@ -23,6 +23,14 @@ bool cpu_has_avx512() {
     }();
     return v;
 }
+// --- boolean metrics (binary.cpp)
+bool cpu_has_avx512_vpopcntdq() {
+    static const bool v = [] {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512vpopcntdq") && cpu_has_avx512();
+    }();
+    return v;
+}
 bool cpu_is_amd() {
     static const bool v = [] {
         __builtin_cpu_init();
@@ -34,11 +42,13 @@ bool cpu_is_amd() {
 bool cpu_has_avx2() { return false; }
 bool cpu_has_avx512() { return false; }
 bool cpu_is_amd() { return false; }
+bool cpu_has_avx512_vpopcntdq() { return false; }
 #endif
 #else
 bool cpu_is_amd() { return false; }
 bool cpu_has_avx2() { return false; }
 bool cpu_has_avx512() { return false; }
+bool cpu_has_avx512_vpopcntdq() { return false; }
 #endif
 
 }  // namespace fastmetric

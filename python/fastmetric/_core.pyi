@@ -187,3 +187,43 @@ def itml_sweep(
 
     Returns (sum |delta lambda|, |lambda_before|, |lambda_after|, n_skipped).
     """
+
+# --- boolean metrics on bit-packed rows (cpp/bindings/binary_bindings.cpp) ------------------------
+# X / Y: 2-D uint8 rows as np.packbits(..., axis=1) makes them (same width); bits past n_bits are
+# ignored; Y=None: X against itself. Distances are float64 (scipy 1.17's definitions, binary.hpp).
+def binary_pairwise(
+    X: npt.NDArray[np.uint8],
+    Y: npt.NDArray[np.uint8] | None,
+    metric: str,
+    n_bits: int,
+    out: npt.NDArray[np.float64],
+    condensed: bool = False,
+    n_threads: int = 0,
+) -> None:
+    """Fill out (n x m, or the condensed n(n-1)/2 vector when Y is None and condensed) with distances."""
+
+def binary_kneighbors(
+    X: npt.NDArray[np.uint8],
+    Y: npt.NDArray[np.uint8] | None,
+    metric: str,
+    n_bits: int,
+    k: int,
+    exclude_self: bool = False,
+    n_threads: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """The k nearest rows of Y per row of X, by (distance, index), NaN last."""
+
+def binary_radius_neighbors(
+    X: npt.NDArray[np.uint8],
+    Y: npt.NDArray[np.uint8] | None,
+    metric: str,
+    n_bits: int,
+    radius: npt.NDArray[np.float64],
+    exclude_self: bool = False,
+    sort_results: bool = False,
+    n_threads: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every row of Y with d <= radius (one radius, or one per query): CSR (distances, indices, offsets)."""
+
+def binary_isa() -> str:
+    """The popcount table in use: "generic", "avx2" or "avx512" (AVX-512 VPOPCNTDQ)."""

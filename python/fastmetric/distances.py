@@ -17,6 +17,13 @@ from ._validation import (
     same_array,
     validate_pair,
 )
+from .binary import (  # the boolean metrics and packed fingerprints
+    BINARY_METRICS,
+    binary_cdist,
+    binary_pairwise_distances,
+    binary_pdist,
+    wants_binary,
+)
 
 __all__ = ["cdist", "pdist", "pairwise_distances", "squareform", "DISTANCE_METRICS"]
 
@@ -35,7 +42,7 @@ _ALIASES = {
     "mahalanobis": "mahalanobis",
 }
 #: Metric names accepted by :func:`cdist`, :func:`pdist` and :func:`pairwise_distances`.
-DISTANCE_METRICS = tuple(sorted(_ALIASES))
+DISTANCE_METRICS = tuple(sorted(set(_ALIASES) | set(BINARY_METRICS)))  # + the boolean metrics (binary.py)
 
 # keyword arguments each metric accepts (beyond out / n_threads / check_finite)
 _METRIC_KWARGS = {
@@ -240,7 +247,15 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     float32 results (computed natively, with the accuracy bound in the README); anything else float64.
     ``out`` may be a preallocated array of that shape and dtype (or float64 to upcast).
     When ``XB`` is ``XA`` only the upper triangle is computed and the diagonal is exactly 0.
+
+    The boolean metrics (``dice``, ``hamming``, ``jaccard``, ``rogerstanimoto``, ``russellrao``,
+    ``sokalsneath``, ``yule``) take any bool / int / float rows with scipy 1.17's rules, ``w=`` weights,
+    and bit-packed rows with ``packed=True`` (uint8 from ``np.packbits(..., axis=1)``, ``n_bits=`` when
+    the bit count is not a multiple of 8); they return float64 (see :mod:`fastmetric.binary`; their
+    0/0 cases, e.g. dice of two all-zero rows, give scipy's NaN also on the diagonal).
     """
+    if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
+        return binary_cdist(XA, XB, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
     D = _plain_call(XA, XB, metric, False, out, kwargs, check_finite, n_threads)
     if D is not None:
         return D
@@ -269,7 +284,10 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     Entry ``n*i - i*(i+1)/2 + (j-i-1)`` holds d(X[i], X[j]) for i < j; only that upper triangle is
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
+    The boolean metrics (and ``packed=True``) are as in :func:`cdist` and return float64.
     """
+    if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
+        return binary_pdist(X, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
     D = _plain_call(X, None, metric, True, out, kwargs, check_finite, n_threads)
     if D is not None:
         return D
@@ -303,6 +321,10 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
+    if wants_binary(metric, kwargs):  # boolean metrics (binary.py): float64, zero diagonal when Y is None
+        if Y is not None and (Y is X or same_array(X, Y)):
+            Y = None
+        return binary_pairwise_distances(X, Y, metric, n_threads=n_threads, check_finite=check_finite, **kwargs)
     D = _plain_call(X, Y, metric, False, None, kwargs, check_finite, n_threads)
     if D is not None:
         return D

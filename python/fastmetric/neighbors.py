@@ -13,6 +13,7 @@ import numpy as np
 
 from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
+from .binary import binary_kneighbors, binary_radius_neighbors, wants_binary
 from .distances import plain_metric, prepare_metric
 
 __all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors"]
@@ -43,7 +44,21 @@ def kneighbors(
     ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
     ``k`` larger than the number of references available is an error (ValueError), never silently
     capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+    The boolean metrics take ``w``, and ``packed=True`` / ``n_bits`` for bit-packed fingerprints
+    (:mod:`fastmetric.binary`); their distances are float64, NaN (dice / sokalsneath of all-zero rows) last.
     """
+    if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
+        return binary_kneighbors(
+            X,
+            Y,
+            k,
+            metric,
+            return_distance=return_distance,
+            include_self=include_self,
+            n_threads=n_threads,
+            check_finite=check_finite,
+            **metric_kwargs,
+        )
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     k = int(k)
@@ -122,6 +137,32 @@ def _check_labels(labels, n_x, n_y, self_search):
     return out[0], out[1]
 
 
+def _radius_search(X, Y, radius, metric, labels, include_self, sort_results, n_threads, check_finite, metric_kwargs):
+    """The engine's radius search: the CSR triple (distances, indices, offsets)."""
+    A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
+    r = _check_radius(radius, A.shape[0])
+    self_search = Y is None
+    qlab, rlab = _check_labels(labels, A.shape[0], B.shape[0], self_search)
+    if A.shape[0] == 0 or B.shape[0] == 0:
+        dist = np.empty(0, A.dtype)
+        ind = np.empty(0, np.int64)
+        offsets = np.zeros(A.shape[0] + 1, np.int64)
+    else:
+        dist, ind, offsets = _core.radius_neighbors(
+            A,
+            None if alias else B,
+            r,
+            name,
+            exclude_self=self_search and not include_self,
+            sort_results=bool(sort_results),
+            n_threads=resolve_n_threads(n_threads),
+            query_labels=qlab,
+            ref_labels=rlab,
+            **core,
+        )
+    return dist, ind, offsets
+
+
 def radius_neighbors(
     X,
     Y=None,
@@ -151,30 +192,27 @@ def radius_neighbors(
     else a pair ``(labels_X, labels_Y)``. The filter runs inside the search, so same-label points
     never reach the output.
     """
-    A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
-    r = _check_radius(radius, A.shape[0])
-    self_search = Y is None
-    qlab, rlab = _check_labels(labels, A.shape[0], B.shape[0], self_search)
-    if A.shape[0] == 0 or B.shape[0] == 0:
-        dist = np.empty(0, A.dtype)
-        ind = np.empty(0, np.int64)
-        offsets = np.zeros(A.shape[0] + 1, np.int64)
-    else:
-        dist, ind, offsets = _core.radius_neighbors(
-            A,
-            None if alias else B,
-            r,
-            name,
-            exclude_self=self_search and not include_self,
-            sort_results=bool(sort_results),
-            n_threads=resolve_n_threads(n_threads),
-            query_labels=qlab,
-            ref_labels=rlab,
-            **core,
+    if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
+        if labels is not None:
+            raise ValueError("labels= is not supported with the boolean metrics")
+        n_q = np.shape(X)[0] if np.ndim(X) == 2 else 0
+        dist, ind, offsets = binary_radius_neighbors(
+            X,
+            Y,
+            _check_radius(radius, n_q),
+            metric,
+            include_self=include_self,
+            sort_results=sort_results,
+            n_threads=n_threads,
+            check_finite=check_finite,
+            **metric_kwargs,
         )
+    else:
+        dist, ind, offsets = _radius_search(X, Y, radius, metric, labels, include_self, sort_results, n_threads,
+                                            check_finite, metric_kwargs)
     if return_csr:
         return (dist, ind, offsets) if return_distance else (ind, offsets)
-    n = A.shape[0]
+    n = offsets.shape[0] - 1
     ind_rows = np.empty(n, dtype=object)
     dist_rows = np.empty(n, dtype=object)
     for i in range(n):
