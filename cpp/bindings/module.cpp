@@ -956,6 +956,9 @@ void register_learn2(py::module_& m) {
 }
 }  // namespace bind_learn2
 
+// sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
+void register_sparse(py::module_& m);
+
 PYBIND11_MODULE(_core, m) {
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
     set_interrupt_check(&python_signal_pending);
@@ -1038,4 +1041,5 @@ PYBIND11_MODULE(_core, m) {
         "Test hook of the thread team: (sorted tids that ran, first error message or '')");
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
+    register_sparse(m);  // sparse inputs (issue 16 part 3)
 }

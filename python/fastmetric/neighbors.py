@@ -15,7 +15,20 @@ from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
 from .distances import plain_metric, prepare_metric
 
+# sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
+from ._sparse import SPARSE_DISTANCES, is_sparse, sparse_kneighbors, sparse_radius_neighbors
+
 __all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors"]
+
+
+def _sparse_metric(metric, metric_kwargs):
+    """The engine name of a sparse search's metric (sparse inputs, issue 16 part 3)."""
+    name = plain_metric(metric.lower()) if isinstance(metric, str) else None
+    if name not in SPARSE_DISTANCES:
+        raise ValueError(f"metric {metric!r} does not support sparse input; supported: {', '.join(SPARSE_DISTANCES)}")
+    if metric_kwargs:
+        raise TypeError(f"metric {name!r} takes no parameters; got {', '.join(sorted(metric_kwargs))}")
+    return name
 
 
 def _search_inputs(X, Y, metric, metric_kwargs, check_finite):
@@ -43,12 +56,21 @@ def kneighbors(
     ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
     ``k`` larger than the number of references available is an error (ValueError), never silently
     capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+
+    Sparse X and / or Y (scipy.sparse, any format) work for euclidean, sqeuclidean, cosine and
+    cityblock: the scores of each query are reduced into its top-k as they are made.
     """
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     k = int(k)
     if k <= 0:
         raise ValueError(f"k must be >= 1, got {k}")
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        name = _sparse_metric(metric, metric_kwargs)
+        r = sparse_kneighbors(
+            X, Y, k, name, include_self=include_self, check_finite=check_finite, n_threads=n_threads
+        )
+        return r if return_distance else r[1]
     if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
         name, nt = plain_metric(metric), plain_threads(n_threads)
         if name is not None and nt is not None:
@@ -150,7 +172,44 @@ def radius_neighbors(
     metric learning): one integer label per row of X when searching X against itself (``Y=None``),
     else a pair ``(labels_X, labels_Y)``. The filter runs inside the search, so same-label points
     never reach the output.
+
+    Sparse X and / or Y work for euclidean, sqeuclidean, cosine and cityblock (one tile of query rows
+    is scored at a time).
     """
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        name = _sparse_metric(metric, metric_kwargs)
+        n_x, n_y = X.shape[0], (X if Y is None else Y).shape[0]
+        r = _check_radius(radius, n_x)
+        qlab, rlab = _check_labels(labels, n_x, n_y, Y is None)
+        dist, ind, offsets = sparse_radius_neighbors(
+            X,
+            Y,
+            r,
+            name,
+            include_self=include_self,
+            sort_results=bool(sort_results),
+            labels=(qlab, rlab),
+            check_finite=check_finite,
+            n_threads=n_threads,
+        )
+    else:
+        dist, ind, offsets = _dense_radius(
+            X, Y, radius, metric, sort_results, include_self, labels, n_threads, check_finite, metric_kwargs
+        )
+    if return_csr:
+        return (dist, ind, offsets) if return_distance else (ind, offsets)
+    n = offsets.shape[0] - 1
+    ind_rows = np.empty(n, dtype=object)
+    dist_rows = np.empty(n, dtype=object)
+    for i in range(n):
+        lo, hi = offsets[i], offsets[i + 1]
+        ind_rows[i] = ind[lo:hi]
+        dist_rows[i] = dist[lo:hi]
+    return (dist_rows, ind_rows) if return_distance else ind_rows
+
+
+def _dense_radius(X, Y, radius, metric, sort_results, include_self, labels, n_threads, check_finite, metric_kwargs):
+    """radius_neighbors on dense inputs: the flat (distances, indices, offsets)."""
     A, B, alias, name, core = _search_inputs(X, Y, metric, metric_kwargs, check_finite)
     r = _check_radius(radius, A.shape[0])
     self_search = Y is None
@@ -172,16 +231,7 @@ def radius_neighbors(
             ref_labels=rlab,
             **core,
         )
-    if return_csr:
-        return (dist, ind, offsets) if return_distance else (ind, offsets)
-    n = A.shape[0]
-    ind_rows = np.empty(n, dtype=object)
-    dist_rows = np.empty(n, dtype=object)
-    for i in range(n):
-        lo, hi = offsets[i], offsets[i + 1]
-        ind_rows[i] = ind[lo:hi]
-        dist_rows[i] = dist[lo:hi]
-    return (dist_rows, ind_rows) if return_distance else ind_rows
+    return dist, ind, offsets
 
 
 def merge_kneighbors(first, second, k):
