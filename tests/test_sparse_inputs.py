@@ -77,7 +77,11 @@ def test_kernels_match_sklearn(name, dtype):
 def test_kernel_parameters_and_pairwise_kernels():
     X, Y = _rand(12, 9, 0.4, 6), _rand(8, 9, 0.4, 7)
     Xd, Yd = X.toarray(), Y.toarray()
-    _close(fm.polynomial_kernel(X, Y, degree=2, gamma=0.3, coef0=0.5), skp.polynomial_kernel(Xd, Yd, 2, 0.3, 0.5), np.float64)
+    _close(
+        fm.polynomial_kernel(X, Y, degree=2, gamma=0.3, coef0=0.5),
+        skp.polynomial_kernel(Xd, Yd, 2, 0.3, 0.5),
+        np.float64,
+    )
     _close(fm.rbf_kernel(X, Y, gamma=0.7), skp.rbf_kernel(Xd, Yd, gamma=0.7), np.float64)
     _close(fm.sigmoid_kernel(X, Y, gamma=0.2, coef0=-1), skp.sigmoid_kernel(Xd, Yd, 0.2, -1), np.float64)
     _close(fm.pairwise_kernels(X, Y, metric="rbf", gamma=0.1), skp.rbf_kernel(Xd, Yd, gamma=0.1), np.float64)
@@ -104,7 +108,11 @@ def test_int_data_computes_in_float64_and_zero_matrices():
     Z = sp.csr_matrix((5, 4))
     _close(fm.pairwise_distances(Z, metric="cosine"), _sk_dist(Z, None, "cosine"), np.float64)
     _close(fm.cosine_similarity(Z), np.zeros((5, 5)), np.float64)
-    _close(fm.pairwise_distances(Z, _rand(3, 4, 0.5, 1), metric="cityblock"), _sk_dist(Z, _rand(3, 4, 0.5, 1), "cityblock"), np.float64)
+    _close(
+        fm.pairwise_distances(Z, _rand(3, 4, 0.5, 1), metric="cityblock"),
+        _sk_dist(Z, _rand(3, 4, 0.5, 1), "cityblock"),
+        np.float64,
+    )
 
 
 def test_non_canonical_input_is_not_mutated():

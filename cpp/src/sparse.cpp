@@ -134,10 +134,24 @@ void pairwise(const Csr& X, const T* xd, const Csr& Y, const T* yd, const Csr& Y
     const std::vector<T> xs = row_stats(X, xd, p.op), ys = row_stats(Y, yd, p.op);
     const Finisher<T> fin{X, Y, xd, yd, p, xs, ys, cancellation_threshold<T>(X.cols)};
     const index_t m = Y.rows;
+    // cosine_similarity: a product with the precomputed inverse norms (0 for a zero row), in a loop
+    // the compiler vectorises; linear needs no finishing at all
+    std::vector<T> inv_y;
+    if (p.op == Op::cosine_similarity) {
+        inv_y.resize(size_t(m));
+        for (index_t j = 0; j < m; ++j) inv_y[size_t(j)] = ys[size_t(j)] > 0 ? T(1) / ys[size_t(j)] : T(0);
+    }
     parallel_for_dynamic(n_threads, X.rows, kRowsPerChunk, [&](int, index_t i) {
         T* row = out + i * m;
         std::fill(row, row + m, T(0));
         scatter_row(X, xd, i, Yt, ytd, p.op, row);
+        if (p.op == Op::linear) return;
+        if (p.op == Op::cosine_similarity) {
+            const T ix = xs[size_t(i)] > 0 ? T(1) / xs[size_t(i)] : T(0);
+            const T* iy = inv_y.data();
+            for (index_t j = 0; j < m; ++j) row[j] = row[j] * ix * iy[j];
+            return;
+        }
         for (index_t j = 0; j < m; ++j) row[j] = fin(i, j, row[j]);
     });
 }

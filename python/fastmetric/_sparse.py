@@ -150,7 +150,9 @@ def _call(Xs, Ys, op, out_or_k, *, gamma=1.0, coef0=1.0, degree=3.0, zero_diagon
     Yo = Xo if Ys is Xs else _operand(Ys, dtype)
     Yt = _operand(Ys.T.tocsr(), dtype)  # the inverted index: for each feature, the rows that have it
     fn = _core.sparse_pairwise_f32 if dtype == np.float32 else _core.sparse_pairwise_f64
-    return fn(Xo, Yo, Yt, _OPS[op], float(gamma), float(coef0), float(degree), zero_diagonal, out_or_k, exclude_self, nt)
+    return fn(
+        Xo, Yo, Yt, _OPS[op], float(gamma), float(coef0), float(degree), zero_diagonal, out_or_k, exclude_self, nt
+    )
 
 
 def sparse_distances(X, Y, metric, *, zero_diagonal, check_finite=True, n_threads=None):
@@ -164,7 +166,9 @@ def sparse_distances(X, Y, metric, *, zero_diagonal, check_finite=True, n_thread
     return out
 
 
-def sparse_kernel(name, X, Y, *, dense_output=True, gamma=1.0, coef0=1.0, degree=3.0, check_finite=True, n_threads=None):
+def sparse_kernel(
+    name, X, Y, *, dense_output=True, gamma=1.0, coef0=1.0, degree=3.0, check_finite=True, n_threads=None
+):
     """A kernel matrix with a sparse operand; with ``dense_output=False`` and both operands sparse,
     ``linear`` and ``cosine_similarity`` return a sparse CSR result (scikit-learn's rule)."""
     if name not in SPARSE_KERNELS:
@@ -219,7 +223,16 @@ def sparse_kneighbors(X, Y, k, metric, *, include_self=False, check_finite=True,
 
 
 def sparse_radius_neighbors(
-    X, Y, radius, metric, *, include_self=False, sort_results=False, labels=(None, None), check_finite=True, n_threads=None
+    X,
+    Y,
+    radius,
+    metric,
+    *,
+    include_self=False,
+    sort_results=False,
+    labels=(None, None),
+    check_finite=True,
+    n_threads=None,
 ):
     """Flat CSR triple ``(distances, indices, offsets)`` of the references within ``radius`` (inclusive).
 

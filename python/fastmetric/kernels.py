@@ -68,7 +68,9 @@ def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=Fals
         if core.get("L") is not None:
             raise ValueError(f"{name} kernel with L / VI does not support sparse input")
         kw = {k: v for k, v in core.items() if k in ("gamma", "coef0", "degree") and v is not None}
-        return sparse_kernel(name, X, Y, dense_output=dense_output, check_finite=check_finite, n_threads=n_threads, **kw)
+        return sparse_kernel(
+            name, X, Y, dense_output=dense_output, check_finite=check_finite, n_threads=n_threads, **kw
+        )
     if out is None and not nonneg and core.get("L") is None:  # native float ndarrays: checked in C++
         nt = plain_threads(n_threads)
         if nt is not None:
