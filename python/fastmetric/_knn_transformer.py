@@ -87,4 +87,5 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True  # sparse inputs (issue 16 part 3)
         return tags
