@@ -960,6 +960,8 @@ void register_learn2(py::module_& m) {
 namespace fastmetric {
 void register_binary(py::module_& m);
 }
+// sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
+void register_sparse(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1044,4 +1046,5 @@ PYBIND11_MODULE(_core, m) {
         "Test hook of the thread team: (sorted tids that ran, first error message or '')");
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
+    register_sparse(m);  // sparse inputs (issue 16 part 3)
 }

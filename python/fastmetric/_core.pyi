@@ -227,3 +227,37 @@ def binary_radius_neighbors(
 
 def binary_isa() -> str:
     """The popcount table in use: "generic", "avx2" or "avx512" (AVX-512 VPOPCNTDQ)."""
+# sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
+# A sparse operand: (indptr int64, indices int32, data, rows, cols), canonical CSR.
+_SparseOperand = tuple[np.ndarray, np.ndarray, np.ndarray, int, int]
+
+def sparse_pairwise_f32(
+    X: _SparseOperand,
+    Y: _SparseOperand,
+    Yt: _SparseOperand,
+    op: int,
+    gamma: float,
+    coef0: float,
+    degree: float,
+    zero_diagonal: bool,
+    out_or_k: np.ndarray | int,
+    exclude_self: bool,
+    n_threads: int,
+) -> tuple[np.ndarray] | tuple[np.ndarray, np.ndarray]:
+    """Sparse (CSR) metric / kernel / k-NN, float32: fills out_or_k (an (n, m) array) and returns
+    (out,), or returns (distances, indices) of the out_or_k nearest. Yt is Y transposed, as CSR."""
+
+def sparse_pairwise_f64(
+    X: _SparseOperand,
+    Y: _SparseOperand,
+    Yt: _SparseOperand,
+    op: int,
+    gamma: float,
+    coef0: float,
+    degree: float,
+    zero_diagonal: bool,
+    out_or_k: np.ndarray | int,
+    exclude_self: bool,
+    n_threads: int,
+) -> tuple[np.ndarray] | tuple[np.ndarray, np.ndarray]:
+    """As sparse_pairwise_f32, float64."""

@@ -60,7 +60,7 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
             or self.n_neighbors < 1
         ):
             raise ValueError(f"n_neighbors must be a positive int, got {self.n_neighbors!r}")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc", "coo"])
         self._fit_X = X
         self.n_samples_fit_ = X.shape[0]
         self.effective_metric_ = self.metric
@@ -71,7 +71,7 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
         from sklearn.utils.validation import validate_data
 
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=False, reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc", "coo"], reset=False)
         k = self.n_neighbors + (1 if self.mode == "distance" else 0)
         k = min(k, self.n_samples_fit_)
         threads = self.n_threads if self.n_threads is not None else self.n_jobs
@@ -87,4 +87,5 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        tags.input_tags.sparse = True  # sparse inputs (issue 16 part 3)
         return tags

@@ -25,6 +25,9 @@ from .binary import (  # the boolean metrics and packed fingerprints
     wants_binary,
 )
 
+# sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
+from ._sparse import is_sparse, sparse_distances
+
 __all__ = ["cdist", "pdist", "pairwise_distances", "squareform", "DISTANCE_METRICS"]
 
 _ALIASES = {
@@ -236,6 +239,15 @@ def _inputs(XA, XB, check_finite_, names=("XA", "XB")):
     return validate_pair(XA, XB, check_finite_, names)
 
 
+def _sparse_call(XA, XB, metric, out, kwargs, check_finite, n_threads, zero_diagonal):
+    """A pair with a scipy.sparse operand (sparse inputs, issue 16 part 3)."""
+    name = _metric_name(metric)
+    _check_kwargs(name, kwargs)
+    if out is not None:
+        raise TypeError("out= is not supported with sparse input; the result is a new dense array")
+    return sparse_distances(XA, XB, name, zero_diagonal=zero_diagonal, check_finite=check_finite, n_threads=n_threads)
+
+
 def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=True, **kwargs):
     """Distances between each pair of rows of XA (n x d) and XB (m x d): an (n, m) array.
 
@@ -253,7 +265,12 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     and bit-packed rows with ``packed=True`` (uint8 from ``np.packbits(..., axis=1)``, ``n_bits=`` when
     the bit count is not a multiple of 8); they return float64 (see :mod:`fastmetric.binary`; their
     0/0 cases, e.g. dice of two all-zero rows, give scipy's NaN also on the diagonal).
+
+    Sparse ``XA`` and / or ``XB`` (any scipy.sparse format) work for euclidean, sqeuclidean, cosine
+    and cityblock (a dense result; float32 data stays float32, int data computes in float64).
     """
+    if is_sparse(XA) or is_sparse(XB):  # sparse inputs (issue 16 part 3)
+        return _sparse_call(XA, XB, metric, out, kwargs, check_finite, n_threads, False)
     if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
         return binary_cdist(XA, XB, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
     D = _plain_call(XA, XB, metric, False, out, kwargs, check_finite, n_threads)
@@ -318,9 +335,14 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
     ``VI`` (or ``L``) estimate them from X alone, so ``pairwise_distances(X)`` and
     ``pairwise_distances(X, X)`` agree; with a different Y they raise ValueError (scikit-learn's rule).
     :func:`cdist` keeps scipy's estimate from the stacked rows of XA and XB.
+
+    Sparse X and / or Y (scipy.sparse matrices or arrays, any format) work for euclidean,
+    sqeuclidean, cosine and cityblock, as in scikit-learn; with Y None (or Y is X) the diagonal is 0.
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        return _sparse_call(X, Y, metric, None, kwargs, check_finite, n_threads, Y is None or Y is X)
     if wants_binary(metric, kwargs):  # boolean metrics (binary.py): float64, zero diagonal when Y is None
         if Y is not None and (Y is X or same_array(X, Y)):
             Y = None

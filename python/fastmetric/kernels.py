@@ -14,6 +14,9 @@ from . import _core
 from ._validation import check_out, new_output, plain_threads, resolve_n_threads, validate_pair
 from .distances import metric_map
 
+# sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
+from ._sparse import is_sparse, sparse_kernel
+
 __all__ = [
     "pairwise_kernels",
     "linear_kernel",
@@ -58,7 +61,16 @@ def _real(value, name):
     return v
 
 
-def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=False, **core):
+def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=False, dense_output=True, **core):
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        if out is not None:
+            raise TypeError("out= is not supported with sparse input; the result is a new array")
+        if core.get("L") is not None:
+            raise ValueError(f"{name} kernel with L / VI does not support sparse input")
+        kw = {k: v for k, v in core.items() if k in ("gamma", "coef0", "degree") and v is not None}
+        return sparse_kernel(
+            name, X, Y, dense_output=dense_output, check_finite=check_finite, n_threads=n_threads, **kw
+        )
     if out is None and not nonneg and core.get("L") is None:  # native float ndarrays: checked in C++
         nt = plain_threads(n_threads)
         if nt is not None:
@@ -101,8 +113,12 @@ def _features(X):
 
 
 def linear_kernel(X, Y=None, dense_output=True, *, out=None, n_threads=None, check_finite=True):
-    """K[i, j] = <x_i, y_j> (scikit-learn's ``linear_kernel``)."""
-    return _run("linear", X, Y, out=out, n_threads=n_threads, check_finite=check_finite)
+    """K[i, j] = <x_i, y_j> (scikit-learn's ``linear_kernel``).
+
+    Sparse X and / or Y are accepted (as are they by the polynomial, rbf, sigmoid and cosine kernels);
+    ``dense_output=False`` with both sparse returns a sparse CSR result, as in scikit-learn.
+    """
+    return _run("linear", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, dense_output=dense_output)
 
 
 def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, out=None, n_threads=None, check_finite=True):
@@ -150,8 +166,13 @@ def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_thre
 
 
 def cosine_similarity(X, Y=None, dense_output=True, *, out=None, n_threads=None, check_finite=True):
-    """K = <x, y> / (||x|| ||y||); a zero row has similarity 0 with everything (scikit-learn's rule)."""
-    return _run("cosine_similarity", X, Y, out=out, n_threads=n_threads, check_finite=check_finite)
+    """K = <x, y> / (||x|| ||y||); a zero row has similarity 0 with everything (scikit-learn's rule).
+
+    Sparse X and / or Y are accepted; ``dense_output=False`` with both sparse returns sparse CSR.
+    """
+    return _run(
+        "cosine_similarity", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, dense_output=dense_output
+    )
 
 
 def chi2_kernel(X, Y=None, gamma=1.0, *, out=None, n_threads=None, check_finite=True):

@@ -16,7 +16,20 @@ from ._validation import plain_threads, resolve_n_threads, validate_pair
 from .binary import binary_kneighbors, binary_radius_neighbors, wants_binary
 from .distances import plain_metric, prepare_metric
 
+# sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
+from ._sparse import SPARSE_DISTANCES, is_sparse, sparse_kneighbors, sparse_radius_neighbors
+
 __all__ = ["kneighbors", "radius_neighbors", "merge_kneighbors"]
+
+
+def _sparse_metric(metric, metric_kwargs):
+    """The engine name of a sparse search's metric (sparse inputs, issue 16 part 3)."""
+    name = plain_metric(metric.lower()) if isinstance(metric, str) else None
+    if name not in SPARSE_DISTANCES:
+        raise ValueError(f"metric {metric!r} does not support sparse input; supported: {', '.join(SPARSE_DISTANCES)}")
+    if metric_kwargs:
+        raise TypeError(f"metric {name!r} takes no parameters; got {', '.join(sorted(metric_kwargs))}")
+    return name
 
 
 def _search_inputs(X, Y, metric, metric_kwargs, check_finite):
@@ -46,6 +59,9 @@ def kneighbors(
     capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
     The boolean metrics take ``w``, and ``packed=True`` / ``n_bits`` for bit-packed fingerprints
     (:mod:`fastmetric.binary`); their distances are float64, NaN (dice / sokalsneath of all-zero rows) last.
+
+    Sparse X and / or Y (scipy.sparse, any format) work for euclidean, sqeuclidean, cosine and
+    cityblock: the scores of each query are reduced into its top-k as they are made.
     """
     if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
         return binary_kneighbors(
@@ -64,6 +80,12 @@ def kneighbors(
     k = int(k)
     if k <= 0:
         raise ValueError(f"k must be >= 1, got {k}")
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        name = _sparse_metric(metric, metric_kwargs)
+        r = sparse_kneighbors(
+            X, Y, k, name, include_self=include_self, check_finite=check_finite, n_threads=n_threads
+        )
+        return r if return_distance else r[1]
     if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
         name, nt = plain_metric(metric), plain_threads(n_threads)
         if name is not None and nt is not None:
@@ -191,8 +213,27 @@ def radius_neighbors(
     metric learning): one integer label per row of X when searching X against itself (``Y=None``),
     else a pair ``(labels_X, labels_Y)``. The filter runs inside the search, so same-label points
     never reach the output.
+
+    Sparse X and / or Y work for euclidean, sqeuclidean, cosine and cityblock (one tile of query rows
+    is scored at a time).
     """
-    if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
+    if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
+        name = _sparse_metric(metric, metric_kwargs)
+        n_x, n_y = X.shape[0], (X if Y is None else Y).shape[0]
+        r = _check_radius(radius, n_x)
+        qlab, rlab = _check_labels(labels, n_x, n_y, Y is None)
+        dist, ind, offsets = sparse_radius_neighbors(
+            X,
+            Y,
+            r,
+            name,
+            include_self=include_self,
+            sort_results=bool(sort_results),
+            labels=(qlab, rlab),
+            check_finite=check_finite,
+            n_threads=n_threads,
+        )
+    elif wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
         if labels is not None:
             raise ValueError("labels= is not supported with the boolean metrics")
         n_q = np.shape(X)[0] if np.ndim(X) == 2 else 0
