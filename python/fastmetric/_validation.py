@@ -242,3 +242,16 @@ def new_output(shape, dtype) -> np.ndarray:
         raise MemoryError(
             f"unable to allocate {nbytes / 2**30:.3g} GiB for the {tuple(shape)} {dtype} result"
         ) from None
+
+
+def real_vector(v, name: str, d: int) -> np.ndarray:
+    """A finite real vector of length d as contiguous float64 (seuclidean's V, the weights w)."""
+    arr = np.asarray(v)
+    if arr.dtype.kind not in "fiub":
+        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if arr.ndim != 1 or arr.shape[0] != d:
+        raise ValueError(f"{name} must have shape ({d},) to match n_features={d}; got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or infinity")
+    return arr

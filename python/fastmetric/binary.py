@@ -25,7 +25,7 @@ import numbers
 import numpy as np
 
 from . import _core
-from ._validation import check_finite, check_out, resolve_n_threads
+from ._validation import check_finite, check_out, real_vector, resolve_n_threads
 
 __all__ = [
     "BINARY_METRICS",
@@ -107,14 +107,7 @@ def _n_bits(n_bits, width, names, shapes):
 
 
 def _weights(w, d):
-    arr = np.asarray(w)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"w must be a real vector, got dtype {arr.dtype}")
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 1 or arr.shape[0] != d:
-        raise ValueError(f"w must have shape ({d},) to match n_features={d}; got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("w contains NaN or infinity")
+    arr = real_vector(w, "w", d)
     if (arr < 0).any():
         raise ValueError(f"w must be non-negative (as in scipy); w < 0 at index {int(np.flatnonzero(arr < 0)[0])}")
     return arr

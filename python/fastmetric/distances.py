@@ -8,6 +8,7 @@ import numpy as np
 
 from . import _core
 from ._validation import (
+    real_vector,
     as_float_2d,
     check_finite as _require_finite,
     check_out,
@@ -99,18 +100,6 @@ def _check_kwargs(name: str, kwargs: dict) -> None:
         raise TypeError(f"metric {name!r} got unexpected keyword argument(s) {', '.join(stray)}{hint}")
 
 
-def _vector(v, name: str, d: int, dtype) -> np.ndarray:
-    arr = np.asarray(v)
-    if arr.dtype.kind not in "fiub":
-        raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if arr.ndim != 1 or arr.shape[0] != d:
-        raise ValueError(f"{name} must have shape ({d},) to match n_features={d}; got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or infinity")
-    return arr
-
-
 def _minkowski_p(p) -> float:
     """scipy's rule: any real p > 0 (0 < p < 1 is computed although it is not a metric), inf allowed."""
     if p is None:
@@ -194,7 +183,7 @@ def prepare_metric(metric, XA, XB, kwargs):
                     f"seuclidean's default V (the column variances of the inputs, shape {S.shape}) overflows "
                     "float64; pass V explicitly"
                 )
-        V = _vector(V, "V", d, np.float64)
+        V = real_vector(V, "V", d)
         if (V <= 0).any():
             cols = np.flatnonzero(V <= 0)[:5].tolist()
             raise ValueError(f"seuclidean needs positive variances V; V <= 0 in column(s) {cols}")
