@@ -131,7 +131,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
     max_iter : int, default=1000
         Maximum sweeps over the constraints.
     tol : float, default=1e-3
-        Stop when sum |delta lambda| / (|lambda| + |lambda_old|) < tol (metric-learn's criterion).
+        Stop when ``sum |delta lambda| / (|lambda| + |lambda_old|) < tol`` (metric-learn's criterion).
     prior : {"identity", "covariance", "random"} or array (d, d), default="identity"
         M0, the metric ITML stays close to (must be positive definite; "covariance" is completed on
         constant directions so that it is).

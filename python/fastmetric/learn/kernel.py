@@ -61,9 +61,9 @@ _ATTR_DOC = """
         The reference points (None for ``kernel="precomputed"``).
     landmark_indices_ : ndarray of int64 (n_landmarks,)
         Their rows in the training data.
-    feature_components_ : ndarray (n_components, rank_)
+    feature_components_ : ndarray (n_components, ``rank_``)
         The linear map L learned on the kernel features.
-    feature_eigenvalues_ : ndarray (rank_,)
+    feature_eigenvalues_ : ndarray (``rank_``,)
         The eigenvalues of the landmark kernel matrix kept for the features (descending).
     rank_ : int
         The number of kernel features r (the eigenvalues kept).
@@ -177,7 +177,7 @@ class KernelMetricMixin(MahalanobisMixin):
         return super().get_mahalanobis_matrix()
 
     def get_metric(self):
-        """A function ``metric(u, v, squared=False)``: the learned distance |A (k(u) - k(v))| of two
+        """A function ``metric(u, v, squared=False)``: the learned distance ``|A (k(u) - k(v))|`` of two
         points (for many points, embed them with ``transform`` and use ``fastmetric.cdist``)."""
         self._components()
         d = self.n_features_in_
@@ -211,7 +211,7 @@ class KernelNCA(KernelMetricMixin):
     accuracy of a stochastic nearest-neighbour rule) in the feature space of a kernel.
 
     The exact learner with ``kernel="linear"`` learns the same metric as ``NCA``; with a non-linear
-    kernel the learned distance |A (k(x) - k(y))| separates classes that no linear map can. See the
+    kernel the learned distance ``|A (k(x) - k(y))|`` separates classes that no linear map can. See the
     module docstring for the method; NCA's pair sweep does the work on the embedding.
 
     Parameters

@@ -254,12 +254,12 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     Attributes
     ----------
     components_ : ndarray (d, d)
-        L with L^T L = A_, in the dtype of the pairs (float32 kept).
+        L with ``L^T L = A_``, in the dtype of the pairs (float32 kept).
     A_ : ndarray (d, d)
         The learned metric matrix (float64).
     threshold_ : float
         Distance below which ``predict`` calls a pair similar (calibrated in fit).
-    n_iter_ : int, converged_ : bool
+    n_iter_, converged_ : int, bool
     """
     )
 
