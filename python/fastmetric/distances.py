@@ -257,6 +257,20 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
 
     Sparse ``XA`` and / or ``XB`` (any scipy.sparse format) work for euclidean, sqeuclidean, cosine
     and cityblock (a dense result; float32 data stays float32, int data computes in float64).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.cdist(X, X[:2])
+    array([[ 0.,  5.],
+           [ 5.,  0.],
+           [10.,  5.]])
+    >>> fm.cdist(X, X[:2], "cityblock")
+    array([[ 0.,  7.],
+           [ 7.,  0.],
+           [14.,  7.]])
     """
     if is_sparse(XA) or is_sparse(XB):  # sparse inputs (issue 16 part 3)
         return _sparse_call(XA, XB, metric, out, kwargs, check_finite, n_threads, False)
@@ -291,6 +305,14 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
     The boolean metrics (and ``packed=True``) are as in :func:`cdist` and return float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pdist(X)  # condensed: pairs (0, 1), (0, 2), (1, 2)
+    array([ 5., 10.,  5.])
     """
     if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
         return binary_pdist(X, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
@@ -327,6 +349,16 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
     Sparse X and / or Y (scipy.sparse matrices or arrays, any format) work for euclidean,
     sqeuclidean, cosine and cityblock, as in scikit-learn; with Y None (or Y is X) the diagonal is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pairwise_distances(X, metric="cosine")  # a zero row is at distance 1 from everything
+    array([[0., 1., 1.],
+           [1., 0., 0.],
+           [1., 0., 0.]])
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
@@ -356,7 +388,18 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
 
 def squareform(X, force="no", checks=True):
-    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules)."""
+    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.squareform(fm.pdist(X))
+    array([[ 0.,  5., 10.],
+           [ 5.,  0.,  5.],
+           [10.,  5.,  0.]])
+    """
     arr = np.asarray(X)
     if force not in ("no", "tovector", "tomatrix"):
         raise ValueError(f"force must be 'no', 'tovector' or 'tomatrix'; got {force!r}")

@@ -255,7 +255,7 @@ sigmoid_kernel.__doc__ = _kernel_doc(
     sparse=True,
 )
 rbf_kernel.__doc__ = _kernel_doc(
-    "K = exp(-gamma |x - y|^2) (scikit-learn's ``rbf_kernel``), optionally in a learned metric.\n\n"
+    "``K = exp(-gamma |x - y|^2)`` (scikit-learn's ``rbf_kernel``), optionally in a learned metric.\n\n"
     "    With ``L`` or ``VI`` the distance is the Mahalanobis one, ``|L (x - y)|^2 = (x - y)^T VI (x - y)``:\n"
     "    the Gaussian kernel in a learned metric. Sparse inputs are accepted (without ``L`` / ``VI``).",
     _GAMMA_DOC + _LVI_DOC,
@@ -271,7 +271,7 @@ rbf_kernel.__doc__ = _kernel_doc(
     sparse=True,
 )
 laplacian_kernel.__doc__ = _kernel_doc(
-    "K = exp(-gamma |x - y|_1) (scikit-learn's ``laplacian_kernel``); ``L`` / ``VI`` map the inputs first.",
+    "``K = exp(-gamma |x - y|_1)`` (scikit-learn's ``laplacian_kernel``); ``L`` / ``VI`` map the inputs first.",
     _GAMMA_DOC + _LVI_DOC,
     _EX + """    >>> fm.laplacian_kernel(X, Y, gamma=0.5)
     array([[0.36787944],
@@ -280,7 +280,7 @@ laplacian_kernel.__doc__ = _kernel_doc(
 """,
 )
 cosine_similarity.__doc__ = _kernel_doc(
-    "K = <x, y> / (|x| |y|) (scikit-learn's ``cosine_similarity``); sparse inputs accepted.\n\n"
+    "``K = <x, y> / (|x| |y|)`` (scikit-learn's ``cosine_similarity``); sparse inputs accepted.\n\n"
     "    A zero row has similarity 0 with everything (scikit-learn's rule), never NaN.",
     _DENSE_DOC,
     _EX + """    >>> fm.cosine_similarity(X, Y)

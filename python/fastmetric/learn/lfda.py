@@ -51,6 +51,14 @@ class LFDA(MahalanobisMixin):
     components_ : ndarray (n_components, n_features), in the dtype of X.
     eigenvalues_ : ndarray (n_components,)
         The generalised eigenvalues lambda of the components (0 for padding rows).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmetric.learn import LFDA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> LFDA(n_components=2, k=5).fit(X, y).transform(X).shape
+    (150, 2)
     """
 
     def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):
