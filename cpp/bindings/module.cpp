@@ -770,13 +770,19 @@ const char* mode_name(fastmetric::learn::SweepMode m) {
 // The pair sweep on an embedding Z (y copied, buffers reused across evaluations): (loss, G[, pred]).
 class PyPairSweep {
   public:
-    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile)
+    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile,
+                const py::object& sample_weight)
         : objective_(objective_of(objective)), cache_bytes_(cache_bytes), tile_(tile) {
         y = items_aligned(y);
         const index_t n = y.ndim() == 1 ? y.shape(0) : -1;
         if (n < 0) throw std::invalid_argument("y must be 1-D");
         const double* yp = f64_buffer(y, "y", n, false);
         y_.assign(yp, yp + n);
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", n, false);
+            w_.assign(wp, wp + n);
+        }
         // the sweep of the dtype met first is built now (its checks of y run here); the other one
         // only if Z of that dtype ever comes
         sweep<double>();
@@ -798,6 +804,7 @@ class PyPairSweep {
         if (!slot) {
             slot.reset(new fastmetric::learn::PairSweep<T>(y_.data(), index_t(y_.size()), objective_, cache_bytes_));
             slot->set_tile(tile_);
+            if (!w_.empty()) slot->set_row_weights(w_.data());
         }
         return *slot;
     }
@@ -838,7 +845,7 @@ class PyPairSweep {
         return py::make_tuple(loss, G);
     }
 
-    std::vector<double> y_;
+    std::vector<double> y_, w_;  // w_ empty: unweighted
     fastmetric::learn::PairObjective objective_;
     std::size_t cache_bytes_;
     std::int64_t tile_;
@@ -851,7 +858,7 @@ class PyPairSweep {
 class PyLinearPairProblem {
   public:
     PyLinearPairProblem(py::array X, py::array y, const std::string& objective, std::size_t cache_bytes,
-                        std::int64_t tile)
+                        std::int64_t tile, const py::object& sample_weight)
         : X_(items_aligned(X)) {
         y = items_aligned(y);
         bytes_ = float_bytes(X_);
@@ -866,6 +873,14 @@ class PyLinearPairProblem {
             f64_.reset(new fastmetric::learn::LinearSweep<double>(c_matrix<double>(X_, "X"), yp,
                                                                   objective_of(objective), cache_bytes));
             f64_->sweep().set_tile(tile);
+        }
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", X_.shape(0), false);
+            if (bytes_ == 4)
+                f32_->sweep().set_row_weights(wp);
+            else
+                f64_->sweep().set_row_weights(wp);
         }
     }
 
@@ -931,8 +946,9 @@ py::tuple itml_sweep(py::array A, const py::array& U_in, const py::array& sign, 
 
 void register_learn2(py::module_& m) {
     py::class_<PyPairSweep>(m, "PairSweep", "Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations")
-        .def(py::init<py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("y"), py::arg("objective"),
-             py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def(py::init<py::array, const std::string&, std::size_t, std::int64_t, const py::object&>(), py::arg("y"),
+             py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0,
+             py::arg("sample_weight") = py::none())
         .def("evaluate", &PyPairSweep::evaluate, py::arg("Z"), py::arg("n_threads") = 0, py::arg("return_pred") = false,
              py::arg("mode") = "auto",
              "(loss, G) or (loss, G, pred) for Z (n x k, C-contiguous float32/float64): G = dloss/dZ in Z's dtype; "
@@ -941,8 +957,9 @@ void register_learn2(py::module_& m) {
         .def_property_readonly("last_mode", &PyPairSweep::last_mode);
     py::class_<PyLinearPairProblem>(m, "LinearPairProblem",
                                     "NCA / MLKR loss of a linear map x -> L x (X, y kept) for many evaluations")
-        .def(py::init<py::array, py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("X"),
-             py::arg("y"), py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def(py::init<py::array, py::array, const std::string&, std::size_t, std::int64_t, const py::object&>(),
+             py::arg("X"), py::arg("y"), py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20,
+             py::arg("tile") = 0, py::arg("sample_weight") = py::none())
         .def("loss_grad", &PyLinearPairProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
              py::arg("return_pred") = false, py::arg("mode") = "auto",
              "(loss, grad) or (loss, grad, pred) for Z = X L^T: grad = dloss/dL (float64, k x d).")

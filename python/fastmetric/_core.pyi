@@ -142,8 +142,14 @@ class PairSweep:
     """Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations (y copied)."""
 
     def __init__(
-        self, y: npt.NDArray[np.float64], objective: _Objective, cache_bytes: int = 67108864, tile: int = 0
-    ) -> None: ...
+        self,
+        y: npt.NDArray[np.float64],
+        objective: _Objective,
+        cache_bytes: int = 67108864,
+        tile: int = 0,
+        sample_weight: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """sample_weight (n, finite, >= 0): loss = sum_i w_i loss_i (None: all 1)."""
     def evaluate(
         self, Z: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"
     ) -> tuple[float, _FloatArray] | tuple[float, _FloatArray, npt.NDArray[np.float64]]:
@@ -163,6 +169,7 @@ class LinearPairProblem:
         objective: _Objective,
         cache_bytes: int = 67108864,
         tile: int = 0,
+        sample_weight: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
     def loss_grad(
         self, L: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"

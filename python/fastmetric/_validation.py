@@ -25,6 +25,7 @@ __all__ = [
     "check_out",
     "same_array",
     "validate_pair",
+    "sample_weights",
 ]
 
 
@@ -255,3 +256,20 @@ def real_vector(v, name: str, d: int) -> np.ndarray:
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def sample_weights(sample_weight, n: int, rows: str = "sample"):
+    """``sample_weight`` as n finite weights >= 0, not all 0 (float64, contiguous); None for None."""
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "fiub":
+        raise TypeError(f"sample_weight must be numeric; got dtype {w.dtype}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per {rows}; got shape {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    if not w.any():
+        raise ValueError(f"sample_weight is zero for every {rows}")
+    return w
