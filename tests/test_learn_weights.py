@@ -193,3 +193,66 @@ def test_mlkr_sample_weight_enters_the_objective():
     np.testing.assert_array_equal(ones.components_, b.components_)
     with pytest.raises(ValueError, match="shape"):
         MLKR(max_iter=2).fit(X, t, sample_weight=np.ones(3))
+
+
+def _lmnn_problem(weights):
+    from fastmetric import _core
+
+    rng = np.random.default_rng(5)
+    n, d = 40, 4
+    X = rng.normal(size=(n, d))
+    y = np.repeat([0, 1], n // 2)
+    targets = np.array([[(i + 1) % 20 + 20 * (i // 20), (i + 2) % 20 + 20 * (i // 20)] for i in range(n)], np.int64)
+    prob = _core.LmnnProblem(X, targets, y.astype(np.int64), sample_weight=weights)
+    rows = np.repeat(np.arange(n), n).astype(np.int64)
+    hits = np.tile(np.arange(n), n).astype(np.int64)
+    prob.set_hits(rows, hits)  # every pair a candidate (same-label ones dropped): the exact loss
+    return X, prob
+
+
+def test_weighted_lmnn_gradient_finite_differences():
+    w = np.random.default_rng(1).uniform(0.2, 3.0, 40)
+    X, prob = _lmnn_problem(w)
+    L = np.random.default_rng(2).normal(size=(3, 4)) * 0.6
+
+    def f(Lv):
+        Z = np.ascontiguousarray(X @ Lv.T)
+        return prob.loss_grad(Z, 0.5)[:2]
+
+    loss, G = f(L)
+    h = 1e-6
+    for i, j in [(0, 0), (1, 3), (2, 2)]:
+        Lp, Lm = L.copy(), L.copy()
+        Lp[i, j] += h
+        Lm[i, j] -= h
+        fd = (f(Lp)[0] - f(Lm)[0]) / (2 * h)
+        assert abs(fd - G[i, j]) <= 1e-5 * max(1.0, abs(fd))
+    # constant weights scale the loss and the gradient; unit weights are the unweighted problem exactly
+    _, p2 = _lmnn_problem(np.full(40, 2.0))
+    _, p1 = _lmnn_problem(None)
+    Z = np.ascontiguousarray(X @ L.T)
+    l2, g2 = p2.loss_grad(Z, 0.5)[:2]
+    l1, g1 = p1.loss_grad(Z, 0.5)[:2]
+    assert np.isclose(l2, 2 * l1, rtol=1e-12) and np.allclose(g2, 2 * g1, rtol=1e-12, atol=1e-14)
+    _, pu = _lmnn_problem(np.ones(40))
+    lu, gu = pu.loss_grad(Z, 0.5)[:2]
+    assert lu == l1 and np.array_equal(gu, g1)
+
+
+def test_lmnn_and_kernel_learners_take_class_weight():
+    from fastmetric.learn import LMNN, KernelNCA
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(80, 3))
+    y = np.array([0] * 60 + [1] * 20)
+    X[y == 1] += 1.0
+    a = LMNN(n_neighbors=2, max_iter=10, class_weight="balanced").fit(X, y)
+    b = LMNN(n_neighbors=2, max_iter=10).fit(X, y)
+    assert not np.allclose(a.components_, b.components_)
+    c = LMNN(n_neighbors=2, max_iter=10, class_weight={0: 80 / 120, 1: 80 / 40}).fit(X, y)
+    np.testing.assert_allclose(a.components_, c.components_, rtol=1e-12, atol=1e-14)
+    with pytest.raises(ValueError, match="not a class"):
+        LMNN(max_iter=2, class_weight={7: 1.0}).fit(X, y)
+    k1 = KernelNCA(n_components=2, max_iter=5, class_weight="balanced", random_state=0).fit(X, y)
+    k0 = KernelNCA(n_components=2, max_iter=5, random_state=0).fit(X, y)
+    assert not np.allclose(k1.components_, k0.components_)

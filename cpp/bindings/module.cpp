@@ -607,6 +607,17 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     return v;
 }
 
+// A contiguous float64 array of the given total size, optionally writable.
+double* f64_buffer(py::array& a, const char* what, fastmetric::index_t size, bool writable) {
+    if (float_bytes(a) != 8 || !c_contiguous(a) || !whole_items(a))
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous, aligned float64 array");
+    if (fastmetric::index_t(a.size()) != size)
+        throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
+                                    std::to_string(size));
+    if (writable && !a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
+    return static_cast<double*>(a.mutable_data());
+}
+
 }  // namespace bind_learn_common
 
 // ---------------------------------------------------------------------------------------------
@@ -631,7 +642,7 @@ const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
 // LMNN data kept across the evaluations of one fit (X packed once for the gradient's U^T X).
 class PyLmnnProblem {
   public:
-    PyLmnnProblem(py::array X, py::array targets, py::array labels)
+    PyLmnnProblem(py::array X, py::array targets, py::array labels, const py::object& sample_weight)
         : X_(items_aligned(X)), targets_(items_aligned(targets)), labels_(items_aligned(labels)) {
         bytes_ = float_bytes(X_);
         if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
@@ -640,6 +651,14 @@ class PyLmnnProblem {
             targets_.itemsize() != 8 || !(targets_.flags() & py::array::c_style))
             throw std::invalid_argument("targets must be a C-contiguous int64 array of shape (n_samples, k)");
         c_int64(labels_, "labels", X_.shape(0));
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", X_.shape(0), false);
+            for (index_t i = 0; i < X_.shape(0); ++i)
+                if (!std::isfinite(wp[i]) || wp[i] < 0)
+                    throw std::invalid_argument("sample_weight must be finite and >= 0");
+            w_.assign(wp, wp + X_.shape(0));
+        }
     }
 
     py::array_t<double> margins(const py::array& Z_in, int n_threads) {
@@ -704,7 +723,7 @@ class PyLmnnProblem {
         {
             py::gil_scoped_release release;
             res = fastmetric::learn::lmnn_loss_grad<T>(x, z, tg, kt, off.data(), idx.data(), pull_weight, g, n_threads,
-                                                       ws_);
+                                                       ws_, w_.empty() ? nullptr : w_.data());
         }
         return py::make_tuple(res.loss, grad, res.n_active, res.pull, res.push, std::int64_t(idx.size()));
     }
@@ -713,13 +732,15 @@ class PyLmnnProblem {
     int bytes_ = 0;
     fastmetric::learn::BtXWorkspace ws_;
     std::vector<std::int64_t> off_, idx_;
+    std::vector<double> w_;  // per-row weights (empty: all 1)
 };
 
 }  // namespace
 
 void register_learn1(py::module_& m) {
     py::class_<PyLmnnProblem>(m, "LmnnProblem", "LMNN data (X, target neighbours, labels) for many evaluations")
-        .def(py::init<py::array, py::array, py::array>(), py::arg("X"), py::arg("targets"), py::arg("labels"))
+        .def(py::init<py::array, py::array, py::array, const py::object&>(), py::arg("X"), py::arg("targets"),
+             py::arg("labels"), py::arg("sample_weight") = py::none())
         .def("margins", &PyLmnnProblem::margins, py::arg("Z"), py::arg("n_threads") = 0,
              "Squared margin max_j d_ij + 1 of every row (-inf without target neighbours).")
         .def("set_hits", &PyLmnnProblem::set_hits, py::arg("rows"), py::arg("hits"),
@@ -738,17 +759,6 @@ using fastmetric::index_t;
 using fastmetric::MatrixView;
 using namespace bind_learn_common;
 namespace {
-
-// A contiguous float64 array of the given total size, optionally writable.
-double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) {
-    if (float_bytes(a) != 8 || !c_contiguous(a) || !whole_items(a))
-        throw std::invalid_argument(std::string(what) + " must be a C-contiguous, aligned float64 array");
-    if (index_t(a.size()) != size)
-        throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
-                                    std::to_string(size));
-    if (writable && !a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
-    return static_cast<double*>(a.mutable_data());
-}
 
 fastmetric::learn::PairObjective objective_of(const std::string& name) {
     if (name == "nca") return fastmetric::learn::PairObjective::nca;

@@ -123,7 +123,14 @@ def inverse_factor(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
 class LmnnProblem:
     """LMNN data (X, target neighbours (n, k) int64, labels int64) for many evaluations."""
 
-    def __init__(self, X: _FloatArray, targets: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]) -> None: ...
+    def __init__(
+        self,
+        X: _FloatArray,
+        targets: npt.NDArray[np.int64],
+        labels: npt.NDArray[np.int64],
+        sample_weight: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """sample_weight (n, finite, >= 0): each anchor's pull and push terms weighted (None: all 1)."""
     def set_hits(self, rows: npt.NDArray[np.int64], hits: npt.NDArray[np.int64]) -> int:
         """Impostor candidates from search hits (same-label hits dropped); returns their count."""
 

@@ -230,6 +230,8 @@ class KernelNCA(KernelMetricMixin):
         Seeds the landmark draw and ``init="random"``.
     n_threads : int or None
         Threads of the kernel tiles and the sweeps (None: all cores).
+    class_weight : None, "balanced" or dict
+        Weights of the points' terms in the objective by their class, as ``NCA``'s.
 
 %(attributes)s
     classes_ : ndarray
@@ -245,7 +247,7 @@ class KernelNCA(KernelMetricMixin):
     """
     __doc__ = _doc(_doc_)
     _linear = NCA
-    _forward = ("init", "max_iter", "tol", "verbose", "random_state", "n_threads")
+    _forward = ("init", "max_iter", "tol", "verbose", "random_state", "n_threads", "class_weight")
 
     def __init__(
         self,
@@ -261,7 +263,9 @@ class KernelNCA(KernelMetricMixin):
         verbose=False,
         random_state=None,
         n_threads=None,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         self.n_components = n_components
         self.kernel = kernel
         self.gamma = gamma
@@ -299,6 +303,8 @@ class KernelLMNN(KernelMetricMixin):
     random_state : int, RandomState or None
         Seeds the landmark draw and ``init="random"``.
     n_threads : int or None
+    class_weight : None, "balanced" or dict
+        Weights of the points' terms in the objective by their class, as ``LMNN``'s.
 
 %(attributes)s
     classes_ : ndarray
@@ -324,6 +330,7 @@ class KernelLMNN(KernelMetricMixin):
         "verbose",
         "random_state",
         "n_threads",
+        "class_weight",
     )
 
     def __init__(
@@ -343,7 +350,9 @@ class KernelLMNN(KernelMetricMixin):
         verbose=False,
         random_state=None,
         n_threads=None,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.kernel = kernel
