@@ -128,9 +128,9 @@ def test_weighted_results_do_not_depend_on_threads():
         (np.ones(5), ValueError, r"shape \(37,\)"),
         (np.ones((37, 1)), ValueError, "shape"),
         (np.full(37, -1.0), ValueError, ">= 0"),
-        (np.full(37, np.nan), ValueError, "finite"),
+        (np.full(37, np.nan), ValueError, "NaN or infinity"),
         (np.zeros(37), ValueError, "zero for every"),
-        (np.array(["a"] * 37), TypeError, "numeric"),
+        (np.array(["a"] * 37), TypeError, "real numeric"),
     ],
 )
 def test_bad_sample_weights(data, w, exc, match):
