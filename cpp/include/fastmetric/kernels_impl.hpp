@@ -751,7 +751,7 @@ struct kernels {
         const R d = O::abs(O::sub(x, y)), s = O::add(O::abs(x), O::abs(y)), z = O::zero();
         const R lo = O::set1(kMinNormal);
         if ((O::lt_mask(z, s) & O::lt_mask(s, lo)) | O::lt_mask(O::set1(kRecipMax), s))
-            return O::select_lt(z, s, O::div(d, O::max(s, lo)), z);
+            return O::select_lt(z, s, O::div(d, s), z);  // 0/0 lanes (NaN) dropped by the select
         return O::mul(d, O::recip_nr(O::max(s, lo)));
     }
     static void canberra(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc) {
