@@ -227,6 +227,7 @@ struct Workspace {
     // which (row block, k block) the packed A currently holds: consecutive tiles of one thread
     // mostly share the row block, so A is packed once per row block instead of once per tile
     index_t a_bi = -1, a_k0 = -1;
+    bool a_recip_ok = false;  // issue 16 part 1: the packed A block passed in_recip_range (canberra)
 };
 
 }  // namespace
@@ -311,8 +312,11 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 pack(pb.x, i0, ni, k0, kc, mr, w.a.data());
                 w.a_bi = bi;
                 w.a_k0 = k0;
+                if (pb.reduce == Reduce::canberra) w.a_recip_ok = kt.in_recip_range(w.a.data(), mp * mr * kc);
             }
             pack(pb.y, j0, nj, k0, kc, nr, w.b.data());
+            const bool recip_ok = pb.reduce == Reduce::canberra && w.a_recip_ok &&
+                                  kt.in_recip_range(w.b.data(), np * nr * kc);  // issue 16 part 1
             typename KernelTable<T>::micro_fn micro = nullptr;
             switch (pb.reduce) {
                 case Reduce::dot:
@@ -340,7 +344,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                         const T* ap = w.a.data() + ip * kc * mr;
                         const index_t off = ip * mr * ldc + jp * nr;
                         if (pb.reduce == Reduce::canberra) {
-                            kt.canberra(kc, ap, bp, kw, C + off, ldc, acc);
+                            kt.canberra(kc, ap, bp, kw, C + off, ldc, acc, recip_ok);
                         } else {
                             kt.l1(kc, ap, bp, C + off, ldc, acc);
                             kt.l1_sum(kc, ap, bp, w.c2.data() + off, ldc, acc);

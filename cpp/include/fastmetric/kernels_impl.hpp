@@ -744,21 +744,74 @@ struct kernels {
                 O::store(p, accumulate ? O::add(O::load(p), s[i][v]) : s[i][v]);
             }
     }
-    // |x-y| / (|x|+|y|), 0 where both are 0. |x|+|y| in [min normal, max/8] (every lane, nearly always):
-    // |x-y| times the refined reciprocal of max(|x|+|y|, min normal) -- a zero sum has |x-y| = 0 and
-    // gives 0. Otherwise (subnormal or huge sums) the whole register takes the exact division.
+    // The K loop for expensive terms (tens of operations, e.g. two logs): one row of A at a time
+    // against the NV vectors of B, so that the temporaries of NV terms fit in the registers beside
+    // NV accumulators (the MR x NV block above spilled: 3x slower for jensen-shannon). The loads,
+    // one broadcast and NV vectors per k, stay negligible beside the terms.
+    template <class Term>
+    static inline void micro_terms_rowwise(index_t K, const T* a, const T* b, T* c, index_t ldc, bool accumulate,
+                                           Term term) {
+        for (int i = 0; i < MR; ++i) {
+            R s[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) s[v] = O::zero();
+            for (index_t k = 0; k < K; ++k) {
+                const R ai = O::set1(a[k * MR + i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) s[v] = O::add(s[v], term(ai, O::load(b + k * NR + v * W), k));
+            }
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                T* p = c + i * ldc + v * W;
+                O::store(p, accumulate ? O::add(O::load(p), s[v]) : s[v]);
+            }
+        }
+    }
+    // |x-y| / (|x|+|y|), 0 where both are 0. When every |x|, |y| of the panels is 0 or in
+    // [min normal, max/16] (checked: the driver tests the packed panels with in_recip_range), every
+    // sum is 0 or in [min normal, max/8]: |x-y| times the refined reciprocal of max(|x|+|y|, min
+    // normal), a zero sum giving 0 / min = 0. Otherwise (subnormal or huge values in the panels) each
+    // register whose sums leave that range takes the exact division.
+    template <bool Checked>
     static inline R canberra_term(R x, R y) {
         const R d = O::abs(O::sub(x, y)), s = O::add(O::abs(x), O::abs(y)), z = O::zero();
         const R lo = O::set1(kMinNormal);
-        if ((O::lt_mask(z, s) & O::lt_mask(s, lo)) | O::lt_mask(O::set1(kRecipMax), s))
+        if (!Checked && ((O::lt_mask(z, s) & O::lt_mask(s, lo)) | O::lt_mask(O::set1(kRecipMax), s)))
             return O::select_lt(z, s, O::div(d, s), z);  // 0/0 lanes (NaN) dropped by the select
         return O::mul(d, O::recip_nr(O::max(s, lo)));
     }
-    static void canberra(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc) {
+    template <bool Checked>
+    static void canberra_impl(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc) {
         if (w)
-            micro_terms(K, a, b, c, ldc, acc, [w](R x, R y, index_t k) { return O::mul(O::set1(w[k]), canberra_term(x, y)); });
+            micro_terms(K, a, b, c, ldc, acc,
+                        [w](R x, R y, index_t k) { return O::mul(O::set1(w[k]), canberra_term<Checked>(x, y)); });
         else
-            micro_terms(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return canberra_term(x, y); });
+            micro_terms(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return canberra_term<Checked>(x, y); });
+    }
+    static void canberra(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc, bool checked) {
+        if (checked)
+            canberra_impl<true>(K, a, b, w, c, ldc, acc);
+        else
+            canberra_impl<false>(K, a, b, w, c, ldc, acc);
+    }
+    // every v[j] is 0 or |v[j]| in [min normal, max/16] (NaN: false)
+    static bool in_recip_range(const T* v, index_t n) {
+        const R lo = O::set1(kMinNormal), hi = O::set1(T(std::numeric_limits<T>::max() / 16)), z = O::zero();
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        unsigned bad = 0;
+        index_t j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::abs(O::load(v + j));
+            // ok lanes: x == 0 (x < lo and not 0 < x) or lo <= x < hi; NaN fails both
+            const unsigned zero = O::lt_mask(x, lo) & ~O::lt_mask(z, x);
+            const unsigned normal = ~O::lt_mask(x, lo) & O::lt_mask(x, hi);
+            bad |= ~(zero | normal) & full;
+        }
+        for (; j < n; ++j) {
+            const T x = std::fabs(v[j]);
+            bad |= unsigned(!(x == T(0) || (x >= kMinNormal && x <= std::numeric_limits<T>::max() / 16)));
+        }
+        return bad == 0;
     }
 
     // log of lanes in [min normal, max]: x = m 2^e with m in [sqrt(1/2), sqrt 2), f = m - 1 (exact),
@@ -778,8 +831,20 @@ struct kernels {
         const R f = O::sub(m, one);
         const R s = O::mul(f, O::recip_nr(O::add(O::set1(T(2)), f)));
         const R z = O::mul(s, s);
-        R r = O::set1(T(2.0 / (2 * terms + 1)));
-        for (int k = terms - 1; k >= 1; --k) r = O::fma(r, z, O::set1(T(2.0 / (2 * k + 1))));
+        // P(z) = sum_{k=1..terms} c_k z^(k-1), c_k = 2/(2k+1), by Estrin's scheme (pairs, then z^2,
+        // z^4): a dependency chain of 4 multiply-adds instead of Horner's 8 (the kernel is latency-bound)
+        auto c = [](int k) { return O::set1(T(2.0 / (2 * k + 1))); };
+        const R z2 = O::mul(z, z);
+        R r;
+        if constexpr (terms == 4) {
+            r = O::fma(O::fma(c(4), z, c(3)), z2, O::fma(c(2), z, c(1)));
+        } else {
+            static_assert(terms == 9, "Estrin's scheme below is written out for 9 terms");
+            const R z4 = O::mul(z2, z2);
+            const R r0 = O::fma(O::fma(c(4), z, c(3)), z2, O::fma(c(2), z, c(1)));
+            const R r1 = O::fma(O::fma(c(8), z, c(7)), z2, O::fma(c(6), z, c(5)));
+            r = O::fma(O::fma(c(9), z4, r1), z4, r0);
+        }
         r = O::mul(r, z);
         const R hfsq = O::mul(O::set1(T(0.5)), O::mul(f, f));
         const R corr = O::fma(s, O::add(hfsq, r), O::mul(e, O::set1(C::ln2_lo)));
@@ -820,7 +885,7 @@ struct kernels {
         return O::select_lt(z, O::abs(O::sub(p, q)), t, z);
     }
     static void js(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
-        micro_terms(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return js_term(x, y); });
+        micro_terms_rowwise(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return js_term(x, y); });
     }
 
     static KernelTable<T> table(const char* name) {
@@ -872,6 +937,7 @@ struct kernels {
         // issue 16 part 1
         t.l1_sum = &l1_sum;
         t.canberra = &canberra;
+        t.in_recip_range = &in_recip_range;
         t.js = &js;
         t.vlog = &vlog;
         return t;
