@@ -80,11 +80,15 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     rng = np.random.default_rng(16)
     sizes = [(10, 10, 128), (500, 500, 128)] + ([] if args.quick else [(2000, 2000, 128)])
-    cases = [(m, {}) for m in ("braycurtis", "canberra", "jensenshannon")]
+    cases = [(m, {}) for m in ("braycurtis", "canberra", "jensenshannon")] + [("braycurtis", {"nonneg": True})]
     cases += [(m, {"w": True}) for m in ("canberra", "braycurtis", "euclidean", "cityblock")]
     for n, m, d in sizes:
         for metric, kw in cases:
+            kw = dict(kw)  # the case's own dict is reused by every size
+            nonneg = kw.pop("nonneg", False)
             X, Y = data(metric, n, d, rng), data(metric, m, d, rng)
+            if nonneg:  # abundances / counts: braycurtis's row-sum denominator
+                X, Y = X + 0.3, Y + 0.3
             kw = {"w": rng.random(d)} if kw else {}
             X32, Y32 = X.astype(np.float32), Y.astype(np.float32)
             big = n * m * d > 1e8
@@ -99,10 +103,11 @@ def main():
             np.testing.assert_allclose(fastmetric.cdist(X[:50], Y, metric, **kw), ref, rtol=1e-11, atol=1e-13)
             np.testing.assert_allclose(fastmetric.cdist(X32[:50], Y32, metric, **kw32), ref, rtol=1e-4, atol=1e-5)
             elems = n * m * d
-            name = metric + (" (w=)" if kw else "")
+            name = metric + (" (w=)" if kw else "") + (" (x, y >= 0)" if nonneg else "")
             ns = t64 / elems * 1e9
             if metric in OPS and not kw:
-                floor = elems * OPS[metric][0] / 8 / 2 / (ghz * 1e9) / threads
+                ops = 3 if nonneg else OPS[metric][0]
+                floor = elems * ops / 8 / 2 / (ghz * 1e9) / threads
                 fl = f"{floor * 1e3:.2f} ms | {t64 / floor:.1f}x"
             else:
                 fl = "- | -"

@@ -124,6 +124,27 @@ def test_braycurtis_edge_cases(isa):
     assert fm.pairwise_distances(X, metric="braycurtis")[0, 0] == 0  # scikit-learn: squareform(pdist)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("weighted", [False, True])
+def test_braycurtis_non_negative_path(isa, dtype, weighted, rng):
+    # non-negative data take the row-sum denominator (one micro-kernel): same results as scipy's
+    d = 33
+    X, Y = np.abs(_data("braycurtis", 40, d, rng, dtype)), np.abs(_data("braycurtis", 23, d, rng, dtype))
+    X[3] = 0
+    Y[5] = 0
+    kw = {"w": rng.random(d).astype(dtype)} if weighted else {}
+    ref = _ref_cdist(X, Y, "braycurtis", **kw)
+    D = fm.cdist(X, Y, "braycurtis", **kw)
+    assert np.isnan(D[3, 5]) and np.isnan(ref[3, 5])
+    assert_close(D, ref, dtype, d, rtol=_tol(dtype, d), atol=1e-13 if dtype == np.float64 else 1e-6)
+    P = fm.pdist(X, "braycurtis", **kw)
+    assert_close(P, sd.squareform(_ref_cdist(X, X, "braycurtis", **kw), checks=False), dtype, d, rtol=_tol(dtype, d))
+    mixed = Y.copy()
+    mixed[0, 0] = -1  # one negative entry: the two-tile path for the whole call
+    assert_close(fm.cdist(X, mixed, "braycurtis", **kw), _ref_cdist(X, mixed, "braycurtis", **kw), dtype, d,
+                 rtol=_tol(dtype, d), atol=1e-13 if dtype == np.float64 else 1e-6)
+
+
 def test_canberra_edge_cases(isa):
     X = np.array([[0.0, -0.0, 1.0], [1e-310, 0, 3e-310], [1e308, 0, 1], [2.0, 0, -2]])
     Y = np.array([[0.0, 0, 1], [2e-310, 0, 1e-310], [-1e308, 0, 1], [1e308, 5, 1]])

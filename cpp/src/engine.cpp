@@ -288,7 +288,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
         w.b.resize(size_t(np_max * nr * kc_max));
         w.c.resize(size_t(mp_max * mr * (np_max * nr + c_pad)));
         w.flagged.resize(size_t(np_max * nr));
-        if (pb.reduce == Reduce::braycurtis) w.c2.resize(size_t(mp_max * mr * (np_max * nr + c_pad)));
+        if (pb.reduce == Reduce::braycurtis && !pb.x.row_sum) w.c2.resize(size_t(mp_max * mr * (np_max * nr + c_pad)));
     }
 
     std::atomic<bool> failed{false}, stop{false};
@@ -347,7 +347,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                             kt.canberra(kc, ap, bp, kw, C + off, ldc, acc, recip_ok);
                         } else {
                             kt.l1(kc, ap, bp, C + off, ldc, acc);
-                            kt.l1_sum(kc, ap, bp, w.c2.data() + off, ldc, acc);
+                            if (!pb.x.row_sum) kt.l1_sum(kc, ap, bp, w.c2.data() + off, ldc, acc);
                         }
                     }
                 }
@@ -400,7 +400,11 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                         if (!(v[q] >= lp_lo && v[q] <= lp_hi)) fl[n_lp++] = q;
                 }
             }
-            if (pb.reduce == Reduce::braycurtis) {  // issue 16 part 1: numerator / denominator
+            if (pb.reduce == Reduce::braycurtis && pb.x.row_sum) {  // issue 16 part 1: / (sum x + sum y)
+                const T sx = pb.x.row_sum[i];
+                const T* sy = pb.y.row_sum + js;
+                for (index_t q = 0; q < cnt; ++q) v[q] = v[q] / (sx + sy[q]);
+            } else if (pb.reduce == Reduce::braycurtis) {  // numerator / denominator tile
                 const T* den = w.c2.data() + r * ldc + (js - j0);
                 for (index_t q = 0; q < cnt; ++q) v[q] = v[q] / den[q];
             }

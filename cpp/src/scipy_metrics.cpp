@@ -1,7 +1,9 @@
 // scipy's remaining float metrics and its weights (issue 16 part 1), as Problems for the tiled driver.
 //
 //  braycurtis     sum |x-y| / sum |x+y|          reduce braycurtis (l1 and l1_sum micro-kernels into two
-//                                                tiles, divided in the epilogue); 0/0 -> NaN, x/0 -> inf
+//                                                tiles, divided in the epilogue; on non-negative data
+//                                                l1 over sum x + sum y, the row sums in double);
+//                                                0/0 -> NaN, x/0 -> inf
 //  canberra       sum |x-y| / (|x|+|y|)          reduce canberra; 0/0 terms are 0 (scipy)
 //  jensenshannon  sqrt(JSD / log(base))          reduce js on rows packed as p = x / sum x (row_scale),
 //                                                post js_root: sqrt(v / (2 log base)). scipy's cdist
@@ -102,6 +104,32 @@ MatrixView<T> js_rows(const MatrixView<T>& m, std::vector<T>& copy, std::vector<
     return owned_view(copy, n, d);
 }
 
+// whether every entry of m is >= 0 (NaN: no)
+template <class T>
+bool non_negative(const MatrixView<T>& m) {
+    for (index_t i = 0; i < m.rows; ++i) {
+        const T* r = m.row(i);
+        bool ok = true;
+        for (index_t k = 0; k < m.cols; ++k) ok &= r[k * m.col_stride] >= T(0);
+        if (!ok) return false;
+    }
+    return true;
+}
+// sums of the packed rows (times the column scale when given), accumulated in double
+template <class T>
+void packed_row_sums(const MatrixView<T>& m, const T* col_scale, std::vector<T>& out) {
+    out.resize(size_t(m.rows));
+    for (index_t i = 0; i < m.rows; ++i) {
+        const T* r = m.row(i);
+        double s = 0;
+        for (index_t k = 0; k < m.cols; ++k) {
+            const T v = r[k * m.col_stride];
+            s += double(col_scale ? T(v * col_scale[k]) : v);
+        }
+        out[size_t(i)] = T(s);
+    }
+}
+
 bool is_weighted_elsewhere(const std::string& name) {
     return name == "euclidean" || name == "sqeuclidean" || name == "cityblock" || name == "chebyshev" ||
            name == "minkowski";
@@ -120,6 +148,16 @@ bool prepare_scipy_metric(PreparedProblem<T>& pp, const MetricArgs<T>& a, Matrix
         if (a.w) {
             pp.col_scale.assign(a.w, a.w + d);
             pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();
+        }
+        if (non_negative(X) && (y_is_x || non_negative(Y))) {  // the usual case: abundances, counts
+            packed_row_sums(X, pb.x.col_scale, pp.x_norm);
+            pb.x.row_sum = pp.x_norm.data();
+            if (y_is_x) {
+                pb.y.row_sum = pb.x.row_sum;
+            } else {
+                packed_row_sums(Y, pb.y.col_scale, pp.y_norm);
+                pb.y.row_sum = pp.y_norm.data();
+            }
         }
         pp.is_distance = true;
         pb.zero_diagonal = false;  // scipy: two all-zero rows (also a row and itself) are 0/0 = NaN

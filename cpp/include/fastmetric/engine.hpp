@@ -69,6 +69,9 @@ struct Operand {
     // issue 16 part 1: added to every finished distance of the row (0, or +inf for a row scipy's
     // jensenshannon calls infinitely far from everything: a negative entry or a zero sum); null: none
     const T* row_penalty = nullptr;
+    // issue 16 part 1: sums of the packed rows, for braycurtis on non-negative data (its denominator
+    // sum |x+y| is then sum x + sum y: one micro-kernel instead of two); null: the second tile
+    const T* row_sum = nullptr;
 };
 
 template <class T>
