@@ -334,6 +334,21 @@ def test_search_with_undefined_jensenshannon_rows():
     assert [r.tolist() for r in ri] == [[3], [], [], [0]]
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_search_braycurtis_nan_last(weighted):
+    X = np.array([[0.0, 0, 0], [1, 2, 0], [0, 3, 0], [0, 0, 0], [2, 2, 2], [0, 0, 5], [-1, -2, 0]])
+    kw = {"w": np.array([1.0, 1, 0])} if weighted else {}  # the weights also zero the row [0, 0, 5]
+    ref = _ref_cdist(X, X, "braycurtis", **kw)
+    dist, ind = fm.kneighbors(X, X, X.shape[0], "braycurtis", **kw)
+    key = np.where(np.isnan(ref), np.inf, ref)  # NaN last; ties (and inf vs NaN) by index
+    order = np.lexsort((np.broadcast_to(np.arange(7), ref.shape), np.isnan(ref), key), axis=1)
+    np.testing.assert_array_equal(ind, order)
+    np.testing.assert_array_equal(dist, np.take_along_axis(ref, order, axis=1))  # NaN where scipy has NaN
+    _, ri = fm.radius_neighbors(X, X, 1.0, "braycurtis", **kw)
+    for i in range(7):
+        assert ri[i].tolist() == np.flatnonzero(ref[i] <= 1.0).tolist()  # NaN never within a radius
+
+
 # ------------------------------------------------------------------ the vector log
 
 

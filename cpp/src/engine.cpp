@@ -408,6 +408,10 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 const T* den = w.c2.data() + r * ldc + (js - j0);
                 for (index_t q = 0; q < cnt; ++q) v[q] = v[q] / den[q];
             }
+            if (pb.reduce == Reduce::braycurtis && pb.skip_post) {  // a search: 0/0 (NaN) ranks last, as +inf
+                const T inf = std::numeric_limits<T>::infinity();
+                for (index_t q = 0; q < cnt; ++q) v[q] = v[q] == v[q] ? v[q] : inf;
+            }
             if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
             switch (pb.skip_post ? Post::none : pb.post) {
                 case Post::none: break;

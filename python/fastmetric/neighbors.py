@@ -15,6 +15,7 @@ from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
 from .binary import binary_kneighbors, binary_radius_neighbors, wants_binary
 from .distances import plain_metric, prepare_metric
+from .scipy_metrics import restore_search_nan  # issue 16 part 1
 
 # sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
 from ._sparse import SPARSE_DISTANCES, is_sparse, sparse_kneighbors, sparse_radius_neighbors
@@ -110,6 +111,7 @@ def kneighbors(
             n_threads=resolve_n_threads(n_threads),
             **core,
         )
+        restore_search_nan(name, A, B, core, dist, ind)  # braycurtis's 0/0 (issue 16 part 1)
     return (dist, ind) if return_distance else ind
 
 

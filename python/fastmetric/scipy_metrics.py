@@ -5,7 +5,8 @@ float metrics (float32 in, float32 out); this module only validates their keywor
 weights and says what the C++ core gets. scipy 1.17's definitions and edge cases:
 
 * braycurtis: sum |x-y| / sum |x+y|; two all-zero rows give NaN (0/0, also a zero row and itself in
-  ``cdist(X, X)``), x = -y gives inf.
+  ``cdist(X, X)``), x = -y gives inf. k-NN ranks those NaN last (reported as NaN); a radius search
+  never returns them.
 * canberra: sum |x-y| / (|x|+|y|) with 0/0 terms counted as 0.
 * jensenshannon: sqrt(JSD(p, q) / log(base)) with p = x / sum x, q = y / sum y (each row normalised
   by its sum) and 0 log 0 = 0; a row with a negative entry or a zero sum is at distance inf from
@@ -26,7 +27,14 @@ import numpy as np
 
 from ._validation import real_vector
 
-__all__ = ["SCIPY_FLOAT_METRICS", "WEIGHTED_METRICS", "scipy_keywords", "scipy_core_kwargs", "zero_diagonal_needed"]
+__all__ = [
+    "SCIPY_FLOAT_METRICS",
+    "WEIGHTED_METRICS",
+    "scipy_keywords",
+    "scipy_core_kwargs",
+    "zero_diagonal_needed",
+    "restore_search_nan",
+]
 
 #: scipy's float metrics added by issue 16 part 1.
 SCIPY_FLOAT_METRICS = ("braycurtis", "canberra", "jensenshannon")
@@ -78,6 +86,22 @@ def scipy_core_kwargs(name: str, kwargs: dict, d: int, dtype) -> dict:
     if name == "jensenshannon":
         core["base"] = _base(kwargs.get("base"))
     return core
+
+
+def restore_search_nan(name: str, A, B, core: dict, dist, ind) -> None:
+    """braycurtis's k-NN ranks 0/0 pairs (two all-zero rows, under the weights) last as +inf; put
+    scipy's NaN back into those entries of ``dist`` (in place). Other infinities (x = -y) stay."""
+    if name != "braycurtis" or dist.size == 0:
+        return
+    rows, cols = np.nonzero(np.isinf(dist))
+    if rows.size == 0:
+        return
+    w = core.get("w")
+    def mass(M, r):
+        V = np.abs(np.asarray(M[r], dtype=np.float64))
+        return (V if w is None else V * w).sum(axis=1)
+    zero = (mass(A, rows) == 0) & (mass(B, ind[rows, cols]) == 0)
+    dist[rows[zero], cols[zero]] = np.nan
 
 
 def zero_diagonal_needed(name: str) -> bool:
