@@ -58,7 +58,6 @@ _METRIC_KWARGS = {
     "seuclidean": {"V"},
     "mahalanobis": {"VI", "L"},
     "jensenshannon": {"base"},  # issue 16 part 1
-    "braycurtis": set(),  # issue 16 part 1: not on the plain path (its searches restore scipy's NaN)
 }
 
 

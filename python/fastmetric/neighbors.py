@@ -89,7 +89,7 @@ def kneighbors(
         return r if return_distance else r[1]
     if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
         name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
+        if name is not None and nt is not None and name != "braycurtis":  # its NaN: restore_search_nan
             r = _core.plain_kneighbors(X, Y, k, name, Y is None and not include_self, bool(check_finite), nt)
             if r is not None:
                 return r if return_distance else r[1]
