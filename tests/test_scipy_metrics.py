@@ -281,6 +281,17 @@ def test_bad_weights(metric):
         fm.cdist(X, X, metric, w=["a", "b", "c"])
 
 
+def test_weighted_cosine_of_a_row_the_weights_zero():
+    # scipy: 0/0 = NaN; fastmetric keeps its zero-row rule (distance 1, README "Cosine / correlation of a
+    # zero (constant) row"), also when the weights make the row zero
+    X = np.array([[1.0, 0, 0], [3.0, 4, 0], [0, 2, 5]])
+    w = np.array([0.0, 1, 1])
+    D = fm.cdist(X, X[1:], "cosine", w=w)
+    assert np.all(D[0] == 1)
+    np.testing.assert_allclose(D[1:], _ref_cdist(X[1:], X[1:], "cosine", w=w), rtol=1e-14, atol=1e-15)
+    assert np.isnan(_ref_cdist(X[:1], X[1:], "cosine", w=w)).all()
+
+
 def test_correlation_needs_a_positive_weight_sum():
     X = np.arange(6.0).reshape(2, 3)
     with pytest.raises(ValueError, match="sum of weights"):
