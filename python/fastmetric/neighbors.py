@@ -57,7 +57,8 @@ def kneighbors(
     point is not its own neighbour (``include_self=True`` keeps it). Each row is sorted by distance,
     ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
     ``k`` larger than the number of references available is an error (ValueError), never silently
-    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``; scipy's ``w`` for
+    the weighted float metrics and jensenshannon's ``base``, see :mod:`fastmetric.scipy_metrics`).
     The boolean metrics take ``w``, and ``packed=True`` / ``n_bits`` for bit-packed fingerprints
     (:mod:`fastmetric.binary`); their distances are float64, NaN (dice / sokalsneath of all-zero rows) last.
 
