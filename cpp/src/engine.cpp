@@ -132,36 +132,36 @@ void lp_tile(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc, int
 }
 
 // Exact recomputation of one flagged pair (rare path).
+// sum_k term(x_ik, y_jk, k) over the feature columns of one pair, in double.
+template <class T, class Term>
+double pair_sum(const Problem<T>& pb, index_t i, index_t j, Term&& term) {
+    const T* xr = pb.x.m.row(i);
+    const T* yr = pb.y.m.row(j);
+    const index_t xs = pb.x.m.col_stride, ys = pb.y.m.col_stride;
+    double s = 0;
+    for (index_t k = 0; k < pb.x.m.cols; ++k) s += term(double(xr[k * xs]), double(yr[k * ys]), k);
+    return s;
+}
 template <class T>
 T exact_sq_pair(const KernelTable<T>& kt, const Problem<T>& pb, index_t i, index_t j) {
     const Operand<T>& X = pb.x;
-    const Operand<T>& Y = pb.y;
-    const index_t d = X.m.cols;
-    if (!X.col_scale && X.m.col_stride == 1 && Y.m.col_stride == 1) return kt.sqdist(X.m.row(i), Y.m.row(j), d);
-    const T* xr = X.m.row(i);
-    const T* yr = Y.m.row(j);
-    double s = 0;
-    for (index_t k = 0; k < d; ++k) {
-        double t = double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]);
-        if (X.col_scale) t *= double(X.col_scale[k]);
-        s += t * t;
-    }
-    return T(s);
+    if (!X.col_scale && X.m.col_stride == 1 && pb.y.m.col_stride == 1)
+        return kt.sqdist(X.m.row(i), pb.y.m.row(j), X.m.cols);
+    return T(pair_sum(pb, i, j, [&](double a, double b, index_t k) {
+        const double t = X.col_scale ? (a - b) * double(X.col_scale[k]) : a - b;
+        return t * t;
+    }));
 }
 template <class T>
 T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
     const Operand<T>& X = pb.x;
     const Operand<T>& Y = pb.y;
-    const T* xr = X.m.row(i);
-    const T* yr = Y.m.row(j);
     const double xs = X.row_shift ? X.row_shift[i] : 0, xl = X.row_scale ? X.row_scale[i] : 1;
     const double ys = Y.row_shift ? Y.row_shift[j] : 0, yl = Y.row_scale ? Y.row_scale[j] : 1;
-    double s = 0;
-    for (index_t k = 0; k < X.m.cols; ++k) {
-        const double t = (double(xr[k * X.m.col_stride]) - xs) * xl - (double(yr[k * Y.m.col_stride]) - ys) * yl;
-        s += t * t;
-    }
-    s *= 0.5;
+    const double s = 0.5 * pair_sum(pb, i, j, [&](double a, double b, index_t) {
+        const double t = (a - xs) * xl - (b - ys) * yl;
+        return t * t;
+    });
     return T(s < 2 ? s : 2);
 }
 

@@ -266,6 +266,24 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
     ``braycurtis``, ``canberra`` and ``jensenshannon`` (with ``base=``) follow scipy 1.17, edge cases
     included; scipy's ``w=`` weights work for euclidean, sqeuclidean, cityblock, chebyshev, minkowski,
     cosine, correlation, braycurtis and canberra (see :mod:`fastmetric.scipy_metrics`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.cdist(X, X[:2])
+    array([[ 0.,  5.],
+           [ 5.,  0.],
+           [10.,  5.]])
+    >>> fm.cdist(X, X[:2], "cityblock")
+    array([[ 0.,  7.],
+           [ 7.,  0.],
+           [14.,  7.]])
+    >>> fm.cdist(X + 1, X[:2] + 1, "braycurtis", w=[1.0, 0.0])  # weighted: only the first feature
+    array([[0.        , 0.6       ],
+           [0.6       , 0.        ],
+           [0.75      , 0.27272727]])
     """
     if is_sparse(XA) or is_sparse(XB):  # sparse inputs (issue 16 part 3)
         return _sparse_call(XA, XB, metric, out, kwargs, check_finite, n_threads, False)
@@ -300,6 +318,14 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
     The boolean metrics (and ``packed=True``) are as in :func:`cdist` and return float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pdist(X)  # condensed: pairs (0, 1), (0, 2), (1, 2)
+    array([ 5., 10.,  5.])
     """
     if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
         return binary_pdist(X, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
@@ -336,6 +362,16 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
     Sparse X and / or Y (scipy.sparse matrices or arrays, any format) work for euclidean,
     sqeuclidean, cosine and cityblock, as in scikit-learn; with Y None (or Y is X) the diagonal is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pairwise_distances(X, metric="cosine")  # a zero row is at distance 1 from everything
+    array([[0., 1., 1.],
+           [1., 0., 0.],
+           [1., 0., 0.]])
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
@@ -369,7 +405,18 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
 
 def squareform(X, force="no", checks=True):
-    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules)."""
+    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.squareform(fm.pdist(X))
+    array([[ 0.,  5., 10.],
+           [ 5.,  0.,  5.],
+           [10.,  5.,  0.]])
+    """
     arr = np.asarray(X)
     if force not in ("no", "tovector", "tomatrix"):
         raise ValueError(f"force must be 'no', 'tovector' or 'tomatrix'; got {force!r}")

@@ -68,6 +68,17 @@ def nca_loss(Z, y, *, n_threads=None):
         ``-sum_i p_i``: minus the expected number of correctly classified points.
     G : ndarray, Z's shape and dtype
         ``d loss / d Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import nca_loss
+    >>> Z = np.array([[0., 0.], [0., 1.], [5., 5.], [5., 6.]])
+    >>> loss, G = nca_loss(Z, [0, 0, 1, 1])
+    >>> round(loss, 6)  # minus the expected number of correctly classified points
+    -4.0
+    >>> G.shape
+    (4, 2)
     """
     Z = _embedding(Z)
     y = _targets(y, Z.shape[0], "y")
@@ -83,6 +94,17 @@ def mlkr_loss(Z, y, *, n_threads=None):
     ``Z`` and ``n_threads`` as in :func:`nca_loss`; ``y`` (n_samples,) holds the real, finite
     regression targets. Returns ``(loss, G)``: the leave-one-out squared error of Gaussian kernel
     regression in the space of Z, and ``G = d loss / d Z`` of Z's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import mlkr_loss
+    >>> Z = np.array([[0., 0.], [0., 1.], [5., 5.], [5., 6.]])
+    >>> loss, G = mlkr_loss(Z, [0., 0., 1., 1.])
+    >>> round(loss, 6)  # the leave-one-out kernel-regression error
+    0.0
+    >>> G.shape
+    (4, 2)
     """
     Z = _embedding(Z)
     y = _targets(y, Z.shape[0], "y")

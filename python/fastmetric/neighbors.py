@@ -64,6 +64,17 @@ def kneighbors(
 
     Sparse X and / or Y (scipy.sparse, any format) work for euclidean, sqeuclidean, cosine and
     cityblock: the scores of each query are reduced into its top-k as they are made.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> dist, idx = fm.kneighbors(X, k=1)  # each row's nearest other row (ties: smaller index)
+    >>> idx.ravel()
+    array([1, 0, 1])
+    >>> dist.ravel()
+    array([5., 5., 5.])
     """
     if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
         return binary_kneighbors(
@@ -219,6 +230,15 @@ def radius_neighbors(
 
     Sparse X and / or Y work for euclidean, sqeuclidean, cosine and cityblock (one tile of query rows
     is scored at a time).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> dist, idx = fm.radius_neighbors(X, radius=5.0)  # ragged: one array per query
+    >>> [i.tolist() for i in idx]
+    [[1], [0, 2], [1]]
     """
     if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
         name = _sparse_metric(metric, metric_kwargs)
@@ -273,6 +293,17 @@ def merge_kneighbors(first, second, k):
     (n_queries, k2), with indices already in the global numbering (offset the second block's indices
     by the size of the first). Order is (distance, index), exactly as :func:`kneighbors` orders, so
     searching blocks and merging gives the same answer as one search.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> first = fm.kneighbors(X[:1], X[:2], k=1)  # query 0 against references 0-1
+    >>> d2, i2 = fm.kneighbors(X[:1], X[2:], k=1)  # ... and against reference 2
+    >>> dist, idx = fm.merge_kneighbors(first, (d2, i2 + 2), k=2)  # global indices
+    >>> idx
+    array([[0, 2]])
     """
     d1, i1 = (np.asarray(a) for a in first)
     d2, i2 = (np.asarray(a) for a in second)

@@ -944,5 +944,19 @@ struct kernels {
     }
 };
 
+// One ISA's pair of tables (float, double), each built once on first use: what each ISA's
+// translation unit returns from its kernels_<isa>_f32 / _f64.
+template <template <class> class Ops, int MR, int NV>
+struct isa_tables {
+    static const KernelTable<float>& f32(const char* name) {
+        static const KernelTable<float> t = kernels<Ops<float>, MR, NV>::table(name);
+        return t;
+    }
+    static const KernelTable<double>& f64(const char* name) {
+        static const KernelTable<double> t = kernels<Ops<double>, MR, NV>::table(name);
+        return t;
+    }
+};
+
 }  // namespace
 }  // namespace fastmetric

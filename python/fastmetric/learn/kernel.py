@@ -61,9 +61,9 @@ _ATTR_DOC = """
         The reference points (None for ``kernel="precomputed"``).
     landmark_indices_ : ndarray of int64 (n_landmarks,)
         Their rows in the training data.
-    feature_components_ : ndarray (n_components, rank_)
+    feature_components_ : ndarray (n_components, ``rank_``)
         The linear map L learned on the kernel features.
-    feature_eigenvalues_ : ndarray (rank_,)
+    feature_eigenvalues_ : ndarray (``rank_``,)
         The eigenvalues of the landmark kernel matrix kept for the features (descending).
     rank_ : int
         The number of kernel features r (the eigenvalues kept).
@@ -177,7 +177,7 @@ class KernelMetricMixin(MahalanobisMixin):
         return super().get_mahalanobis_matrix()
 
     def get_metric(self):
-        """A function ``metric(u, v, squared=False)``: the learned distance |A (k(u) - k(v))| of two
+        """A function ``metric(u, v, squared=False)``: the learned distance ``|A (k(u) - k(v))|`` of two
         points (for many points, embed them with ``transform`` and use ``fastmetric.cdist``)."""
         self._components()
         d = self.n_features_in_
@@ -211,7 +211,7 @@ class KernelNCA(KernelMetricMixin):
     accuracy of a stochastic nearest-neighbour rule) in the feature space of a kernel.
 
     The exact learner with ``kernel="linear"`` learns the same metric as ``NCA``; with a non-linear
-    kernel the learned distance |A (k(x) - k(y))| separates classes that no linear map can. See the
+    kernel the learned distance ``|A (k(x) - k(y))|`` separates classes that no linear map can. See the
     module docstring for the method; NCA's pair sweep does the work on the embedding.
 
     Parameters
@@ -233,6 +233,15 @@ class KernelNCA(KernelMetricMixin):
 
 %(attributes)s
     classes_ : ndarray
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_circles
+    >>> from fastmetric.learn import KernelNCA
+    >>> X, y = make_circles(n_samples=200, noise=0.05, factor=0.5, random_state=0)
+    >>> knca = KernelNCA(n_components=1, kernel="rbf", random_state=0).fit(X, y)
+    >>> knca.transform(X).shape  # one coordinate separates the rings (no linear map can)
+    (200, 1)
     """
     __doc__ = _doc(_doc_)
     _linear = NCA
@@ -294,6 +303,14 @@ class KernelLMNN(KernelMetricMixin):
 %(attributes)s
     classes_ : ndarray
     n_impostor_searches_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_circles
+    >>> from fastmetric.learn import KernelLMNN
+    >>> X, y = make_circles(n_samples=200, noise=0.05, factor=0.5, random_state=0)
+    >>> KernelLMNN(n_components=2, n_landmarks=50, random_state=0).fit(X, y).components_.shape
+    (2, 50)
     """
     __doc__ = _doc(_doc_)
     _linear = LMNN
@@ -368,6 +385,15 @@ class KernelMLKR(KernelMetricMixin):
     n_threads : int or None
 
 %(attributes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import KernelMLKR
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+    >>> t = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    >>> KernelMLKR(n_components=2, random_state=0).fit(X, t).transform(X).shape
+    (200, 2)
     """
     __doc__ = _doc(_doc_)
     _linear = MLKR
@@ -426,6 +452,14 @@ class KernelLFDA(KernelMetricMixin):
 %(attributes)s
     eigenvalues_ : ndarray (n_components,)
         The generalised eigenvalues of the components.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from fastmetric.learn import KernelLFDA
+    >>> X, y = make_moons(n_samples=200, noise=0.1, random_state=0)
+    >>> KernelLFDA(n_components=2, random_state=0).fit(X, y).transform(X).shape
+    (200, 2)
     """
     __doc__ = _doc(_doc_)
     _linear = LFDA

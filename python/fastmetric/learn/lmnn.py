@@ -75,6 +75,17 @@ class LMNN(MahalanobisMixin):
     components_ : ndarray (n_components, n_features)
     n_iter_ : int
     classes_ : ndarray
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.neighbors import KNeighborsClassifier
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from fastmetric.learn import LMNN
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = make_pipeline(LMNN(n_neighbors=3), KNeighborsClassifier(3)).fit(X, y)
+    >>> clf.score(X, y) > 0.95
+    True
     """
 
     def __init__(

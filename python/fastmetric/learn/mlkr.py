@@ -60,6 +60,15 @@ class MLKR(MahalanobisMixin):
         The learned L, in the dtype of the training data.
     n_iter_ : int
         L-BFGS iterations run.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from fastmetric.learn import MLKR
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> mlkr = MLKR(n_components=3, alpha=1.0).fit(X, y)
+    >>> mlkr.transform(X).shape
+    (442, 3)
     """
 
     def __init__(

@@ -48,6 +48,21 @@ class NCA(MahalanobisMixin):
         L-BFGS iterations run.
     classes_ : ndarray
         Labels seen in fit.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> import fastmetric as fm
+    >>> from fastmetric.learn import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> nca = NCA(n_components=2, random_state=0).fit(X, y)
+    >>> nca.components_.shape
+    (2, 4)
+    >>> nca.transform(X).shape
+    (150, 2)
+    >>> dist, idx = fm.kneighbors(X, k=3, metric="mahalanobis", L=nca.components_)  # search in it
+    >>> idx.shape
+    (150, 3)
     """
 
     def __init__(
