@@ -127,7 +127,21 @@ struct BoundArgs {
     bool y_is_x = false;
     py::array v_arr, l_arr;  // keep V / L alive while the views are used
     py::object x_copy, y_copy, l_copy;  // aligned copies of X / Y / L, made only when needed (see view2d)
+    py::array w_arr;  // issue 16 part 1: keeps w alive
 };
+
+// issue 16 part 1: scipy's w= (contiguous, n_features long, the input dtype; checked in Python) and
+// jensenshannon's base= (0: natural log)
+template <class T>
+void bind_scipy_extras(BoundArgs<T>& b, const py::object& w, double base) {
+    b.args.js_base = base;
+    if (w.is_none()) return;
+    b.w_arr = items_aligned(py::cast<py::array>(w));
+    if (b.w_arr.ndim() != 1 || b.w_arr.shape(0) != b.x.cols || b.w_arr.itemsize() != index_t(sizeof(T)) ||
+        b.w_arr.dtype().kind() != 'f' || !native_order(b.w_arr) || b.w_arr.strides(0) != index_t(sizeof(T)))
+        throw std::invalid_argument("w must be a contiguous 1-D array of length n_features in the inputs' dtype");
+    b.args.w = static_cast<const T*>(b.w_arr.data());
+}
 
 template <class T>
 void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const std::string& metric, double p,
@@ -159,9 +173,11 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
 
 template <class T>
 py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
-                          bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
+                          bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads,
+                          const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     b.args.centre_on_x = true;
     if (k <= 0) throw std::invalid_argument("k must be positive");
     py::array_t<T> dist({b.x.rows, k});
@@ -181,9 +197,11 @@ py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, co
 template <class T>
 py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object& radius_obj,
                       const std::string& metric, bool exclude_self, bool sort_results, double p, const py::object& V,
-                      const py::object& L, int n_threads, const py::object& qlab_obj, const py::object& rlab_obj) {
+                      const py::object& L, int n_threads, const py::object& qlab_obj, const py::object& rlab_obj,
+                      const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     b.args.centre_on_x = true;
     // radius: a number, or a C-contiguous float64 array with one radius per query row
     double radius = 0;
@@ -235,29 +253,32 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
 }
 
 py::tuple kneighbors_py(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
-                        bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
-    if (is_f32(X)) return kneighbors_impl<float>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
-    if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
+                        bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads,
+                        const py::object& w, double base) {
+    if (is_f32(X)) return kneighbors_impl<float>(X, Y, k, metric, exclude_self, p, V, L, n_threads, w, base);
+    if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads, w, base);
     throw py::type_error("X must be float32 or float64");
 }
 py::tuple radius_py(const py::array& X, const py::object& Y, const py::object& radius, const std::string& metric,
                     bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
-                    int n_threads, const py::object& query_labels, const py::object& ref_labels) {
+                    int n_threads, const py::object& query_labels, const py::object& ref_labels, const py::object& w,
+                    double base) {
     if (is_f32(X))
         return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
-                                  ref_labels);
+                                  ref_labels, w, base);
     if (is_f64(X))
         return radius_impl<double>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
-                                   ref_labels);
+                                   ref_labels, w, base);
     throw py::type_error("X must be float32 or float64");
 }
 
 template <class T>
 void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, const std::string& metric,
                    bool condensed, double p, double gamma, double coef0, double degree, const py::object& V,
-                   const py::object& L, int n_threads) {
+                   const py::object& L, int n_threads, const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, gamma, coef0, degree, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     if (condensed && !b.y_is_x) throw std::invalid_argument("condensed output needs Y=None");
     index_t ldo = 0;
     T* o = writable_out<T>(out, b.x.rows, b.y.rows, condensed, ldo);
@@ -272,11 +293,11 @@ void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, cons
 
 void pairwise(const py::array& X, const py::object& Y, py::array& out, const std::string& metric, bool condensed,
               double p, double gamma, double coef0, double degree, const py::object& V, const py::object& L,
-              int n_threads) {
+              int n_threads, const py::object& w, double base) {
     if (is_f32(X))
-        pairwise_impl<float>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
+        pairwise_impl<float>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads, w, base);
     else if (is_f64(X))
-        pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
+        pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads, w, base);
     else
         throw py::type_error("X must be float32 or float64");
 }
@@ -989,9 +1010,12 @@ void register_binary(py::module_& m);
 }
 // sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
 void register_sparse(py::module_& m);
+// issue 16 part 1: cpp/bindings/scipy_metrics_bindings.cpp (the vector log)
+void register_scipy_metrics(py::module_& m);
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
+    register_scipy_metrics(m);       // issue 16 part 1 (scipy_metrics_bindings.cpp)
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
     set_interrupt_check(&python_signal_pending);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -1004,6 +1028,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("pairwise", &pairwise, py::arg("X"), py::arg("Y"), py::arg("out"), py::arg("metric"),
           py::arg("condensed") = false, py::arg("p") = 2.0, py::arg("gamma") = 1.0, py::arg("coef0") = 1.0,
           py::arg("degree") = 3.0, py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
+          py::arg("w") = py::none(), py::arg("base") = 0.0,
           "Fill out with metric(X[i], Y[j]) (dense) or the condensed upper triangle when Y is None.");
     g_ndarray_type = py::object(py::module_::import("numpy").attr("ndarray")).release().ptr();
     m.def("plain_pairwise", &plain_pairwise, py::arg("X"), py::arg("Y"), py::arg("metric"), py::arg("condensed"),
@@ -1017,12 +1042,13 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads") = 0, "out = (X - shift) @ L.T");
     m.def("kneighbors", &kneighbors_py, py::arg("X"), py::arg("Y"), py::arg("k"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("p") = 2.0, py::arg("V") = py::none(), py::arg("L") = py::none(),
-          py::arg("n_threads") = 0, "(distances, indices) of the k nearest rows of Y (or X when Y is None)");
+          py::arg("n_threads") = 0, py::arg("w") = py::none(), py::arg("base") = 0.0,
+          "(distances, indices) of the k nearest rows of Y (or X when Y is None)");
     m.def("radius_neighbors", &radius_py, py::arg("X"), py::arg("Y"), py::arg("radius"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
           py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
-          py::arg("query_labels") = py::none(), py::arg("ref_labels") = py::none(),
-          "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
+          py::arg("query_labels") = py::none(), py::arg("ref_labels") = py::none(), py::arg("w") = py::none(),
+          py::arg("base") = 0.0, "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
           "radius per query); with int64 query_labels / ref_labels only rows of a different label");
     m.def("cholesky_upper", &cholesky_py, py::arg("A"),
           "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");

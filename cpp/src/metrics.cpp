@@ -124,6 +124,8 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     }
     pb.x.m = X;
     pb.y.m = Y;
+    // issue 16 part 1: braycurtis / canberra / jensenshannon and scipy's w= (scipy_metrics.cpp)
+    if (prepare_scipy_metric(pp, a, X, Y, y_is_x)) return;
 
     auto setup_sq = [&](bool centre) {
         pb.reduce = Reduce::sq_dot;
@@ -235,6 +237,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
             throw std::invalid_argument("unknown metric '" + name + "'");
         }
     }
+    finish_scipy_weights(pp, a);  // issue 16 part 1
     // The diagonal of a symmetric distance is exactly 0; for rbf/laplacian/chi2 (distance-shaped
     // before exp) the same zero gives exactly 1.
     pb.zero_diagonal = y_is_x && (pp.is_distance || name == "rbf" || name == "laplacian" || name == "chi2" ||

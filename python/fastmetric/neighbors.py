@@ -15,6 +15,7 @@ from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
 from .binary import binary_kneighbors, binary_radius_neighbors, wants_binary
 from .distances import plain_metric, prepare_metric
+from .scipy_metrics import restore_search_nan  # issue 16 part 1
 
 # sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
 from ._sparse import SPARSE_DISTANCES, is_sparse, sparse_kneighbors, sparse_radius_neighbors
@@ -56,7 +57,8 @@ def kneighbors(
     point is not its own neighbour (``include_self=True`` keeps it). Each row is sorted by distance,
     ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
     ``k`` larger than the number of references available is an error (ValueError), never silently
-    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``; scipy's ``w`` for
+    the weighted float metrics and jensenshannon's ``base``, see :mod:`fastmetric.scipy_metrics`).
     The boolean metrics take ``w``, and ``packed=True`` / ``n_bits`` for bit-packed fingerprints
     (:mod:`fastmetric.binary`); their distances are float64, NaN (dice / sokalsneath of all-zero rows) last.
 
@@ -99,7 +101,7 @@ def kneighbors(
         return r if return_distance else r[1]
     if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
         name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
+        if name is not None and nt is not None and name != "braycurtis":  # its NaN: restore_search_nan
             r = _core.plain_kneighbors(X, Y, k, name, Y is None and not include_self, bool(check_finite), nt)
             if r is not None:
                 return r if return_distance else r[1]
@@ -121,6 +123,7 @@ def kneighbors(
             n_threads=resolve_n_threads(n_threads),
             **core,
         )
+        restore_search_nan(name, A, B, core, dist, ind)  # braycurtis's 0/0 (issue 16 part 1)
     return (dist, ind) if return_distance else ind
 
 
