@@ -20,16 +20,6 @@ void linear_map(MatrixView<T> X, const T* shift, MatrixView<T> L, T* out, int n_
 }
 
 namespace {
-template <class T>
-MatrixView<T> contiguous_view(const std::vector<T>& buf, index_t rows, index_t cols) {
-    MatrixView<T> v;
-    v.data = buf.data();
-    v.rows = rows;
-    v.cols = cols;
-    v.row_stride = cols;
-    v.col_stride = 1;
-    return v;
-}
 // mean of the stacked rows of X and Y (Y skipped when it aliases X), accumulated in double
 template <class T>
 void stacked_mean(MatrixView<T> X, MatrixView<T> Y, bool y_is_x, std::vector<T>& mean) {
@@ -112,13 +102,13 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
         const index_t k = a.L.rows;
         pp.xt.resize(size_t(X.rows * k));
         linear_map(X, pp.col_shift.data(), a.L, pp.xt.data(), a.n_threads);
-        X = contiguous_view(pp.xt, X.rows, k);
+        X = MatrixView<T>::dense(pp.xt.data(), X.rows, k);
         if (y_is_x) {
             Y = X;
         } else {
             pp.yt.resize(size_t(Y.rows * k));
             linear_map(Y, pp.col_shift.data(), a.L, pp.yt.data(), a.n_threads);
-            Y = contiguous_view(pp.yt, Y.rows, k);
+            Y = MatrixView<T>::dense(pp.yt.data(), Y.rows, k);
         }
         pp.col_shift.clear();
     }

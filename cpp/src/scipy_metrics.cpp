@@ -27,16 +27,6 @@
 namespace fastmetric {
 namespace {
 
-template <class T>
-MatrixView<T> owned_view(const std::vector<T>& buf, index_t rows, index_t cols) {
-    MatrixView<T> v;
-    v.data = buf.data();
-    v.rows = rows;
-    v.cols = cols;
-    v.row_stride = cols;
-    v.col_stride = 1;
-    return v;
-}
 
 // rows of m times sqrt(w) (after subtracting the w-weighted row mean when centre), contiguous
 template <class T>
@@ -101,7 +91,7 @@ MatrixView<T> js_rows(const MatrixView<T>& m, std::vector<T>& copy, std::vector<
             scale[size_t(i)] = T(1.0 / s2);
         }
     }
-    return owned_view(copy, n, d);
+    return MatrixView<T>::dense(copy.data(), n, d);
 }
 
 // whether every entry of m is >= 0 (NaN: no)
@@ -199,7 +189,7 @@ bool prepare_scipy_metric(PreparedProblem<T>& pp, const MetricArgs<T>& a, Matrix
     if (name == "cosine" || name == "correlation") {
         const bool centre = name == "correlation";
         weighted_copy(X, a.w, centre, pp.xt);
-        pb.x.m = owned_view(pp.xt, X.rows, d);
+        pb.x.m = MatrixView<T>::dense(pp.xt.data(), X.rows, d);
         pp.x_scale.resize(size_t(X.rows));
         row_unit_scale(pb.x.m, false, static_cast<T*>(nullptr), pp.x_scale.data(), a.n_threads);
         pb.x.row_scale = pp.x_scale.data();
@@ -207,7 +197,7 @@ bool prepare_scipy_metric(PreparedProblem<T>& pp, const MetricArgs<T>& a, Matrix
             pb.y = pb.x;
         } else {
             weighted_copy(Y, a.w, centre, pp.yt);
-            pb.y.m = owned_view(pp.yt, Y.rows, d);
+            pb.y.m = MatrixView<T>::dense(pp.yt.data(), Y.rows, d);
             pp.y_scale.resize(size_t(Y.rows));
             row_unit_scale(pb.y.m, false, static_cast<T*>(nullptr), pp.y_scale.data(), a.n_threads);
             pb.y.row_scale = pp.y_scale.data();
