@@ -152,40 +152,49 @@ class _BaseLSML(MahalanobisMixin):
             g = _quadratic_forms(V, G)
             trace_M = float(np.sum(M * prior_inv))
             trace_G = float(np.sum(G * prior_inv))
-            found = None
+            # every candidate's log det and positive-definiteness certificate (Cholesky); the forms
+            # of the unprojected ones are q - t g, scored together below
+            cands = []
             for s in _STEPS:
                 t = s / g_norm
                 cand = M - t * G
-                logdet, c_chol, c_low = None, None, None
-                if s < lam_low - _EIG_FLOOR:
-                    # lambda_min(M - tG) >= lambda_min(M) - t ||G||_2 >= lambda_min(M) - s > floor
-                    try:
-                        c_chol = np.linalg.cholesky(cand)
-                        logdet = 2.0 * float(np.sum(np.log(np.diag(c_chol))))
+                try:
+                    if s < lam_low - _EIG_FLOOR:
+                        # lambda_min(M - tG) >= lambda_min(M) - t ||G||_2 >= lambda_min(M) - s > floor
                         c_low = lam_low - s
-                    except np.linalg.LinAlgError:
-                        logdet = None
-                if logdet is not None:
-                    qc = q - t * g
-                    trace = trace_M - t * trace_G
-                else:
-                    wc, Uc = np.linalg.eigh(cand)
-                    if wc[0] >= _EIG_FLOOR:
-                        qc = q - t * g
-                        trace = trace_M - t * trace_G
                     else:
-                        wc = np.maximum(wc, _EIG_FLOOR)
-                        cand = (Uc * wc) @ Uc.T
-                        qc = _quadratic_forms(V, cand)
-                        trace = float(np.sum(cand * prior_inv))
-                    logdet = float(np.sum(np.log(wc)))
-                    c_low = float(wc[0])
-                qab, qcd = qc[:n], qc[n:]
-                viol = qab > qcd
-                comp = float(w[viol] @ (np.sqrt(np.maximum(qab[viol], 0)) - np.sqrt(np.maximum(qcd[viol], 0))) ** 2)
-                loss = comp + trace - logdet
-                if loss < best:
-                    best, found = loss, (cand, qc, c_low, c_chol)
+                        # cand - floor I positive definite <=> every eigenvalue of cand above the floor
+                        np.linalg.cholesky(cand - _EIG_FLOOR * eye)
+                        c_low = _EIG_FLOOR
+                    c_chol = np.linalg.cholesky(cand)
+                    logdet = 2.0 * float(np.sum(np.log(np.diag(c_chol))))
+                    cands.append([t, cand, None, trace_M - t * trace_G, logdet, c_low, c_chol])
+                    continue
+                except np.linalg.LinAlgError:
+                    pass
+                wc, Uc = np.linalg.eigh(cand)
+                qc, trace = None, trace_M - t * trace_G
+                if wc[0] < _EIG_FLOOR:  # metric-learn's projection onto eigenvalues >= floor
+                    wc = np.maximum(wc, _EIG_FLOOR)
+                    cand = (Uc * wc) @ Uc.T
+                    qc = _quadratic_forms(V, cand)
+                    trace = float(np.sum(cand * prior_inv))
+                cands.append([t, cand, qc, trace, float(np.sum(np.log(wc))), float(wc[0]), None])
+            lin = [i for i, c in enumerate(cands) if c[2] is None]
+            Q = np.empty((len(cands), 2 * n))
+            if lin:
+                ts = np.array([cands[i][0] for i in lin])
+                Q[lin] = q[None, :] - ts[:, None] * g[None, :]
+            for i, c in enumerate(cands):
+                if c[2] is not None:
+                    Q[i] = c[2]
+            r = np.sqrt(np.maximum(Q[:, :n], 0)) - np.sqrt(np.maximum(Q[:, n:], 0))
+            comp = np.where(Q[:, :n] > Q[:, n:], r * r, 0.0) @ w
+            found = None
+            for i, c in enumerate(cands):
+                loss = float(comp[i]) + c[3] - c[4]
+                if loss < best:  # metric-learn: the best step that lowers the loss
+                    best, found = loss, (c[1], Q[i].copy(), c[5], c[6])
             progress(it, best, g_norm)
             if found is None:
                 break
