@@ -10,7 +10,9 @@ the learned space, best fit time of ``FASTMETRIC_BENCH_REPEAT`` fits (default 3;
     FASTMETRIC_ML_PYTHON=/tmp/venv_ml/bin/python python benchmarks/bench_learn3.py
 
 Options: ``--learners LSML_Supervised`` and ``--datasets digits,iris`` (default: digits) restrict
-the table; ``--no-peer`` skips metric-learn; ``--json FILE`` saves the rows. The last lines give
+the table; ``--no-peer`` skips metric-learn; ``--peer-blas-threads N`` limits metric-learn's BLAS threads
+(fastmetric's learners keep BLAS on one thread; on a loaded machine a multi-threaded BLAS slows
+metric-learn several-fold, which would flatter the ratio); ``--json FILE`` saves the rows. The last lines give
 the fit-time ratio metric-learn / fastmetric against the issue's target (20x) and compare the
 accuracies (fastmetric's must be at least metric-learn's).
 """
@@ -38,13 +40,17 @@ LEARNERS = {
 TARGET = 20.0
 
 
-def peer_rows(name, datasets, params, repeat, python=None, timeout=3600):
-    """metric-learn's rows from ``peers/metric_learn_runner3.py`` in its own interpreter."""
+def peer_rows(name, datasets, params, repeat, python=None, timeout=3600, blas_threads=None):
+    """metric-learn's rows from ``peers/metric_learn_runner3.py`` in its own interpreter
+    (``blas_threads``: limit its BLAS / OpenMP threads, as fastmetric's learners limit BLAS to one)."""
     python = python or os.environ.get("FASTMETRIC_ML_PYTHON")
     if not python:
         return []
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    if blas_threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(blas_threads)
     runner = os.path.join(HERE, "peers", "metric_learn_runner3.py")
     spec = {"learner": name, "datasets": list(datasets), "params": params, "repeat": repeat}
     out = subprocess.run([python, runner, json.dumps(spec)], capture_output=True, text=True, timeout=timeout, env=env)
@@ -54,7 +60,7 @@ def peer_rows(name, datasets, params, repeat, python=None, timeout=3600):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(learners, datasets, repeat, peer, peer_repeat):
+def table(learners, datasets, repeat, peer, peer_repeat, peer_threads=None):
     import fastmetric.learn as fl
 
     rows = []
@@ -72,7 +78,7 @@ def table(learners, datasets, repeat, peer, peer_repeat):
             row["learner"] = f"fastmetric {name}"
             rows.append(row)
         if peer:
-            rows += peer_rows(name, datasets, kw_ml, peer_repeat)
+            rows += peer_rows(name, datasets, kw_ml, peer_repeat, blas_threads=peer_threads)
     return rows
 
 
@@ -107,7 +113,8 @@ def main(argv):
     learners = [s for s in opt("--learners", ",".join(LEARNERS)).split(",") if s]
     datasets = [s for s in opt("--datasets", "digits").split(",") if s]
     repeat = int(os.environ.get("FASTMETRIC_BENCH_REPEAT", "3"))
-    rows = table(learners, datasets, repeat, "--no-peer" not in argv, int(opt("--peer-repeat", "2")))
+    threads = opt("--peer-blas-threads", None)
+    rows = table(learners, datasets, repeat, "--no-peer" not in argv, int(opt("--peer-repeat", "2")), threads)
     print_table(rows, width=30)
     for line in ratio_lines(rows):
         print(line)

@@ -122,7 +122,7 @@ class _BaseLSML(MahalanobisMixin):
         return self._set_components(components_from_metric(M), T.dtype, n_iter=n_iter)
 
     def _descend(self, M, Vab, Vcd, w):
-        from scipy.linalg import cho_solve
+        from scipy.linalg import cho_solve, solve_triangular
 
         progress = self._progress()
         prior_inv = np.linalg.inv(M)
@@ -132,19 +132,15 @@ class _BaseLSML(MahalanobisMixin):
         eye = np.eye(M.shape[0])
         best = lsml_loss(M, Vab, Vcd, w, prior_inv)
         progress(0, best)
-        # carried from one iteration to the next: the forms q_i = v_i^T M v_i, a lower bound on
-        # lambda_min(M) and a Cholesky factor of M when one is at hand
+        # carried from one iteration to the next: the forms q_i = v_i^T M v_i, a Cholesky factor
+        # C of M, log det M and a lower bound on lambda_min(M)
         q = _quadratic_forms(V, M)
-        lam, U = np.linalg.eigh(M)
-        lam_low, chol = float(lam[0]), None
+        C = np.linalg.cholesky(M)
+        logdet_M = 2.0 * float(np.sum(np.log(np.diag(C))))
+        lam_low = float(np.linalg.eigvalsh(M)[0])
         it = 0
         for it in range(1, int(self.max_iter) + 1):
-            if chol is not None:
-                M_inv = cho_solve((chol, True), eye)
-            else:
-                lam, U = np.linalg.eigh(M)
-                lam_low = float(lam[0])
-                M_inv = (U / lam) @ U.T
+            M_inv = cho_solve((C, True), eye)
             G = lsml_gradient(M, Vab, Vcd, w, prior_inv, M_inv, q[:n], q[n:])
             g_norm = float(np.linalg.norm(G))
             if g_norm < self.tol:
@@ -152,54 +148,47 @@ class _BaseLSML(MahalanobisMixin):
             g = _quadratic_forms(V, G)
             trace_M = float(np.sum(M * prior_inv))
             trace_G = float(np.sum(G * prior_inv))
-            # every candidate's log det and positive-definiteness certificate (Cholesky); the forms
-            # of the unprojected ones are q - t g, scored together below
-            cands = []
-            for s in _STEPS:
-                t = s / g_norm
-                cand = M - t * G
-                try:
-                    if s < lam_low - _EIG_FLOOR:
-                        # lambda_min(M - tG) >= lambda_min(M) - t ||G||_2 >= lambda_min(M) - s > floor
-                        c_low = lam_low - s
-                    else:
-                        # cand - floor I positive definite <=> every eigenvalue of cand above the floor
-                        np.linalg.cholesky(cand - _EIG_FLOOR * eye)
-                        c_low = _EIG_FLOOR
-                    c_chol = np.linalg.cholesky(cand)
-                    logdet = 2.0 * float(np.sum(np.log(np.diag(c_chol))))
-                    cands.append([t, cand, None, trace_M - t * trace_G, logdet, c_low, c_chol])
-                    continue
-                except np.linalg.LinAlgError:
-                    pass
+            # M - tG = C (I - tK) C^T with K = C^-1 G C^-T: the eigenvalues mu of K give every
+            # candidate's log det, and lambda_min(M - tG) >= lambda_min(M) min(1 - t mu), which
+            # certifies that metric-learn's projection (eigenvalues >= floor) leaves it unchanged
+            K = solve_triangular(C, solve_triangular(C, G, lower=True).T, lower=True)
+            mu = np.linalg.eigvalsh(0.5 * (K + K.T))
+            ts = _STEPS / g_norm
+            F = 1.0 - ts[:, None] * mu[None, :]
+            f_min = F.min(axis=1)
+            certified = (f_min > 0) & (lam_low * f_min >= _EIG_FLOOR)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                logdets = logdet_M + np.sum(np.log(np.where(F > 0, F, 1.0)), axis=1)
+            traces = trace_M - ts * trace_G
+            Q = q[None, :] - ts[:, None] * g[None, :]
+            projected = {}
+            for i in np.flatnonzero(~certified):  # the large steps: decide by an eigendecomposition
+                cand = M - ts[i] * G
                 wc, Uc = np.linalg.eigh(cand)
-                qc, trace = None, trace_M - t * trace_G
-                if wc[0] < _EIG_FLOOR:  # metric-learn's projection onto eigenvalues >= floor
+                if wc[0] < _EIG_FLOOR:
                     wc = np.maximum(wc, _EIG_FLOOR)
                     cand = (Uc * wc) @ Uc.T
-                    qc = _quadratic_forms(V, cand)
-                    trace = float(np.sum(cand * prior_inv))
-                cands.append([t, cand, qc, trace, float(np.sum(np.log(wc))), float(wc[0]), None])
-            lin = [i for i, c in enumerate(cands) if c[2] is None]
-            Q = np.empty((len(cands), 2 * n))
-            if lin:
-                ts = np.array([cands[i][0] for i in lin])
-                Q[lin] = q[None, :] - ts[:, None] * g[None, :]
-            for i, c in enumerate(cands):
-                if c[2] is not None:
-                    Q[i] = c[2]
+                    Q[i] = _quadratic_forms(V, cand)
+                    traces[i] = float(np.sum(cand * prior_inv))
+                logdets[i] = float(np.sum(np.log(wc)))
+                projected[i] = (cand, float(wc[0]))
             r = np.sqrt(np.maximum(Q[:, :n], 0)) - np.sqrt(np.maximum(Q[:, n:], 0))
-            comp = np.where(Q[:, :n] > Q[:, n:], r * r, 0.0) @ w
+            losses = np.where(Q[:, :n] > Q[:, n:], r * r, 0.0) @ w + traces - logdets
             found = None
-            for i, c in enumerate(cands):
-                loss = float(comp[i]) + c[3] - c[4]
-                if loss < best:  # metric-learn: the best step that lowers the loss
-                    best, found = loss, (c[1], Q[i].copy(), c[5], c[6])
+            for i in range(ts.size):
+                if losses[i] < best:  # metric-learn: the best step that lowers the loss
+                    best, found = float(losses[i]), i
             progress(it, best, g_norm)
             if found is None:
                 break
-            M, q, lam_low, chol = found
+            if found in projected:
+                M, lam_low = projected[found]
+            else:
+                M, lam_low = M - ts[found] * G, lam_low * float(f_min[found])
             M = 0.5 * (M + M.T)
+            q = Q[found].copy()
+            C = np.linalg.cholesky(M)
+            logdet_M = 2.0 * float(np.sum(np.log(np.diag(C))))
         else:
             progress.message(f"did not converge in {it} iterations (loss {best:.6g})")
         self.loss_ = float(best)
