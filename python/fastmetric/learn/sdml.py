@@ -11,6 +11,12 @@ from ._base import MahalanobisMixin, blas_single_thread
 from ._constraints import supervised_pair_constraints
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
+try:
+    from sklearn.covariance import graphical_lasso
+    from sklearn.exceptions import ConvergenceWarning
+except ImportError as exc:  # pragma: no cover - the base module already raised a clear error
+    raise ImportError("fastmetric.learn needs scikit-learn: pip install 'fastmetric[learn]'") from exc
+
 __all__ = ["SDML", "SDML_Supervised", "sdml_covariance", "shift_target"]
 
 
@@ -98,13 +104,15 @@ class _BaseSDML(MahalanobisMixin):
                     UserWarning,
                     stacklevel=3,
                 )
-        M = 0.5 * (M + M.T)
-        if not np.isfinite(M).all() or np.linalg.eigvalsh(M)[0] <= 0:
+            M = 0.5 * (M + M.T)
+            ok = bool(np.isfinite(M).all()) and float(np.linalg.eigvalsh(M)[0]) > 0
+            L = components_from_metric(M) if ok else None
+        if not ok:
             raise FloatingPointError(
                 f"{self._name()}: the graphical lasso returned a metric that is not finite and positive definite"
             )
         self.metric_ = M
-        return self._set_components(components_from_metric(M), P.dtype)
+        return self._set_components(L, P.dtype)
 
     def _graphical_lasso(self, S, progress):
         alpha = float(self.sparsity_param)
@@ -113,9 +121,6 @@ class _BaseSDML(MahalanobisMixin):
             progress.message("no off-diagonal penalty: the metric is the inverse of S")
             self.n_iter_ = 0
             return np.linalg.inv(S)
-        from sklearn.covariance import graphical_lasso
-        from sklearn.exceptions import ConvergenceWarning
-
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
             _, M, n_iter = graphical_lasso(S, alpha=alpha, verbose=bool(self.verbose), return_n_iter=True)
