@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -25,7 +26,8 @@ constexpr double kNormEps = 1e-12;  // torch.nn.functional.normalize's eps, as P
 struct Batch {
     index_t n = 0, d = 0;
     bool euclid = true, normalize = true;
-    std::vector<double> U, norm, M;
+    std::vector<double> U, norm;
+    std::unique_ptr<double[]> M;  // n x n, every entry written by the engine (no zero fill)
 };
 
 template <class T>
@@ -76,8 +78,8 @@ void prepare(MatrixView<T> Z, EmbeddingDistance dist, bool normalize, int nt, Ba
     } else {
         pb.reduce = Reduce::dot;
     }
-    b.M.resize(size_t(n * n));
-    pairwise_dense(pb, b.M.data(), n);
+    b.M.reset(new double[size_t(n * n)]);
+    pairwise_dense(pb, b.M.get(), n);
 }
 
 struct RowStats {
@@ -130,7 +132,7 @@ RowStats sweep_rows(Batch& b, int nt, F&& fn) {
     for (auto& s : scratch) s.reserve(n);
     const index_t chunk = std::max<index_t>(1, std::min<index_t>(16, n / (4 * team) + 1));
     parallel_for_dynamic(team, n, chunk,
-                         [&](int tid, index_t a) { st[size_t(a)] = fn(a, b.M.data() + a * n, scratch[size_t(tid)]); });
+                         [&](int tid, index_t a) { st[size_t(a)] = fn(a, b.M.get() + a * n, scratch[size_t(tid)]); });
     RowStats tot;
     for (const RowStats& r : st)
         for (int k = 0; k < 2; ++k) {
@@ -145,7 +147,7 @@ RowStats sweep_rows(Batch& b, int nt, F&& fn) {
 template <class T>
 void finish(Batch& b, const std::int64_t* labels, double s_same, double s_diff, T* G, int nt) {
     const index_t n = b.n, d = b.d;
-    double* M = b.M.data();
+    double* M = b.M.get();
     constexpr index_t B = 64;
     const index_t nb = (n + B - 1) / B;
     // block (I, J), I <= J, touches only M[I rows][J cols] and M[J rows][I cols]: disjoint over I
