@@ -22,16 +22,19 @@ namespace {
 
 constexpr double kNormEps = 1e-12;  // torch.nn.functional.normalize's eps, as PML uses it
 
-// U, the row norms and the n x n matrix of distances (euclidean) or similarities (cosine).
+// U (double), its copy in the input's type W for the engine, the row norms and the n x n matrix of
+// distances (euclidean) or similarities (cosine) in W.
+template <class W>
 struct Batch {
     index_t n = 0, d = 0;
     bool euclid = true, normalize = true;
     std::vector<double> U, norm;
-    std::unique_ptr<double[]> M;  // n x n, every entry written by the engine (no zero fill)
+    std::vector<W> Uw;
+    std::unique_ptr<W[]> M;  // n x n, every entry written by the engine (no zero fill)
 };
 
 template <class T>
-void prepare(MatrixView<T> Z, EmbeddingDistance dist, bool normalize, int nt, Batch& b) {
+void prepare(MatrixView<T> Z, EmbeddingDistance dist, bool normalize, int nt, Batch<T>& b) {
     const index_t n = Z.rows, d = Z.cols;
     if (n < 2) throw std::invalid_argument("Z must have at least 2 rows");
     if (d < 1) throw std::invalid_argument("Z must have at least 1 column");
@@ -57,28 +60,30 @@ void prepare(MatrixView<T> Z, EmbeddingDistance dist, bool normalize, int nt, Ba
         b.norm[size_t(i)] = s;
         for (index_t k = 0; k < d; ++k) u[k] /= s;
     }
-    Problem<double> pb;
-    MatrixView<double> uv;
-    uv.data = b.U.data();
+    b.Uw.assign(b.U.begin(), b.U.end());
+    Problem<T> pb;
+    MatrixView<T> uv;
+    uv.data = b.Uw.data();
     uv.rows = n;
     uv.cols = d;
     uv.row_stride = d;
     uv.col_stride = 1;
     pb.x.m = pb.y.m = uv;
-    pb.symmetric = true;
+    // every row in full (not the symmetric problem: its mirrored writes cost more than the second
+    // half of the products at these sizes); anchor a reads row a only, so no symmetry is needed
+    pb.symmetric = false;
     pb.n_threads = nt;
-    std::vector<double> sq;
+    std::vector<T> sq;
     if (b.euclid) {
         pb.reduce = Reduce::sq_dot;
         pb.post = Post::sqrt;
-        pb.zero_diagonal = true;
         sq.resize(size_t(n));
         row_sq_norms(pb.x, sq.data(), nt);
         pb.x.sq_norms = pb.y.sq_norms = sq.data();
     } else {
         pb.reduce = Reduce::dot;
     }
-    b.M.reset(new double[size_t(n * n)]);
+    b.M.reset(new T[size_t(n * n)]);
     pairwise_dense(pb, b.M.get(), n);
 }
 
@@ -90,9 +95,14 @@ struct RowStats {
 // Per-thread scratch, sized before the parallel region.
 struct Scratch {
     std::vector<std::pair<double, index_t>> pos, neg;
-    std::vector<double> prefix, buf;
+    std::vector<double> prefix, buf, xn;
     std::vector<std::int64_t> diff;
+    std::vector<double> c_lo, c_up, c_act;  // small exact counts, as doubles so the loops vectorise
     void reserve(index_t n) {
+        xn.reserve(size_t(n));
+        c_lo.reserve(size_t(n));
+        c_up.reserve(size_t(n));
+        c_act.reserve(size_t(n));
         pos.reserve(size_t(n));
         neg.reserve(size_t(n));
         prefix.reserve(size_t(n + 1));
@@ -103,16 +113,23 @@ struct Scratch {
 
 // Row a of M: split into positives and negatives as (x, j), x = distance (euclidean) or -similarity
 // (cosine), so that "smaller x = closer" for both; the row is then zeroed for the coefficients.
-void split_row(const Batch& b, const std::int64_t* labels, index_t a, double* row, Scratch& s) {
-    s.pos.clear();
-    s.neg.clear();
+template <class W>
+void split_row(const Batch<W>& b, const std::int64_t* labels, index_t a, W* row, Scratch& s) {
+    s.pos.resize(size_t(b.n));
+    s.neg.resize(size_t(b.n));
+    std::size_t np = 0, nn = 0;
     const std::int64_t la = labels[a];
     for (index_t j = 0; j < b.n; ++j) {
         if (j == a) continue;
-        const double x = b.euclid ? row[j] : -row[j];
-        (labels[j] == la ? s.pos : s.neg).emplace_back(x, j);
+        const double x = b.euclid ? double(row[j]) : -double(row[j]);
+        if (labels[j] == la)
+            s.pos[np++] = {x, j};
+        else
+            s.neg[nn++] = {x, j};
     }
-    std::fill(row, row + b.n, 0.0);
+    s.pos.resize(np);
+    s.neg.resize(nn);
+    std::fill(row, row + b.n, W(0));
 }
 
 // The coefficient stored for a pair: dloss/dx turned into dloss/dD / D (euclidean, 0 at D = 0) or
@@ -123,8 +140,8 @@ inline double coef(bool euclid, double dloss_dx, double x) {
 }
 
 // Runs fn(a, row, scratch) -> RowStats on every anchor and adds the stats in anchor order.
-template <class F>
-RowStats sweep_rows(Batch& b, int nt, F&& fn) {
+template <class W, class F>
+RowStats sweep_rows(Batch<W>& b, int nt, F&& fn) {
     const index_t n = b.n;
     std::vector<RowStats> st(static_cast<size_t>(n));
     const int team = std::max(1, std::min<int>(nt, int(std::min<index_t>(n, 1 << 20))));
@@ -145,9 +162,9 @@ RowStats sweep_rows(Batch& b, int nt, F&& fn) {
 // From the coefficient rows in M to G: K = s (M + M^T) in place (s = s_same for pairs of one class,
 // s_diff otherwise), then dloss/dU and the chain rule through the normalisation.
 template <class T>
-void finish(Batch& b, const std::int64_t* labels, double s_same, double s_diff, T* G, int nt) {
+void finish(Batch<T>& b, const std::int64_t* labels, double s_same, double s_diff, T* G, int nt) {
     const index_t n = b.n, d = b.d;
-    double* M = b.M.get();
+    T* M = b.M.get();
     constexpr index_t B = 64;
     const index_t nb = (n + B - 1) / B;
     // block (I, J), I <= J, touches only M[I rows][J cols] and M[J rows][I cols]: disjoint over I
@@ -156,21 +173,30 @@ void finish(Batch& b, const std::int64_t* labels, double s_same, double s_diff, 
         for (index_t J = I; J < nb; ++J) {
             const index_t j0 = J * B, j1 = std::min(n, j0 + B);
             for (index_t i = i0; i < i1; ++i) {
-                double* ri = M + i * n;
+                T* ri = M + i * n;
+                if (s_same == s_diff) {
+                    for (index_t j = std::max(j0, i + 1); j < j1; ++j) {
+                        const T v = T((double(ri[j]) + double(M[j * n + i])) * s_same);
+                        ri[j] = v;
+                        M[j * n + i] = v;
+                    }
+                    continue;
+                }
+                const std::int64_t li = labels[i];
                 for (index_t j = std::max(j0, i + 1); j < j1; ++j) {
-                    const double v = (ri[j] + M[j * n + i]) * (labels[i] == labels[j] ? s_same : s_diff);
+                    const T v = T((double(ri[j]) + double(M[j * n + i])) * (li == labels[j] ? s_same : s_diff));
                     ri[j] = v;
                     M[j * n + i] = v;
                 }
             }
         }
-        for (index_t i = i0; i < i1; ++i) M[i * n + i] = 0.0;
+        for (index_t i = i0; i < i1; ++i) M[i * n + i] = T(0);
     });
-    // K U on the engine: rows of K against the rows of U^T (d x n)
-    std::vector<double> ut(static_cast<size_t>(d * n)), ku(static_cast<size_t>(n * d));
+    // K U on the engine: rows of K against the rows of U^T (d x n), in T
+    std::vector<T> ut(static_cast<size_t>(d * n)), ku(static_cast<size_t>(n * d));
     for (index_t i = 0; i < n; ++i)
-        for (index_t k = 0; k < d; ++k) ut[size_t(k * n + i)] = b.U[size_t(i * d + k)];
-    Problem<double> pb;
+        for (index_t k = 0; k < d; ++k) ut[size_t(k * n + i)] = b.Uw[size_t(i * d + k)];
+    Problem<T> pb;
     pb.x.m.data = M;
     pb.x.m.rows = n;
     pb.x.m.cols = n;
@@ -182,23 +208,24 @@ void finish(Batch& b, const std::int64_t* labels, double s_same, double s_diff, 
     pb.reduce = Reduce::dot;
     pb.n_threads = nt;
     pairwise_dense(pb, ku.data(), d);
+    // the rest in double: dloss/du_i = r_i u_i - (K U)_i (euclidean, r_i = sum_j K_ij) or (K U)_i
     parallel_for_static(nt, n, [&](int, index_t i) {
         const double* u = b.U.data() + i * d;
-        double* g = ku.data() + i * d;
-        if (b.euclid) {  // dloss/du_i = sum_j K_ij (u_i - u_j)
-            const double* ki = M + i * n;
-            double r = 0;
-            for (index_t j = 0; j < n; ++j) r += ki[j];
-            for (index_t k = 0; k < d; ++k) g[k] = r * u[k] - g[k];
+        const T* kr = ku.data() + i * d;
+        double r = 0;
+        if (b.euclid) {
+            const T* ki = M + i * n;
+            for (index_t j = 0; j < n; ++j) r += double(ki[j]);
         }
+        auto g = [&](index_t k) { return b.euclid ? r * u[k] - double(kr[k]) : double(kr[k]); };
         T* out = G + i * d;
         if (b.normalize) {
             double ug = 0;
-            for (index_t k = 0; k < d; ++k) ug += u[k] * g[k];
+            for (index_t k = 0; k < d; ++k) ug += u[k] * g(k);
             const double inv = 1.0 / b.norm[size_t(i)];
-            for (index_t k = 0; k < d; ++k) out[k] = T((g[k] - u[k] * ug) * inv);
+            for (index_t k = 0; k < d; ++k) out[k] = T((g(k) - u[k] * ug) * inv);
         } else {
-            for (index_t k = 0; k < d; ++k) out[k] = T(g[k]);
+            for (index_t k = 0; k < d; ++k) out[k] = T(g(k));
         }
     });
 }
@@ -212,7 +239,7 @@ EmbeddingLossResult triplet_margin_loss(MatrixView<T> Z, const std::int64_t* lab
                                         bool normalize, double margin, TripletMiner miner, double miner_margin, T* G,
                                         int n_threads) {
     const int nt = threads_of(n_threads);
-    Batch b;
+    Batch<T> b;
     prepare(Z, dist, normalize, nt, b);
     const bool euclid = b.euclid;
     // the miner's window on m = x_n - x_p: lower (strict) and upper (inclusive) bounds
@@ -220,7 +247,7 @@ EmbeddingLossResult triplet_margin_loss(MatrixView<T> Z, const std::int64_t* lab
     const double lower = 0.0;
     const bool has_upper = miner == TripletMiner::all || miner == TripletMiner::hard || miner == TripletMiner::semihard;
     const double upper = miner == TripletMiner::hard ? std::min(miner_margin, 0.0) : miner_margin;
-    auto row_fn = [&](index_t a, double* row, Scratch& s) -> RowStats {
+    auto row_fn = [&](index_t a, T* row, Scratch& s) -> RowStats {
         RowStats r;
         split_row(b, labels, a, row, s);
         if (s.pos.empty() || s.neg.empty()) return r;
@@ -241,59 +268,77 @@ EmbeddingLossResult triplet_margin_loss(MatrixView<T> Z, const std::int64_t* lab
             }
             return r;
         }
-        // negatives that some positive's window can reach (a superset: the predicates decide below)
-        double pmin = s.pos[0].first, pmax = pmin, amax = 0;
-        for (const auto& p : s.pos) {
-            pmin = std::min(pmin, p.first);
-            pmax = std::max(pmax, p.first);
-            amax = std::max(amax, std::fabs(p.first));
-        }
-        const double reach = has_upper ? upper : margin;  // largest x_n - x_p that matters
-        const double slack = 1e-9 * (1.0 + amax + std::fabs(reach) + std::fabs(margin));
-        const double keep_lo = has_lower ? pmin + lower - slack : -std::numeric_limits<double>::infinity();
-        const double keep_hi = pmax + reach + slack;
-        std::vector<std::pair<double, index_t>>& neg = s.neg;
-        std::size_t m = 0;
-        for (std::size_t k = 0; k < neg.size(); ++k)
-            if (neg[k].first >= keep_lo && neg[k].first <= keep_hi) neg[m++] = neg[k];
-        neg.resize(m);
-        std::sort(neg.begin(), neg.end());
-        s.prefix.assign(m + 1, 0.0);
-        for (std::size_t k = 0; k < m; ++k) s.prefix[k + 1] = s.prefix[k] + neg[k].first;
-        s.diff.assign(m + 1, 0);
+        // Positives sorted by x once (few per anchor); each negative finds the contiguous range of
+        // positives it forms a used triplet with by binary search on the exact predicates of the
+        // reference, all monotone in x_p for a fixed x_n:
+        //   lower  (semihard)   (x_n - x_p) > 0              true, then false along ascending x_p
+        //   upper  (miners)     (x_n - x_p) <= upper         false, then true
+        //   active (loss > 0)   ((x_p - x_n) + margin) > 0   false, then true
+        // so a negative's range is [max(first upper, first active), first not lower). Prefix sums
+        // of the sorted x_p give the hinge sums; a difference array the positives' counts.
+        std::vector<std::pair<double, index_t>>& pos = s.pos;
+        std::sort(pos.begin(), pos.end());
+        const std::size_t np = pos.size();
+        s.prefix.assign(np + 1, 0.0);
+        for (std::size_t k = 0; k < np; ++k) s.prefix[k + 1] = s.prefix[k] + pos[k].first;
+        s.diff.assign(np + 1, 0);
         std::int64_t mined = 0, active = 0;
         double loss = 0;
-        for (const auto& p : s.pos) {
-            const double xp = p.first;
-            // lower predicate (false, then true along the sorted negatives): m = x_n - x_p > 0
-            const auto lo_it = !has_lower ? neg.begin()
-                                          : std::partition_point(neg.begin(), neg.end(), [&](const auto& q) {
-                                                return !((q.first - xp) > lower);
-                                            });
-            // mined upper predicate (true, then false): m <= upper
-            const auto mined_it = !has_upper ? neg.end()
-                                             : std::partition_point(lo_it, neg.end(), [&](const auto& q) {
-                                                   return (q.first - xp) <= upper;
-                                               });
-            // positive loss (PML: relu((x_p - x_n) + margin) > 0) among the mined
-            const auto act_it = std::partition_point(lo_it, mined_it, [&](const auto& q) {
-                return ((xp - q.first) + margin) > 0;
-            });
-            const std::size_t i0 = std::size_t(lo_it - neg.begin()), ia = std::size_t(act_it - neg.begin());
-            mined += std::int64_t(mined_it - lo_it);
-            const std::int64_t c = std::int64_t(ia - i0);
-            if (c > 0) {
-                active += c;
-                loss += double(c) * (xp + margin) - (s.prefix[ia] - s.prefix[i0]);
-                s.diff[i0] += 1;
-                s.diff[ia] -= 1;
-                row[p.second] = coef(euclid, double(c), xp);
+        // Small classes: the partition points as counts (the predicates are monotone in x_p, so the
+        // number of positives where one is false / true is its partition point), accumulated over
+        // the positives for all negatives at once in branch-free loops the compiler vectorises;
+        // large classes: binary search per negative.
+        const std::size_t nn = s.neg.size();
+        const bool linear = np <= 48;
+        s.buf.resize(np);
+        for (std::size_t k = 0; k < np; ++k) s.buf[k] = pos[k].first;
+        const double* px = s.buf.data();
+        if (linear) {
+            s.xn.resize(nn);
+            s.c_lo.assign(nn, 0);
+            s.c_up.assign(nn, 0);
+            s.c_act.assign(nn, 0);
+            for (std::size_t q = 0; q < nn; ++q) s.xn[q] = s.neg[q].first;
+            const double* xn = s.xn.data();
+            double *cl = s.c_lo.data(), *cu = s.c_up.data(), *ca = s.c_act.data();
+            for (std::size_t k = 0; k < np; ++k) {
+                const double p = px[k];
+                if (has_lower)
+                    for (std::size_t q = 0; q < nn; ++q) cl[q] += double((xn[q] - p) > lower);
+                if (has_upper)
+                    for (std::size_t q = 0; q < nn; ++q) cu[q] += double((xn[q] - p) > upper);  // = !(m <= upper): values are finite
+                for (std::size_t q = 0; q < nn; ++q) ca[q] += double(((p - xn[q]) + margin) <= 0);
             }
         }
+        for (std::size_t qi = 0; qi < nn; ++qi) {
+            const auto& q = s.neg[qi];
+            const double xn = q.first;
+            std::size_t k1 = np, km = 0, ka;
+            if (linear) {
+                if (has_lower) k1 = std::size_t(s.c_lo[qi]);
+                if (has_upper) km = std::min(std::size_t(s.c_up[qi]), k1);
+                ka = std::min(std::max(std::size_t(s.c_act[qi]), km), k1);
+            } else {
+                const double* b = px;
+                if (has_lower) k1 = std::size_t(std::partition_point(b, b + np, [&](double x) { return (xn - x) > lower; }) - b);
+                if (has_upper)
+                    km = std::size_t(std::partition_point(b, b + k1, [&](double x) { return !((xn - x) <= upper); }) - b);
+                ka = std::size_t(
+                    std::partition_point(b + km, b + k1, [&](double x) { return !(((x - xn) + margin) > 0); }) - b);
+            }
+            if (k1 > km) mined += std::int64_t(k1 - km);
+            if (k1 <= ka) continue;
+            const std::int64_t c = std::int64_t(k1 - ka);
+            active += c;
+            loss += (s.prefix[k1] - s.prefix[ka]) - double(c) * (xn - margin);
+            s.diff[ka] += 1;
+            s.diff[k1] -= 1;
+            row[q.second] = coef(euclid, -double(c), xn);
+        }
         std::int64_t run = 0;
-        for (std::size_t k = 0; k < m; ++k) {
+        for (std::size_t k = 0; k < np; ++k) {
             run += s.diff[k];
-            if (run) row[neg[k].second] = coef(euclid, -double(run), neg[k].first);
+            if (run) row[pos[k].second] = coef(euclid, double(run), pos[k].first);
         }
         r.loss[0] = loss;
         r.count[0] = active;
@@ -327,15 +372,15 @@ template <class T>
 EmbeddingLossResult contrastive_loss(MatrixView<T> Z, const std::int64_t* labels, EmbeddingDistance dist,
                                      bool normalize, double pos_margin, double neg_margin, T* G, int n_threads) {
     const int nt = threads_of(n_threads);
-    Batch b;
+    Batch<T> b;
     prepare(Z, dist, normalize, nt, b);
     const bool euclid = b.euclid;
-    auto row_fn = [&](index_t a, double* row, Scratch&) -> RowStats {
+    auto row_fn = [&](index_t a, T* row, Scratch&) -> RowStats {
         RowStats r;
         const std::int64_t la = labels[a];
         for (index_t j = 0; j < b.n; ++j) {
             const double v = row[j];
-            row[j] = 0.0;
+            row[j] = T(0);
             if (j == a) continue;
             if (labels[j] == la) {  // PML pos_calc: relu(d - pos_margin), cosine relu(pos_margin - s)
                 const double l = euclid ? v - pos_margin : pos_margin - v;
@@ -371,65 +416,80 @@ EmbeddingLossResult multi_similarity_loss(MatrixView<T> Z, const std::int64_t* l
                                           bool normalize, double alpha, double beta, double base, T* G,
                                           int n_threads) {
     const int nt = threads_of(n_threads);
-    Batch b;
+    Batch<T> b;
     prepare(Z, dist, normalize, nt, b);
     const bool euclid = b.euclid;
     const KernelTable<double>& kd = active_kernels<double>();
-    // one side's (1/w) log(1 + sum_k exp(w e_k)) and its weights exp(w e_k) / (1 + sum) into buf
-    auto side = [&](Scratch& s, const std::vector<std::pair<double, index_t>>& v, double w, double& out) {
-        const std::size_t c = v.size();
-        s.buf.resize(c);
-        double mx = 0;  // the "+1" term's exponent
-        for (std::size_t k = 0; k < c; ++k) {
-            s.buf[k] = w * v[k].first;
-            mx = std::max(mx, s.buf[k]);
-        }
-        for (std::size_t k = 0; k < c; ++k) s.buf[k] -= mx;
-        kd.exp_scaled(s.buf.data(), index_t(c), 1.0);
-        double sum = std::exp(-mx);
-        for (std::size_t k = 0; k < c; ++k) sum += s.buf[k];
-        out += (mx + std::log(sum)) / w;
-        const double inv = 1.0 / sum;
-        for (std::size_t k = 0; k < c; ++k) s.buf[k] *= inv;
-    };
-    auto row_fn = [&](index_t a, double* row, Scratch& s) -> RowStats {
+    // dense class codes 0 .. C-1 as doubles (exact), so the row loops compare in SIMD registers
+    std::vector<std::int64_t> uniq(labels, labels + b.n);
+    std::sort(uniq.begin(), uniq.end());
+    uniq.erase(std::unique(uniq.begin(), uniq.end()), uniq.end());
+    std::vector<double> code(size_t(b.n));
+    std::vector<std::int64_t> class_size(uniq.size(), 0);
+    for (index_t i = 0; i < b.n; ++i) {
+        const std::size_t c = std::size_t(std::lower_bound(uniq.begin(), uniq.end(), labels[i]) - uniq.begin());
+        code[size_t(i)] = double(c);
+        class_size[c] += 1;
+    }
+    // Per row, branch-free over the whole row (masks instead of gathers, so the loops vectorise):
+    // t_j = alpha * pos_exp_j (positives) or beta * neg_exp_j (negatives), PML's pos_exp =
+    // margin(mat, base), neg_exp = margin(base, mat); each side's (1/w) log(1 + sum exp(t)) with its
+    // largest exponent (0 for the "+1") taken out, and the weights exp(t_j) / (1 + sum).
+    auto row_fn = [&](index_t a, T* row, Scratch& s) -> RowStats {
         RowStats r;
-        const std::int64_t la = labels[a];
-        s.pos.clear();
-        s.neg.clear();
-        // exponents before the weight: PML pos_exp = margin(mat, base), neg_exp = margin(base, mat)
-        for (index_t j = 0; j < b.n; ++j) {
-            if (j == a) continue;
-            const double v = row[j];
-            if (labels[j] == la)
-                s.pos.emplace_back(euclid ? v - base : base - v, j);
+        const index_t n = b.n;
+        const double la = code[size_t(a)];
+        const double* lab = code.data();
+        s.xn.resize(size_t(n));
+        s.buf.resize(size_t(n));
+        s.c_lo.resize(size_t(n));
+        s.c_up.resize(size_t(n));
+        double *dist = s.xn.data(), *t = s.buf.data(), *mp = s.c_lo.data(), *mn = s.c_up.data();
+        // pos_exp = sg (v - base) (base - v = -(v - base) exactly), neg_exp = -pos_exp; the weight
+        // alpha or -beta is selected arithmetically (exact), so the loop has no branch
+        const double sg = euclid ? 1.0 : -1.0;
+        for (index_t j = 0; j < n; ++j) {
+            const double v = double(row[j]);
+            dist[j] = v;
+            const double same = double(lab[j] == la);
+            mp[j] = same;
+            mn[j] = 1.0 - same;
+            t[j] = (sg * (v - base)) * (same * alpha - (1.0 - same) * beta);
+        }
+        mp[a] = 0.0;
+        t[a] = 0.0;
+        const std::int64_t np = class_size[size_t(la)] - 1, nn = n - class_size[size_t(la)];
+        double mx_p = 0, mx_n = 0;
+        for (index_t j = 0; j < n; ++j) {
+            mx_p = std::max(mx_p, mp[j] > 0 ? t[j] : 0.0);
+            mx_n = std::max(mx_n, mn[j] > 0 ? t[j] : 0.0);
+        }
+        for (index_t j = 0; j < n; ++j) t[j] -= mp[j] > 0 ? mx_p : mx_n;
+        t[a] = -1.0;
+        kd.exp_scaled(t, n, 1.0);
+        double sp = 0, sn = 0;
+        for (index_t j = 0; j < n; ++j) {
+            sp += mp[j] * t[j];
+            sn += mn[j] * t[j];
+        }
+        sp += std::exp(-mx_p);
+        sn += std::exp(-mx_n);
+        if (np > 0) r.loss[0] += (mx_p + std::log(sp)) / alpha;
+        if (nn > 0) r.loss[0] += (mx_n + std::log(sn)) / beta;
+        // d(loss)/d(pos_exp) = weight: dloss/dD = +w_p, -w_n (euclidean); dloss/dS = -w_p, +w_n
+        const double ip = 1.0 / sp, in = 1.0 / sn;
+        for (index_t j = 0; j < n; ++j) {
+            const double w = t[j] * (mp[j] * ip - mn[j] * in);  // signed: + positives, - negatives
+            double c;
+            if (euclid)
+                c = dist[j] > 0 ? w / dist[j] : 0.0;
             else
-                s.neg.emplace_back(euclid ? base - v : v - base, j);
+                c = -w;
+            row[j] = T(c);
         }
-        const double* vals = row;
-        std::vector<double>& buf = s.buf;
-        // keep the distances for the euclidean coefficients before zeroing the row
-        s.prefix.resize(size_t(b.n));
-        for (index_t j = 0; j < b.n; ++j) s.prefix[size_t(j)] = vals[j];
-        std::fill(row, row + b.n, 0.0);
-        if (!s.pos.empty()) {
-            side(s, s.pos, alpha, r.loss[0]);
-            for (std::size_t k = 0; k < s.pos.size(); ++k) {  // d(loss)/d(pos_exp) = weight
-                const index_t j = s.pos[k].second;
-                const double dv = s.prefix[size_t(j)];
-                row[j] = euclid ? (dv > 0 ? buf[k] / dv : 0.0) : -buf[k];
-            }
-        }
-        if (!s.neg.empty()) {
-            side(s, s.neg, beta, r.loss[0]);
-            for (std::size_t k = 0; k < s.neg.size(); ++k) {
-                const index_t j = s.neg[k].second;
-                const double dv = s.prefix[size_t(j)];
-                row[j] = euclid ? (dv > 0 ? -buf[k] / dv : 0.0) : buf[k];
-            }
-        }
-        r.count[0] = std::int64_t(s.pos.size());
-        r.count[1] = std::int64_t(s.neg.size());
+        row[a] = T(0);
+        r.count[0] = np;
+        r.count[1] = nn;
         return r;
     };
     const RowStats tot = sweep_rows(b, nt, row_fn);
