@@ -17,9 +17,11 @@ float32 input, so triplets within rounding of the miner's bounds may differ). PM
 not run at n = 8192: it enumerates every triplet first (8192 * ~127 * ~8064 = 8.4e9, three int64
 indices each: ~200 GB).
 
-Work floor of fastmetric's sweep: the batch's distances (n^2 d flops, symmetric) and K U (2 n^2 d),
-in float64: 3 n^2 d flops (0.40 GFLOP at 1024, 25.8 GFLOP at 8192), plus one sort of each anchor's
-reachable negatives (n^2 log n comparisons at most) and one n x n float64 matrix in memory.
+Work floor of fastmetric's sweep: the batch's distances (2 n^2 d flops, every row in full) and K U
+(2 n^2 d), in float32 for these float32 batches: 4 n^2 d flops (0.54 GFLOP at 1024, 34 GFLOP at
+8192; ~3 ms and ~180 ms at the ~190 GFLOP/s sgemm rate of 2 cores), plus per anchor about
+3 n_pos n_neg compare-adds for the triplet windows (~50 M at 1024 with 64 classes) and one exp per
+pair for multi-similarity (n^2); memory: one n x n float32 matrix (4 MiB at 1024, 256 MiB at 8192).
 
 Run: ``python benchmarks/bench_losses.py [--sizes 128,1024,8192] [--threads 2] [--repeat 5]
 [--no-pml-8192]``; needs torch and pytorch-metric-learning for the peer rows (fastmetric rows are

@@ -24,7 +24,7 @@ parameter names, defaults and default reducers of pytorch-metric-learning 2.9 (P
 distances or cosine similarities of the L2-normalised rows (PML's ``LpDistance()`` and
 ``CosineSimilarity()``; both normalise by default). They run on a C++ sweep
 (``cpp/include/fastmetric/learn/embedding_losses.hpp``) over the batch's n x n distances: no
-triplet is ever formed, counts are 64-bit, one n x n float64 matrix (8 n^2 bytes) is the memory.
+triplet is ever formed, counts are 64-bit, the memory is one n x n matrix of Z's dtype (4 n^2 bytes in float32).
 """
 
 from __future__ import annotations
@@ -180,7 +180,9 @@ def contrastive_loss(
     Parameters
     ----------
     Z : array (n, d), n >= 2
-        The batch of embeddings; float32 stays float32 (float64 accumulation), others become float64.
+        The batch of embeddings; float32 stays float32 (the batch's products on float32
+        micro-kernels, as fastmetric's float32 cdist; every per-pair term and every sum in float64),
+        other dtypes become float64.
     labels : array (n,)
         Class labels (at least 2 classes).
     pos_margin, neg_margin : float

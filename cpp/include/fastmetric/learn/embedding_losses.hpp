@@ -8,20 +8,28 @@
 //   1. U = Z / max(|z|, 1e-12) row by row (PML's LpDistance / CosineSimilarity normalise by default;
 //      normalize=false keeps U = Z). Rows of norm <= 1e-12 are refused when normalising.
 //   2. The batch's n x n matrix M of euclidean distances |u_a - u_j| (the engine's sq_dot problem with
-//      its exact recompute of cancelling pairs, then sqrt) or of similarities u_a . u_j (cosine), in
-//      double, through the engine's micro-kernels.
-//   3. Per anchor row a (in parallel): the loss's row function reads row a of M and overwrites it with
-//      the coefficients dloss_a/dD_aj / D_aj (euclidean; 0 where D = 0) or dloss_a/dS_aj (cosine),
-//      unscaled, and returns the row's loss sum and counts. Triplets are never formed: each anchor's
-//      negatives are filtered to the window the miner can reach, sorted once, and every positive
-//      finds its range of negatives by binary search on the miner's own predicates; prefix sums give
-//      the hinge sums and a difference array the negatives' coefficients: O(n log n) per anchor.
+//      its exact recompute of cancelling pairs, then sqrt) or of similarities u_a . u_j (cosine), on
+//      the engine's micro-kernels in the input's type (float32 batches: float32 products, as
+//      fastmetric's float32 cdist; float64: float64), every row in full.
+//   3. Per anchor row a (in parallel), in double: the loss's row function reads row a of M and
+//      overwrites it with the coefficients dloss_a/dD_aj / D_aj (euclidean; 0 where D = 0) or
+//      dloss_a/dS_aj (cosine), unscaled, and returns the row's loss sum and counts. Triplets are
+//      never formed: with x = D or -S, the anchor's positives are sorted by x once; for a negative
+//      the positives p it forms a used triplet with are a contiguous range of that order, because
+//      each condition of the reference -- (x_n - x_p) > 0 (semihard), (x_n - x_p) <= miner margin,
+//      ((x_p - x_n) + margin) > 0 (loss above 0) -- is monotone in x_p. The range ends are counts
+//      of the positives meeting each condition (branch-free loops over all negatives at once while
+//      the class has <= 48 others; binary search per negative beyond), prefix sums of the sorted
+//      x_p give the hinge sums, and a difference array the positives' coefficients: O(n_pos n_neg)
+//      simple operations per anchor in small classes, O(n log n) in large ones.
 //   4. The per-anchor results are added in anchor order (int64 counts: PML's #688 overflows INT_MAX),
 //      the reducer's scales fixed, and K = s (M + M^T) formed in place (s per pair: same / different
-//      label); dloss/dU = diag(rowsum K) U - K U (euclidean) or K U (cosine), K U on the engine.
+//      label); dloss/dU = diag(rowsum K) U - K U (euclidean) or K U (cosine), K U on the engine in
+//      the input's type, the rest in double.
 //   5. The chain rule through the normalisation: dloss/dz = (g - u (u . g)) / |z|.
 //
-// Memory: one n x n double matrix (8 n^2 bytes: 512 MiB at n = 8192) plus O(n d) and O(threads n).
+// Memory: one n x n matrix of the input's type (float32: 4 n^2 bytes, 256 MiB at n = 8192) plus
+// O(n d) and O(threads n).
 // Determinism: the engine's products depend only on the tiling, the rows are independent and their
 // sums are added in a fixed order, so results are bitwise identical for any n_threads.
 // Exceptions (bad input, allocation) are thrown before any parallel region or kept by the team and
