@@ -132,6 +132,20 @@ void split_row(const Batch<W>& b, const std::int64_t* labels, index_t a, W* row,
     std::fill(row, row + b.n, W(0));
 }
 
+// Length of the true prefix of a predicate that is true, then false, along a[0 .. n): a binary
+// search whose steps are selects, not branches (the searches of different negatives overlap).
+template <class P>
+std::size_t prefix_length(const double* a, std::size_t n, P pred) {
+    if (n == 0) return 0;
+    const double* base = a;
+    while (n > 1) {
+        const std::size_t half = n / 2;
+        base = pred(base[half]) ? base + half : base;
+        n -= half;
+    }
+    return std::size_t(base - a) + std::size_t(pred(*base));
+}
+
 // The coefficient stored for a pair: dloss/dx turned into dloss/dD / D (euclidean, 0 at D = 0) or
 // dloss/dS = -dloss/dx (cosine).
 inline double coef(bool euclid, double dloss_dx, double x) {
@@ -289,7 +303,7 @@ EmbeddingLossResult triplet_margin_loss(MatrixView<T> Z, const std::int64_t* lab
         // the positives for all negatives at once in branch-free loops the compiler vectorises;
         // large classes: binary search per negative.
         const std::size_t nn = s.neg.size();
-        const bool linear = np <= 48;
+        const bool linear = np <= 48;  // measured at 1024 x 128, 16 per class: 45 against 50 ms
         s.buf.resize(np);
         for (std::size_t k = 0; k < np; ++k) s.buf[k] = pos[k].first;
         const double* px = s.buf.data();
@@ -319,12 +333,9 @@ EmbeddingLossResult triplet_margin_loss(MatrixView<T> Z, const std::int64_t* lab
                 if (has_upper) km = std::min(std::size_t(s.c_up[qi]), k1);
                 ka = std::min(std::max(std::size_t(s.c_act[qi]), km), k1);
             } else {
-                const double* b = px;
-                if (has_lower) k1 = std::size_t(std::partition_point(b, b + np, [&](double x) { return (xn - x) > lower; }) - b);
-                if (has_upper)
-                    km = std::size_t(std::partition_point(b, b + k1, [&](double x) { return !((xn - x) <= upper); }) - b);
-                ka = std::size_t(
-                    std::partition_point(b + km, b + k1, [&](double x) { return !(((x - xn) + margin) > 0); }) - b);
+                if (has_lower) k1 = prefix_length(px, np, [&](double x) { return (xn - x) > lower; });
+                if (has_upper) km = std::min(prefix_length(px, np, [&](double x) { return (xn - x) > upper; }), k1);
+                ka = std::min(std::max(prefix_length(px, np, [&](double x) { return ((x - xn) + margin) <= 0; }), km), k1);
             }
             if (k1 > km) mined += std::int64_t(k1 - km);
             if (k1 <= ka) continue;
