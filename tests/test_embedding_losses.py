@@ -8,6 +8,7 @@ only when it is installed (importorskip).
 
 import subprocess
 import sys
+import zlib
 
 import numpy as np
 import pytest
@@ -192,7 +193,9 @@ def _close(got, ref, dtype):
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", [(37, 7, 4), (9, 1, 2), (26, 17, 6), (121, 3, 2)])  # last: classes > 48
 def test_against_reference(kind, params, dtype, shape):
-    rng = np.random.default_rng(hash((kind, str(params), shape)) % 2**32)
+    # a fixed seed per case (str hashes vary between processes): float32 results can differ from
+    # the float64 reference where a triplet lies within rounding of a miner's bound
+    rng = np.random.default_rng(zlib.crc32(repr((kind, sorted(params.items()), shape)).encode()))
     n, d, c = shape
     Z, y = _batch(rng, n, d, c, dtype)
     f, ref = REFS[kind]

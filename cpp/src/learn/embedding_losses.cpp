@@ -134,6 +134,8 @@ void split_row(const Batch<W>& b, const std::int64_t* labels, index_t a, W* row,
 
 // Length of the true prefix of a predicate that is true, then false, along a[0 .. n): a binary
 // search whose steps are selects, not branches (the searches of different negatives overlap).
+// (A uniform-grid hint with exact local steps measured within 10 % of it at 4096 x 128, 32
+// classes; both are latency-bound at ~3 ns a step.)
 template <class P>
 std::size_t prefix_length(const double* a, std::size_t n, P pred) {
     if (n == 0) return 0;
@@ -145,7 +147,6 @@ std::size_t prefix_length(const double* a, std::size_t n, P pred) {
     }
     return std::size_t(base - a) + std::size_t(pred(*base));
 }
-
 // The coefficient stored for a pair: dloss/dx turned into dloss/dD / D (euclidean, 0 at D = 0) or
 // dloss/dS = -dloss/dx (cosine).
 inline double coef(bool euclid, double dloss_dx, double x) {
