@@ -47,6 +47,59 @@ def best(f, repeat):
     return min(ts), float(np.median(ts)), out
 
 
+def bench_size(n, Z, y, args, losses, torch, pl, pm):
+    """The rows of one batch size: fastmetric and (when installed) PML on the same Z, y."""
+    nt = args.threads
+    rows = []
+    rep = args.repeat if n <= 1024 else max(1, args.repeat // 2)
+    prep = max(1, rep // 2) if n >= 1024 else rep
+    pml_ok = torch is not None and not (args.no_pml_8192 and n > 4096)
+
+    def fm_tri():
+        return losses.triplet_margin_loss(Z, y, miner="semihard", return_counts=True, n_threads=nt)
+
+    def fm_ms():
+        return losses.multi_similarity_loss(Z, y, n_threads=nt)
+
+    def fm_con():
+        return losses.contrastive_loss(Z, y, n_threads=nt)
+
+    if torch is not None:
+        yt = torch.tensor(y)
+        tl, mi = pl.TripletMarginLoss(), pm.TripletMarginMiner(type_of_triplets="semihard")
+        msl, cl = pl.MultiSimilarityLoss(), pl.ContrastiveLoss()
+
+        def pml(loss_fn, miner=None):
+            def run():
+                emb = torch.tensor(Z, requires_grad=True)
+                idx = miner(emb, yt) if miner is not None else None
+                loss = loss_fn(emb, yt, idx)
+                loss.backward()
+                return loss.item(), (len(idx[0]) if idx is not None else None)
+
+            return run
+
+        def pml_miner():
+            return len(mi(torch.tensor(Z), yt)[0])
+
+    t_fm, m_fm, (l_fm, _, cnt) = best(fm_tri, rep)
+    row = {"n": n, "case": "triplet + semihard miner", "fm": t_fm, "fm_med": m_fm, "mined_fm": cnt["mined"]}
+    if pml_ok and n <= 4096:
+        t_p, m_p, (l_p, mined_p) = best(pml(tl, mi), prep)
+        t_mi, _, _ = best(pml_miner, prep)
+        row.update(pml=t_p, pml_med=m_p, mined_pml=mined_p, dloss=abs(l_p - l_fm), pml_miner=t_mi)
+    rows.append(row)
+    for case, f, peer in (("multi-similarity", fm_ms, "ms"), ("contrastive", fm_con, "con")):
+        t_fm, m_fm, (l_fm, _) = best(f, rep)
+        row = {"n": n, "case": case, "fm": t_fm, "fm_med": m_fm}
+        if pml_ok:
+            t_p, m_p, (l_p, _) = best(pml(msl if peer == "ms" else cl), prep)
+            row.update(pml=t_p, pml_med=m_p, dloss=abs(l_p - l_fm))
+        rows.append(row)
+
+    return rows
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="128,1024,8192")
@@ -67,68 +120,27 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
     except ImportError as exc:
-        torch = None
+        torch = pl = pm = None
         print(f"pytorch-metric-learning rows skipped: {exc}")
     cfg = get_config()
     print(
         f"fastmetric {cfg['version']} isa={cfg['isa']} threads={args.threads}"
         + (f"; torch {torch.__version__}, pytorch-metric-learning {pml_version}" if torch is not None else "")
     )
-    nt = args.threads
     rows = []
     rng = np.random.default_rng(0)
     for n in [int(s) for s in args.sizes.split(",")]:
         Z = rng.normal(size=(n, args.d)).astype(np.float32)
         y = rng.integers(0, args.classes, n)
-        rep = args.repeat if n <= 1024 else max(1, args.repeat // 2)
-        prep = max(1, rep // 2) if n >= 1024 else rep
-        pml_ok = torch is not None and not (args.no_pml_8192 and n > 4096)
-
-        def fm_tri():
-            return losses.triplet_margin_loss(Z, y, miner="semihard", return_counts=True, n_threads=nt)
-
-        def fm_ms():
-            return losses.multi_similarity_loss(Z, y, n_threads=nt)
-
-        def fm_con():
-            return losses.contrastive_loss(Z, y, n_threads=nt)
-
-        if torch is not None:
-            yt = torch.tensor(y)
-            tl, mi = pl.TripletMarginLoss(), pm.TripletMarginMiner(type_of_triplets="semihard")
-            msl, cl = pl.MultiSimilarityLoss(), pl.ContrastiveLoss()
-
-            def pml(loss_fn, miner=None):
-                def run():
-                    emb = torch.tensor(Z, requires_grad=True)
-                    idx = miner(emb, yt) if miner is not None else None
-                    loss = loss_fn(emb, yt, idx)
-                    loss.backward()
-                    return loss.item(), (len(idx[0]) if idx is not None else None)
-
-                return run
-
-            def pml_miner():
-                return len(mi(torch.tensor(Z), yt)[0])
-
-        t_fm, m_fm, (l_fm, _, cnt) = best(fm_tri, rep)
-        row = {"n": n, "case": "triplet + semihard miner", "fm": t_fm, "fm_med": m_fm, "mined_fm": cnt["mined"]}
-        if pml_ok and n <= 4096:
-            t_p, m_p, (l_p, mined_p) = best(pml(tl, mi), prep)
-            t_mi, _, _ = best(pml_miner, prep)
-            row.update(pml=t_p, pml_med=m_p, mined_pml=mined_p, dloss=abs(l_p - l_fm), pml_miner=t_mi)
-        rows.append(row)
-        for case, f, peer in (("multi-similarity", fm_ms, "ms"), ("contrastive", fm_con, "con")):
-            t_fm, m_fm, (l_fm, _) = best(f, rep)
-            row = {"n": n, "case": case, "fm": t_fm, "fm_med": m_fm}
-            if pml_ok:
-                t_p, m_p, (l_p, _) = best(pml(msl if peer == "ms" else cl), prep)
-                row.update(pml=t_p, pml_med=m_p, dloss=abs(l_p - l_fm))
-            rows.append(row)
-        for r in rows[-3:]:
+        new = bench_size(n, Z, y, args, losses, torch, pl, pm)
+        for r in new:
             print(fmt(r), flush=True)
+        rows += new
 
-    print("\n| n | loss (fwd + bwd) | fastmetric ms (median) | PML ms (median) | PML / fastmetric | mined triplets fastmetric / PML | abs. loss diff |")
+    print(
+        "\n| n | loss (fwd + bwd) | fastmetric ms (median) | PML ms (median) | PML / fastmetric "
+        "| mined triplets fastmetric / PML | abs. loss diff |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(fmt(r, md=True))

@@ -140,7 +140,11 @@ def ref_multi_similarity(Z, labels, alpha=2.0, beta=50.0, base=0.5, distance="co
         loss += lp + ln
         dM[a, ps] = (wp if eu else -wp) / n
         dM[a, ns] = (-wn if eu else wn) / n
-    return loss / n, _grad_z(U, nrm, M, dM, distance, normalize), {"pos_pairs": int(pos.sum()), "neg_pairs": int(neg.sum())}
+    return (
+        loss / n,
+        _grad_z(U, nrm, M, dM, distance, normalize),
+        {"pos_pairs": int(pos.sum()), "neg_pairs": int(neg.sum())},
+    )
 
 
 REFS = {
@@ -189,7 +193,7 @@ def _close(got, ref, dtype):
         np.testing.assert_allclose(G, rG, rtol=1e-5, atol=1e-6 * scale)
 
 
-@pytest.mark.parametrize("kind,params", CASES)
+@pytest.mark.parametrize(("kind", "params"), CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("shape", [(37, 7, 4), (9, 1, 2), (26, 17, 6), (121, 3, 2)])  # last: classes > 48
 def test_against_reference(kind, params, dtype, shape):
@@ -200,13 +204,15 @@ def test_against_reference(kind, params, dtype, shape):
     Z, y = _batch(rng, n, d, c, dtype)
     f, ref = REFS[kind]
     loss, G, counts = f(Z, y, return_counts=True, **params)
-    rl, rG, rc = ref(Z.astype(np.float64), y, **{k.replace("normalize_embeddings", "normalize"): v for k, v in params.items()})
+    rl, rG, rc = ref(
+        Z.astype(np.float64), y, **{k.replace("normalize_embeddings", "normalize"): v for k, v in params.items()}
+    )
     _close((loss, G), (rl, rG), dtype)
     if dtype == np.float64:
         assert counts == rc
 
 
-@pytest.mark.parametrize("kind,params", [c for c in CASES if c[0] != "ms"] + [("ms", {})])
+@pytest.mark.parametrize(("kind", "params"), [c for c in CASES if c[0] != "ms"] + [("ms", {})])
 def test_reference_gradient_by_finite_differences(kind, params):
     # the reference's hand-derived gradient (and so ours) against central differences
     rng = np.random.default_rng(7)
@@ -231,7 +237,9 @@ def test_every_isa(isa):
             _close(f(Z, y, **params), ref(Z.astype(np.float64), y, **params), dtype)
 
 
-@pytest.mark.parametrize("kind,params", [("triplet", {"miner": "semihard"}), ("triplet", {}), ("ms", {}), ("contrastive", {})])
+@pytest.mark.parametrize(
+    ("kind", "params"), [("triplet", {"miner": "semihard"}), ("triplet", {}), ("ms", {}), ("contrastive", {})]
+)
 def test_thread_count_independent(kind, params):
     rng = np.random.default_rng(11)
     Z, y = _batch(rng, 301, 16, 7, np.float32)
@@ -348,12 +356,22 @@ def test_against_pytorch_metric_learning():
                 (losses.contrastive_loss, {}, pml_losses.ContrastiveLoss(distance=D), None),
                 (losses.multi_similarity_loss, {}, pml_losses.MultiSimilarityLoss(distance=D), None),
                 (losses.triplet_margin_loss, {}, pml_losses.TripletMarginLoss(distance=D), None),
-                (losses.triplet_margin_loss, {"miner": "batch_hard"}, pml_losses.TripletMarginLoss(distance=D),
-                 pml_miners.BatchHardMiner(distance=D)),
+                (
+                    losses.triplet_margin_loss,
+                    {"miner": "batch_hard"},
+                    pml_losses.TripletMarginLoss(distance=D),
+                    pml_miners.BatchHardMiner(distance=D),
+                ),
             ]
             for m in ("all", "hard", "semihard"):
-                runs.append((losses.triplet_margin_loss, {"miner": m}, pml_losses.TripletMarginLoss(distance=D),
-                             pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets=m, distance=D)))
+                runs.append(
+                    (
+                        losses.triplet_margin_loss,
+                        {"miner": m},
+                        pml_losses.TripletMarginLoss(distance=D),
+                        pml_miners.TripletMarginMiner(margin=0.2, type_of_triplets=m, distance=D),
+                    )
+                )
             for f, kw, pl, pm in runs:
                 t = torch.tensor(Z, dtype=tdtype, requires_grad=True)
                 lab = torch.tensor(y)

@@ -27,14 +27,14 @@ def _data(n=12, d=4, seed=0, dtype=torch.float64):
     return Z, y
 
 
-@pytest.mark.parametrize("tf,nf,params", FUNCS)
+@pytest.mark.parametrize(("tf", "nf", "params"), FUNCS)
 def test_gradcheck_float64(tf, nf, params):
     Z, y = _data()
     assert torch.autograd.gradcheck(lambda z: tf(z, y, **params), (Z,), eps=1e-6, atol=1e-6, rtol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("tf,nf,params", FUNCS)
+@pytest.mark.parametrize(("tf", "nf", "params"), FUNCS)
 def test_same_as_numpy_api(tf, nf, params, dtype):
     Z, y = _data(n=20, d=6, seed=1, dtype=dtype)
     loss = tf(Z, y, **params)
@@ -82,8 +82,12 @@ def test_training_step_chain_rule_and_progress():
 
 def test_modules():
     Z, y = _data(seed=4)
-    for mod, f in ((ft.ContrastiveLoss(), ft.contrastive_loss), (ft.MultiSimilarityLoss(beta=10.0), None),
-                   (ft.NCALoss(), ft.nca_loss), (ft.TripletMarginLoss(miner="all"), None)):
+    for mod, f in (
+        (ft.ContrastiveLoss(), ft.contrastive_loss),
+        (ft.MultiSimilarityLoss(beta=10.0), None),
+        (ft.NCALoss(), ft.nca_loss),
+        (ft.TripletMarginLoss(miner="all"), None),
+    ):
         out = mod(Z, y)
         assert out.dim() == 0
         if f is not None:

@@ -125,7 +125,9 @@ def _batch(Z, labels):
     check_finite(Z, "Z")
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.shape[0] != n:
-        raise ValueError(f"labels must be 1-D with one entry per row of Z: got shape {labels.shape}, Z has shape {Z.shape}")
+        raise ValueError(
+            f"labels must be 1-D with one entry per row of Z: got shape {labels.shape}, Z has shape {Z.shape}"
+        )
     if labels.dtype.kind == "f" and not np.isfinite(labels).all():
         raise ValueError("labels contains NaN or infinity")
     if labels.dtype.kind not in "biuf" and labels.dtype.kind not in "USO":
