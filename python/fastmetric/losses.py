@@ -199,6 +199,15 @@ def contrastive_loss(
     -------
     loss : float
     G : ndarray of Z's shape and dtype, ``d loss / d Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import contrastive_loss
+    >>> Z = np.array([[1.0, 0.0], [1.0, 0.2], [0.0, 1.0], [0.3, 1.0]])
+    >>> loss, G, counts = contrastive_loss(Z, [0, 0, 1, 1], return_counts=True)
+    >>> round(loss, 6), counts  # no negative pair is closer than neg_margin = 1
+    (0.243751, {'pos_pairs': 4, 'neg_pairs': 0})
     """
     Z, codes = _batch(Z, labels)
     distance, norm = _distance(distance, normalize_embeddings)
@@ -248,6 +257,17 @@ def triplet_margin_loss(
     Parameters as in :func:`contrastive_loss`, plus ``margin``, ``miner`` and ``miner_margin``;
     ``return_counts`` returns ``{"triplets": ..., "mined": ...}``: the triplets with a positive loss
     (the reducer's divisor) and the triplets the miner returned (all triplets without a miner).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import triplet_margin_loss
+    >>> Z = np.array([[1.0, 0.0], [1.0, 0.2], [0.0, 1.0], [0.3, 1.0]])
+    >>> loss, G, counts = triplet_margin_loss(Z, [0, 0, 1, 1], margin=1.0, return_counts=True)
+    >>> round(loss, 6), counts  # 5 of the 8 triplets violate the margin
+    (0.10997, {'triplets': 5, 'mined': 8})
+    >>> triplet_margin_loss(Z, [0, 0, 1, 1], miner="semihard")[0]  # nothing mined: loss 0, G = 0
+    0.0
     """
     Z, codes = _batch(Z, labels)
     distance, norm = _distance(distance, normalize_embeddings)
@@ -285,6 +305,15 @@ def multi_similarity_loss(
     ``distance=LpDistance(normalize_embeddings=...)``. Parameters as in :func:`contrastive_loss`,
     plus ``alpha > 0``, ``beta > 0`` and ``base``; ``return_counts`` returns
     ``{"pos_pairs": ..., "neg_pairs": ...}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import multi_similarity_loss
+    >>> Z = np.array([[1.0, 0.0], [1.0, 0.2], [0.0, 1.0], [0.3, 1.0]])
+    >>> loss, G = multi_similarity_loss(Z, [0, 0, 1, 1])
+    >>> round(loss, 6), G.shape
+    (0.167107, (4, 2))
     """
     Z, codes = _batch(Z, labels)
     distance, norm = _distance(distance, normalize_embeddings)
