@@ -1012,6 +1012,10 @@ void register_binary(py::module_& m);
 void register_sparse(py::module_& m);
 // issue 16 part 1: cpp/bindings/scipy_metrics_bindings.cpp (the vector log)
 void register_scipy_metrics(py::module_& m);
+// embedding losses (issue 15 part 2): cpp/bindings/losses_bindings.cpp
+namespace fastmetric {
+void register_embedding_losses(py::module_& m);
+}
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1100,4 +1104,5 @@ PYBIND11_MODULE(_core, m) {
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
     register_sparse(m);  // sparse inputs (issue 16 part 3)
+    fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
 }

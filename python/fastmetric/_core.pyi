@@ -292,3 +292,44 @@ def sparse_pairwise_f64(
     by_references: bool = False,
 ) -> tuple[np.ndarray] | tuple[np.ndarray, np.ndarray]:
     """As sparse_pairwise_f32, float64."""
+
+# ---- embedding losses (issue 15 part 2): cpp/bindings/losses_bindings.cpp ----
+# Z: C-contiguous native float32 / float64 (n, d); labels: int64 class codes (n,). Each returns
+# (loss, G = dloss/dZ in Z's dtype, count0, count1).
+_EmbeddingDistance = Literal["euclidean", "cosine"]
+_TripletMiner = Literal["none", "all", "hard", "semihard", "batch_hard"]
+
+def embedding_triplet_loss(
+    Z: _FloatArray,
+    labels: npt.NDArray[np.int64],
+    distance: _EmbeddingDistance,
+    normalize: bool,
+    margin: float,
+    miner: _TripletMiner,
+    miner_margin: float,
+    n_threads: int,
+) -> tuple[float, _FloatArray, int, int]:
+    """Triplet margin loss with a miner: (loss, G, n_positive_triplets, n_mined_triplets)."""
+
+def embedding_contrastive_loss(
+    Z: _FloatArray,
+    labels: npt.NDArray[np.int64],
+    distance: _EmbeddingDistance,
+    normalize: bool,
+    pos_margin: float,
+    neg_margin: float,
+    n_threads: int,
+) -> tuple[float, _FloatArray, int, int]:
+    """Contrastive loss: (loss, G, n_positive_pairs_with_loss, n_negative_pairs_with_loss)."""
+
+def embedding_multi_similarity_loss(
+    Z: _FloatArray,
+    labels: npt.NDArray[np.int64],
+    distance: _EmbeddingDistance,
+    normalize: bool,
+    alpha: float,
+    beta: float,
+    base: float,
+    n_threads: int,
+) -> tuple[float, _FloatArray, int, int]:
+    """Multi-similarity loss: (loss, G, n_positive_pairs, n_negative_pairs)."""
