@@ -962,6 +962,7 @@ void register_binary(py::module_& m);
 }
 // sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
 void register_sparse(py::module_& m);
+void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1047,4 +1048,5 @@ PYBIND11_MODULE(_core, m) {
     bind_learn1::register_learn1(m);
     bind_learn2::register_learn2(m);
     register_sparse(m);  // sparse inputs (issue 16 part 3)
+    register_dask(m);  // fastmetric.dask (issue 14)
 }

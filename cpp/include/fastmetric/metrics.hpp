@@ -36,6 +36,10 @@ struct MetricArgs {
     // Centre on the mean of X only (the queries) instead of X and Y stacked: the search then packs
     // identical values whichever block of references it meets, so split-and-merge searches agree.
     bool centre_on_x = false;
+    // fastmetric.dask (issue 14): a given column shift (length n_features, in the input space)
+    // replaces the stacked mean, so a block pair of a larger problem packs exactly the values the
+    // whole problem would (same distances bit for bit). nullptr: the stacked mean.
+    const T* shift = nullptr;
 };
 
 // Owns every array the Problem points at.
