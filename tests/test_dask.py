@@ -161,7 +161,7 @@ def test_pairwise_kernels_names_and_mixed_inputs(run, rng):
     [
         ((7, 13, 1, 19), (3, 2, 29, 5, 3, 1), 4),  # uneven, reference chunks smaller than k
         ((40,), (43,), 10),  # single chunks
-        ((5,) * 8, (1,) * 43, 7),  # one-row reference blocks: a deep merge tree
+        ((20, 20), (1,) * 43, 7),  # one-row reference blocks: a deep merge tree
     ],
 )
 def test_kneighbors_exact(run, rng, dtype, xchunks, ychunks, k):
@@ -285,3 +285,55 @@ def test_graphs_pickle(rng):
         assert set(again) == set(graph)
         got = dask.compute(obj, scheduler="sync")[0]
         np.testing.assert_array_equal(dask.array.Array(obj.dask, obj.name, obj.chunks, obj.dtype).compute(), got)
+
+
+# ------------------------------------------------------------------------------------- learners
+@pytest.fixture(params=["distributed", "threads"])
+def scheduler(request, client):
+    """A dask.config scheduler setting: the 2-worker cluster or the threaded scheduler."""
+    return client.get if request.param == "distributed" else "threads"
+
+
+@pytest.mark.parametrize("objective", ["nca", "mlkr"])
+def test_learner_gradient_equals_memory(scheduler, rng, objective):
+    learn_dask = pytest.importorskip("fastmetric.learn._dask_fit")
+    X = rng.standard_normal((200, 6))
+    t = rng.integers(0, 4, 200).astype(np.float64) if objective == "nca" else rng.standard_normal(200)
+    L = rng.standard_normal((3, 6)) * 0.7
+    Xd = da.from_array(X, chunks=((50, 3, 147), 6))
+    loss0, grad0 = fm._core.LinearPairProblem(X, t, objective).loss_grad(L, 1)
+    with dask.config.set(scheduler=scheduler):
+        loss1, grad1 = learn_dask.pair_loss_grad(Xd, t, L, objective)
+        loss2, grad2 = learn_dask.pair_loss_grad(Xd, t, L, objective)
+    assert abs(loss1 - loss0) <= 1e-12 * abs(loss0)
+    assert np.abs(grad1 - grad0).max() <= 1e-10 * np.abs(grad0).max()
+    np.testing.assert_array_equal(grad1, grad2)  # identical run to run
+
+
+@pytest.mark.parametrize("name", ["NCA", "MLKR"])
+def test_learner_fit_transform_and_pickle(scheduler, rng, name):
+    learn = pytest.importorskip("fastmetric.learn")
+    X = rng.standard_normal((120, 5))
+    y = rng.integers(0, 3, 120) if name == "NCA" else X[:, 0] + 0.1 * rng.standard_normal(120)
+    Xd = da.from_array(X, chunks=((70, 50), 5))
+    kw = {"n_components": 3, "init": "pca", "max_iter": 5}
+    ref = getattr(learn, name)(**kw).fit(X, y)
+    with dask.config.set(scheduler=scheduler):
+        est = getattr(learn, name)(**kw).fit(Xd, da.from_array(y, chunks=50))  # y may be Dask too
+        Z = est.transform(Xd)  # lazy
+        assert isinstance(Z, da.Array) and Z.chunks == (Xd.chunks[0], (3,))
+        restored = pickle.loads(pickle.dumps(est))
+        (Zc, Zr) = dask.compute(Z, restored.transform(Xd))
+    np.testing.assert_allclose(est.components_, ref.components_, rtol=1e-6, atol=1e-8)
+    np.testing.assert_array_equal(Zc, est.transform(X))
+    np.testing.assert_array_equal(Zr, Zc)
+    assert est.n_iter_ == ref.n_iter_
+
+
+def test_learner_dask_errors(rng):
+    learn = pytest.importorskip("fastmetric.learn")
+    Xd = da.from_array(rng.standard_normal((40, 5)), chunks=(20, 5))
+    with pytest.raises(ValueError, match="init='lda'"):
+        learn.NCA(n_components=2).fit(Xd, rng.integers(0, 3, 40))  # auto -> lda
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        learn.NCA(init="identity").fit(Xd, np.zeros(39))

@@ -76,6 +76,7 @@ __all__ = [
     "kneighbors",
     "radius_neighbors",
     "task_threads",
+    "check_array",
 ]
 
 # metrics whose engine setup centres on a column shift (the stacked mean), and kernels likewise
@@ -131,6 +132,12 @@ def _as_dask(X, name):
     if len(arr.chunks[1]) > 1:
         arr = arr.rechunk({1: -1})
     return arr
+
+
+def check_array(X, name="X"):
+    """X as a 2-D Dask array with known chunk sizes, at least one row and one feature, and one chunk
+    along the features (numpy input becomes a one-block Dask array); ValueError / TypeError otherwise."""
+    return _as_dask(X, name)
 
 
 def _pair(X, Y, names=("X", "Y")):
