@@ -56,31 +56,32 @@ def test_import_fastmetric_does_not_import_dask():
     assert out.stdout.strip() == "False"
 
 
+CDIST_CASES = [
+    ("euclidean", {}),
+    ("sqeuclidean", {}),
+    ("cosine", {}),
+    ("correlation", {}),
+    ("cityblock", {}),
+    ("chebyshev", {}),
+    ("minkowski", {"p": 3}),
+    ("minkowski", {"p": 2}),
+    ("seuclidean", {"V": np.linspace(0.5, 2.0, 9)}),
+    ("mahalanobis", {"L": np.arange(27.0).reshape(3, 9) % 5 - 2}),
+    ("mahalanobis", {"VI": np.diag(np.linspace(1.0, 3.0, 9))}),
+]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    ("metric", "kw"),
-    [
-        ("euclidean", {}),
-        ("sqeuclidean", {}),
-        ("cosine", {}),
-        ("correlation", {}),
-        ("cityblock", {}),
-        ("chebyshev", {}),
-        ("minkowski", {"p": 3}),
-        ("minkowski", {"p": 2}),
-        ("seuclidean", {"V": np.linspace(0.5, 2.0, 9)}),
-        ("mahalanobis", {"L": np.arange(27.0).reshape(3, 9) % 5 - 2}),
-    ],
-)
-def test_cdist_equals_memory_bit_for_bit(run, rng, dtype, metric, kw):
+def test_cdist_equals_memory_bit_for_bit(run, rng, dtype):
     X = _data(rng, 40, 9, dtype, offset=30.0)  # far from the origin: the shift matters
     Y = _data(rng, 40, 9, dtype, offset=30.0)
     Xd = da.from_array(X, chunks=(UNEVEN[0], (4, 5)))  # feature chunks too: rechunked to one
     Yd = da.from_array(Y, chunks=(UNEVEN[1], 9))
-    D = fmd.cdist(Xd, Yd, metric, **kw)
-    assert D.chunks == (UNEVEN[0], UNEVEN[1]) and D.dtype == dtype
-    (got,) = run(D)
-    np.testing.assert_array_equal(got, fm.cdist(X, Y, metric, **kw))
+    lazy = [fmd.cdist(Xd, Yd, metric, **kw) for metric, kw in CDIST_CASES]
+    for D in lazy:
+        assert D.chunks == (UNEVEN[0], UNEVEN[1]) and D.dtype == dtype
+    for got, (metric, kw) in zip(run(*lazy), CDIST_CASES, strict=True):
+        np.testing.assert_array_equal(got, fm.cdist(X, Y, metric, **kw), err_msg=metric)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -108,33 +109,40 @@ def test_pairwise_distances_symmetric(run, rng, dtype):
     np.testing.assert_allclose(got, ref, rtol=1e-12 if dtype == np.float64 else 1e-6)
 
 
+KERNEL_CASES = [
+    ("linear_kernel", {}),
+    ("polynomial_kernel", {"degree": 2, "coef0": 0.5}),
+    ("polynomial_kernel", {"degree": 2.5, "coef0": 1.0}),
+    ("rbf_kernel", {}),
+    ("rbf_kernel", {"gamma": 0.3, "L": np.eye(7)[:3] * 0.5}),
+    ("laplacian_kernel", {"gamma": 0.2}),
+    ("sigmoid_kernel", {"gamma": 0.05}),
+    ("cosine_similarity", {}),
+    ("chi2_kernel", {"gamma": 0.5}),
+    ("additive_chi2_kernel", {}),
+]
+EXACT_KERNELS = ("linear_kernel", "polynomial_kernel", "cosine_similarity", "additive_chi2_kernel")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(
-    ("name", "kw"),
-    [
-        ("linear_kernel", {}),
-        ("polynomial_kernel", {"degree": 2, "coef0": 0.5}),
-        ("rbf_kernel", {}),
-        ("rbf_kernel", {"gamma": 0.3, "L": np.eye(7)[:3] * 0.5}),
-        ("laplacian_kernel", {"gamma": 0.2}),
-        ("sigmoid_kernel", {"gamma": 0.05}),
-        ("cosine_similarity", {}),
-        ("chi2_kernel", {"gamma": 0.5}),
-        ("additive_chi2_kernel", {}),
-    ],
-)
-def test_named_kernels_equal_memory(run, rng, dtype, name, kw):
+def test_named_kernels_equal_memory(run, rng, dtype):
     X = np.abs(_data(rng, 40, 7, dtype))
     Y = np.abs(_data(rng, 40, 7, dtype))
     Xd, Yd = da.from_array(X, chunks=(UNEVEN[0], 7)), da.from_array(Y, chunks=(UNEVEN[1], 7))
-    got, got_sym = run(getattr(fmd, name)(Xd, Yd, **kw), getattr(fmd, name)(Xd, **kw))
-    ref = getattr(fm, name)(X, Y, **kw)
-    if name in ("linear_kernel", "polynomial_kernel", "cosine_similarity", "additive_chi2_kernel"):
-        np.testing.assert_array_equal(got, ref)
-    else:  # a vectorised exp / tanh epilogue: the lanes of a row's tail may round differently (1 ulp)
-        np.testing.assert_allclose(got, ref, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=0)
-    ref_sym = getattr(fm, name)(X, **kw)
-    np.testing.assert_allclose(got_sym, ref_sym, rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-7)
+    lazy = [getattr(fmd, name)(Xd, Yd, **kw) for name, kw in KERNEL_CASES]
+    lazy += [getattr(fmd, name)(Xd, **kw) for name, kw in KERNEL_CASES]
+    results = run(*lazy)
+    n = len(KERNEL_CASES)
+    for c, (name, kw) in enumerate(KERNEL_CASES):
+        got, got_sym = results[c], results[n + c]
+        ref = getattr(fm, name)(X, Y, **kw)
+        if name in EXACT_KERNELS:
+            np.testing.assert_array_equal(got, ref, err_msg=name)
+        else:  # a vectorised exp / tanh epilogue: the lanes of a row's tail may round differently (1 ulp)
+            np.testing.assert_allclose(got, ref, rtol=4e-7 if dtype == np.float32 else 1e-15, atol=0, err_msg=name)
+        ref_sym = getattr(fm, name)(X, **kw)
+        np.testing.assert_allclose(got_sym, ref_sym, rtol=1e-12 if dtype == np.float64 else 2e-6, atol=1e-7)
+        np.testing.assert_array_equal(got_sym, got_sym.T)
 
 
 def test_pairwise_kernels_names_and_mixed_inputs(run, rng):
@@ -274,6 +282,17 @@ def test_nan_found_at_compute_time_names_the_block(run, rng):
     negative = da.from_array(-np.ones((4, 4)), chunks=(2, 4))
     with pytest.raises(ValueError, match="non-negative"):
         run(fmd.chi2_kernel(negative, Y))
+
+
+def test_results_compose_with_dask_operations(rng):
+    X = _data(rng, 50, 4, np.float64)
+    Xd = da.from_array(X, chunks=(13, 4))
+    dist, ind = fmd.kneighbors(Xd, k=3)
+    ref_d, ref_i = fm.kneighbors(X, k=3)
+    got_i, got_d, got_D = dask.compute(ind[20:30], (dist + 1)[:5], fmd.cdist(Xd, Xd[:20])[3:40, 2:7], scheduler="sync")
+    np.testing.assert_array_equal(got_i, ref_i[20:30])
+    np.testing.assert_array_equal(got_d, ref_d[:5] + 1)
+    np.testing.assert_array_equal(got_D, fm.cdist(X, X[:20])[3:40, 2:7])
 
 
 # -------------------------------------------------------------------------------------- pickling

@@ -574,12 +574,11 @@ def kneighbors(X, Y=None, k=5, metric="euclidean", *, return_distance=True, incl
         top = _tree(dsk, base + "-merge", i, keys, _knn_merge, k)
         dsk[(dname, i, 0)] = (operator.getitem, top, 0)
         dsk[(iname, i, 0)] = (operator.getitem, top, 1)
-    graph = HighLevelGraph.from_collections(base, dsk, dependencies=sources)
-    chunks = (Q.chunks[0], (k,))
-    ind = da.Array(graph, iname, chunks=chunks, dtype=np.int64)
+    chunks = (Q.chunks[0], (k,))  # one layer per output array, each named like its array
+    ind = da.Array(HighLevelGraph.from_collections(iname, dsk, dependencies=sources), iname, chunks, dtype=np.int64)
     if not return_distance:
         return ind
-    return da.Array(graph, dname, chunks=chunks, dtype=dtype), ind
+    return da.Array(HighLevelGraph.from_collections(dname, dsk, dependencies=sources), dname, chunks, dtype=dtype), ind
 
 
 def _radius_pair(x, y, params, shift, meta):
@@ -657,8 +656,8 @@ def radius_neighbors(X, Y=None, radius=1.0, metric="euclidean", *, return_distan
         top = _tree(dsk, base + "-merge", i, keys, _radius_merge)
         dsk[(dname, i)] = (_radius_rows, top, bool(sort_results), 0)
         dsk[(iname, i)] = (_radius_rows, top, bool(sort_results), 1)
-    graph = HighLevelGraph.from_collections(base, dsk, dependencies=sources)
-    ind = da.Array(graph, iname, chunks=(Q.chunks[0],), dtype=object)
+    chunks = (Q.chunks[0],)
+    ind = da.Array(HighLevelGraph.from_collections(iname, dsk, dependencies=sources), iname, chunks, dtype=object)
     if not return_distance:
         return ind
-    return da.Array(graph, dname, chunks=(Q.chunks[0],), dtype=object), ind
+    return da.Array(HighLevelGraph.from_collections(dname, dsk, dependencies=sources), dname, chunks, dtype=object), ind
