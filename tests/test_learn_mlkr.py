@@ -1,5 +1,6 @@
 """MLKR: the C++ loss / gradient sweep against a float64 numpy oracle, threads, the estimator."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -213,7 +214,17 @@ def test_estimator_dtypes_verbose_and_bad_input(capsys):
         MLKR(n_components=7).fit(X, y)
 
 
-@parametrize_with_checks([MLKR(max_iter=20)])
+# integer sample weights are not repeated samples for a leave-one-out objective: a repeated point would
+# be its own nearest neighbour (so scikit-learn's equivalence check cannot hold; documented in fit)
+_NOT_EQUIVALENT = {"check_sample_weight_equivalence_on_dense_data": "leave-one-out objective"}
+_CHECK_KW = (
+    {"expected_failed_checks": lambda est: _NOT_EQUIVALENT}
+    if "expected_failed_checks" in inspect.signature(parametrize_with_checks).parameters
+    else {}
+)
+
+
+@parametrize_with_checks([MLKR(max_iter=20)], **_CHECK_KW)
 def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -48,6 +48,18 @@ void to_words(const py::array& a, const char* name, index_t n_bits, Words& w) {
     w.rows.ld = w.rows.words;
 }
 
+// X's words and Y's (Y = None: X against itself, y() is X's rows).
+struct PackedPair {
+    Words wx, wy;
+    bool sym;
+    PackedPair(const bytes_t& X, const py::object& Y, index_t n_bits) : sym(Y.is_none()) {
+        to_words(X, "X", n_bits, wx);
+        if (!sym) to_words(bytes_t::ensure(Y), "Y", n_bits, wy);
+    }
+    const PackedRows& x() const { return wx.rows; }
+    const PackedRows& y() const { return sym ? wx.rows : wy.rows; }
+};
+
 }  // namespace
 
 void register_binary(py::module_& m) {
@@ -56,17 +68,14 @@ void register_binary(py::module_& m) {
         [](const bytes_t& X, const py::object& Y, const std::string& metric, index_t n_bits, py::array_t<double> out,
            bool condensed, int n_threads) {
             const BinaryMetric bm = binary_metric_from_name(metric.c_str());
-            Words wx, wy;
-            to_words(X, "X", n_bits, wx);
-            const bool sym = Y.is_none();
-            if (!sym) to_words(bytes_t::ensure(Y), "Y", n_bits, wy);
-            const index_t m_rows = sym ? wx.rows.rows : wy.rows.rows;
-            const index_t want = condensed ? wx.rows.rows * (wx.rows.rows - 1) / 2 : wx.rows.rows * m_rows;
+            const PackedPair pp(X, Y, n_bits);
+            const index_t n_rows = pp.x().rows, m_rows = pp.y().rows;
+            const index_t want = condensed ? n_rows * (n_rows - 1) / 2 : n_rows * m_rows;
             if (out.size() != want || !(out.flags() & py::array::c_style))
                 throw std::invalid_argument("binary_pairwise: out has the wrong size or is not C-contiguous");
             double* o = out.mutable_data();
             py::gil_scoped_release release;
-            binary_pairwise(wx.rows, sym ? wx.rows : wy.rows, sym, bm, n_bits, condensed, o, m_rows, n_threads);
+            binary_pairwise(pp.x(), pp.y(), pp.sym, bm, n_bits, condensed, o, m_rows, n_threads);
         },
         py::arg("X"), py::arg("Y"), py::arg("metric"), py::arg("n_bits"), py::arg("out"), py::arg("condensed") = false,
         py::arg("n_threads") = 0);
@@ -75,17 +84,14 @@ void register_binary(py::module_& m) {
         [](const bytes_t& X, const py::object& Y, const std::string& metric, index_t n_bits, index_t k,
            bool exclude_self, int n_threads) {
             const BinaryMetric bm = binary_metric_from_name(metric.c_str());
-            Words wx, wy;
-            to_words(X, "X", n_bits, wx);
-            const bool sym = Y.is_none();
-            if (!sym) to_words(bytes_t::ensure(Y), "Y", n_bits, wy);
-            py::array_t<double> dist({wx.rows.rows, k});
-            py::array_t<std::int64_t> ind({wx.rows.rows, k});
+            const PackedPair pp(X, Y, n_bits);
+            py::array_t<double> dist({pp.x().rows, k});
+            py::array_t<std::int64_t> ind({pp.x().rows, k});
             double* d = dist.mutable_data();
             std::int64_t* ix = ind.mutable_data();
             {
                 py::gil_scoped_release release;
-                binary_kneighbors(wx.rows, sym ? wx.rows : wy.rows, bm, n_bits, k, exclude_self, d, ix, n_threads);
+                binary_kneighbors(pp.x(), pp.y(), bm, n_bits, k, exclude_self, d, ix, n_threads);
             }
             return py::make_tuple(dist, ind);
         },
@@ -97,17 +103,14 @@ void register_binary(py::module_& m) {
            const py::array_t<double, py::array::c_style | py::array::forcecast>& r, bool exclude_self,
            bool sort_results, int n_threads) {
             const BinaryMetric bm = binary_metric_from_name(metric.c_str());
-            Words wx, wy;
-            to_words(X, "X", n_bits, wx);
-            const bool sym = Y.is_none();
-            if (!sym) to_words(bytes_t::ensure(Y), "Y", n_bits, wy);
-            if (r.size() != 1 && r.size() != wx.rows.rows)
+            const PackedPair pp(X, Y, n_bits);
+            if (r.size() != 1 && r.size() != pp.x().rows)
                 throw std::invalid_argument("radius must be one number or one per query");
             std::vector<double> dist;
             std::vector<std::int64_t> ind, offsets;
             {
                 py::gil_scoped_release release;
-                binary_radius(wx.rows, sym ? wx.rows : wy.rows, bm, n_bits, r.data(), r.size(), exclude_self,
+                binary_radius(pp.x(), pp.y(), bm, n_bits, r.data(), r.size(), exclude_self,
                               sort_results, dist, ind, offsets, n_threads);
             }
             return py::make_tuple(py::array_t<double>(py::ssize_t(dist.size()), dist.data()),

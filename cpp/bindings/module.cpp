@@ -127,7 +127,21 @@ struct BoundArgs {
     bool y_is_x = false;
     py::array v_arr, l_arr;  // keep V / L alive while the views are used
     py::object x_copy, y_copy, l_copy;  // aligned copies of X / Y / L, made only when needed (see view2d)
+    py::array w_arr;  // issue 16 part 1: keeps w alive
 };
+
+// issue 16 part 1: scipy's w= (contiguous, n_features long, the input dtype; checked in Python) and
+// jensenshannon's base= (0: natural log)
+template <class T>
+void bind_scipy_extras(BoundArgs<T>& b, const py::object& w, double base) {
+    b.args.js_base = base;
+    if (w.is_none()) return;
+    b.w_arr = items_aligned(py::cast<py::array>(w));
+    if (b.w_arr.ndim() != 1 || b.w_arr.shape(0) != b.x.cols || b.w_arr.itemsize() != index_t(sizeof(T)) ||
+        b.w_arr.dtype().kind() != 'f' || !native_order(b.w_arr) || b.w_arr.strides(0) != index_t(sizeof(T)))
+        throw std::invalid_argument("w must be a contiguous 1-D array of length n_features in the inputs' dtype");
+    b.args.w = static_cast<const T*>(b.w_arr.data());
+}
 
 template <class T>
 void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const std::string& metric, double p,
@@ -159,9 +173,11 @@ void bind_args(BoundArgs<T>& b, const py::array& X, const py::object& Y, const s
 
 template <class T>
 py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
-                          bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
+                          bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads,
+                          const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     b.args.centre_on_x = true;
     if (k <= 0) throw std::invalid_argument("k must be positive");
     py::array_t<T> dist({b.x.rows, k});
@@ -181,9 +197,11 @@ py::tuple kneighbors_impl(const py::array& X, const py::object& Y, index_t k, co
 template <class T>
 py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object& radius_obj,
                       const std::string& metric, bool exclude_self, bool sort_results, double p, const py::object& V,
-                      const py::object& L, int n_threads, const py::object& qlab_obj, const py::object& rlab_obj) {
+                      const py::object& L, int n_threads, const py::object& qlab_obj, const py::object& rlab_obj,
+                      const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, 1.0, 1.0, 3.0, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     b.args.centre_on_x = true;
     // radius: a number, or a C-contiguous float64 array with one radius per query row
     double radius = 0;
@@ -235,29 +253,32 @@ py::tuple radius_impl(const py::array& X, const py::object& Y, const py::object&
 }
 
 py::tuple kneighbors_py(const py::array& X, const py::object& Y, index_t k, const std::string& metric,
-                        bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads) {
-    if (is_f32(X)) return kneighbors_impl<float>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
-    if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads);
+                        bool exclude_self, double p, const py::object& V, const py::object& L, int n_threads,
+                        const py::object& w, double base) {
+    if (is_f32(X)) return kneighbors_impl<float>(X, Y, k, metric, exclude_self, p, V, L, n_threads, w, base);
+    if (is_f64(X)) return kneighbors_impl<double>(X, Y, k, metric, exclude_self, p, V, L, n_threads, w, base);
     throw py::type_error("X must be float32 or float64");
 }
 py::tuple radius_py(const py::array& X, const py::object& Y, const py::object& radius, const std::string& metric,
                     bool exclude_self, bool sort_results, double p, const py::object& V, const py::object& L,
-                    int n_threads, const py::object& query_labels, const py::object& ref_labels) {
+                    int n_threads, const py::object& query_labels, const py::object& ref_labels, const py::object& w,
+                    double base) {
     if (is_f32(X))
         return radius_impl<float>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
-                                  ref_labels);
+                                  ref_labels, w, base);
     if (is_f64(X))
         return radius_impl<double>(X, Y, radius, metric, exclude_self, sort_results, p, V, L, n_threads, query_labels,
-                                   ref_labels);
+                                   ref_labels, w, base);
     throw py::type_error("X must be float32 or float64");
 }
 
 template <class T>
 void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, const std::string& metric,
                    bool condensed, double p, double gamma, double coef0, double degree, const py::object& V,
-                   const py::object& L, int n_threads) {
+                   const py::object& L, int n_threads, const py::object& w, double base) {
     BoundArgs<T> b;
     bind_args<T>(b, X, Y, metric, p, gamma, coef0, degree, V, L, n_threads);
+    bind_scipy_extras(b, w, base);
     if (condensed && !b.y_is_x) throw std::invalid_argument("condensed output needs Y=None");
     index_t ldo = 0;
     T* o = writable_out<T>(out, b.x.rows, b.y.rows, condensed, ldo);
@@ -272,11 +293,11 @@ void pairwise_impl(const py::array& X, const py::object& Y, py::array& out, cons
 
 void pairwise(const py::array& X, const py::object& Y, py::array& out, const std::string& metric, bool condensed,
               double p, double gamma, double coef0, double degree, const py::object& V, const py::object& L,
-              int n_threads) {
+              int n_threads, const py::object& w, double base) {
     if (is_f32(X))
-        pairwise_impl<float>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
+        pairwise_impl<float>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads, w, base);
     else if (is_f64(X))
-        pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads);
+        pairwise_impl<double>(X, Y, out, metric, condensed, p, gamma, coef0, degree, V, L, n_threads, w, base);
     else
         throw py::type_error("X must be float32 or float64");
 }
@@ -607,6 +628,17 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     return v;
 }
 
+// A contiguous float64 array of the given total size, optionally writable.
+double* f64_buffer(py::array& a, const char* what, fastmetric::index_t size, bool writable) {
+    if (float_bytes(a) != 8 || !c_contiguous(a) || !whole_items(a))
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous, aligned float64 array");
+    if (fastmetric::index_t(a.size()) != size)
+        throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
+                                    std::to_string(size));
+    if (writable && !a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
+    return static_cast<double*>(a.mutable_data());
+}
+
 }  // namespace bind_learn_common
 
 // ---------------------------------------------------------------------------------------------
@@ -631,7 +663,7 @@ const std::int64_t* c_int64(const py::array& a, const char* what, index_t len) {
 // LMNN data kept across the evaluations of one fit (X packed once for the gradient's U^T X).
 class PyLmnnProblem {
   public:
-    PyLmnnProblem(py::array X, py::array targets, py::array labels)
+    PyLmnnProblem(py::array X, py::array targets, py::array labels, const py::object& sample_weight)
         : X_(items_aligned(X)), targets_(items_aligned(targets)), labels_(items_aligned(labels)) {
         bytes_ = float_bytes(X_);
         if (bytes_ != 4 && bytes_ != 8) throw py::type_error("X must be float32 or float64");
@@ -640,6 +672,14 @@ class PyLmnnProblem {
             targets_.itemsize() != 8 || !(targets_.flags() & py::array::c_style))
             throw std::invalid_argument("targets must be a C-contiguous int64 array of shape (n_samples, k)");
         c_int64(labels_, "labels", X_.shape(0));
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", X_.shape(0), false);
+            for (index_t i = 0; i < X_.shape(0); ++i)
+                if (!std::isfinite(wp[i]) || wp[i] < 0)
+                    throw std::invalid_argument("sample_weight must be finite and >= 0");
+            w_.assign(wp, wp + X_.shape(0));
+        }
     }
 
     py::array_t<double> margins(const py::array& Z_in, int n_threads) {
@@ -704,7 +744,7 @@ class PyLmnnProblem {
         {
             py::gil_scoped_release release;
             res = fastmetric::learn::lmnn_loss_grad<T>(x, z, tg, kt, off.data(), idx.data(), pull_weight, g, n_threads,
-                                                       ws_);
+                                                       ws_, w_.empty() ? nullptr : w_.data());
         }
         return py::make_tuple(res.loss, grad, res.n_active, res.pull, res.push, std::int64_t(idx.size()));
     }
@@ -713,13 +753,15 @@ class PyLmnnProblem {
     int bytes_ = 0;
     fastmetric::learn::BtXWorkspace ws_;
     std::vector<std::int64_t> off_, idx_;
+    std::vector<double> w_;  // per-row weights (empty: all 1)
 };
 
 }  // namespace
 
 void register_learn1(py::module_& m) {
     py::class_<PyLmnnProblem>(m, "LmnnProblem", "LMNN data (X, target neighbours, labels) for many evaluations")
-        .def(py::init<py::array, py::array, py::array>(), py::arg("X"), py::arg("targets"), py::arg("labels"))
+        .def(py::init<py::array, py::array, py::array, const py::object&>(), py::arg("X"), py::arg("targets"),
+             py::arg("labels"), py::arg("sample_weight") = py::none())
         .def("margins", &PyLmnnProblem::margins, py::arg("Z"), py::arg("n_threads") = 0,
              "Squared margin max_j d_ij + 1 of every row (-inf without target neighbours).")
         .def("set_hits", &PyLmnnProblem::set_hits, py::arg("rows"), py::arg("hits"),
@@ -738,17 +780,6 @@ using fastmetric::index_t;
 using fastmetric::MatrixView;
 using namespace bind_learn_common;
 namespace {
-
-// A contiguous float64 array of the given total size, optionally writable.
-double* f64_buffer(py::array& a, const char* what, index_t size, bool writable) {
-    if (float_bytes(a) != 8 || !c_contiguous(a) || !whole_items(a))
-        throw std::invalid_argument(std::string(what) + " must be a C-contiguous, aligned float64 array");
-    if (index_t(a.size()) != size)
-        throw std::invalid_argument(std::string(what) + " has " + std::to_string(a.size()) + " elements, expected " +
-                                    std::to_string(size));
-    if (writable && !a.writeable()) throw std::invalid_argument(std::string(what) + " must be writable");
-    return static_cast<double*>(a.mutable_data());
-}
 
 fastmetric::learn::PairObjective objective_of(const std::string& name) {
     if (name == "nca") return fastmetric::learn::PairObjective::nca;
@@ -770,13 +801,19 @@ const char* mode_name(fastmetric::learn::SweepMode m) {
 // The pair sweep on an embedding Z (y copied, buffers reused across evaluations): (loss, G[, pred]).
 class PyPairSweep {
   public:
-    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile)
+    PyPairSweep(py::array y, const std::string& objective, std::size_t cache_bytes, std::int64_t tile,
+                const py::object& sample_weight)
         : objective_(objective_of(objective)), cache_bytes_(cache_bytes), tile_(tile) {
         y = items_aligned(y);
         const index_t n = y.ndim() == 1 ? y.shape(0) : -1;
         if (n < 0) throw std::invalid_argument("y must be 1-D");
         const double* yp = f64_buffer(y, "y", n, false);
         y_.assign(yp, yp + n);
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", n, false);
+            w_.assign(wp, wp + n);
+        }
         // the sweep of the dtype met first is built now (its checks of y run here); the other one
         // only if Z of that dtype ever comes
         sweep<double>();
@@ -798,6 +835,7 @@ class PyPairSweep {
         if (!slot) {
             slot.reset(new fastmetric::learn::PairSweep<T>(y_.data(), index_t(y_.size()), objective_, cache_bytes_));
             slot->set_tile(tile_);
+            if (!w_.empty()) slot->set_row_weights(w_.data());
         }
         return *slot;
     }
@@ -838,7 +876,7 @@ class PyPairSweep {
         return py::make_tuple(loss, G);
     }
 
-    std::vector<double> y_;
+    std::vector<double> y_, w_;  // w_ empty: unweighted
     fastmetric::learn::PairObjective objective_;
     std::size_t cache_bytes_;
     std::int64_t tile_;
@@ -851,7 +889,7 @@ class PyPairSweep {
 class PyLinearPairProblem {
   public:
     PyLinearPairProblem(py::array X, py::array y, const std::string& objective, std::size_t cache_bytes,
-                        std::int64_t tile)
+                        std::int64_t tile, const py::object& sample_weight)
         : X_(items_aligned(X)) {
         y = items_aligned(y);
         bytes_ = float_bytes(X_);
@@ -866,6 +904,14 @@ class PyLinearPairProblem {
             f64_.reset(new fastmetric::learn::LinearSweep<double>(c_matrix<double>(X_, "X"), yp,
                                                                   objective_of(objective), cache_bytes));
             f64_->sweep().set_tile(tile);
+        }
+        if (!sample_weight.is_none()) {
+            py::array w = items_aligned(py::array::ensure(sample_weight));
+            const double* wp = f64_buffer(w, "sample_weight", X_.shape(0), false);
+            if (bytes_ == 4)
+                f32_->sweep().set_row_weights(wp);
+            else
+                f64_->sweep().set_row_weights(wp);
         }
     }
 
@@ -931,8 +977,9 @@ py::tuple itml_sweep(py::array A, const py::array& U_in, const py::array& sign, 
 
 void register_learn2(py::module_& m) {
     py::class_<PyPairSweep>(m, "PairSweep", "Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations")
-        .def(py::init<py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("y"), py::arg("objective"),
-             py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def(py::init<py::array, const std::string&, std::size_t, std::int64_t, const py::object&>(), py::arg("y"),
+             py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0,
+             py::arg("sample_weight") = py::none())
         .def("evaluate", &PyPairSweep::evaluate, py::arg("Z"), py::arg("n_threads") = 0, py::arg("return_pred") = false,
              py::arg("mode") = "auto",
              "(loss, G) or (loss, G, pred) for Z (n x k, C-contiguous float32/float64): G = dloss/dZ in Z's dtype; "
@@ -941,8 +988,9 @@ void register_learn2(py::module_& m) {
         .def_property_readonly("last_mode", &PyPairSweep::last_mode);
     py::class_<PyLinearPairProblem>(m, "LinearPairProblem",
                                     "NCA / MLKR loss of a linear map x -> L x (X, y kept) for many evaluations")
-        .def(py::init<py::array, py::array, const std::string&, std::size_t, std::int64_t>(), py::arg("X"),
-             py::arg("y"), py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20, py::arg("tile") = 0)
+        .def(py::init<py::array, py::array, const std::string&, std::size_t, std::int64_t, const py::object&>(),
+             py::arg("X"), py::arg("y"), py::arg("objective"), py::arg("cache_bytes") = std::size_t(64) << 20,
+             py::arg("tile") = 0, py::arg("sample_weight") = py::none())
         .def("loss_grad", &PyLinearPairProblem::loss_grad, py::arg("L"), py::arg("n_threads") = 0,
              py::arg("return_pred") = false, py::arg("mode") = "auto",
              "(loss, grad) or (loss, grad, pred) for Z = X L^T: grad = dloss/dL (float64, k x d).")
@@ -962,10 +1010,13 @@ void register_binary(py::module_& m);
 }
 // sparse inputs (issue 16 part 3): cpp/bindings/sparse_bindings.cpp
 void register_sparse(py::module_& m);
+// issue 16 part 1: cpp/bindings/scipy_metrics_bindings.cpp (the vector log)
+void register_scipy_metrics(py::module_& m);
 void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
+    register_scipy_metrics(m);       // issue 16 part 1 (scipy_metrics_bindings.cpp)
     m.doc() = "fastmetric C++ engine (tiled SIMD/OpenMP pairwise kernels)";
     set_interrupt_check(&python_signal_pending);
     py::register_exception_translator([](std::exception_ptr p) {
@@ -978,6 +1029,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("pairwise", &pairwise, py::arg("X"), py::arg("Y"), py::arg("out"), py::arg("metric"),
           py::arg("condensed") = false, py::arg("p") = 2.0, py::arg("gamma") = 1.0, py::arg("coef0") = 1.0,
           py::arg("degree") = 3.0, py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
+          py::arg("w") = py::none(), py::arg("base") = 0.0,
           "Fill out with metric(X[i], Y[j]) (dense) or the condensed upper triangle when Y is None.");
     g_ndarray_type = py::object(py::module_::import("numpy").attr("ndarray")).release().ptr();
     m.def("plain_pairwise", &plain_pairwise, py::arg("X"), py::arg("Y"), py::arg("metric"), py::arg("condensed"),
@@ -991,12 +1043,13 @@ PYBIND11_MODULE(_core, m) {
           py::arg("n_threads") = 0, "out = (X - shift) @ L.T");
     m.def("kneighbors", &kneighbors_py, py::arg("X"), py::arg("Y"), py::arg("k"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("p") = 2.0, py::arg("V") = py::none(), py::arg("L") = py::none(),
-          py::arg("n_threads") = 0, "(distances, indices) of the k nearest rows of Y (or X when Y is None)");
+          py::arg("n_threads") = 0, py::arg("w") = py::none(), py::arg("base") = 0.0,
+          "(distances, indices) of the k nearest rows of Y (or X when Y is None)");
     m.def("radius_neighbors", &radius_py, py::arg("X"), py::arg("Y"), py::arg("radius"), py::arg("metric"),
           py::arg("exclude_self") = false, py::arg("sort_results") = false, py::arg("p") = 2.0,
           py::arg("V") = py::none(), py::arg("L") = py::none(), py::arg("n_threads") = 0,
-          py::arg("query_labels") = py::none(), py::arg("ref_labels") = py::none(),
-          "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
+          py::arg("query_labels") = py::none(), py::arg("ref_labels") = py::none(), py::arg("w") = py::none(),
+          py::arg("base") = 0.0, "(distances, indices, offsets): CSR lists of the rows within radius (a number, or one float64 "
           "radius per query); with int64 query_labels / ref_labels only rows of a different label");
     m.def("cholesky_upper", &cholesky_py, py::arg("A"),
           "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");

@@ -192,113 +192,140 @@ void binary_pairwise(const PackedRows& x, const PackedRows& y, bool symmetric, B
     });
 }
 
+namespace {
+
+// The searches' sweep: blocks of kQueryBlock queries on the team, each task owning its queries for
+// the whole sweep over the references (column blocks of column_block() rows). For each task,
+// make_task(i0, i1) builds the task's state; state.row(i, j0, j1, d) sees query i's distances to
+// references [j0, j1) (d[j - j0]); state.finish() runs once the task has seen every reference.
+constexpr index_t kQueryBlock = 16;
+
+template <class MakeTask>
+void search_sweep(const PackedRows& x, const PackedRows& y, BinaryMetric metric, index_t n_bits, int n_threads,
+                  MakeTask&& make_task) {
+    check_rows(x, y, n_bits);
+    const BinaryKernels& kt = active_binary_kernels();
+    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
+    const auto px = row_popcounts(kt, x, nt);
+    const auto py = row_popcounts(kt, y, nt);
+    const index_t n = x.rows, m = y.rows;
+    const index_t nb = column_block(x.words);
+    const index_t n_qb = (n + kQueryBlock - 1) / kQueryBlock;
+    with_metric(metric, [&](auto mc) {
+        constexpr BinaryMetric M = decltype(mc)::value;
+        InterruptPoll ctrl_c;
+        parallel_for_dynamic(nt, n_qb, 1, [&](int tid, index_t t) {
+            ctrl_c.poll(tid);
+            const index_t i0 = t * kQueryBlock, i1 = std::min(n, i0 + kQueryBlock);
+            std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
+            std::vector<double> dbuf(static_cast<std::size_t>(nb));
+            auto task = make_task(i0, i1);
+            for (index_t j0 = 0; j0 < m; j0 += nb) {
+                const index_t j1 = std::min(m, j0 + nb);
+                count_block(kt, x, y, i0, i1, j0, j1, cbuf.data(), nb);
+                for (index_t i = i0; i < i1; ++i) {
+                    // the row's distances first (independent divisions), then the caller's tests
+                    const std::uint32_t* c = cbuf.data() + (i - i0) * nb;
+                    const std::int64_t pxi = px[std::size_t(i)];
+                    for (index_t j = j0; j < j1; ++j)
+                        dbuf[std::size_t(j - j0)] = from_counts<M>(c[j - j0], pxi, py[std::size_t(j)], n_bits);
+                    task.row(i, j0, j1, dbuf.data());
+                }
+            }
+            task.finish();
+        });
+    });
+}
+
+struct Entry {
+    double d;
+    std::int64_t i;
+};
+
+// One k-NN task: its queries' max-heaps on (distance, index), written out sorted at the end.
+struct HeapTask {
+    index_t i0, i1, k;
+    bool exclude_self;
+    double* dist;
+    std::int64_t* ind;
+    std::vector<std::vector<Entry>> heaps;
+
+    static bool worse(const Entry& a, const Entry& b) { return before(a.d, a.i, b.d, b.i); }
+
+    HeapTask(index_t i0_, index_t i1_, index_t k_, bool exclude_self_, double* dist_, std::int64_t* ind_)
+        : i0(i0_), i1(i1_), k(k_), exclude_self(exclude_self_), dist(dist_), ind(ind_), heaps(std::size_t(i1_ - i0_)) {
+        for (auto& h : heaps) h.reserve(std::size_t(k) + 1);
+    }
+    void row(index_t i, index_t j0, index_t j1, const double* drow) {
+        auto& h = heaps[std::size_t(i - i0)];
+        for (index_t j = j0; j < j1; ++j) {
+            const double d = drow[j - j0];
+            // a full heap rejects anything above its worst entry without the NaN-aware compare
+            if (index_t(h.size()) == k && d > h.front().d) continue;
+            if (exclude_self && j == i) continue;
+            if (index_t(h.size()) < k) {
+                h.push_back({d, j});
+                std::push_heap(h.begin(), h.end(), worse);
+            } else if (before(d, j, h.front().d, h.front().i)) {
+                std::pop_heap(h.begin(), h.end(), worse);
+                h.back() = {d, j};
+                std::push_heap(h.begin(), h.end(), worse);
+            }
+        }
+    }
+    void finish() {
+        for (index_t i = i0; i < i1; ++i) {
+            auto& h = heaps[std::size_t(i - i0)];
+            std::sort_heap(h.begin(), h.end(), worse);
+            for (index_t q = 0; q < k; ++q) {
+                dist[i * k + q] = h[std::size_t(q)].d;
+                ind[i * k + q] = h[std::size_t(q)].i;
+            }
+        }
+    }
+};
+
+// One radius task: each query's hits within its radius, sorted at the end when asked.
+struct RadiusTask {
+    index_t i0, i1;
+    const double* r;
+    index_t r_len;
+    bool exclude_self, sort_results;
+    std::vector<std::vector<Entry>>* hits;
+
+    void row(index_t i, index_t j0, index_t j1, const double* drow) {
+        const double ri = r[r_len == 1 ? 0 : i];
+        auto& hv = (*hits)[std::size_t(i)];
+        for (index_t j = j0; j < j1; ++j)
+            if (drow[j - j0] <= ri && !(exclude_self && j == i)) hv.push_back({drow[j - j0], j});
+    }
+    void finish() {
+        if (!sort_results) return;
+        for (index_t i = i0; i < i1; ++i) {
+            auto& hv = (*hits)[std::size_t(i)];
+            std::sort(hv.begin(), hv.end(), [](const Entry& a, const Entry& b) { return before(a.d, a.i, b.d, b.i); });
+        }
+    }
+};
+
+}  // namespace
+
 void binary_kneighbors(const PackedRows& x, const PackedRows& y, BinaryMetric metric, index_t n_bits, index_t k,
                        bool exclude_self, double* dist, std::int64_t* ind, int n_threads) {
     check_rows(x, y, n_bits);
     const index_t avail = y.rows - (exclude_self ? 1 : 0);
     if (k < 1 || k > avail) throw std::invalid_argument("k out of range for the number of references");
-    const BinaryKernels& kt = active_binary_kernels();
-    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
-    const auto px = row_popcounts(kt, x, nt);
-    const auto py = row_popcounts(kt, y, nt);
-    const index_t n = x.rows, m = y.rows;
-    const index_t nb = column_block(x.words);
-    const index_t qb = 16;  // queries per task: one task owns its queries' heaps for the whole sweep
-    const index_t n_qb = (n + qb - 1) / qb;
-    struct Entry {
-        double d;
-        std::int64_t i;
-    };
-    auto worse = [](const Entry& a, const Entry& b) { return before(a.d, a.i, b.d, b.i); };  // max-heap on order
-    with_metric(metric, [&](auto mc) {
-        constexpr BinaryMetric M = decltype(mc)::value;
-        InterruptPoll ctrl_c;
-        parallel_for_dynamic(nt, n_qb, 1, [&](int tid, index_t t) {
-            ctrl_c.poll(tid);
-            const index_t i0 = t * qb, i1 = std::min(n, i0 + qb);
-            std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
-            std::vector<std::vector<Entry>> heaps(std::size_t(i1 - i0));
-            std::vector<double> dbuf(static_cast<std::size_t>(nb));
-            for (auto& h : heaps) h.reserve(std::size_t(k) + 1);
-            for (index_t j0 = 0; j0 < m; j0 += nb) {
-                const index_t j1 = std::min(m, j0 + nb);
-                count_block(kt, x, y, i0, i1, j0, j1, cbuf.data(), nb);
-                for (index_t i = i0; i < i1; ++i) {
-                    auto& h = heaps[std::size_t(i - i0)];
-                    const std::uint32_t* c = cbuf.data() + (i - i0) * nb;
-                    // the row's distances first (independent divisions), then the heap test
-                    const std::int64_t pxi = px[i];
-                    for (index_t j = j0; j < j1; ++j) dbuf[std::size_t(j - j0)] = from_counts<M>(c[j - j0], pxi, py[j], n_bits);
-                    for (index_t j = j0; j < j1; ++j) {
-                        const double d = dbuf[std::size_t(j - j0)];
-                        // a full heap rejects anything above its worst entry without the NaN-aware compare
-                        if (index_t(h.size()) == k && d > h.front().d) continue;
-                        if (exclude_self && j == i) continue;
-                        if (index_t(h.size()) < k) {
-                            h.push_back({d, j});
-                            std::push_heap(h.begin(), h.end(), worse);
-                        } else if (before(d, j, h.front().d, h.front().i)) {
-                            std::pop_heap(h.begin(), h.end(), worse);
-                            h.back() = {d, j};
-                            std::push_heap(h.begin(), h.end(), worse);
-                        }
-                    }
-                }
-            }
-            for (index_t i = i0; i < i1; ++i) {
-                auto& h = heaps[std::size_t(i - i0)];
-                std::sort_heap(h.begin(), h.end(), worse);
-                for (index_t q = 0; q < k; ++q) {
-                    dist[i * k + q] = h[std::size_t(q)].d;
-                    ind[i * k + q] = h[std::size_t(q)].i;
-                }
-            }
-        });
-    });
+    search_sweep(x, y, metric, n_bits, n_threads,
+                 [&](index_t i0, index_t i1) { return HeapTask(i0, i1, k, exclude_self, dist, ind); });
 }
 
 void binary_radius(const PackedRows& x, const PackedRows& y, BinaryMetric metric, index_t n_bits, const double* r,
                    index_t r_len, bool exclude_self, bool sort_results, std::vector<double>& dist,
                    std::vector<std::int64_t>& ind, std::vector<std::int64_t>& offsets, int n_threads) {
-    check_rows(x, y, n_bits);
-    const BinaryKernels& kt = active_binary_kernels();
-    const int nt = threads_for(n_threads, x.rows, y.rows, x.words);
-    const auto px = row_popcounts(kt, x, nt);
-    const auto py = row_popcounts(kt, y, nt);
-    const index_t n = x.rows, m = y.rows;
-    const index_t nb = column_block(x.words);
-    const index_t qb = 16;
-    const index_t n_qb = (n + qb - 1) / qb;
-    std::vector<std::vector<std::pair<double, std::int64_t>>> hits(static_cast<std::size_t>(n));
-    with_metric(metric, [&](auto mc) {
-        constexpr BinaryMetric M = decltype(mc)::value;
-        InterruptPoll ctrl_c;
-        parallel_for_dynamic(nt, n_qb, 1, [&](int tid, index_t t) {
-            ctrl_c.poll(tid);
-            const index_t i0 = t * qb, i1 = std::min(n, i0 + qb);
-            std::vector<std::uint32_t> cbuf(std::size_t((i1 - i0) * nb));
-            for (index_t j0 = 0; j0 < m; j0 += nb) {
-                const index_t j1 = std::min(m, j0 + nb);
-                count_block(kt, x, y, i0, i1, j0, j1, cbuf.data(), nb);
-                for (index_t i = i0; i < i1; ++i) {
-                    const double ri = r[r_len == 1 ? 0 : i];
-                    auto& hv = hits[std::size_t(i)];
-                    const std::uint32_t* c = cbuf.data() + (i - i0) * nb;
-                    for (index_t j = j0; j < j1; ++j) {
-                        if (exclude_self && j == i) continue;
-                        const double d = from_counts<M>(c[j - j0], px[i], py[j], n_bits);
-                        if (d <= ri) hv.push_back({d, j});
-                    }
-                }
-            }
-            if (sort_results)
-                for (index_t i = i0; i < i1; ++i) {
-                    auto& hv = hits[std::size_t(i)];
-                    std::sort(hv.begin(), hv.end(), [](const auto& a, const auto& b) {
-                        return before(a.first, a.second, b.first, b.second);
-                    });
-                }
-        });
+    const index_t n = x.rows;
+    std::vector<std::vector<Entry>> hits(static_cast<std::size_t>(n));
+    search_sweep(x, y, metric, n_bits, n_threads, [&](index_t i0, index_t i1) {
+        return RadiusTask{i0, i1, r, r_len, exclude_self, sort_results, &hits};
     });
     offsets.assign(std::size_t(n) + 1, 0);
     for (index_t i = 0; i < n; ++i) offsets[std::size_t(i) + 1] = offsets[std::size_t(i)] + std::int64_t(hits[std::size_t(i)].size());
@@ -307,8 +334,8 @@ void binary_radius(const PackedRows& x, const PackedRows& y, BinaryMetric metric
     for (index_t i = 0; i < n; ++i) {
         std::size_t o = std::size_t(offsets[std::size_t(i)]);
         for (const auto& e : hits[std::size_t(i)]) {
-            dist[o] = e.first;
-            ind[o++] = e.second;
+            dist[o] = e.d;
+            ind[o++] = e.i;
         }
     }
 }

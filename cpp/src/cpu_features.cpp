@@ -5,8 +5,7 @@
 
 namespace fastmetric {
 
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-#if defined(__GNUC__) || defined(__clang__)
+#if (defined(__x86_64__) || defined(__i386__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 // __builtin_cpu_supports also checks that the OS saves the wide registers (XGETBV).
 bool cpu_has_avx2() {
     static const bool v = [] {
@@ -38,12 +37,6 @@ bool cpu_is_amd() {
     }();
     return v;
 }
-#else
-bool cpu_has_avx2() { return false; }
-bool cpu_has_avx512() { return false; }
-bool cpu_is_amd() { return false; }
-bool cpu_has_avx512_vpopcntdq() { return false; }
-#endif
 #else
 bool cpu_is_amd() { return false; }
 bool cpu_has_avx2() { return false; }

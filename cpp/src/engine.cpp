@@ -132,36 +132,36 @@ void lp_tile(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc, int
 }
 
 // Exact recomputation of one flagged pair (rare path).
+// sum_k term(x_ik, y_jk, k) over the feature columns of one pair, in double.
+template <class T, class Term>
+double pair_sum(const Problem<T>& pb, index_t i, index_t j, Term&& term) {
+    const T* xr = pb.x.m.row(i);
+    const T* yr = pb.y.m.row(j);
+    const index_t xs = pb.x.m.col_stride, ys = pb.y.m.col_stride;
+    double s = 0;
+    for (index_t k = 0; k < pb.x.m.cols; ++k) s += term(double(xr[k * xs]), double(yr[k * ys]), k);
+    return s;
+}
 template <class T>
 T exact_sq_pair(const KernelTable<T>& kt, const Problem<T>& pb, index_t i, index_t j) {
     const Operand<T>& X = pb.x;
-    const Operand<T>& Y = pb.y;
-    const index_t d = X.m.cols;
-    if (!X.col_scale && X.m.col_stride == 1 && Y.m.col_stride == 1) return kt.sqdist(X.m.row(i), Y.m.row(j), d);
-    const T* xr = X.m.row(i);
-    const T* yr = Y.m.row(j);
-    double s = 0;
-    for (index_t k = 0; k < d; ++k) {
-        double t = double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]);
-        if (X.col_scale) t *= double(X.col_scale[k]);
-        s += t * t;
-    }
-    return T(s);
+    if (!X.col_scale && X.m.col_stride == 1 && pb.y.m.col_stride == 1)
+        return kt.sqdist(X.m.row(i), pb.y.m.row(j), X.m.cols);
+    return T(pair_sum(pb, i, j, [&](double a, double b, index_t k) {
+        const double t = X.col_scale ? (a - b) * double(X.col_scale[k]) : a - b;
+        return t * t;
+    }));
 }
 template <class T>
 T exact_cos_pair(const Problem<T>& pb, index_t i, index_t j) {
     const Operand<T>& X = pb.x;
     const Operand<T>& Y = pb.y;
-    const T* xr = X.m.row(i);
-    const T* yr = Y.m.row(j);
     const double xs = X.row_shift ? X.row_shift[i] : 0, xl = X.row_scale ? X.row_scale[i] : 1;
     const double ys = Y.row_shift ? Y.row_shift[j] : 0, yl = Y.row_scale ? Y.row_scale[j] : 1;
-    double s = 0;
-    for (index_t k = 0; k < X.m.cols; ++k) {
-        const double t = (double(xr[k * X.m.col_stride]) - xs) * xl - (double(yr[k * Y.m.col_stride]) - ys) * yl;
-        s += t * t;
-    }
-    s *= 0.5;
+    const double s = 0.5 * pair_sum(pb, i, j, [&](double a, double b, index_t) {
+        const double t = (a - xs) * xl - (b - ys) * yl;
+        return t * t;
+    });
     return T(s < 2 ? s : 2);
 }
 
@@ -179,7 +179,8 @@ T exact_lp_value(const Problem<T>& pb, index_t i, index_t j) {
     const bool sum = pb.skip_post;
     auto diff = [&](index_t k) {
         const double t = std::fabs(double(xr[k * X.m.col_stride]) - double(yr[k * Y.m.col_stride]));
-        return sum && X.col_scale ? t * double(X.col_scale[k]) : t;
+        // the column scale: a scaled search's 2^-e, or scipy's weights w^(1/p) (issue 16 part 1)
+        return X.col_scale ? t * double(X.col_scale[k]) : t;
     };
     double m = 1;
     if (!sum) {
@@ -221,10 +222,12 @@ struct RawBuffer {
 template <class T>
 struct Workspace {
     RawBuffer<T> a, b, c;
+    RawBuffer<T> c2;  // issue 16 part 1: braycurtis's second accumulator tile (its denominators)
     RawBuffer<index_t> flagged;
     // which (row block, k block) the packed A currently holds: consecutive tiles of one thread
     // mostly share the row block, so A is packed once per row block instead of once per tile
     index_t a_bi = -1, a_k0 = -1;
+    bool a_recip_ok = false;  // issue 16 part 1: the packed A block passed in_recip_range (canberra)
 };
 
 }  // namespace
@@ -285,6 +288,7 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
         w.b.resize(size_t(np_max * nr * kc_max));
         w.c.resize(size_t(mp_max * mr * (np_max * nr + c_pad)));
         w.flagged.resize(size_t(np_max * nr));
+        if (pb.reduce == Reduce::braycurtis && !pb.x.row_sum) w.c2.resize(size_t(mp_max * mr * (np_max * nr + c_pad)));
     }
 
     std::atomic<bool> failed{false}, stop{false};
@@ -308,8 +312,11 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                 pack(pb.x, i0, ni, k0, kc, mr, w.a.data());
                 w.a_bi = bi;
                 w.a_k0 = k0;
+                if (pb.reduce == Reduce::canberra) w.a_recip_ok = kt.in_recip_range(w.a.data(), mp * mr * kc);
             }
             pack(pb.y, j0, nj, k0, kc, nr, w.b.data());
+            const bool recip_ok = pb.reduce == Reduce::canberra && w.a_recip_ok &&
+                                  kt.in_recip_range(w.b.data(), np * nr * kc);  // issue 16 part 1
             typename KernelTable<T>::micro_fn micro = nullptr;
             switch (pb.reduce) {
                 case Reduce::dot:
@@ -324,6 +331,27 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                                                                                                    : nullptr;
                     break;
                 }
+                // issue 16 part 1 (canberra has its own signature, below)
+                case Reduce::braycurtis: micro = kt.l1; break;
+                case Reduce::js: micro = kt.js; break;
+                case Reduce::canberra: break;
+            }
+            if (pb.reduce == Reduce::canberra || pb.reduce == Reduce::braycurtis) {  // issue 16 part 1
+                const T* kw = pb.kw ? pb.kw + k0 : nullptr;
+                for (index_t jp = 0; jp < np; ++jp) {
+                    const T* bp = w.b.data() + jp * kc * nr;
+                    for (index_t ip = 0; ip < mp; ++ip) {
+                        const T* ap = w.a.data() + ip * kc * mr;
+                        const index_t off = ip * mr * ldc + jp * nr;
+                        if (pb.reduce == Reduce::canberra) {
+                            kt.canberra(kc, ap, bp, kw, C + off, ldc, acc, recip_ok);
+                        } else {
+                            kt.l1(kc, ap, bp, C + off, ldc, acc);
+                            if (!pb.x.row_sum) kt.l1_sum(kc, ap, bp, w.c2.data() + off, ldc, acc);
+                        }
+                    }
+                }
+                continue;
             }
             for (index_t jp = 0; jp < np; ++jp) {
                 const T* bp = w.b.data() + jp * kc * nr;
@@ -372,6 +400,18 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                         if (!(v[q] >= lp_lo && v[q] <= lp_hi)) fl[n_lp++] = q;
                 }
             }
+            if (pb.reduce == Reduce::braycurtis && pb.x.row_sum) {  // issue 16 part 1: / (sum x + sum y)
+                const T sx = pb.x.row_sum[i];
+                const T* sy = pb.y.row_sum + js;
+                for (index_t q = 0; q < cnt; ++q) v[q] = v[q] / (sx + sy[q]);
+            } else if (pb.reduce == Reduce::braycurtis) {  // numerator / denominator tile
+                const T* den = w.c2.data() + r * ldc + (js - j0);
+                for (index_t q = 0; q < cnt; ++q) v[q] = v[q] / den[q];
+            }
+            if (pb.reduce == Reduce::braycurtis && pb.skip_post) {  // a search: 0/0 (NaN) ranks last, as +inf
+                const T inf = std::numeric_limits<T>::infinity();
+                for (index_t q = 0; q < cnt; ++q) v[q] = v[q] == v[q] ? v[q] : inf;
+            }
             if (pb.symmetric && pb.zero_diagonal && js == i) v[0] = T(0);
             switch (pb.skip_post ? Post::none : pb.post) {
                 case Post::none: break;
@@ -392,6 +432,17 @@ void run_pairwise(const Problem<T>& pb, Sink<T>& sink) {
                     break;
                 case Post::tanh: kt.tanh_affine(v, cnt, T(pb.gamma), T(pb.coef0)); break;
                 case Post::negate: kt.affine(v, cnt, T(-1), T(0)); break;
+                case Post::js_root: {  // issue 16 part 1
+                    const T g = T(pb.gamma);
+                    for (index_t q = 0; q < cnt; ++q) v[q] = v[q] > T(0) ? v[q] * g : T(0);
+                    kt.sqrt_inplace(v, cnt);
+                    break;
+                }
+            }
+            if (pb.x.row_penalty) {  // issue 16 part 1: +inf for scipy's undefined jensenshannon rows
+                const T px = pb.x.row_penalty[i];
+                const T* py = pb.y.row_penalty + js;
+                for (index_t q = 0; q < cnt; ++q) v[q] += px + py[q];
             }
             // Reduce::lp: the finished distance, or the exact sum where the sink compares sums
             for (index_t f = 0; f < n_lp; ++f)

@@ -20,16 +20,6 @@ void linear_map(MatrixView<T> X, const T* shift, MatrixView<T> L, T* out, int n_
 }
 
 namespace {
-template <class T>
-MatrixView<T> contiguous_view(const std::vector<T>& buf, index_t rows, index_t cols) {
-    MatrixView<T> v;
-    v.data = buf.data();
-    v.rows = rows;
-    v.cols = cols;
-    v.row_stride = cols;
-    v.col_stride = 1;
-    return v;
-}
 // mean of the stacked rows of X and Y (Y skipped when it aliases X), accumulated in double
 template <class T>
 void stacked_mean(MatrixView<T> X, MatrixView<T> Y, bool y_is_x, std::vector<T>& mean) {
@@ -123,18 +113,20 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
         const index_t k = a.L.rows;
         pp.xt.resize(size_t(X.rows * k));
         linear_map(X, pp.col_shift.data(), a.L, pp.xt.data(), a.n_threads);
-        X = contiguous_view(pp.xt, X.rows, k);
+        X = MatrixView<T>::dense(pp.xt.data(), X.rows, k);
         if (y_is_x) {
             Y = X;
         } else {
             pp.yt.resize(size_t(Y.rows * k));
             linear_map(Y, pp.col_shift.data(), a.L, pp.yt.data(), a.n_threads);
-            Y = contiguous_view(pp.yt, Y.rows, k);
+            Y = MatrixView<T>::dense(pp.yt.data(), Y.rows, k);
         }
         pp.col_shift.clear();
     }
     pb.x.m = X;
     pb.y.m = Y;
+    // issue 16 part 1: braycurtis / canberra / jensenshannon and scipy's w= (scipy_metrics.cpp)
+    if (prepare_scipy_metric(pp, a, X, Y, y_is_x)) return;
 
     auto setup_sq = [&](bool centre) {
         pb.reduce = Reduce::sq_dot;
@@ -246,6 +238,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
             throw std::invalid_argument("unknown metric '" + name + "'");
         }
     }
+    finish_scipy_weights(pp, a);  // issue 16 part 1
     // The diagonal of a symmetric distance is exactly 0; for rbf/laplacian/chi2 (distance-shaped
     // before exp) the same zero gives exactly 1.
     pb.zero_diagonal = y_is_x && (pp.is_distance || name == "rbf" || name == "laplacian" || name == "chi2" ||

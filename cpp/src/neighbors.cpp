@@ -37,6 +37,7 @@ T finish(const Problem<T>& pb, T v) {
     switch (pb.post) {
         case Post::sqrt: return s == 1 ? std::sqrt(v) : T(std::sqrt(double(v)) * s);
         case Post::root_p: return T(std::pow(double(v), 1.0 / pb.p) * s);
+        case Post::js_root: return std::sqrt(v > T(0) ? v * T(pb.gamma) : T(0));  // issue 16 part 1
         default: return s == 1 ? v : T(double(v) * s * s);
     }
 }
@@ -48,6 +49,7 @@ double unfinish(const Problem<T>& pb, double r) {
     switch (pb.post) {
         case Post::sqrt: return (r / s) * (r / s);
         case Post::root_p: return std::pow(r / s, pb.p);
+        case Post::js_root: return r * r / pb.gamma;  // issue 16 part 1
         default: return r / s / s;
     }
 }
@@ -83,10 +85,19 @@ Problem<T> search_problem(const Problem<T>& pb_in, std::vector<T>& col_scale) {
             }
             for (; k < d; ++k) mx[0] = std::max(mx[0], T(std::fabs(r[k * st])));
         }
-    const double M = double(std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3])));
+    double M = double(std::max(std::max(mx[0], mx[1]), std::max(mx[2], mx[3])));
+    // scipy's weights (issue 16 part 1) arrive as a column scale w^(1/p): bound the scaled values
+    double cmax = 1;
+    if (pb.x.col_scale) {
+        cmax = 0;
+        for (index_t k = 0; k < pb.x.m.cols; ++k) cmax = std::max(cmax, double(pb.x.col_scale[k]));
+        M *= cmax;
+    }
     if (!(M > 0) || !std::isfinite(M) || (M >= 0x1p-8 && M <= 0x1p8)) return pb;
     const int e = std::ilogb(M);
     col_scale.assign(size_t(pb.x.m.cols), T(std::ldexp(1.0, -e)));
+    if (pb.x.col_scale)
+        for (index_t k = 0; k < pb.x.m.cols; ++k) col_scale[size_t(k)] = T(std::ldexp(double(pb.x.col_scale[k]), -e));
     pb.x.col_scale = pb.y.col_scale = col_scale.data();
     pb.dist_scale = std::ldexp(1.0, e);
     return pb;

@@ -8,7 +8,15 @@ __all__ = ["get_config", "show_config", "set_isa", "set_output_pool"]
 
 
 def get_config() -> dict:
-    """Return a dict with the version, the ISA in use, the ISAs available and the thread setup."""
+    """Return a dict with the version, the ISA in use, the ISAs available and the thread setup.
+
+    Examples
+    --------
+    >>> import fastmetric as fm
+    >>> cfg = fm.get_config()
+    >>> cfg["isa"] in cfg["available_isas"]
+    True
+    """
     from . import __version__
 
     return {
@@ -26,7 +34,15 @@ def get_config() -> dict:
 
 
 def show_config() -> None:
-    """Print :func:`get_config` as a short table."""
+    """Print :func:`get_config` as a short table.
+
+    Examples
+    --------
+    >>> import fastmetric as fm
+    >>> fm.show_config()  # doctest: +ELLIPSIS
+            version: ...
+                isa: ...
+    """
     for key, value in get_config().items():
         print(f"{key:>15}: {value}")
 
@@ -36,6 +52,15 @@ def set_isa(name: str) -> None:
 
     Process-wide; meant for testing and benchmarking. The environment variable FASTMETRIC_ISA sets
     the initial choice (it can only lower it below what the CPU supports).
+
+    Examples
+    --------
+    >>> import fastmetric as fm
+    >>> before = fm.get_config()["isa"]
+    >>> fm.set_isa("generic")  # the portable kernels, e.g. to compare results
+    >>> fm.get_config()["isa"]
+    'generic'
+    >>> fm.set_isa(before)
     """
     _core.set_isa(str(name))
 
@@ -49,6 +74,14 @@ def set_output_pool(max_bytes: int) -> dict:
     size, which then skips the page faults of fresh memory -- on the machines we measured those cost
     ~10 ms per 64 MB, as much as computing a 4000 x 4000 euclidean matrix. Returns the pool's
     statistics (held_bytes, held_buffers, max_bytes, hits, misses).
+
+    Examples
+    --------
+    >>> import fastmetric as fm
+    >>> old = fm.set_output_pool(0)  # no pooling: every result gets fresh memory
+    >>> fm.get_config()["output_pool"]["max_bytes"]
+    0
+    >>> _ = fm.set_output_pool(512 << 20)
     """
     from ._validation import check_int
 

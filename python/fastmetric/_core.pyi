@@ -52,8 +52,12 @@ def pairwise(
     V: _FloatArray | None = None,
     L: _FloatArray | None = None,
     n_threads: int = 0,
+    w: _FloatArray | None = None,
+    base: float = 0.0,
 ) -> None:
-    """Fill ``out`` with metric(X[i], Y[j]) (dense) or the condensed upper triangle (Y None)."""
+    """Fill ``out`` with metric(X[i], Y[j]) (dense) or the condensed upper triangle (Y None).
+    ``w``: scipy's weights (contiguous, n_features long, the inputs' dtype); ``base``: jensenshannon's
+    log base (0: natural log) -- issue 16 part 1."""
 
 def plain_pairwise(
     X: object,
@@ -91,8 +95,11 @@ def kneighbors(
     V: _FloatArray | None = None,
     L: _FloatArray | None = None,
     n_threads: int = 0,
+    w: _FloatArray | None = None,
+    base: float = 0.0,
 ) -> tuple[_FloatArray, npt.NDArray[np.int64]]:
-    """(distances, indices), each (n_queries, k), rows sorted by distance then index."""
+    """(distances, indices), each (n_queries, k), rows sorted by distance then index (``w`` / ``base``
+    as in ``pairwise``)."""
 
 def radius_neighbors(
     X: _FloatArray,
@@ -107,10 +114,16 @@ def radius_neighbors(
     n_threads: int = 0,
     query_labels: npt.NDArray[np.int64] | None = None,
     ref_labels: npt.NDArray[np.int64] | None = None,
+    w: _FloatArray | None = None,
+    base: float = 0.0,
 ) -> tuple[_FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(distances, indices, offsets): CSR lists of the rows of Y within radius of each query
     (radius: a number, or one float64 radius per query); with both label vectors (contiguous
     int64, one per query / reference row) only the references of a different label."""
+
+# --- issue 16 part 1 (scipy's remaining float metrics) -------------------------------------------
+def vector_log(x: _FloatArray) -> _FloatArray:
+    """Natural log of a 1-D float32 / float64 array with the active ISA's vector log (for tests)."""
 
 # --- small dense linear algebra (no LAPACK: avoids BLAS thread pools spinning beside OpenMP) -------
 def cholesky_upper(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
@@ -123,7 +136,14 @@ def inverse_factor(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
 class LmnnProblem:
     """LMNN data (X, target neighbours (n, k) int64, labels int64) for many evaluations."""
 
-    def __init__(self, X: _FloatArray, targets: npt.NDArray[np.int64], labels: npt.NDArray[np.int64]) -> None: ...
+    def __init__(
+        self,
+        X: _FloatArray,
+        targets: npt.NDArray[np.int64],
+        labels: npt.NDArray[np.int64],
+        sample_weight: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """sample_weight (n, finite, >= 0): each anchor's pull and push terms weighted (None: all 1)."""
     def set_hits(self, rows: npt.NDArray[np.int64], hits: npt.NDArray[np.int64]) -> int:
         """Impostor candidates from search hits (same-label hits dropped); returns their count."""
 
@@ -142,8 +162,14 @@ class PairSweep:
     """Pairwise-softmax objective (nca, mlkr) on embeddings Z for many evaluations (y copied)."""
 
     def __init__(
-        self, y: npt.NDArray[np.float64], objective: _Objective, cache_bytes: int = 67108864, tile: int = 0
-    ) -> None: ...
+        self,
+        y: npt.NDArray[np.float64],
+        objective: _Objective,
+        cache_bytes: int = 67108864,
+        tile: int = 0,
+        sample_weight: npt.NDArray[np.float64] | None = None,
+    ) -> None:
+        """sample_weight (n, finite, >= 0): loss = sum_i w_i loss_i (None: all 1)."""
     def evaluate(
         self, Z: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"
     ) -> tuple[float, _FloatArray] | tuple[float, _FloatArray, npt.NDArray[np.float64]]:
@@ -163,6 +189,7 @@ class LinearPairProblem:
         objective: _Objective,
         cache_bytes: int = 67108864,
         tile: int = 0,
+        sample_weight: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
     def loss_grad(
         self, L: _FloatArray, n_threads: int = 0, return_pred: bool = False, mode: _SweepMode = "auto"

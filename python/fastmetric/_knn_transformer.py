@@ -37,6 +37,17 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
     scikit-learn; the metric's parameters go in ``metric_params`` (e.g. ``{"L": est.components_}``).
     As in scikit-learn, mode="distance" returns n_neighbors + 1 neighbours per training sample
     (each sample is its own first neighbour, stored as an explicit 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> from fastmetric import KNeighborsTransformer
+    >>> KNeighborsTransformer(n_neighbors=1).fit_transform(X).toarray()
+    array([[0., 5., 0.],
+           [5., 0., 0.],
+           [0., 5., 0.]])
     """
 
     def __init__(

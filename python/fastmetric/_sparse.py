@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import as_float_2d, resolve_n_threads
+from ._validation import as_float_2d, new_output, resolve_n_threads
 
 __all__ = [
     "is_sparse",
@@ -160,7 +160,7 @@ def sparse_distances(X, Y, metric, *, zero_diagonal, check_finite=True, n_thread
     if metric not in SPARSE_DISTANCES:
         raise ValueError(f"metric {metric!r} does not support sparse input; supported: {', '.join(SPARSE_DISTANCES)}")
     Xs, Ys, alias = _pair(X, Y, check_finite)
-    out = np.empty((Xs.shape[0], Ys.shape[0]), dtype=_dtype_of(Xs, Ys))
+    out = new_output((Xs.shape[0], Ys.shape[0]), _dtype_of(Xs, Ys))
     if out.size:
         _call(Xs, Ys, metric, out, zero_diagonal=zero_diagonal and alias, nt=resolve_n_threads(n_threads))
     return out
@@ -181,7 +181,7 @@ def sparse_kernel(
         if name == "cosine_similarity":
             A, B = _unit_rows(A), _unit_rows(B)
         return (A @ B.T).tocsr()
-    out = np.empty((Xs.shape[0], Ys.shape[0]), dtype=dtype)
+    out = new_output((Xs.shape[0], Ys.shape[0]), dtype)
     if out.size:
         _call(Xs, Ys, name, out, gamma=gamma, coef0=coef0, degree=degree, nt=resolve_n_threads(n_threads))
     return out

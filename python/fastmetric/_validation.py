@@ -25,6 +25,7 @@ __all__ = [
     "check_out",
     "same_array",
     "validate_pair",
+    "sample_weights",
 ]
 
 
@@ -244,14 +245,27 @@ def new_output(shape, dtype) -> np.ndarray:
         ) from None
 
 
-def real_vector(v, name: str, d: int) -> np.ndarray:
-    """A finite real vector of length d as contiguous float64 (seuclidean's V, the weights w)."""
+def real_vector(v, name: str, d: int, per: str = "") -> np.ndarray:
+    """A finite real vector of length d as contiguous float64 (seuclidean's V, the weights w and
+    sample_weight); ``per`` says what its entries match in the shape error (default n_features)."""
     arr = np.asarray(v)
     if arr.dtype.kind not in "fiub":
         raise TypeError(f"{name} must be a real numeric array, got dtype {arr.dtype}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if arr.ndim != 1 or arr.shape[0] != d:
-        raise ValueError(f"{name} must have shape ({d},) to match n_features={d}; got shape {arr.shape}")
+        raise ValueError(f"{name} must have shape ({d},) {per or f'to match n_features={d}'}; got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or infinity")
     return arr
+
+
+def sample_weights(sample_weight, n: int, rows: str = "sample"):
+    """``sample_weight`` as n finite weights >= 0, not all 0 (float64, contiguous); None for None."""
+    if sample_weight is None:
+        return None
+    w = real_vector(sample_weight, "sample_weight", n, f"(one weight per {rows})")
+    if (w < 0).any():
+        raise ValueError("sample_weight must be >= 0")
+    if not w.any():
+        raise ValueError(f"sample_weight is zero for every {rows}")
+    return w

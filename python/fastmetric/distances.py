@@ -29,6 +29,9 @@ from .binary import (  # the boolean metrics and packed fingerprints
 # sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
 from ._sparse import is_sparse, sparse_distances
 
+# scipy's remaining float metrics and w= (issue 16 part 1): their checks live in scipy_metrics.py
+from .scipy_metrics import SCIPY_FLOAT_METRICS, scipy_core_kwargs, scipy_keywords, zero_diagonal_needed
+
 __all__ = ["cdist", "pdist", "pairwise_distances", "squareform", "DISTANCE_METRICS"]
 
 _ALIASES = {
@@ -45,6 +48,7 @@ _ALIASES = {
     "seuclidean": "seuclidean",
     "mahalanobis": "mahalanobis",
 }
+_ALIASES.update({name: name for name in SCIPY_FLOAT_METRICS})  # issue 16 part 1
 #: Metric names accepted by :func:`cdist`, :func:`pdist` and :func:`pairwise_distances`.
 DISTANCE_METRICS = tuple(sorted(set(_ALIASES) | set(BINARY_METRICS)))  # + the boolean metrics (binary.py)
 
@@ -53,6 +57,7 @@ _METRIC_KWARGS = {
     "minkowski": {"p"},
     "seuclidean": {"V"},
     "mahalanobis": {"VI", "L"},
+    "jensenshannon": {"base"},  # issue 16 part 1
 }
 
 
@@ -93,7 +98,7 @@ def _metric_name(metric) -> str:
 
 
 def _check_kwargs(name: str, kwargs: dict) -> None:
-    allowed = _METRIC_KWARGS.get(name, set())
+    allowed = _METRIC_KWARGS.get(name, set()) | scipy_keywords(name)  # + w= (issue 16 part 1)
     stray = sorted(set(kwargs) - allowed)
     if stray:
         hint = f" (it accepts {', '.join(sorted(allowed))})" if allowed else " (it takes no parameters)"
@@ -164,9 +169,9 @@ def prepare_metric(metric, XA, XB, kwargs):
     """Resolve the metric and its parameters; returns (name, core kwargs, arrays)."""
     name = _metric_name(metric)
     _check_kwargs(name, kwargs)
-    core = {}
     d = XA.shape[1]
     dtype = XA.dtype
+    core = scipy_core_kwargs(name, kwargs, d, dtype)  # scipy's w= and jensenshannon's base= (issue 16 part 1)
     if name == "minkowski":
         p = _minkowski_p(kwargs.get("p", 2))
         core["p"] = p
@@ -257,6 +262,28 @@ def cdist(XA, XB, metric="euclidean", *, out=None, n_threads=None, check_finite=
 
     Sparse ``XA`` and / or ``XB`` (any scipy.sparse format) work for euclidean, sqeuclidean, cosine
     and cityblock (a dense result; float32 data stays float32, int data computes in float64).
+
+    ``braycurtis``, ``canberra`` and ``jensenshannon`` (with ``base=``) follow scipy 1.17, edge cases
+    included; scipy's ``w=`` weights work for euclidean, sqeuclidean, cityblock, chebyshev, minkowski,
+    cosine, correlation, braycurtis and canberra (see :mod:`fastmetric.scipy_metrics`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.cdist(X, X[:2])
+    array([[ 0.,  5.],
+           [ 5.,  0.],
+           [10.,  5.]])
+    >>> fm.cdist(X, X[:2], "cityblock")
+    array([[ 0.,  7.],
+           [ 7.,  0.],
+           [14.,  7.]])
+    >>> fm.cdist(X + 1, X[:2] + 1, "braycurtis", w=[1.0, 0.0])  # weighted: only the first feature
+    array([[0.        , 0.6       ],
+           [0.6       , 0.        ],
+           [0.75      , 0.27272727]])
     """
     if is_sparse(XA) or is_sparse(XB):  # sparse inputs (issue 16 part 3)
         return _sparse_call(XA, XB, metric, out, kwargs, check_finite, n_threads, False)
@@ -291,6 +318,14 @@ def pdist(X, metric="euclidean", *, out=None, n_threads=None, check_finite=True,
     computed, written straight into the result (no n x n temporary); 64-bit offsets.
     float32 input gives a float32 vector (scipy always returns float64).
     The boolean metrics (and ``packed=True``) are as in :func:`cdist` and return float64.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pdist(X)  # condensed: pairs (0, 1), (0, 2), (1, 2)
+    array([ 5., 10.,  5.])
     """
     if wants_binary(metric, kwargs):  # boolean metrics (binary.py)
         return binary_pdist(X, metric, out=out, n_threads=n_threads, check_finite=check_finite, **kwargs)
@@ -327,6 +362,16 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
 
     Sparse X and / or Y (scipy.sparse matrices or arrays, any format) work for euclidean,
     sqeuclidean, cosine and cityblock, as in scikit-learn; with Y None (or Y is X) the diagonal is 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.pairwise_distances(X, metric="cosine")  # a zero row is at distance 1 from everything
+    array([[0., 1., 1.],
+           [1., 0., 0.],
+           [1., 0., 0.]])
     """
     if n_threads is None and n_jobs is not None:
         n_threads = n_jobs
@@ -338,6 +383,8 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
         return binary_pairwise_distances(X, Y, metric, n_threads=n_threads, check_finite=check_finite, **kwargs)
     D = _plain_call(X, Y, metric, False, None, kwargs, check_finite, n_threads)
     if D is not None:
+        if zero_diagonal_needed(plain_metric(metric)) and (Y is None or Y is X or same_array(X, Y)):
+            np.fill_diagonal(D, 0)  # issue 16 part 1: scikit-learn's zero diagonal
         return D
     if Y is not None and (Y is X or same_array(X, Y)):
         Y = None  # scikit-learn's X is Y: the symmetric computation, defaults estimated from X
@@ -351,12 +398,25 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, n_jobs=
         out = new_output((A.shape[0], A.shape[0]), A.dtype)
         if out.size:
             _core.pairwise(A, None, out, name, n_threads=resolve_n_threads(n_threads), **core)
+            if zero_diagonal_needed(name):  # scikit-learn's squareform(pdist): 0 also where scipy's cdist is not
+                np.fill_diagonal(out, 0)
         return out
     return cdist(A, Y, metric, n_threads=n_threads, check_finite=check_finite, **kwargs)
 
 
 def squareform(X, force="no", checks=True):
-    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules)."""
+    """Convert between a condensed distance vector and a square symmetric matrix (scipy's rules).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> fm.squareform(fm.pdist(X))
+    array([[ 0.,  5., 10.],
+           [ 5.,  0.,  5.],
+           [10.,  5.,  0.]])
+    """
     arr = np.asarray(X)
     if force not in ("no", "tovector", "tomatrix"):
         raise ValueError(f"force must be 'no', 'tovector' or 'tomatrix'; got {force!r}")

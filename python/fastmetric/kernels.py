@@ -107,22 +107,54 @@ def _run(name, X, Y, *, out=None, n_threads=None, check_finite=True, nonneg=Fals
     return out
 
 
+# numpydoc sections the kernels share (appended to each kernel's own summary and parameters)
+_XY_DOC = """
+    X : array-like (n_samples_X, n_features)
+        float32 stays float32; other numeric dtypes compute in float64.
+    Y : array-like (n_samples_Y, n_features) or None
+        None: Y = X, each pair computed once and the result exactly symmetric."""
+_TAIL_DOC = """
+    out : ndarray or None
+        A C-contiguous array of the result's shape and dtype to write into (float64 is also
+        accepted for float32 inputs).
+    n_threads : int or None
+        Threads (None: every core OpenMP allows). The result does not depend on it.
+    check_finite : bool, default=True
+        Scan the inputs for NaN / infinity first (ValueError); False skips the scan.
+
+    Returns
+    -------
+    K : ndarray (n_samples_X, n_samples_Y)
+        float32 for float32 inputs, else float64.
+"""
+
+
+def _kernel_doc(summary, params="", examples="", sparse=False):
+    """The numpydoc docstring of one kernel: summary, X / Y, its own parameters, the shared tail."""
+    xy = _XY_DOC
+    if sparse:
+        xy = xy.replace("(n_samples_X, n_features)\n", "(n_samples_X, n_features) or sparse matrix\n", 1)
+        xy = xy.replace("(n_samples_Y, n_features) or None", "(n_samples_Y, n_features), sparse matrix or None")
+    return f"{summary}\n\n    Parameters\n    ----------{xy}{params}{_TAIL_DOC}\n    Examples\n    --------\n{examples}"
+
+
+_EX = """    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 1.], [1., 1.], [2., 0.]])
+    >>> Y = np.array([[1., 0.]])
+"""
+
+
 def _features(X):
     shape = np.shape(X)
     return shape[1] if len(shape) == 2 and shape[1] > 0 else 1
 
 
 def linear_kernel(X, Y=None, dense_output=True, *, out=None, n_threads=None, check_finite=True):
-    """K[i, j] = <x_i, y_j> (scikit-learn's ``linear_kernel``).
-
-    Sparse X and / or Y are accepted (as are they by the polynomial, rbf, sigmoid and cosine kernels);
-    ``dense_output=False`` with both sparse returns a sparse CSR result, as in scikit-learn.
-    """
     return _run("linear", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, dense_output=dense_output)
 
 
 def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, out=None, n_threads=None, check_finite=True):
-    """K = (gamma <x, y> + coef0) ** degree; gamma=None means 1/n_features."""
     deg = _real(degree, "degree")
     if deg < 0:
         raise ValueError(f"degree must be >= 0, got {degree}")
@@ -138,7 +170,6 @@ def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, out=None, n_t
 
 
 def sigmoid_kernel(X, Y=None, gamma=None, coef0=1, *, out=None, n_threads=None, check_finite=True):
-    """K = tanh(gamma <x, y> + coef0); gamma=None means 1/n_features."""
     g = _gamma(gamma, _features(X))
     return _run(
         "sigmoid", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, gamma=g, coef0=_real(coef0, "coef0")
@@ -146,11 +177,6 @@ def sigmoid_kernel(X, Y=None, gamma=None, coef0=1, *, out=None, n_threads=None, 
 
 
 def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma ||x - y||^2); gamma=None means 1/n_features.
-
-    With ``L`` (k x d) or ``VI`` (d x d, PSD) the distance is the learned Mahalanobis one,
-    ||L (x - y)||^2 = (x - y)^T VI (x - y): the Gaussian kernel in a learned metric.
-    """
     d = _features(X)
     g = _gamma(gamma, d)
     Lm = metric_map(L, VI, d, np.float64)
@@ -158,7 +184,6 @@ def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_threads=No
 
 
 def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma ||x - y||_1); gamma=None means 1/n_features. ``L``/``VI`` map the inputs first."""
     d = _features(X)
     g = _gamma(gamma, d)
     Lm = metric_map(L, VI, d, np.float64)
@@ -166,25 +191,126 @@ def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, out=None, n_thre
 
 
 def cosine_similarity(X, Y=None, dense_output=True, *, out=None, n_threads=None, check_finite=True):
-    """K = <x, y> / (||x|| ||y||); a zero row has similarity 0 with everything (scikit-learn's rule).
-
-    Sparse X and / or Y are accepted; ``dense_output=False`` with both sparse returns sparse CSR.
-    """
     return _run(
         "cosine_similarity", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, dense_output=dense_output
     )
 
 
 def chi2_kernel(X, Y=None, gamma=1.0, *, out=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma sum_k (x_k - y_k)^2 / (x_k + y_k)) for non-negative inputs (0/0 counts as 0)."""
     g = _gamma(gamma, _features(X))
     return _run("chi2", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, nonneg=True, gamma=g)
 
 
 def additive_chi2_kernel(X, Y=None, *, out=None, n_threads=None, check_finite=True):
-    """K = -sum_k (x_k - y_k)^2 / (x_k + y_k) for non-negative inputs."""
     return _run("additive_chi2", X, Y, out=out, n_threads=n_threads, check_finite=check_finite, nonneg=True)
 
+
+_GAMMA_DOC = """
+    gamma : float or None
+        None: 1 / n_features (scikit-learn's default)."""
+_DENSE_DOC = """
+    dense_output : bool, default=True
+        False with both inputs sparse returns a sparse CSR result (scikit-learn's rule)."""
+_LVI_DOC = """
+    L : array (k, n_features) or None
+        A learned linear map (a learner's ``components_``): the distance is ``|L (x - y)|``.
+    VI : array (n_features, n_features) or None
+        A positive semi-definite matrix: the distance is ``sqrt((x - y)^T VI (x - y))``."""
+
+linear_kernel.__doc__ = _kernel_doc(
+    "K[i, j] = <x_i, y_j> (scikit-learn's ``linear_kernel``); sparse inputs accepted.",
+    _DENSE_DOC,
+    _EX + """    >>> fm.linear_kernel(X, Y)
+    array([[0.],
+           [1.],
+           [2.]])
+""",
+    sparse=True,
+)
+polynomial_kernel.__doc__ = _kernel_doc(
+    "K = (gamma <x, y> + coef0) ** degree (scikit-learn's ``polynomial_kernel``); sparse inputs accepted.",
+    """
+    degree : float, default=3
+        A non-integer degree with a negative base is a ValueError (it would be NaN)."""
+    + _GAMMA_DOC
+    + """
+    coef0 : float, default=1""",
+    _EX + """    >>> fm.polynomial_kernel(X, Y, degree=2, gamma=1.0, coef0=1)
+    array([[1.],
+           [4.],
+           [9.]])
+""",
+    sparse=True,
+)
+sigmoid_kernel.__doc__ = _kernel_doc(
+    "K = tanh(gamma <x, y> + coef0) (scikit-learn's ``sigmoid_kernel``); sparse inputs accepted.",
+    _GAMMA_DOC
+    + """
+    coef0 : float, default=1""",
+    _EX + """    >>> fm.sigmoid_kernel(X, Y, gamma=0.5, coef0=0)
+    array([[0.        ],
+           [0.46211716],
+           [0.76159416]])
+""",
+    sparse=True,
+)
+rbf_kernel.__doc__ = _kernel_doc(
+    "``K = exp(-gamma |x - y|^2)`` (scikit-learn's ``rbf_kernel``), optionally in a learned metric.\n\n"
+    "    With ``L`` or ``VI`` the distance is the Mahalanobis one, ``|L (x - y)|^2 = (x - y)^T VI (x - y)``:\n"
+    "    the Gaussian kernel in a learned metric. Sparse inputs are accepted (without ``L`` / ``VI``).",
+    _GAMMA_DOC + _LVI_DOC,
+    _EX + """    >>> fm.rbf_kernel(X, gamma=0.5)
+    array([[1.        , 0.60653066, 0.082085  ],
+           [0.60653066, 1.        , 0.36787944],
+           [0.082085  , 0.36787944, 1.        ]])
+    >>> fm.rbf_kernel(X, Y, gamma=1.0, L=np.array([[1., 0.]]))  # only the first feature counts
+    array([[0.36787944],
+           [1.        ],
+           [0.36787944]])
+""",
+    sparse=True,
+)
+laplacian_kernel.__doc__ = _kernel_doc(
+    "``K = exp(-gamma |x - y|_1)`` (scikit-learn's ``laplacian_kernel``); ``L`` / ``VI`` map the inputs first.",
+    _GAMMA_DOC + _LVI_DOC,
+    _EX + """    >>> fm.laplacian_kernel(X, Y, gamma=0.5)
+    array([[0.36787944],
+           [0.60653066],
+           [0.60653066]])
+""",
+)
+cosine_similarity.__doc__ = _kernel_doc(
+    "``K = <x, y> / (|x| |y|)`` (scikit-learn's ``cosine_similarity``); sparse inputs accepted.\n\n"
+    "    A zero row has similarity 0 with everything (scikit-learn's rule), never NaN.",
+    _DENSE_DOC,
+    _EX + """    >>> fm.cosine_similarity(X, Y)
+    array([[0.        ],
+           [0.70710678],
+           [1.        ]])
+""",
+    sparse=True,
+)
+chi2_kernel.__doc__ = _kernel_doc(
+    "K = exp(-gamma sum_k (x_k - y_k)^2 / (x_k + y_k)) for non-negative inputs, 0/0 terms counting 0\n"
+    "    (scikit-learn's ``chi2_kernel``). A negative input is a ValueError.",
+    """
+    gamma : float, default=1.0""",
+    _EX + """    >>> fm.chi2_kernel(X, Y, gamma=1.0)
+    array([[0.13533528],
+           [0.36787944],
+           [0.71653131]])
+""",
+)
+additive_chi2_kernel.__doc__ = _kernel_doc(
+    "K = -sum_k (x_k - y_k)^2 / (x_k + y_k) for non-negative inputs, 0/0 terms counting 0\n"
+    "    (scikit-learn's ``additive_chi2_kernel``). A negative input is a ValueError.",
+    "",
+    _EX + """    >>> fm.additive_chi2_kernel(X, Y)
+    array([[-2.        ],
+           [-1.        ],
+           [-0.33333333]])
+""",
+)
 
 _KERNELS = {
     "linear": (linear_kernel, set()),
@@ -204,9 +330,39 @@ KERNEL_METRICS = tuple(sorted(_KERNELS))
 def pairwise_kernels(
     X, Y=None, metric="linear", *, filter_params=False, n_jobs=None, n_threads=None, out=None, check_finite=True, **kwds
 ):
-    """scikit-learn's ``pairwise_kernels`` for the kernels above (``metric="precomputed"`` passes X through).
+    """scikit-learn's ``pairwise_kernels`` for the kernels of this module.
 
-    Parameters not taken by the chosen kernel raise TypeError, unless ``filter_params=True`` drops them.
+    Parameters
+    ----------
+    X : array-like (n_samples_X, n_features)
+        The first operand (for ``metric="precomputed"``, the kernel matrix itself, returned as it is).
+    Y : array-like (n_samples_Y, n_features) or None
+        None: Y = X.
+    metric : str, default="linear"
+        One of :data:`KERNEL_METRICS` (linear, polynomial / poly, rbf, laplacian, sigmoid, cosine, chi2,
+        additive_chi2) or "precomputed".
+    filter_params : bool, default=False
+        Drop keyword arguments the chosen kernel does not take, instead of raising TypeError.
+    n_jobs : int or None
+        scikit-learn's name for ``n_threads`` (used when ``n_threads`` is None).
+    n_threads, out, check_finite
+        As in the kernel functions.
+    **kwds
+        The kernel's parameters (``gamma``, ``degree``, ``coef0``, ``L``, ``VI``).
+
+    Returns
+    -------
+    K : ndarray (n_samples_X, n_samples_Y)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 1.], [1., 1.], [2., 0.]])
+    >>> fm.pairwise_kernels(X, np.array([[1., 0.]]), metric="rbf", gamma=0.5)
+    array([[0.36787944],
+           [0.60653066],
+           [0.60653066]])
     """
     if n_threads is None:
         n_threads = n_jobs
@@ -232,6 +388,29 @@ def center_kernel(K, K_train=None, *, copy=True):
     ``center_kernel(K_test, K_train)``: K_test is (n_test, n_train) against the same training set;
     centred with the training statistics (scikit-learn's ``KernelCenterer.transform``).
     ``copy=False`` centres a float ndarray in place and returns it.
+
+    Parameters
+    ----------
+    K : array (n, n) or (n_test, n)
+        The training Gram matrix, or a test kernel against the training set.
+    K_train : array (n, n) or None
+        The training Gram matrix whose statistics centre a test kernel.
+    copy : bool, default=True
+        False centres K in place (a writeable float ndarray).
+
+    Returns
+    -------
+    Kc : ndarray, K's shape
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 1.], [1., 1.], [2., 0.]])
+    >>> fm.center_kernel(fm.linear_kernel(X))
+    array([[ 1.11111111,  0.11111111, -1.22222222],
+           [ 0.11111111,  0.11111111, -0.22222222],
+           [-1.22222222, -0.22222222,  1.44444444]])
     """
     Kt = np.asarray(K_train) if K_train is not None else None
     if copy or not isinstance(K, np.ndarray) or K.dtype.kind != "f" or not K.flags.writeable:

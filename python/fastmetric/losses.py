@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _core
-from ._validation import as_float_2d, check_finite, resolve_n_threads
+from ._validation import as_float_2d, check_finite, resolve_n_threads, sample_weights
 
 __all__ = ["mlkr_loss", "nca_loss"]
 
@@ -45,12 +45,12 @@ def _targets(y, n: int, name: str) -> np.ndarray:
     return y
 
 
-def _evaluate(Z, yv, objective, n_threads):
-    sweep = _core.PairSweep(yv, objective)
+def _evaluate(Z, yv, objective, n_threads, sample_weight=None):
+    sweep = _core.PairSweep(yv, objective, sample_weight=sample_weights(sample_weight, Z.shape[0], "row of Z"))
     return sweep.evaluate(Z, resolve_n_threads(n_threads))
 
 
-def nca_loss(Z, y, *, n_threads=None):
+def nca_loss(Z, y, *, sample_weight=None, n_threads=None):
     """NCA loss ``-sum_i p_i`` (scikit-learn's sign) and its gradient on an embedding.
 
     Parameters
@@ -59,6 +59,9 @@ def nca_loss(Z, y, *, n_threads=None):
         The embedded points; float32 stays float32, other numeric dtypes become float64.
     y : array (n_samples,)
         Class labels (any hashable values numpy can sort).
+    sample_weight : array (n_samples,) or None
+        Weights w_i >= 0 of the rows' terms: the loss is sum_i w_i loss_i (None: all 1) -- e.g.
+        inverse class frequencies for imbalanced classes.
     n_threads : int or None
         Threads (None: all cores).
 
@@ -68,21 +71,44 @@ def nca_loss(Z, y, *, n_threads=None):
         ``-sum_i p_i``: minus the expected number of correctly classified points.
     G : ndarray, Z's shape and dtype
         ``d loss / d Z``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import nca_loss
+    >>> Z = np.array([[0., 0.], [0., 1.], [5., 5.], [5., 6.]])
+    >>> loss, G = nca_loss(Z, [0, 0, 1, 1])
+    >>> round(loss, 6)  # minus the expected number of correctly classified points
+    -4.0
+    >>> G.shape
+    (4, 2)
     """
     Z = _embedding(Z)
     y = _targets(y, Z.shape[0], "y")
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise ValueError("y (class labels) contains NaN or infinity")
     codes = np.unique(y, return_inverse=True)[1].reshape(-1).astype(np.float64)
-    return _evaluate(Z, codes, "nca", n_threads)
+    return _evaluate(Z, codes, "nca", n_threads, sample_weight)
 
 
-def mlkr_loss(Z, y, *, n_threads=None):
+def mlkr_loss(Z, y, *, sample_weight=None, n_threads=None):
     """MLKR loss ``sum_i (yhat_i - y_i)^2`` and its gradient on an embedding.
 
-    ``Z`` and ``n_threads`` as in :func:`nca_loss`; ``y`` (n_samples,) holds the real, finite
-    regression targets. Returns ``(loss, G)``: the leave-one-out squared error of Gaussian kernel
-    regression in the space of Z, and ``G = d loss / d Z`` of Z's shape and dtype.
+    ``Z``, ``sample_weight`` and ``n_threads`` as in :func:`nca_loss` (with weights the loss is
+    ``sum_i w_i (yhat_i - y_i)^2``); ``y`` (n_samples,) holds the real, finite regression targets.
+    Returns ``(loss, G)``: the leave-one-out squared error of Gaussian kernel regression in the
+    space of Z, and ``G = d loss / d Z`` of Z's shape and dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.losses import mlkr_loss
+    >>> Z = np.array([[0., 0.], [0., 1.], [5., 5.], [5., 6.]])
+    >>> loss, G = mlkr_loss(Z, [0., 0., 1., 1.])
+    >>> round(loss, 6)  # the leave-one-out kernel-regression error
+    0.0
+    >>> G.shape
+    (4, 2)
     """
     Z = _embedding(Z)
     y = _targets(y, Z.shape[0], "y")
@@ -91,4 +117,4 @@ def mlkr_loss(Z, y, *, n_threads=None):
     y = np.ascontiguousarray(y, dtype=np.float64)
     if not np.isfinite(y).all():
         raise ValueError("y (regression targets) contains NaN or infinity")
-    return _evaluate(Z, y, "mlkr", n_threads)
+    return _evaluate(Z, y, "mlkr", n_threads, sample_weight)

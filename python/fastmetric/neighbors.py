@@ -15,6 +15,7 @@ from . import _core
 from ._validation import plain_threads, resolve_n_threads, validate_pair
 from .binary import binary_kneighbors, binary_radius_neighbors, wants_binary
 from .distances import plain_metric, prepare_metric
+from .scipy_metrics import restore_search_nan  # issue 16 part 1
 
 # sparse inputs (issue 16 part 3): the sparse paths live in _sparse.py
 from ._sparse import SPARSE_DISTANCES, is_sparse, sparse_kneighbors, sparse_radius_neighbors
@@ -56,12 +57,24 @@ def kneighbors(
     point is not its own neighbour (``include_self=True`` keeps it). Each row is sorted by distance,
     ties broken by the smaller index; indices are int64; float32 inputs give float32 distances.
     ``k`` larger than the number of references available is an error (ValueError), never silently
-    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``).
+    capped. ``metric_kwargs`` are the metric's parameters (``p``, ``V``, ``VI``, ``L``; scipy's ``w`` for
+    the weighted float metrics and jensenshannon's ``base``, see :mod:`fastmetric.scipy_metrics`).
     The boolean metrics take ``w``, and ``packed=True`` / ``n_bits`` for bit-packed fingerprints
     (:mod:`fastmetric.binary`); their distances are float64, NaN (dice / sokalsneath of all-zero rows) last.
 
     Sparse X and / or Y (scipy.sparse, any format) work for euclidean, sqeuclidean, cosine and
     cityblock: the scores of each query are reduced into its top-k as they are made.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> dist, idx = fm.kneighbors(X, k=1)  # each row's nearest other row (ties: smaller index)
+    >>> idx.ravel()
+    array([1, 0, 1])
+    >>> dist.ravel()
+    array([5., 5., 5.])
     """
     if wants_binary(metric, metric_kwargs):  # boolean metrics (binary.py)
         return binary_kneighbors(
@@ -88,7 +101,7 @@ def kneighbors(
         return r if return_distance else r[1]
     if not metric_kwargs:  # native float ndarrays: checked and searched in one C++ call
         name, nt = plain_metric(metric), plain_threads(n_threads)
-        if name is not None and nt is not None:
+        if name is not None and nt is not None and name != "braycurtis":  # its NaN: restore_search_nan
             r = _core.plain_kneighbors(X, Y, k, name, Y is None and not include_self, bool(check_finite), nt)
             if r is not None:
                 return r if return_distance else r[1]
@@ -110,6 +123,7 @@ def kneighbors(
             n_threads=resolve_n_threads(n_threads),
             **core,
         )
+        restore_search_nan(name, A, B, core, dist, ind)  # braycurtis's 0/0 (issue 16 part 1)
     return (dist, ind) if return_distance else ind
 
 
@@ -216,6 +230,15 @@ def radius_neighbors(
 
     Sparse X and / or Y work for euclidean, sqeuclidean, cosine and cityblock (one tile of query rows
     is scored at a time).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> dist, idx = fm.radius_neighbors(X, radius=5.0)  # ragged: one array per query
+    >>> [i.tolist() for i in idx]
+    [[1], [0, 2], [1]]
     """
     if is_sparse(X) or is_sparse(Y):  # sparse inputs (issue 16 part 3)
         name = _sparse_metric(metric, metric_kwargs)
@@ -270,6 +293,17 @@ def merge_kneighbors(first, second, k):
     (n_queries, k2), with indices already in the global numbering (offset the second block's indices
     by the size of the first). Order is (distance, index), exactly as :func:`kneighbors` orders, so
     searching blocks and merging gives the same answer as one search.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric as fm
+    >>> X = np.array([[0., 0.], [3., 4.], [6., 8.]])
+    >>> first = fm.kneighbors(X[:1], X[:2], k=1)  # query 0 against references 0-1
+    >>> d2, i2 = fm.kneighbors(X[:1], X[2:], k=1)  # ... and against reference 2
+    >>> dist, idx = fm.merge_kneighbors(first, (d2, i2 + 2), k=2)  # global indices
+    >>> idx
+    array([[0, 2]])
     """
     d1, i1 = (np.asarray(a) for a in first)
     d2, i2 = (np.asarray(a) for a in second)

@@ -23,10 +23,36 @@ inline std::uint64_t popcount_swar(std::uint64_t v) {
     return (v * 0x0101010101010101ULL) >> 56;
 }
 
+// One tile's operands: rows a (stride lda) and b (stride ldb) of `words` words each; counts out to c.
+struct TileArgs {
+    const std::uint64_t* a;
+    index_t lda;
+    const std::uint64_t* b;
+    index_t ldb;
+    index_t words;
+    std::uint32_t* c;
+    index_t ldc;
+};
+
+// Every accumulator of a register tile set to v.
+template <class V, int MR, int NR>
+void fill_tile(V (&acc)[MR][NR], V v) {
+    for (int i = 0; i < MR; ++i)
+        for (int j = 0; j < NR; ++j) acc[i][j] = v;
+}
+
+// sum_w pop(a[w]) with a per-word popcount Pop.
+template <class Pop>
+std::uint64_t popcount_row_with(const std::uint64_t* a, index_t words, Pop pop) {
+    std::uint64_t s = 0;
+    for (index_t w = 0; w < words; ++w) s += pop(load_word(a + w));
+    return s;
+}
+
 // Register-blocked MR x NR tile over whole words with a per-word popcount Pop.
 template <int MR, int NR, class Pop>
-void tile_scalar(const std::uint64_t* a, index_t lda, const std::uint64_t* b, index_t ldb, index_t words,
-                 std::uint32_t* c, index_t ldc, Pop pop) {
+void tile_scalar(const TileArgs& t, Pop pop) {
+    const auto& [a, lda, b, ldb, words, c, ldc] = t;
     std::uint64_t acc[MR][NR] = {};
     for (index_t w = 0; w < words; ++w) {
         std::uint64_t av[MR], bv[NR];
@@ -43,8 +69,9 @@ void tile_scalar(const std::uint64_t* a, index_t lda, const std::uint64_t* b, in
 template <template <int, int> class K>
 void tile_dispatch(const std::uint64_t* a, index_t lda, int mr, const std::uint64_t* b, index_t ldb, int nr,
                    index_t words, std::uint32_t* c, index_t ldc) {
+    const TileArgs t{a, lda, b, ldb, words, c, ldc};
 #define FM_BT(M, N) \
-    case (M) * 8 + (N): K<M, N>::run(a, lda, b, ldb, words, c, ldc); return;
+    case (M) * 8 + (N): K<M, N>::run(t); return;
     switch (mr * 8 + nr) {
         FM_BT(1, 1) FM_BT(1, 2) FM_BT(1, 3) FM_BT(1, 4)
         FM_BT(2, 1) FM_BT(2, 2) FM_BT(2, 3) FM_BT(2, 4)

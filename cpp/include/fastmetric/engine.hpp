@@ -37,6 +37,10 @@ enum class Reduce {
     linf,     // max |x-y|                                     (chebyshev)
     lp,       // sum |x-y|^p                                   (minkowski, general p)
     chi2,     // sum (x-y)^2/(x+y)                             (chi2 kernels)
+    // issue 16 part 1: scipy's remaining float metrics
+    braycurtis,  // sum |x-y| / sum |x+y| (two accumulators; 0/0 -> NaN, x/0 -> inf, as scipy)
+    canberra,    // sum w |x-y| / (|x|+|y|), 0/0 terms -> 0 (Problem::kw: the weights w, or null)
+    js,          // sum p log(2p/(p+q)) + q log(2q/(p+q)), rows packed normalised (row_scale = 1/sum)
 };
 
 enum class Post {
@@ -47,6 +51,7 @@ enum class Post {
     poly,      // (gamma*v + coef0)^degree
     tanh,      // tanh(gamma*v + coef0)
     negate,    // -v: additive chi2
+    js_root,   // sqrt(max(v, 0) * gamma): jensenshannon, gamma = 1 / (2 log(base))  (issue 16 part 1)
 };
 
 // An input as the driver reads it. The value packed for row i, feature k is
@@ -61,6 +66,12 @@ struct Operand {
     const T* row_shift = nullptr;
     const T* row_scale = nullptr;
     const T* sq_norms = nullptr;
+    // issue 16 part 1: added to every finished distance of the row (0, or +inf for a row scipy's
+    // jensenshannon calls infinitely far from everything: a negative entry or a zero sum); null: none
+    const T* row_penalty = nullptr;
+    // issue 16 part 1: sums of the packed rows, for braycurtis on non-negative data (its denominator
+    // sum |x+y| is then sum x + sum y: one micro-kernel instead of two); null: the second tile
+    const T* row_sum = nullptr;
 };
 
 template <class T>
@@ -78,6 +89,7 @@ struct Problem {
     // distances by its square) to undo it. 1 for ordinary data.
     double dist_scale = 1;
     int n_threads = 1;
+    const T* kw = nullptr;  // issue 16 part 1: per-feature weights inside the canberra kernel (length d)
 };
 
 // Where finished tile rows go. Called concurrently from several threads, each with its own tid;

@@ -106,6 +106,24 @@ struct KernelTable {
     T (*vsum)(const T* v, index_t n);
     // y[0..n) += a * x[0..n) (one multiply-add per element; a = 1 adds exactly)
     void (*vaxpy)(T* y, T a, const T* x, index_t n);
+
+    // ---- issue 16 part 1: scipy's remaining float metrics (braycurtis, canberra, jensenshannon) ----
+    // micro-kernels over the same packed panels as above
+    micro_fn l1_sum;  // sum |a+b|: braycurtis's denominator (its numerator is l1)
+    // sum w[k] |a-b| / (|a|+|b|), a term 0 where |a|+|b| == 0 (scipy's 0/0 -> 0); w null: unit weights.
+    // w points at the weights of the K features of this KC block. checked: every value of both panels
+    // passed in_recip_range (then no per-term range test is needed).
+    using microw_fn = void (*)(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool accumulate,
+                               bool checked);
+    microw_fn canberra;
+    // every v[j] is 0 or |v[j]| in [min normal, max/16] (NaN: false): canberra's fast reciprocal is exact there
+    bool (*in_recip_range)(const T* v, index_t n);
+    // sum p log(2p/(p+q)) + q log(2q/(p+q)) over rows p, q normalised to sum 1 (packed with the row
+    // scale 1/sum), 0 log 0 = 0: twice the Jensen-Shannon divergence, one term exactly 0 where p == q
+    micro_fn js;
+    // out[j] = log(v[j]) (natural log, ~1 ulp; lanes that are 0, subnormal, negative, inf or NaN go
+    // through libm)
+    void (*vlog)(const T* v, index_t n, T* out);
 };
 
 const KernelTable<float>& kernels_generic_f32();

@@ -707,6 +707,187 @@ struct kernels {
         for (; j < n; ++j) y[j] += a * x[j];
     }
 
+    // ------------------------------------------------------------------ issue 16 part 1
+    // braycurtis's denominator
+    static void l1_sum(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro(K, a, b, c, ldc, acc, [](R x, R y, R s) { return O::add(s, O::abs(O::add(x, y))); }, false);
+    }
+    // 1/s to ~1 ulp for s in the normal range below 2^(emax-2) (the reciprocal estimate's domain)
+    static constexpr T kMinNormal = std::numeric_limits<T>::min();
+    static constexpr T kRecipMax = T(std::numeric_limits<T>::max() / 8);
+
+    // The K loop of the canberra / jensen-shannon micro-kernels: the MR x NV accumulators stay in
+    // registers, term(ai, bv, k) is one lane-wise term.
+    template <class Term>
+    static inline void micro_terms(index_t K, const T* a, const T* b, T* c, index_t ldc, bool accumulate, Term term) {
+        R s[MR][NV];
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) s[i][v] = O::zero();
+        for (index_t k = 0; k < K; ++k) {
+            R bv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) bv[v] = O::load(b + k * NR + v * W);
+#pragma GCC unroll 16
+            for (int i = 0; i < MR; ++i) {
+                const R ai = O::set1(a[k * MR + i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) s[i][v] = O::add(s[i][v], term(ai, bv[v], k));
+            }
+        }
+#pragma GCC unroll 16
+        for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                T* p = c + i * ldc + v * W;
+                O::store(p, accumulate ? O::add(O::load(p), s[i][v]) : s[i][v]);
+            }
+    }
+    // The K loop for expensive terms (tens of operations, e.g. two logs): one row of A at a time
+    // against the NV vectors of B, so that the temporaries of NV terms fit in the registers beside
+    // NV accumulators (the MR x NV block above spilled: 3x slower for jensen-shannon). The loads,
+    // one broadcast and NV vectors per k, stay negligible beside the terms.
+    template <class Term>
+    static inline void micro_terms_rowwise(index_t K, const T* a, const T* b, T* c, index_t ldc, bool accumulate,
+                                           Term term) {
+        for (int i = 0; i < MR; ++i) {
+            R s[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) s[v] = O::zero();
+            for (index_t k = 0; k < K; ++k) {
+                const R ai = O::set1(a[k * MR + i]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; ++v) s[v] = O::add(s[v], term(ai, O::load(b + k * NR + v * W), k));
+            }
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) {
+                T* p = c + i * ldc + v * W;
+                O::store(p, accumulate ? O::add(O::load(p), s[v]) : s[v]);
+            }
+        }
+    }
+    // |x-y| / (|x|+|y|), 0 where both are 0. When every |x|, |y| of the panels is 0 or in
+    // [min normal, max/16] (checked: the driver tests the packed panels with in_recip_range), every
+    // sum is 0 or in [min normal, max/8]: |x-y| times the refined reciprocal of max(|x|+|y|, min
+    // normal), a zero sum giving 0 / min = 0. Otherwise (subnormal or huge values in the panels) each
+    // register whose sums leave that range takes the exact division.
+    template <bool Checked>
+    static inline R canberra_term(R x, R y) {
+        const R d = O::abs(O::sub(x, y)), s = O::add(O::abs(x), O::abs(y)), z = O::zero();
+        const R lo = O::set1(kMinNormal);
+        if (!Checked && ((O::lt_mask(z, s) & O::lt_mask(s, lo)) | O::lt_mask(O::set1(kRecipMax), s)))
+            return O::select_lt(z, s, O::div(d, s), z);  // 0/0 lanes (NaN) dropped by the select
+        return O::mul(d, O::recip_nr(O::max(s, lo)));
+    }
+    template <bool Checked>
+    static void canberra_impl(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc) {
+        if (w)
+            micro_terms(K, a, b, c, ldc, acc,
+                        [w](R x, R y, index_t k) { return O::mul(O::set1(w[k]), canberra_term<Checked>(x, y)); });
+        else
+            micro_terms(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return canberra_term<Checked>(x, y); });
+    }
+    static void canberra(index_t K, const T* a, const T* b, const T* w, T* c, index_t ldc, bool acc, bool checked) {
+        if (checked)
+            canberra_impl<true>(K, a, b, w, c, ldc, acc);
+        else
+            canberra_impl<false>(K, a, b, w, c, ldc, acc);
+    }
+    // every v[j] is 0 or |v[j]| in [min normal, max/16] (NaN: false)
+    static bool in_recip_range(const T* v, index_t n) {
+        const R lo = O::set1(kMinNormal), hi = O::set1(T(std::numeric_limits<T>::max() / 16)), z = O::zero();
+        const unsigned full = (W >= 32) ? ~0u : ((1u << W) - 1u);
+        unsigned bad = 0;
+        index_t j = 0;
+        for (; j + W <= n; j += W) {
+            const R x = O::abs(O::load(v + j));
+            // ok lanes: x == 0 (x < lo and not 0 < x) or lo <= x < hi; NaN fails both
+            const unsigned zero = O::lt_mask(x, lo) & ~O::lt_mask(z, x);
+            const unsigned normal = ~O::lt_mask(x, lo) & O::lt_mask(x, hi);
+            bad |= ~(zero | normal) & full;
+        }
+        for (; j < n; ++j) {
+            const T x = std::fabs(v[j]);
+            bad |= unsigned(!(x == T(0) || (x >= kMinNormal && x <= std::numeric_limits<T>::max() / 16)));
+        }
+        return bad == 0;
+    }
+
+    // log of lanes in [min normal, max]: x = m 2^e with m in [sqrt(1/2), sqrt 2), f = m - 1 (exact),
+    // s = f / (2 + f), log(1 + f) = 2 atanh(s) = f - f^2/2 + s (f^2/2 + R(s^2)) with
+    // R(z) = sum_k 2 z^k / (2k + 1) (|s| <= 0.1716, z <= 0.0295: 9 terms reach 2e-17 in float64, 4
+    // terms 2e-9 in float32). Only the small correction term carries the reciprocal's error; e ln 2
+    // is added in two parts (Cody-Waite) so that e ln2_hi is exact.
+    static inline R log_in_range(R x) {
+        using C = exp_constants<T>;
+        constexpr int terms = sizeof(T) == 4 ? 4 : 9;
+        R e;
+        R m = O::split_exp(x, e);
+        const R sqrt2 = O::set1(T(1.41421356237309504880));
+        e = O::add(e, O::select_lt(sqrt2, m, O::set1(T(1)), O::zero()));
+        m = O::select_lt(sqrt2, m, O::mul(m, O::set1(T(0.5))), m);
+        const R one = O::set1(T(1));
+        const R f = O::sub(m, one);
+        const R s = O::mul(f, O::recip_nr(O::add(O::set1(T(2)), f)));
+        const R z = O::mul(s, s);
+        // P(z) = sum_{k=1..terms} c_k z^(k-1), c_k = 2/(2k+1), by Estrin's scheme (pairs, then z^2,
+        // z^4): a dependency chain of 4 multiply-adds instead of Horner's 8 (the kernel is latency-bound)
+        auto c = [](int k) { return O::set1(T(2.0 / (2 * k + 1))); };
+        const R z2 = O::mul(z, z);
+        R r;
+        if constexpr (terms == 4) {
+            r = O::fma(O::fma(c(4), z, c(3)), z2, O::fma(c(2), z, c(1)));
+        } else {
+            static_assert(terms == 9, "Estrin's scheme below is written out for 9 terms");
+            const R z4 = O::mul(z2, z2);
+            const R r0 = O::fma(O::fma(c(4), z, c(3)), z2, O::fma(c(2), z, c(1)));
+            const R r1 = O::fma(O::fma(c(8), z, c(7)), z2, O::fma(c(6), z, c(5)));
+            r = O::fma(O::fma(c(9), z4, r1), z4, r0);
+        }
+        r = O::mul(r, z);
+        const R hfsq = O::mul(O::set1(T(0.5)), O::mul(f, f));
+        const R corr = O::fma(s, O::add(hfsq, r), O::mul(e, O::set1(C::ln2_lo)));
+        return O::fma(e, O::set1(C::ln2_hi), O::sub(f, O::sub(hfsq, corr)));
+    }
+    static inline R log_reg(R x) {
+        const unsigned out = O::lt_mask(x, O::set1(kMinNormal)) | O::lt_mask(O::set1(std::numeric_limits<T>::max()), x) |
+                             ~O::lt_mask(x, O::set1(std::numeric_limits<T>::infinity())) & ((W >= 32) ? ~0u : ((1u << W) - 1u));
+        if (!out) return log_in_range(x);
+        alignas(64) T buf[W];
+        alignas(64) T res[W];
+        O::store(buf, x);
+        O::store(res, log_in_range(O::max(x, O::set1(kMinNormal))));
+        for (int l = 0; l < W; ++l)
+            if (!(buf[l] >= kMinNormal && buf[l] <= std::numeric_limits<T>::max())) res[l] = std::log(buf[l]);
+        return O::load(res);
+    }
+    static void vlog(const T* v, index_t n, T* out) {
+        index_t j = 0;
+        for (; j + W <= n; j += W) O::store(out + j, log_reg(O::load(v + j)));
+        if (j < n) {  // the tail through the same vector code, padded with ones
+            alignas(64) T buf[W];
+            for (int l = 0; l < W; ++l) buf[l] = j + l < n ? v[j + l] : T(1);
+            O::store(buf, log_reg(O::load(buf)));
+            for (index_t l = 0; j + l < n; ++l) out[j + l] = buf[l];
+        }
+    }
+    // p log(2p/(p+q)) + q log(2q/(p+q)) for p, q >= 0 (rows normalised to sum 1, so p, q <= 1 and the
+    // ratios lie in [0, 2]). Ratios below the smallest normal are raised to it: a zero p then gives
+    // 0 * log(min) = 0 (0 log 0 = 0), and a p that small contributes below 1e-300 (1e-36 in float32)
+    // anyway. Where p == q the term is exactly 0 (identical rows give exactly 0, as scipy).
+    static inline R js_term(R p, R q) {
+        const R lo = O::set1(kMinNormal), z = O::zero();
+        const R inv = O::recip_nr(O::max(O::add(p, q), lo));
+        const R rp = O::max(O::mul(O::add(p, p), inv), lo);
+        const R rq = O::max(O::mul(O::add(q, q), inv), lo);
+        const R t = O::fma(p, log_in_range(rp), O::mul(q, log_in_range(rq)));
+        return O::select_lt(z, O::abs(O::sub(p, q)), t, z);
+    }
+    static void js(index_t K, const T* a, const T* b, T* c, index_t ldc, bool acc) {
+        micro_terms_rowwise(K, a, b, c, ldc, acc, [](R x, R y, index_t) { return js_term(x, y); });
+    }
+
     static KernelTable<T> table(const char* name) {
         KernelTable<T> t{};
         t.name = name;
@@ -753,6 +934,26 @@ struct kernels {
         t.sq_from_dot_min = &sq_from_dot_min;
         t.vsum = &vsum;
         t.vaxpy = &vaxpy;
+        // issue 16 part 1
+        t.l1_sum = &l1_sum;
+        t.canberra = &canberra;
+        t.in_recip_range = &in_recip_range;
+        t.js = &js;
+        t.vlog = &vlog;
+        return t;
+    }
+};
+
+// One ISA's pair of tables (float, double), each built once on first use: what each ISA's
+// translation unit returns from its kernels_<isa>_f32 / _f64.
+template <template <class> class Ops, int MR, int NV>
+struct isa_tables {
+    static const KernelTable<float>& f32(const char* name) {
+        static const KernelTable<float> t = kernels<Ops<float>, MR, NV>::table(name);
+        return t;
+    }
+    static const KernelTable<double>& f64(const char* name) {
+        static const KernelTable<double> t = kernels<Ops<double>, MR, NV>::table(name);
         return t;
     }
 };

@@ -36,6 +36,10 @@ struct MetricArgs {
     // Centre on the mean of X only (the queries) instead of X and Y stacked: the search then packs
     // identical values whichever block of references it meets, so split-and-merge searches agree.
     bool centre_on_x = false;
+    // issue 16 part 1 (scipy_metrics.cpp): scipy's w= (length d, validated >= 0 and finite by the
+    // Python layer) and jensenshannon's base (0: natural log)
+    const T* w = nullptr;
+    double js_base = 0;
     // fastmetric.dask (issue 14): a given column shift (length n_features, in the input space)
     // replaces the stacked mean, so a block pair of a larger problem packs exactly the values the
     // whole problem would (same distances bit for bit). nullptr: the stacked mean.
@@ -47,6 +51,7 @@ template <class T>
 struct PreparedProblem {
     Problem<T> pb;
     std::vector<T> col_shift, col_scale, x_shift, x_scale, y_shift, y_scale, x_norm, y_norm, xt, yt;
+    std::vector<T> x_penalty, y_penalty, kw;  // issue 16 part 1
     bool is_distance = true;
 };
 
@@ -54,6 +59,16 @@ struct PreparedProblem {
 template <class T>
 void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& args, MatrixView<T> X, MatrixView<T> Y,
                      bool y_is_x);
+
+// issue 16 part 1 (scipy_metrics.cpp), called by prepare_problem: braycurtis / canberra /
+// jensenshannon and the weighted cosine / correlation are configured completely (returns true);
+// for the other metrics scipy weights, the weights are turned into pp.col_scale (returns false) and
+// finish_scipy_weights points the operands at it once the metric's reduction is known.
+template <class T>
+bool prepare_scipy_metric(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<T> X, MatrixView<T> Y,
+                          bool y_is_x);
+template <class T>
+void finish_scipy_weights(PreparedProblem<T>& pp, const MetricArgs<T>& a);
 
 // X L^T for an arbitrary k x d L, through the driver's dot path (with an optional column shift).
 template <class T>

@@ -24,6 +24,16 @@ struct MatrixView {
         return data == o.data && rows == o.rows && cols == o.cols && row_stride == o.row_stride &&
                col_stride == o.col_stride;
     }
+    // a row-major, contiguous rows x cols block at data
+    static MatrixView dense(const T* data, index_t rows, index_t cols) {
+        MatrixView v;
+        v.data = data;
+        v.rows = rows;
+        v.cols = cols;
+        v.row_stride = cols;
+        v.col_stride = 1;
+        return v;
+    }
 };
 
 template <class T>

@@ -4,12 +4,7 @@
 #include "fastmetric/simd/avx2.hpp"
 
 namespace fastmetric {
-const KernelTable<float>& kernels_avx2_f32() {
-    static const KernelTable<float> t = kernels<simd::avx2_ops<float>, 6, 2>::table("avx2");
-    return t;
-}
-const KernelTable<double>& kernels_avx2_f64() {
-    static const KernelTable<double> t = kernels<simd::avx2_ops<double>, 6, 2>::table("avx2");
-    return t;
-}
+using tables_avx2 = isa_tables<simd::avx2_ops, 6, 2>;
+const KernelTable<float>& kernels_avx2_f32() { return tables_avx2::f32("avx2"); }
+const KernelTable<double>& kernels_avx2_f64() { return tables_avx2::f64("avx2"); }
 }  // namespace fastmetric

@@ -4,12 +4,7 @@
 #include "fastmetric/simd/avx512.hpp"
 
 namespace fastmetric {
-const KernelTable<float>& kernels_avx512_f32() {
-    static const KernelTable<float> t = kernels<simd::avx512_ops<float>, 12, 2>::table("avx512");
-    return t;
-}
-const KernelTable<double>& kernels_avx512_f64() {
-    static const KernelTable<double> t = kernels<simd::avx512_ops<double>, 12, 2>::table("avx512");
-    return t;
-}
+using tables_avx512 = isa_tables<simd::avx512_ops, 12, 2>;
+const KernelTable<float>& kernels_avx512_f32() { return tables_avx512::f32("avx512"); }
+const KernelTable<double>& kernels_avx512_f64() { return tables_avx512::f64("avx512"); }
 }  // namespace fastmetric

@@ -21,11 +21,10 @@ inline std::uint64_t pop64(std::uint64_t v) { return std::uint64_t(_mm_popcnt_u6
 
 template <int MR, int NR>
 struct Avx2Tile {
-    static void run(const std::uint64_t* a, index_t lda, const std::uint64_t* b, index_t ldb, index_t words,
-                    std::uint32_t* c, index_t ldc) {
+    static void run(const TileArgs& t) {
+        const auto& [a, lda, b, ldb, words, c, ldc] = t;
         __m256i acc[MR][NR];
-        for (int i = 0; i < MR; ++i)
-            for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_si256();
+        fill_tile(acc, _mm256_setzero_si256());
         const __m256i zero = _mm256_setzero_si256();
         index_t w = 0;
         for (; w + 4 <= words; w += 4) {
@@ -43,17 +42,13 @@ struct Avx2Tile {
                 alignas(32) std::uint64_t lanes[4];
                 _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), acc[i][j]);
                 std::uint64_t s = lanes[0] + lanes[1] + lanes[2] + lanes[3];
-                for (index_t t = w; t < words; ++t) s += pop64(load_word(a + i * lda + t) & load_word(b + j * ldb + t));
+                for (index_t u = w; u < words; ++u) s += pop64(load_word(a + i * lda + u) & load_word(b + j * ldb + u));
                 c[i * ldc + j] = std::uint32_t(s);
             }
     }
 };
 
-std::uint64_t popcount_row_avx2(const std::uint64_t* a, index_t words) {
-    std::uint64_t s = 0;
-    for (index_t w = 0; w < words; ++w) s += pop64(load_word(a + w));
-    return s;
-}
+std::uint64_t popcount_row_avx2(const std::uint64_t* a, index_t words) { return popcount_row_with(a, words, pop64); }
 }  // namespace
 
 const BinaryKernels& binary_kernels_avx2() {

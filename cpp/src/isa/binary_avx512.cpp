@@ -9,11 +9,10 @@ using namespace binary_detail;
 
 template <int MR, int NR>
 struct Avx512Tile {
-    static void run(const std::uint64_t* a, index_t lda, const std::uint64_t* b, index_t ldb, index_t words,
-                    std::uint32_t* c, index_t ldc) {
+    static void run(const TileArgs& t) {
+        const auto& [a, lda, b, ldb, words, c, ldc] = t;
         __m512i acc[MR][NR];
-        for (int i = 0; i < MR; ++i)
-            for (int j = 0; j < NR; ++j) acc[i][j] = _mm512_setzero_si512();
+        fill_tile(acc, _mm512_setzero_si512());
         for (index_t w = 0; w < words; w += 8) {
             const index_t left = words - w;
             const __mmask8 m = left >= 8 ? __mmask8(0xff) : __mmask8((1u << left) - 1u);

@@ -7,16 +7,11 @@ using namespace binary_detail;
 
 template <int MR, int NR>
 struct GenericTile {
-    static void run(const std::uint64_t* a, index_t lda, const std::uint64_t* b, index_t ldb, index_t words,
-                    std::uint32_t* c, index_t ldc) {
-        tile_scalar<MR, NR>(a, lda, b, ldb, words, c, ldc, popcount_swar);
-    }
+    static void run(const TileArgs& t) { tile_scalar<MR, NR>(t, popcount_swar); }
 };
 
 std::uint64_t popcount_row_generic(const std::uint64_t* a, index_t words) {
-    std::uint64_t s = 0;
-    for (index_t w = 0; w < words; ++w) s += popcount_swar(load_word(a + w));
-    return s;
+    return popcount_row_with(a, words, popcount_swar);
 }
 }  // namespace
 

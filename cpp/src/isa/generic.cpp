@@ -3,12 +3,7 @@
 #include "fastmetric/simd/generic.hpp"
 
 namespace fastmetric {
-const KernelTable<float>& kernels_generic_f32() {
-    static const KernelTable<float> t = kernels<simd::generic_ops<float>, 4, 2>::table("generic");
-    return t;
-}
-const KernelTable<double>& kernels_generic_f64() {
-    static const KernelTable<double> t = kernels<simd::generic_ops<double>, 4, 2>::table("generic");
-    return t;
-}
+using tables_generic = isa_tables<simd::generic_ops, 4, 2>;
+const KernelTable<float>& kernels_generic_f32() { return tables_generic::f32("generic"); }
+const KernelTable<double>& kernels_generic_f64() { return tables_generic::f64("generic"); }
 }  // namespace fastmetric

@@ -32,7 +32,7 @@ void parallel_rows(index_t n, int nt, F&& f) {
 template <class T>
 LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* targets, std::int64_t n_targets,
                           const std::int64_t* cand_offsets, const std::int64_t* cand_idx, double pull_weight,
-                          double* grad, int n_threads, BtXWorkspace& ws) {
+                          double* grad, int n_threads, BtXWorkspace& ws, const double* row_weight) {
     const index_t n = X.rows, k = Z.cols, kt = n_targets;
     if (Z.rows != n) throw std::invalid_argument("lmnn: Z must have one row per sample");
     if (Z.col_stride != 1) throw std::invalid_argument("lmnn: Z must have contiguous rows");
@@ -62,13 +62,15 @@ LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* 
             dt_heap.resize(size_t(kt));
             dtp = dt_heap.data();
         }
+        // anchor i's terms (its pulls and the triplets it anchors) carry its weight
+        const double wi = row_weight ? row_weight[i] : 1.0, mu_i = mu * wi, nu_i = nu * wi;
         double pull = 0;
         for (index_t t = 0; t < kt; ++t) {
             const std::int64_t j = targets[i * kt + t];
             dtp[t] = j < 0 ? -1.0 : sq_dist(zi, Z.row(j), k);
             if (j >= 0) {
                 pull += dtp[t];
-                wt[size_t(i * kt + t)] = mu;
+                wt[size_t(i * kt + t)] = mu_i;
             }
         }
         double push = 0;
@@ -82,14 +84,14 @@ LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* 
                 if (h > 0) {
                     push += h;
                     ++cnt;
-                    wt[size_t(i * kt + t)] += nu;
+                    wt[size_t(i * kt + t)] += nu_i;
                 }
             }
-            wc[size_t(e)] = -nu * cnt;
+            wc[size_t(e)] = -nu_i * cnt;
             act += cnt;
         }
-        pull_i[size_t(i)] = pull;
-        push_i[size_t(i)] = push;
+        pull_i[size_t(i)] = row_weight ? wi * pull : pull;
+        push_i[size_t(i)] = row_weight ? wi * push : push;
         act_i[size_t(i)] = act;
     });
 
@@ -198,10 +200,11 @@ template void lmnn_margins<float>(MatrixView<float>, const std::int64_t*, std::i
 template void lmnn_margins<double>(MatrixView<double>, const std::int64_t*, std::int64_t, double*, int);
 
 template LmnnResult lmnn_loss_grad<float>(MatrixView<float>, MatrixView<float>, const std::int64_t*, std::int64_t,
-                                          const std::int64_t*, const std::int64_t*, double, double*, int, BtXWorkspace&);
+                                          const std::int64_t*, const std::int64_t*, double, double*, int,
+                                          BtXWorkspace&, const double*);
 template LmnnResult lmnn_loss_grad<double>(MatrixView<double>, MatrixView<double>, const std::int64_t*, std::int64_t,
                                            const std::int64_t*, const std::int64_t*, double, double*, int,
-                                           BtXWorkspace&);
+                                           BtXWorkspace&, const double*);
 
 }  // namespace learn
 }  // namespace fastmetric

@@ -116,6 +116,9 @@ struct Driver {
     // more off-diagonal tiles keep no pair or are skipped as negligible), else the caller's.
     std::vector<index_t> perm;
     std::vector<double> y;  // in the internal order
+    // per-row weights of the loss (internal order; empty: all 1): loss = sum_i w_i loss_i, and
+    // alpha_i, beta_i scale with w_i (class_weight / sample_weight of the learners)
+    std::vector<double> rw;
     // class_weights objectives: internal rows [cls_lo[i], cls_hi[i]) share row i's class
     std::vector<index_t> cls_lo, cls_hi;
     // the columns [a, b) of tile J (nj columns) in row i's class
@@ -1093,6 +1096,11 @@ struct Driver {
             q[size_t(i)] = st.w / st.s;
             double term;
             O::finish(q[size_t(i)], y[size_t(i)], term, alpha[size_t(i)], beta[size_t(i)]);
+            if (!rw.empty()) {
+                term *= rw[size_t(i)];
+                alpha[size_t(i)] *= rw[size_t(i)];
+                beta[size_t(i)] *= rw[size_t(i)];
+            }
             loss += term;
             alphaT[size_t(i)] = T(alpha[size_t(i)]);
             betaT[size_t(i)] = T(beta[size_t(i)]);
@@ -1187,6 +1195,21 @@ double PairSweep<T>::evaluate(MatrixView<T> Z, double* G, double* pred, int n_th
     const double loss = m.nca ? m.nca->evaluate(Z, G, pred, n_threads, mode) : m.mlkr->evaluate(Z, G, pred, n_threads, mode);
     m.last = (m.nca ? m.nca->dense : m.mlkr->dense) ? SweepMode::dense : SweepMode::sparse;
     return loss;
+}
+
+template <class T>
+void PairSweep<T>::set_row_weights(const double* w) {
+    auto apply = [w](auto& d) {
+        d.rw.clear();
+        if (!w) return;
+        for (index_t i = 0; i < d.n; ++i)
+            if (!std::isfinite(w[i]) || w[i] < 0)
+                throw std::invalid_argument("pair sweep: row weights must be finite and non-negative");
+        d.rw.resize(size_t(d.n));
+        for (index_t i = 0; i < d.n; ++i) d.rw[size_t(i)] = w[d.perm[size_t(i)]];
+    };
+    if (impl_->nca) apply(*impl_->nca);
+    if (impl_->mlkr) apply(*impl_->mlkr);
 }
 
 template <class T>

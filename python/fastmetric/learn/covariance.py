@@ -29,6 +29,15 @@ class Covariance(MahalanobisMixin):
     ----------
     components_ : ndarray (n_features, n_features)
         L with L^T L = M (rows for the null directions are zero), in the dtype of X.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import Covariance
+    >>> X = np.random.default_rng(0).normal(size=(500, 3)) * [1.0, 10.0, 0.1]
+    >>> Z = Covariance().fit(X).transform(X)  # whitened: unit variance along every direction
+    >>> bool(np.allclose(np.cov(Z.T), np.eye(3)))
+    True
     """
 
     _requires_y = False

@@ -131,7 +131,7 @@ class ITML(PairsClassifierMixin, _BaseITML):
     max_iter : int, default=1000
         Maximum sweeps over the constraints.
     tol : float, default=1e-3
-        Stop when sum |delta lambda| / (|lambda| + |lambda_old|) < tol (metric-learn's criterion).
+        Stop when ``sum |delta lambda| / (|lambda| + |lambda_old|) < tol`` (metric-learn's criterion).
     prior : {"identity", "covariance", "random"} or array (d, d), default="identity"
         M0, the metric ITML stays close to (must be positive definite; "covariance" is completed on
         constant directions so that it is).
@@ -157,6 +157,16 @@ class ITML(PairsClassifierMixin, _BaseITML):
     -----
     Pairs whose two points are identical are ignored with a warning. Labels must be +1 / -1 and
     both kinds must be present.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import ITML
+    >>> X = np.array([[0., 0.], [0.2, 1.], [3., 0.], [3.2, 1.]])
+    >>> pairs = np.array([[0, 1], [2, 3], [0, 2], [1, 3]])  # indices into X (the preprocessor)
+    >>> itml = ITML(preprocessor=X).fit(pairs, [1, 1, -1, -1])  # similar, similar, dissimilar, dissimilar
+    >>> itml.predict(pairs)
+    array([ 1,  1, -1, -1])
     """
 
     def fit(self, pairs, y, bounds=None, calibration_params=None):
@@ -181,6 +191,14 @@ class ITML_Supervised(_BaseITML):
     :func:`~fastmetric.learn._constraints.default_n_constraints`; pass ``20 * n_classes**2`` to draw
     exactly metric-learn's count). ``fit(X, y, bounds=None)``: the default bounds are the 5th / 95th percentiles of
     the pairwise distances of the training points.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmetric.learn import ITML_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ITML_Supervised(random_state=0).fit(X, y).components_.shape
+    (4, 4)
     """
 
     def __init__(

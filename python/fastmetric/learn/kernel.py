@@ -61,9 +61,9 @@ _ATTR_DOC = """
         The reference points (None for ``kernel="precomputed"``).
     landmark_indices_ : ndarray of int64 (n_landmarks,)
         Their rows in the training data.
-    feature_components_ : ndarray (n_components, rank_)
+    feature_components_ : ndarray (n_components, ``rank_``)
         The linear map L learned on the kernel features.
-    feature_eigenvalues_ : ndarray (rank_,)
+    feature_eigenvalues_ : ndarray (``rank_``,)
         The eigenvalues of the landmark kernel matrix kept for the features (descending).
     rank_ : int
         The number of kernel features r (the eigenvalues kept).
@@ -177,7 +177,7 @@ class KernelMetricMixin(MahalanobisMixin):
         return super().get_mahalanobis_matrix()
 
     def get_metric(self):
-        """A function ``metric(u, v, squared=False)``: the learned distance |A (k(u) - k(v))| of two
+        """A function ``metric(u, v, squared=False)``: the learned distance ``|A (k(u) - k(v))|`` of two
         points (for many points, embed them with ``transform`` and use ``fastmetric.cdist``)."""
         self._components()
         d = self.n_features_in_
@@ -211,7 +211,7 @@ class KernelNCA(KernelMetricMixin):
     accuracy of a stochastic nearest-neighbour rule) in the feature space of a kernel.
 
     The exact learner with ``kernel="linear"`` learns the same metric as ``NCA``; with a non-linear
-    kernel the learned distance |A (k(x) - k(y))| separates classes that no linear map can. See the
+    kernel the learned distance ``|A (k(x) - k(y))|`` separates classes that no linear map can. See the
     module docstring for the method; NCA's pair sweep does the work on the embedding.
 
     Parameters
@@ -230,13 +230,24 @@ class KernelNCA(KernelMetricMixin):
         Seeds the landmark draw and ``init="random"``.
     n_threads : int or None
         Threads of the kernel tiles and the sweeps (None: all cores).
+    class_weight : None, "balanced" or dict
+        Weights of the points' terms in the objective by their class, as ``NCA``'s.
 
 %(attributes)s
     classes_ : ndarray
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_circles
+    >>> from fastmetric.learn import KernelNCA
+    >>> X, y = make_circles(n_samples=200, noise=0.05, factor=0.5, random_state=0)
+    >>> knca = KernelNCA(n_components=1, kernel="rbf", random_state=0).fit(X, y)
+    >>> knca.transform(X).shape  # one coordinate separates the rings (no linear map can)
+    (200, 1)
     """
     __doc__ = _doc(_doc_)
     _linear = NCA
-    _forward = ("init", "max_iter", "tol", "verbose", "random_state", "n_threads")
+    _forward = ("init", "max_iter", "tol", "verbose", "random_state", "n_threads", "class_weight")
 
     def __init__(
         self,
@@ -252,7 +263,9 @@ class KernelNCA(KernelMetricMixin):
         verbose=False,
         random_state=None,
         n_threads=None,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         self.n_components = n_components
         self.kernel = kernel
         self.gamma = gamma
@@ -290,10 +303,20 @@ class KernelLMNN(KernelMetricMixin):
     random_state : int, RandomState or None
         Seeds the landmark draw and ``init="random"``.
     n_threads : int or None
+    class_weight : None, "balanced" or dict
+        Weights of the points' terms in the objective by their class, as ``LMNN``'s.
 
 %(attributes)s
     classes_ : ndarray
     n_impostor_searches_ : int
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_circles
+    >>> from fastmetric.learn import KernelLMNN
+    >>> X, y = make_circles(n_samples=200, noise=0.05, factor=0.5, random_state=0)
+    >>> KernelLMNN(n_components=2, n_landmarks=50, random_state=0).fit(X, y).components_.shape
+    (2, 50)
     """
     __doc__ = _doc(_doc_)
     _linear = LMNN
@@ -307,6 +330,7 @@ class KernelLMNN(KernelMetricMixin):
         "verbose",
         "random_state",
         "n_threads",
+        "class_weight",
     )
 
     def __init__(
@@ -326,7 +350,9 @@ class KernelLMNN(KernelMetricMixin):
         verbose=False,
         random_state=None,
         n_threads=None,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.kernel = kernel
@@ -368,6 +394,15 @@ class KernelMLKR(KernelMetricMixin):
     n_threads : int or None
 
 %(attributes)s
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import KernelMLKR
+    >>> X = np.random.default_rng(0).uniform(-1, 1, (200, 2))
+    >>> t = np.sin(3 * X[:, 0]) + X[:, 1] ** 2
+    >>> KernelMLKR(n_components=2, random_state=0).fit(X, t).transform(X).shape
+    (200, 2)
     """
     __doc__ = _doc(_doc_)
     _linear = MLKR
@@ -426,6 +461,14 @@ class KernelLFDA(KernelMetricMixin):
 %(attributes)s
     eigenvalues_ : ndarray (n_components,)
         The generalised eigenvalues of the components.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_moons
+    >>> from fastmetric.learn import KernelLFDA
+    >>> X, y = make_moons(n_samples=200, noise=0.1, random_state=0)
+    >>> KernelLFDA(n_components=2, random_state=0).fit(X, y).transform(X).shape
+    (200, 2)
     """
     __doc__ = _doc(_doc_)
     _linear = LFDA

@@ -16,7 +16,7 @@ class LFDA(MahalanobisMixin):
     """Local Fisher Discriminant Analysis: Fisher's criterion with the within- and between-class
     scatter weighted by a local affinity, so that multimodal classes are not forced together.
 
-    With the local-scaling affinity A_ij = exp(-|x_i - x_j|^2 / (s_i s_j)) (s_i the distance from x_i
+    With the local-scaling affinity ``A_ij = exp(-|x_i - x_j|^2 / (s_i s_j))`` (s_i the distance from x_i
     to its k-th nearest neighbour of the same class), for same-class pairs:
 
         S_w = 1/2 sum_ij W_ij (x_i - x_j)(x_i - x_j)^T,   W_ij = A_ij / n_c
@@ -51,6 +51,14 @@ class LFDA(MahalanobisMixin):
     components_ : ndarray (n_components, n_features), in the dtype of X.
     eigenvalues_ : ndarray (n_components,)
         The generalised eigenvalues lambda of the components (0 for padding rows).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmetric.learn import LFDA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> LFDA(n_components=2, k=5).fit(X, y).transform(X).shape
+    (150, 2)
     """
 
     def __init__(self, n_components=None, k=None, embedding_type="weighted", preprocessor=None):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from .._validation import check_int, check_real
+from .._validation import check_int, check_real, sample_weights
 from ._base import MahalanobisMixin, minimize_lbfgs
 from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
@@ -61,6 +61,15 @@ class MLKR(MahalanobisMixin):
         The learned L, in the dtype of the training data.
     n_iter_ : int
         L-BFGS iterations run.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from fastmetric.learn import MLKR
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> mlkr = MLKR(n_components=3, alpha=1.0).fit(X, y)
+    >>> mlkr.transform(X).shape
+    (442, 3)
     """
 
     def __init__(
@@ -94,8 +103,13 @@ class MLKR(MahalanobisMixin):
         if isinstance(self.init, str) and self.init == "lda":
             raise ValueError("init='lda' needs class labels; MLKR's targets are real values")
 
-    def fit(self, X, y):
-        """Learn ``components_`` from samples X (n_samples, n_features) and real targets y (n_samples,)."""
+    def fit(self, X, y, sample_weight=None):
+        """Learn ``components_`` from samples X (n_samples, n_features) and real targets y (n_samples,).
+
+        ``sample_weight`` (n_samples,), finite and >= 0, weighs each point's squared leave-one-out
+        error in the objective: loss = sum_i w_i (yhat_i - y_i)^2 (None: all 1). An integer weight is
+        not a repeated sample here: a repeated point would be its own leave-one-out neighbour.
+        """
         self._check_params()
         if is_dask_array(X):  # a Dask X (issue 14): the exact gradient distributed over block pairs
             return fit_dask(self, X, y, "mlkr")
@@ -105,7 +119,8 @@ class MLKR(MahalanobisMixin):
             raise ValueError("MLKR: the targets y contain NaN or infinity")
         k = self._n_components_checked(X.shape[1])
         L0 = self._initial_components(X, None, k, has_classes=False)
-        problem = _core.LinearPairProblem(X, y, "mlkr")
+        weights = sample_weights(sample_weight, X.shape[0])
+        problem = _core.LinearPairProblem(X, y, "mlkr", sample_weight=weights)
         n_threads = self._threads()
         dtype = X.dtype
         alpha = float(self.alpha)

@@ -254,12 +254,22 @@ class MMC(PairsClassifierMixin, _BaseMMC):
     Attributes
     ----------
     components_ : ndarray (d, d)
-        L with L^T L = A_, in the dtype of the pairs (float32 kept).
+        L with ``L^T L = A_``, in the dtype of the pairs (float32 kept).
     A_ : ndarray (d, d)
         The learned metric matrix (float64).
     threshold_ : float
         Distance below which ``predict`` calls a pair similar (calibrated in fit).
-    n_iter_ : int, converged_ : bool
+    n_iter_, converged_ : int, bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import MMC
+    >>> X = np.array([[0., 0.], [0.2, 1.], [3., 0.], [3.2, 1.]])
+    >>> pairs = np.array([[0, 1], [2, 3], [0, 2], [1, 3]])
+    >>> mmc = MMC(preprocessor=X).fit(pairs, [1, 1, -1, -1])
+    >>> mmc.predict(pairs)
+    array([ 1,  1, -1, -1])
     """
     )
 
@@ -282,6 +292,14 @@ class MMC_Supervised(_BaseMMC):
         + _PARAMS_DOC.replace("tol : float\n", "tol : float, default=1e-6\n")
         + """    n_constraints : int or None
         Pairs of each kind (None: 20 * n_classes^2, as metric-learn).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmetric.learn import MMC_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> MMC_Supervised(random_state=0).fit(X, y).get_mahalanobis_matrix().shape
+    (4, 4)
     """
     )
 

@@ -8,6 +8,7 @@ import numpy as np
 from .. import _core
 from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, minimize_lbfgs
+from ._weights import class_weight_vector
 from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
 __all__ = ["NCA", "NeighborhoodComponentsAnalysis"]
@@ -40,6 +41,10 @@ class NCA(MahalanobisMixin):
         Seed for ``init="random"``.
     n_threads : int or None
         Threads of the C++ sweeps (None: all cores).
+    class_weight : None, "balanced" or dict
+        Weights of the points' terms in the objective by their class (scikit-learn's convention:
+        "balanced" is n_samples / (n_classes * count(class)); a dict {label: weight}, other classes 1):
+        the loss becomes -sum_i w_i p_i, so a minority class counts as much as a majority one.
 
     Attributes
     ----------
@@ -49,10 +54,33 @@ class NCA(MahalanobisMixin):
         L-BFGS iterations run.
     classes_ : ndarray
         Labels seen in fit.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> import fastmetric as fm
+    >>> from fastmetric.learn import NCA
+    >>> X, y = load_iris(return_X_y=True)
+    >>> nca = NCA(n_components=2, random_state=0).fit(X, y)
+    >>> nca.components_.shape
+    (2, 4)
+    >>> nca.transform(X).shape
+    (150, 2)
+    >>> dist, idx = fm.kneighbors(X, k=3, metric="mahalanobis", L=nca.components_)  # search in it
+    >>> idx.shape
+    (150, 3)
     """
 
     def __init__(
-        self, n_components=None, init="auto", max_iter=100, tol=None, verbose=False, random_state=None, n_threads=None
+        self,
+        n_components=None,
+        init="auto",
+        max_iter=100,
+        tol=None,
+        verbose=False,
+        random_state=None,
+        n_threads=None,
+        class_weight=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -61,6 +89,7 @@ class NCA(MahalanobisMixin):
         self.verbose = verbose
         self.random_state = random_state
         self.n_threads = n_threads
+        self.class_weight = class_weight
 
     def _check_params(self):
         check_int(self.max_iter, "max_iter")
@@ -76,7 +105,8 @@ class NCA(MahalanobisMixin):
         L0 = self._initial_components(X, y, k)
         # class codes 0 .. n_classes-1 (y is already encoded by _validate_supervised)
         codes = np.ascontiguousarray(y, dtype=np.float64)
-        problem = _core.LinearPairProblem(np.ascontiguousarray(X), codes, "nca")
+        weights = class_weight_vector(self.class_weight, y, self.classes_)
+        problem = _core.LinearPairProblem(np.ascontiguousarray(X), codes, "nca", sample_weight=weights)
         n_threads = self._threads()
         dtype = X.dtype
 

@@ -57,6 +57,15 @@ class RCA(MahalanobisMixin):
     components_ : ndarray (n_components, n_features), in the dtype of X.
     relative_variances_ : ndarray (n_components,)
         mu of each component (0: no chunklet varies along it).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric.learn import RCA
+    >>> X = np.array([[0., 0.], [1., 0.1], [0., 2.], [1., 2.1], [0., 4.], [1., 3.9]])
+    >>> chunks = [0, 0, 1, 1, 2, 2]  # points known to share a class
+    >>> RCA().fit(X, chunks).transform(X).shape
+    (6, 2)
     """
 
     _requires_y = True
@@ -158,6 +167,14 @@ class RCA_Supervised(RCA):
 
     Parameters: those of :class:`RCA`, plus ``n_chunks``, ``chunk_size`` (default 2) and
     ``random_state``. ``fit(X, y)`` with class labels y.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmetric.learn import RCA_Supervised
+    >>> X, y = load_iris(return_X_y=True)
+    >>> RCA_Supervised(random_state=0).fit(X, y).components_.shape
+    (4, 4)
     """
 
     def __init__(

@@ -116,6 +116,10 @@ class PairSweep {
     // optional) receives q_i. Throws std::invalid_argument before any thread starts.
     double evaluate(MatrixView<T> Z, double* G, double* pred, int n_threads, SweepMode mode = SweepMode::automatic);
 
+    // Per-row weights w (length n, the caller's row order; nullptr: all 1) for the next evaluations:
+    // loss = sum_i w_i loss_i and G its gradient (the learners' class_weight / sample_weight).
+    void set_row_weights(const double* w);
+
     // Tile side for the next evaluations (rounded to the micro-kernels' multiple; 0: the rule of the
     // mode). For tests that want many tiles at small n.
     void set_tile(std::int64_t rows);

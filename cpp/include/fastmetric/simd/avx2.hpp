@@ -56,7 +56,15 @@ struct avx2_ops<float> {
         s = _mm_max_ps(s, _mm_movehl_ps(s, s));
         s = _mm_max_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
+    }    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite normal x > 0
+    static reg split_exp(reg x, reg& e) {
+        const __m256i bits = _mm256_castps_si256(x);
+        e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127)));
+        const __m256i m = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                          _mm256_set1_epi32(0x3f800000));
+        return _mm256_castsi256_ps(m);
     }
+    static reg recip_nr(reg a) { return recip(a); }  // 12-bit estimate + one Newton step
 };
 
 template <>
@@ -99,7 +107,19 @@ struct avx2_ops<double> {
     static double hmax(reg a) {
         __m128d s = _mm_max_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
         return _mm_cvtsd_f64(_mm_max_sd(s, _mm_unpackhi_pd(s, s)));
+    }    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite normal x > 0.
+    // The biased exponent (0 .. 2047) goes to double exactly through the 2^52 mantissa trick (AVX2
+    // has no int64 -> double conversion).
+    static reg split_exp(reg x, reg& e) {
+        const __m256i bits = _mm256_castpd_si256(x);
+        const __m256i two52 = _mm256_set1_epi64x(0x4330000000000000ll);
+        const reg biased = _mm256_castsi256_pd(_mm256_or_si256(_mm256_srli_epi64(bits, 52), two52));
+        e = _mm256_sub_pd(biased, _mm256_set1_pd(4503599627370496.0 + 1023.0));
+        const __m256i m = _mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi64x(0x000fffffffffffffll)),
+                                          _mm256_set1_epi64x(0x3ff0000000000000ll));
+        return _mm256_castsi256_pd(m);
     }
+    static reg recip_nr(reg a) { return recip(a); }  // a division: AVX2 has no double reciprocal estimate
 };
 
 }  // namespace simd

@@ -55,7 +55,12 @@ struct avx512_ops<float> {
         _mm512_mask_compressstoreu_epi32(idx, __mmask16(m), _mm512_add_epi32(_mm512_set1_epi32(base), l));
     }
     static float hsum(reg a) { return _mm512_reduce_add_ps(a); }
-    static float hmax(reg a) { return _mm512_reduce_max_ps(a); }
+    static float hmax(reg a) { return _mm512_reduce_max_ps(a); }    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite x > 0
+    static reg split_exp(reg x, reg& e) {
+        e = _mm512_getexp_ps(x);
+        return _mm512_getmant_ps(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    }
+    static reg recip_nr(reg a) { return recip(a); }  // 14-bit estimate + one Newton step
 };
 
 template <>
@@ -98,7 +103,19 @@ struct avx512_ops<double> {
         _mm512_mask_compressstoreu_epi32(idx, __mmask16(m & 0xffu), _mm512_add_epi32(_mm512_set1_epi32(base), l));
     }
     static double hsum(reg a) { return _mm512_reduce_add_pd(a); }
-    static double hmax(reg a) { return _mm512_reduce_max_pd(a); }
+    static double hmax(reg a) { return _mm512_reduce_max_pd(a); }    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite x > 0
+    static reg split_exp(reg x, reg& e) {
+        e = _mm512_getexp_pd(x);
+        return _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_zero);
+    }
+    // 1/a to ~1 ulp for a in [2^-1022, 2^1021]: the 14-bit estimate and two Newton steps (14 -> 28 ->
+    // 56 bits), a third of vdivpd's cost
+    static reg recip_nr(reg a) {
+        const reg one = _mm512_set1_pd(1.0);
+        reg r = _mm512_rcp14_pd(a);
+        r = _mm512_fmadd_pd(r, _mm512_fnmadd_pd(a, r, one), r);
+        return _mm512_fmadd_pd(r, _mm512_fnmadd_pd(a, r, one), r);
+    }
 };
 
 }  // namespace simd

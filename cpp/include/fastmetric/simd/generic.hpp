@@ -4,6 +4,7 @@
 #pragma once
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 namespace fastmetric {
 namespace simd {
@@ -80,6 +81,22 @@ struct generic_ops {
     }
     static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a[l]; return s; }
     static T hmax(reg a) { T s = a[0]; for (int l = 1; l < W; ++l) s = a[l] > s ? a[l] : s; return s; }
+    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite normal x > 0
+    static reg split_exp(reg x, reg& e) {
+        ireg bits;
+        std::memcpy(&bits, &x, sizeof(x));
+        constexpr int mb = vec_traits<T>::mant;
+        using I = typename std::conditional<sizeof(T) == 4, int, long long>::type;
+        const ireg mant_mask = ireg{} + ((I(1) << mb) - 1);
+        const ireg one_bits = ireg{} + (I(vec_traits<T>::bias) << mb);
+        e = __builtin_convertvector((bits >> mb) - vec_traits<T>::bias, reg);
+        const ireg mbits = (bits & mant_mask) | one_bits;
+        reg m;
+        std::memcpy(&m, &mbits, sizeof(m));
+        return m;
+    }
+    // 1/a (correctly rounded here; the SIMD tables use a refined estimate)
+    static reg recip_nr(reg a) { return set1(T(1)) / a; }
 };
 
 #else  // portable fallback: a few lanes in a plain array
@@ -146,6 +163,17 @@ struct generic_ops {
     static reg recip(reg a) { return div(set1(T(1)), a); }
     static T hsum(reg a) { T s = 0; for (int l = 0; l < W; ++l) s += a.v[l]; return s; }
     static T hmax(reg a) { T s = a.v[0]; for (int l = 1; l < W; ++l) s = a.v[l] > s ? a.v[l] : s; return s; }
+    // ---- issue 16 part 1 (the vector log): x = m 2^e with m in [1, 2), for finite normal x > 0
+    static reg split_exp(reg x, reg& e) {
+        reg m;
+        for (int l = 0; l < W; ++l) {
+            int ex = 0;
+            m.v[l] = T(2) * std::frexp(x.v[l], &ex);  // frexp: [0.5, 1)
+            e.v[l] = T(ex - 1);
+        }
+        return m;
+    }
+    static reg recip_nr(reg a) { return recip(a); }
 };
 #endif
 

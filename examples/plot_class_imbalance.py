@@ -1,0 +1,65 @@
+"""
+Class imbalance: weighting the metric learner's objective
+=========================================================
+
+Scikit-learn's digits with classes 0-4 cut to 10 % of their training samples (about 12 images
+each against 125 for classes 5-9); the test set is untouched. :class:`~fastmetric.learn.NCA`
+learns a metric that makes a stochastic nearest-neighbour rule right as often as possible; with
+``class_weight="balanced"`` every class counts as much in that objective, whatever its size (the
+weights enter the C++ pair sweep: the loss is -sum_i w_i p_i, no resampling). The scores are the
+3-NN balanced accuracy (``sklearn.metrics.balanced_accuracy_score``) and the mean recall of the
+five minority classes, for euclidean distance and for the two learned metrics.
+
+Measured when this example was written: both learned metrics lift the balanced accuracy from
+0.866 (euclidean) to 0.92-0.93 and the minority recall from 0.74 to 0.85, and the weighting does
+not add to that on this split (0.923 weighted, 0.925 unweighted) -- the numbers below are those of
+the last build.
+"""
+
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.metrics import balanced_accuracy_score, recall_score
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.preprocessing import StandardScaler
+
+from fastmetric.learn import NCA
+
+X, y = load_digits(return_X_y=True)
+Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, random_state=0)
+rng = np.random.default_rng(0)
+keep = np.ones(ytr.size, bool)
+for c in range(5):  # the minority classes keep 10 % of their training images
+    idx = rng.permutation(np.flatnonzero(ytr == c))
+    keep[idx[int(round(0.1 * idx.size)) :]] = False
+Xtr, ytr = Xtr[keep], ytr[keep]
+scaler = StandardScaler().fit(Xtr)
+Xtr, Xte = scaler.transform(Xtr), scaler.transform(Xte)
+print("training images per class:", np.bincount(ytr).tolist())
+
+
+def scores(Ztr, Zte):
+    pred = KNeighborsClassifier(3).fit(Ztr, ytr).predict(Zte)
+    return balanced_accuracy_score(yte, pred), recall_score(yte, pred, labels=list(range(5)), average="macro")
+
+
+results = {"euclidean": scores(Xtr, Xte)}
+for name, cw in (("NCA", None), ('NCA class_weight="balanced"', "balanced")):
+    nca = NCA(class_weight=cw, random_state=0).fit(Xtr, ytr)
+    results[name] = scores(nca.transform(Xtr), nca.transform(Xte))
+for name, (bal, minority) in results.items():
+    print(f"{name:30s} balanced accuracy {bal:.4f}   minority-class recall {minority:.4f}")
+
+# %%
+fig, ax = plt.subplots(figsize=(7, 3))
+names = list(results)
+pos = np.arange(len(names))
+ax.barh(pos + 0.2, [results[n][0] for n in names], height=0.4, label="balanced accuracy")
+ax.barh(pos - 0.2, [results[n][1] for n in names], height=0.4, label="recall of classes 0-4")
+ax.set_yticks(pos, names)
+ax.set_xlim(0.6, 1.0)
+ax.legend(loc="lower right", fontsize=8)
+ax.set_title("3-NN on digits with classes 0-4 cut to 10 %", fontsize=10)
+fig.tight_layout()
+plt.show()
