@@ -319,14 +319,19 @@ def test_learner_gradient_equals_memory(scheduler, rng, objective):
     X = rng.standard_normal((200, 6))
     t = rng.integers(0, 4, 200).astype(np.float64) if objective == "nca" else rng.standard_normal(200)
     L = rng.standard_normal((3, 6)) * 0.7
+    w = rng.uniform(0.0, 2.0, 200)
     Xd = da.from_array(X, chunks=((50, 3, 147), 6))
     loss0, grad0 = fm._core.LinearPairProblem(X, t, objective).loss_grad(L, 1)
+    lossw0, gradw0 = fm._core.LinearPairProblem(X, t, objective, sample_weight=w).loss_grad(L, 1)
     with dask.config.set(scheduler=scheduler):
         loss1, grad1 = learn_dask.pair_loss_grad(Xd, t, L, objective)
         loss2, grad2 = learn_dask.pair_loss_grad(Xd, t, L, objective)
+        lossw1, gradw1 = learn_dask.pair_loss_grad(Xd, t, L, objective, sample_weight=w)
     assert abs(loss1 - loss0) <= 1e-12 * abs(loss0)
     assert np.abs(grad1 - grad0).max() <= 1e-10 * np.abs(grad0).max()
     np.testing.assert_array_equal(grad1, grad2)  # identical run to run
+    assert abs(lossw1 - lossw0) <= 1e-12 * abs(lossw0)  # weighted rows (class_weight / sample_weight)
+    assert np.abs(gradw1 - gradw0).max() <= 1e-10 * np.abs(gradw0).max()
 
 
 @pytest.mark.parametrize("name", ["NCA", "MLKR"])
@@ -336,6 +341,8 @@ def test_learner_fit_transform_and_pickle(scheduler, rng, name):
     y = rng.integers(0, 3, 120) if name == "NCA" else X[:, 0] + 0.1 * rng.standard_normal(120)
     Xd = da.from_array(X, chunks=((70, 50), 5))
     kw = {"n_components": 3, "init": "pca", "max_iter": 5}
+    if name == "NCA":
+        kw["class_weight"] = "balanced"
     ref = getattr(learn, name)(**kw).fit(X, y)
     with dask.config.set(scheduler=scheduler):
         est = getattr(learn, name)(**kw).fit(Xd, da.from_array(y, chunks=50))  # y may be Dask too

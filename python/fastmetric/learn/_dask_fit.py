@@ -91,14 +91,19 @@ def _lse_merge(a, b):
     return m, a[1] * fa + b[1] * fb, a[2] * fa + b[2] * fb
 
 
-def _rows(state, y, objective):
-    """Per-row (m, s, alpha, beta, loss term) from the merged state."""
+def _rows(state, y, objective, weight):
+    """Per-row (m, s, alpha, beta, loss term) from the merged state; ``weight`` (None or the rows'
+    sample weights) scales a row's loss term and with it its factors (loss = sum_i w_i loss_i)."""
     m, s, w = state
     q = w / s
     if objective == "nca":
-        return m, s, np.ones_like(q), q, -q
-    e = q - y
-    return m, s, e, e * q, e * e
+        alpha, beta, loss = np.ones_like(q), q, -q
+    else:
+        e = q - y
+        alpha, beta, loss = e, e * q, e * e
+    if weight is not None:
+        alpha, beta, loss = alpha * weight, beta * weight, loss * weight
+    return m, s, alpha, beta, loss
 
 
 def _s_pass(ZI, ZJ, rI, rJ, yI, yJ, diag, objective):
@@ -140,7 +145,7 @@ def _tree(items, combine):
     return items[0]
 
 
-def _graph(X, y_blocks, L, objective, dtype):
+def _graph(X, y_blocks, L, objective, dtype, w_blocks=None):
     """Delayed (loss, grad) of one evaluation at L."""
     import dask
 
@@ -154,7 +159,8 @@ def _graph(X, y_blocks, L, objective, dtype):
             dask.delayed(_lse_pass, pure=True)(Z[I], Z[J], y_blocks[I], y_blocks[J], I == J, objective)
             for J in range(B)
         ]
-        rows.append(dask.delayed(_rows, pure=True)(_tree(parts, _lse_merge), y_blocks[I], objective))
+        wI = None if w_blocks is None else w_blocks[I]
+        rows.append(dask.delayed(_rows, pure=True)(_tree(parts, _lse_merge), y_blocks[I], objective, wI))
     grads, losses = [], []
     for I in range(B):
         parts = [
@@ -183,14 +189,20 @@ def _prepared(X, y, objective):
     return X, y, dtype, starts
 
 
-def pair_loss_grad(X, y, L, objective):
+def _split(v, starts):
+    return None if v is None else [np.ascontiguousarray(v[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
+
+
+def pair_loss_grad(X, y, L, objective, sample_weight=None):
     """(loss, dloss/dL) of NCA (``y`` class codes 0..c-1) or MLKR (``y`` real targets) at L for a Dask
-    X, computed on the current Dask scheduler over X's row block pairs (see the module docstring)."""
+    X, computed on the current Dask scheduler over X's row block pairs (see the module docstring);
+    ``sample_weight`` (None or one weight per row): loss = sum_i w_i loss_i, as the in-memory sweep."""
     import dask
 
     X, y, dtype, starts = _prepared(X, y, objective)
-    yb = [np.ascontiguousarray(y[starts[i]:starts[i + 1]], dtype=np.float64) for i in range(len(starts) - 1)]
-    loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype))
+    yb = _split(np.asarray(y, dtype=np.float64), starts)
+    wb = _split(None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64), starts)
+    loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype, wb))
     return float(loss), np.asarray(grad)
 
 
@@ -211,9 +223,13 @@ def _pca_init(X, dtype, k):
     return np.ascontiguousarray(comp)
 
 
-def fit_dask(est, X, y, objective):
+def fit_dask(est, X, y, objective, sample_weight=None):
     """Fit NCA (objective 'nca') or MLKR ('mlkr') on a Dask X: L-BFGS as in memory, each evaluation a
-    Dask computation of the exact loss and gradient over the block pairs."""
+    Dask computation of the exact loss and gradient over the block pairs. NCA's ``class_weight`` and
+    MLKR's ``sample_weight`` weigh the rows' loss terms as in memory."""
+    from .._validation import sample_weights
+    from ._weights import class_weight_vector
+
     X, y, dtype, starts = _prepared(X, y, objective)
     n, d = X.shape
     if objective == "nca":
@@ -224,10 +240,12 @@ def fit_dask(est, X, y, objective):
             raise ValueError(f"{type(est).__name__}: fewer samples than classes is not learnable")
         est.classes_ = classes
         target = codes.astype(np.float64)
+        weights = class_weight_vector(getattr(est, "class_weight", None), codes, classes)
     else:
         target = np.asarray(y, dtype=np.float64)
         if not np.isfinite(target).all():
             raise ValueError("MLKR: the targets y contain NaN or infinity")
+        weights = sample_weights(sample_weight, n)
     est.n_features_in_ = d
     k = est._n_components_checked(d)
     init = est.init
@@ -249,13 +267,13 @@ def fit_dask(est, X, y, objective):
     else:  # identity / random / an array: only the shape of X is read
         stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))
         L0 = est._initial_components(stand_in, target, k, init, has_classes=objective == "nca")
-    yb = [np.ascontiguousarray(target[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
+    yb, wb = _split(target, starts), _split(weights, starts)
     alpha = float(getattr(est, "alpha", 0.0) or 0.0)
 
     def fun(L):
         import dask
 
-        loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype))
+        loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype, wb))
         grad = np.asarray(grad, dtype=np.float64)
         if alpha > 0:
             loss += alpha * float(np.sum(L * L))

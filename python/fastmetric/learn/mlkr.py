@@ -112,7 +112,7 @@ class MLKR(MahalanobisMixin):
         """
         self._check_params()
         if is_dask_array(X):  # a Dask X (issue 14): the exact gradient distributed over block pairs
-            return fit_dask(self, X, y, "mlkr")
+            return fit_dask(self, X, y, "mlkr", sample_weight)
         X, y = self._validate_targets(X, y)
         y = np.ascontiguousarray(np.ravel(y), dtype=np.float64)
         if not np.isfinite(y).all():
