@@ -237,3 +237,39 @@ def test_thread_independence_and_tile_remainders():
         knn = [fm.kneighbors(X, Y, 5, metric, n_threads=t) for t in (1, 2, 3)]
         for d, i in knn[1:]:
             assert d.tobytes() == knn[0][0].tobytes() and np.array_equal(i, knn[0][1])
+
+
+# ---- the dense result by tiles of references (when the queries have fewer nonzeros): the same bits
+_OP_CODES = {"linear": 0, "sqeuclidean": 1, "euclidean": 2, "cosine": 3, "cityblock": 4, "polynomial": 5,
+             "rbf": 6, "sigmoid": 7, "cosine_similarity": 8}
+
+
+def _csr_operand(C, dtype):
+    C = C.tocsr()
+    C.sum_duplicates()
+    return (C.indptr.astype(np.int64), C.indices.astype(np.int32), C.data.astype(dtype), C.shape[0], C.shape[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", sorted(_OP_CODES))
+@pytest.mark.parametrize(("n", "m", "d"), [(1, 5, 3), (7, 33, 17), (40, 70, 65)])
+def test_reference_tiles_give_the_same_bits(dtype, op, n, m, d):
+    from fastmetric import _core
+
+    X = sp.random(n, d, density=0.3, random_state=n, format="csr", dtype=np.float64)
+    Y = sp.random(m, d, density=0.5, random_state=m, format="csr", dtype=np.float64)
+    Y = Y.tocsr()
+    Y.data -= 0.3  # signs mixed: cityblock's overlap terms differ from the products
+    if m > 1:  # a cancelling pair: the exact recompute runs on both paths
+        Y = sp.vstack([Y[:1], X[:1], Y[2:]]).tocsr()
+    Xo, Yo = _csr_operand(X, dtype), _csr_operand(Y, dtype)
+    fn = _core.sparse_pairwise_f32 if dtype == np.float32 else _core.sparse_pairwise_f64
+    args = (_OP_CODES[op], 0.7, 1.0, 2.0, False)
+    for nt in (1, 2, 3):
+        a = np.empty((n, m), dtype)
+        b = np.empty((n, m), dtype)
+        fn(Xo, Yo, _csr_operand(Y.T, dtype), *args, a, False, nt, False)
+        fn(Xo, Yo, _csr_operand(X.T, dtype), *args, b, False, nt, True)
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="dense outputs only"):
+        fn(Xo, Yo, _csr_operand(X.T, dtype), *args, 2, False, 1, True)

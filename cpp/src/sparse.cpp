@@ -125,6 +125,7 @@ void scatter_row(const Csr& X, const T* xd, index_t i, const Csr& Yt, const T* y
 }
 
 constexpr index_t kRowsPerChunk = 8;  // query rows per dynamic chunk
+constexpr index_t kRefBlock = 16;     // pairwise_by_references: references per tile (one line of floats a row)
 
 }  // namespace
 
@@ -153,6 +154,57 @@ void pairwise(const Csr& X, const T* xd, const Csr& Y, const T* yd, const Csr& Y
             return;
         }
         for (index_t j = 0; j < m; ++j) row[j] = fin(i, j, row[j]);
+    });
+}
+
+template <class T>
+void pairwise_by_references(const Csr& X, const T* xd, const Csr& Y, const T* yd, const Csr& Xt, const T* xtd,
+                            const Params& p, T* out, int n_threads) {
+    const std::vector<T> xs = row_stats(X, xd, p.op), ys = row_stats(Y, yd, p.op);
+    const Finisher<T> fin{X, Y, xd, yd, p, xs, ys, cancellation_threshold<T>(X.cols)};
+    const index_t n = X.rows, m = Y.rows;
+    std::vector<T> inv_x, inv_y;  // cosine_similarity: the same products as pairwise()'s
+    if (p.op == Op::cosine_similarity) {
+        inv_x.resize(size_t(n));
+        inv_y.resize(size_t(m));
+        for (index_t i = 0; i < n; ++i) inv_x[size_t(i)] = xs[size_t(i)] > 0 ? T(1) / xs[size_t(i)] : T(0);
+        for (index_t j = 0; j < m; ++j) inv_y[size_t(j)] = ys[size_t(j)] > 0 ? T(1) / ys[size_t(j)] : T(0);
+    }
+    const index_t n_blocks = (m + kRefBlock - 1) / kRefBlock;
+    const int nt = std::max(1, n_threads);
+    std::vector<std::vector<T>> tiles(static_cast<size_t>(nt));
+    parallel_for_dynamic(nt, n_blocks, 1, [&](int tid, index_t blk) {
+        const index_t j0 = blk * kRefBlock, j1 = std::min(m, j0 + kRefBlock), nj = j1 - j0;
+        std::vector<T>& acc = tiles[size_t(tid)];
+        acc.assign(size_t(n * kRefBlock), T(0));
+        for (index_t j = j0; j < j1; ++j) {
+            T* col = acc.data() + (j - j0);
+            for (std::int64_t e = Y.ptr[j]; e < Y.ptr[j + 1]; ++e) {
+                const std::int32_t c = Y.idx[e];
+                const T w = yd[e];
+                if (is_l1(p.op)) {
+                    const T aw = std::fabs(w);
+                    for (std::int64_t r = Xt.ptr[c]; r < Xt.ptr[c + 1]; ++r) {
+                        const T v = xtd[r];
+                        col[Xt.idx[r] * kRefBlock] += std::fabs(v) + aw - std::fabs(v - w);
+                    }
+                } else {
+                    for (std::int64_t r = Xt.ptr[c]; r < Xt.ptr[c + 1]; ++r) col[Xt.idx[r] * kRefBlock] += xtd[r] * w;
+                }
+            }
+        }
+        for (index_t i = 0; i < n; ++i) {
+            const T* a = acc.data() + i * kRefBlock;
+            T* o = out + i * m + j0;
+            if (p.op == Op::linear) {
+                for (index_t t = 0; t < nj; ++t) o[t] = a[t];
+            } else if (p.op == Op::cosine_similarity) {
+                const T ix = inv_x[size_t(i)];
+                for (index_t t = 0; t < nj; ++t) o[t] = a[t] * ix * inv_y[size_t(j0 + t)];
+            } else {
+                for (index_t t = 0; t < nj; ++t) o[t] = fin(i, j0 + t, a[t]);
+            }
+        }
     });
 }
 
@@ -196,6 +248,10 @@ template void pairwise<float>(const Csr&, const float*, const Csr&, const float*
                               const Params&, float*, int);
 template void pairwise<double>(const Csr&, const double*, const Csr&, const double*, const Csr&, const double*,
                                const Params&, double*, int);
+template void pairwise_by_references<float>(const Csr&, const float*, const Csr&, const float*, const Csr&,
+                                           const float*, const Params&, float*, int);
+template void pairwise_by_references<double>(const Csr&, const double*, const Csr&, const double*, const Csr&,
+                                            const double*, const Params&, double*, int);
 template void kneighbors<float>(const Csr&, const float*, const Csr&, const float*, const Csr&, const float*,
                                 const Params&, index_t, bool, float*, std::int64_t*, int);
 template void kneighbors<double>(const Csr&, const double*, const Csr&, const double*, const Csr&, const double*,

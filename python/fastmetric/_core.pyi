@@ -270,9 +270,12 @@ def sparse_pairwise_f32(
     out_or_k: np.ndarray | int,
     exclude_self: bool,
     n_threads: int,
+    by_references: bool = False,
 ) -> tuple[np.ndarray] | tuple[np.ndarray, np.ndarray]:
     """Sparse (CSR) metric / kernel / k-NN, float32: fills out_or_k (an (n, m) array) and returns
-    (out,), or returns (distances, indices) of the out_or_k nearest. Yt is Y transposed, as CSR."""
+    (out,), or returns (distances, indices) of the out_or_k nearest. Yt is Y transposed, as CSR; with
+    by_references (dense outputs only) it is X transposed and the result is computed by tiles of
+    references, bit for bit the same."""
 
 def sparse_pairwise_f64(
     X: _SparseOperand,
@@ -286,6 +289,7 @@ def sparse_pairwise_f64(
     out_or_k: np.ndarray | int,
     exclude_self: bool,
     n_threads: int,
+    by_references: bool = False,
 ) -> tuple[np.ndarray] | tuple[np.ndarray, np.ndarray]:
     """As sparse_pairwise_f32, float64."""
 

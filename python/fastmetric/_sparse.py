@@ -148,11 +148,14 @@ def _call(Xs, Ys, op, out_or_k, *, gamma=1.0, coef0=1.0, degree=3.0, zero_diagon
     dtype = _dtype_of(Xs, Ys)
     Xo = _operand(Xs, dtype)
     Yo = Xo if Ys is Xs else _operand(Ys, dtype)
-    Yt = _operand(Ys.T.tocsr(), dtype)  # the inverted index: for each feature, the rows that have it
+    # the inverted index (for each feature, the rows that have it) of the references, or -- for a
+    # dense result when the queries have fewer nonzeros (cheaper to transpose) and an n x 16 tile fits
+    # in 1 MiB -- of the queries, the result then computed by tiles of references (same bits)
+    by_refs = not isinstance(out_or_k, int) and Xs.nnz < Ys.nnz and Xs.shape[0] * 16 * dtype.itemsize <= 1 << 20
+    T = _operand((Xs if by_refs else Ys).T.tocsr(), dtype)
     fn = _core.sparse_pairwise_f32 if dtype == np.float32 else _core.sparse_pairwise_f64
-    return fn(
-        Xo, Yo, Yt, _OPS[op], float(gamma), float(coef0), float(degree), zero_diagonal, out_or_k, exclude_self, nt
-    )
+    params = (float(gamma), float(coef0), float(degree))
+    return fn(Xo, Yo, T, _OPS[op], *params, zero_diagonal, out_or_k, exclude_self, nt, by_refs)
 
 
 def sparse_distances(X, Y, metric, *, zero_diagonal, check_finite=True, n_threads=None):

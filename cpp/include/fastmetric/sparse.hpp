@@ -47,6 +47,15 @@ template <class T>
 void pairwise(const Csr& X, const T* xd, const Csr& Y, const T* yd, const Csr& Yt, const T* ytd, const Params& p,
               T* out, int n_threads);
 
+// The same result (bit for bit) by tiles of references: each reference row scattered through the
+// inverted index of the queries Xt (X transposed) into an n x 16 tile kept in cache, finished and
+// written 16 entries a row. Chosen when X has fewer nonzeros than Y: transposing X is then the
+// cheaper index to build (the references' transpose was 0.10 of 0.25 s of cosine_similarity
+// 2000 x 20000 at 0.2 % of 50,000 features).
+template <class T>
+void pairwise_by_references(const Csr& X, const T* xd, const Csr& Y, const T* yd, const Csr& Xt, const T* xtd,
+                            const Params& p, T* out, int n_threads);
+
 // k smallest op(X[i], Y[j]) per query (distance ops only), ordered by (distance, index);
 // exclude_self skips j == i (Y is X).
 template <class T>

@@ -37,6 +37,11 @@ _LEARNERS = {
     "KernelLMNN": "kernel",
     "KernelMLKR": "kernel",
     "KernelLFDA": "kernel",
+    # learners of issue 17 (relative comparisons, graphical lasso)
+    "LSML": "lsml",
+    "LSML_Supervised": "lsml",
+    "SDML": "sdml",
+    "SDML_Supervised": "sdml",
 }
 
 __all__ = ["MahalanobisMixin", "Progress", "minimize_lbfgs", *_LEARNERS]

@@ -3,6 +3,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "fastmetric/simd/x86_lanes.hpp"
+
 namespace fastmetric {
 namespace simd {
 
@@ -14,19 +16,8 @@ struct avx2_ops<float> {
     static constexpr int W = 8;
     using reg = __m256;
     using value_type = float;
-    static reg zero() { return _mm256_setzero_ps(); }
-    static reg set1(float x) { return _mm256_set1_ps(x); }
-    static reg load(const float* p) { return _mm256_loadu_ps(p); }
-    static void store(float* p, reg a) { _mm256_storeu_ps(p, a); }
-    static reg add(reg a, reg b) { return _mm256_add_ps(a, b); }
-    static reg sub(reg a, reg b) { return _mm256_sub_ps(a, b); }
-    static reg mul(reg a, reg b) { return _mm256_mul_ps(a, b); }
-    static reg div(reg a, reg b) { return _mm256_div_ps(a, b); }
-    static reg max(reg a, reg b) { return _mm256_max_ps(a, b); }
-    static reg min(reg a, reg b) { return _mm256_min_ps(a, b); }
-    static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_ps(a, b, c); }
+    FASTMETRIC_X86_LANE_OPS(_mm256, ps, float)
     static reg abs(reg a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.0f), a); }
-    static reg sqrt(reg a) { return _mm256_sqrt_ps(a); }
     static reg round(reg a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static unsigned lt_mask(reg a, reg b) { return unsigned(_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_LT_OQ))); }
     static reg select_lt(reg a, reg b, reg x, reg y) { return _mm256_blendv_ps(y, x, _mm256_cmp_ps(a, b, _CMP_LT_OQ)); }
@@ -72,19 +63,8 @@ struct avx2_ops<double> {
     static constexpr int W = 4;
     using reg = __m256d;
     using value_type = double;
-    static reg zero() { return _mm256_setzero_pd(); }
-    static reg set1(double x) { return _mm256_set1_pd(x); }
-    static reg load(const double* p) { return _mm256_loadu_pd(p); }
-    static void store(double* p, reg a) { _mm256_storeu_pd(p, a); }
-    static reg add(reg a, reg b) { return _mm256_add_pd(a, b); }
-    static reg sub(reg a, reg b) { return _mm256_sub_pd(a, b); }
-    static reg mul(reg a, reg b) { return _mm256_mul_pd(a, b); }
-    static reg div(reg a, reg b) { return _mm256_div_pd(a, b); }
-    static reg max(reg a, reg b) { return _mm256_max_pd(a, b); }
-    static reg min(reg a, reg b) { return _mm256_min_pd(a, b); }
-    static reg fma(reg a, reg b, reg c) { return _mm256_fmadd_pd(a, b, c); }
+    FASTMETRIC_X86_LANE_OPS(_mm256, pd, double)
     static reg abs(reg a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a); }
-    static reg sqrt(reg a) { return _mm256_sqrt_pd(a); }
     static reg round(reg a) { return _mm256_round_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static unsigned lt_mask(reg a, reg b) { return unsigned(_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_LT_OQ))); }
     static reg select_lt(reg a, reg b, reg x, reg y) { return _mm256_blendv_pd(y, x, _mm256_cmp_pd(a, b, _CMP_LT_OQ)); }

@@ -3,6 +3,8 @@
 #pragma once
 #include <immintrin.h>
 
+#include "fastmetric/simd/x86_lanes.hpp"
+
 #include <cstdint>
 
 namespace fastmetric {
@@ -16,19 +18,8 @@ struct avx512_ops<float> {
     static constexpr int W = 16;
     using reg = __m512;
     using value_type = float;
-    static reg zero() { return _mm512_setzero_ps(); }
-    static reg set1(float x) { return _mm512_set1_ps(x); }
-    static reg load(const float* p) { return _mm512_loadu_ps(p); }
-    static void store(float* p, reg a) { _mm512_storeu_ps(p, a); }
-    static reg add(reg a, reg b) { return _mm512_add_ps(a, b); }
-    static reg sub(reg a, reg b) { return _mm512_sub_ps(a, b); }
-    static reg mul(reg a, reg b) { return _mm512_mul_ps(a, b); }
-    static reg div(reg a, reg b) { return _mm512_div_ps(a, b); }
-    static reg max(reg a, reg b) { return _mm512_max_ps(a, b); }
-    static reg min(reg a, reg b) { return _mm512_min_ps(a, b); }
-    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_ps(a, b, c); }
+    FASTMETRIC_X86_LANE_OPS(_mm512, ps, float)
     static reg abs(reg a) { return _mm512_abs_ps(a); }
-    static reg sqrt(reg a) { return _mm512_sqrt_ps(a); }
     static reg round(reg a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static unsigned lt_mask(reg a, reg b) { return unsigned(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ)); }
     static reg select_lt(reg a, reg b, reg x, reg y) { return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(a, b, _CMP_LT_OQ), y, x); }
@@ -68,19 +59,8 @@ struct avx512_ops<double> {
     static constexpr int W = 8;
     using reg = __m512d;
     using value_type = double;
-    static reg zero() { return _mm512_setzero_pd(); }
-    static reg set1(double x) { return _mm512_set1_pd(x); }
-    static reg load(const double* p) { return _mm512_loadu_pd(p); }
-    static void store(double* p, reg a) { _mm512_storeu_pd(p, a); }
-    static reg add(reg a, reg b) { return _mm512_add_pd(a, b); }
-    static reg sub(reg a, reg b) { return _mm512_sub_pd(a, b); }
-    static reg mul(reg a, reg b) { return _mm512_mul_pd(a, b); }
-    static reg div(reg a, reg b) { return _mm512_div_pd(a, b); }
-    static reg max(reg a, reg b) { return _mm512_max_pd(a, b); }
-    static reg min(reg a, reg b) { return _mm512_min_pd(a, b); }
-    static reg fma(reg a, reg b, reg c) { return _mm512_fmadd_pd(a, b, c); }
+    FASTMETRIC_X86_LANE_OPS(_mm512, pd, double)
     static reg abs(reg a) { return _mm512_abs_pd(a); }
-    static reg sqrt(reg a) { return _mm512_sqrt_pd(a); }
     static reg round(reg a) { return _mm512_roundscale_pd(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
     static unsigned lt_mask(reg a, reg b) { return unsigned(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ)); }
     static reg select_lt(reg a, reg b, reg x, reg y) { return _mm512_mask_blend_pd(_mm512_cmp_pd_mask(a, b, _CMP_LT_OQ), y, x); }
