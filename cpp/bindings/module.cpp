@@ -1016,6 +1016,7 @@ void register_scipy_metrics(py::module_& m);
 namespace fastmetric {
 void register_embedding_losses(py::module_& m);
 }
+void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1105,4 +1106,5 @@ PYBIND11_MODULE(_core, m) {
     bind_learn2::register_learn2(m);
     register_sparse(m);  // sparse inputs (issue 16 part 3)
     fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
+    register_dask(m);  // fastmetric.dask (issue 14)
 }

@@ -80,6 +80,17 @@ void rescale_if_needed(PreparedProblem<T>& pp, MatrixView<T> X, MatrixView<T> Y,
     if (!y_is_x) row_sq_norms(pb.y, pp.y_norm.data(), n_threads);
     pb.dist_scale = std::ldexp(1.0, e);
 }
+// fastmetric.dask (issue 14): the caller's column shift when one is given (input space only, so
+// not after the L-map), else the stacked mean.
+template <class T>
+void centre_of(const MetricArgs<T>& a, bool mapped, MatrixView<T> X, MatrixView<T> Y, bool y_is_x,
+               std::vector<T>& c) {
+    if (a.shift && !mapped) {
+        c.assign(a.shift, a.shift + X.cols);
+        return;
+    }
+    stacked_mean(X, Y, y_is_x, c);
+}
 }  // namespace
 
 template <class T>
@@ -98,7 +109,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     // 1. optional linear map x -> L (x - c), c the stacked mean (removes the offset before rounding)
     if (with_map) {
         if (a.L.cols != X.cols) throw std::invalid_argument("L must have as many columns as X has features");
-        stacked_mean(X, Y, y_is_x || a.centre_on_x, pp.col_shift);
+        centre_of(a, false, X, Y, y_is_x || a.centre_on_x, pp.col_shift);
         const index_t k = a.L.rows;
         pp.xt.resize(size_t(X.rows * k));
         linear_map(X, pp.col_shift.data(), a.L, pp.xt.data(), a.n_threads);
@@ -120,7 +131,7 @@ void prepare_problem(PreparedProblem<T>& pp, const MetricArgs<T>& a, MatrixView<
     auto setup_sq = [&](bool centre) {
         pb.reduce = Reduce::sq_dot;
         if (centre) {
-            stacked_mean(X, Y, y_is_x || a.centre_on_x, pp.col_shift);
+            centre_of(a, with_map, X, Y, y_is_x || a.centre_on_x, pp.col_shift);
             pb.x.col_shift = pb.y.col_shift = pp.col_shift.data();
         }
         if (!pp.col_scale.empty()) pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();

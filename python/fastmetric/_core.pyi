@@ -333,3 +333,55 @@ def embedding_multi_similarity_loss(
     n_threads: int,
 ) -> tuple[float, _FloatArray, int, int]:
     """Multi-similarity loss: (loss, G, n_positive_pairs, n_negative_pairs)."""
+
+# --- fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp. C-contiguous float32 /
+# float64 blocks of one dtype; `shift` (length n_features, the dtype of X) replaces the stacked mean the
+# engine centres on, so a block pair packs the values of the whole problem.
+def block_pairwise(
+    X: np.ndarray,
+    Y: np.ndarray | None,
+    out: np.ndarray,
+    metric: str,
+    shift: np.ndarray | None = None,
+    p: float = 2.0,
+    gamma: float = 1.0,
+    coef0: float = 1.0,
+    degree: float = 3.0,
+    V: np.ndarray | None = None,
+    L: np.ndarray | None = None,
+    n_threads: int = 0,
+) -> None:
+    """pairwise of one block pair (Y None: the symmetric call on X), centred on `shift` when given."""
+
+def block_kneighbors(
+    X: np.ndarray,
+    Y: np.ndarray | None,
+    k: int,
+    metric: str,
+    shift: np.ndarray | None = None,
+    exclude_self: bool = False,
+    p: float = 2.0,
+    V: np.ndarray | None = None,
+    L: np.ndarray | None = None,
+    n_threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(distances, block-local int64 indices) of the k nearest rows of Y (X when None); k <= rows of Y."""
+
+def block_radius_neighbors(
+    X: np.ndarray,
+    Y: np.ndarray | None,
+    radius: float | np.ndarray,
+    metric: str,
+    shift: np.ndarray | None = None,
+    exclude_self: bool = False,
+    sort_results: bool = False,
+    p: float = 2.0,
+    V: np.ndarray | None = None,
+    L: np.ndarray | None = None,
+    n_threads: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distances, block-local indices, offsets): CSR lists of the rows of Y within radius."""
+
+def block_column_sums(X: np.ndarray, acc: np.ndarray) -> None:
+    """acc (float64, length n_features) += the column sums of X, row by row in double (the engine's
+    stacked-mean order)."""

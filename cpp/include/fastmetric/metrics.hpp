@@ -40,6 +40,10 @@ struct MetricArgs {
     // Python layer) and jensenshannon's base (0: natural log)
     const T* w = nullptr;
     double js_base = 0;
+    // fastmetric.dask (issue 14): a given column shift (length n_features, in the input space)
+    // replaces the stacked mean, so a block pair of a larger problem packs exactly the values the
+    // whole problem would (same distances bit for bit). nullptr: the stacked mean.
+    const T* shift = nullptr;
 };
 
 // Owns every array the Problem points at.

@@ -21,6 +21,7 @@ import numpy as np
 from .. import _core
 from .._validation import check_int, check_real, sample_weights
 from ._base import MahalanobisMixin, minimize_lbfgs
+from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
 __all__ = ["MLKR"]
 
@@ -110,6 +111,8 @@ class MLKR(MahalanobisMixin):
         not a repeated sample here: a repeated point would be its own leave-one-out neighbour.
         """
         self._check_params()
+        if is_dask_array(X):  # a Dask X (issue 14): the exact gradient distributed over block pairs
+            return fit_dask(self, X, y, "mlkr", sample_weight)
         X, y = self._validate_targets(X, y)
         y = np.ascontiguousarray(np.ravel(y), dtype=np.float64)
         if not np.isfinite(y).all():
@@ -133,3 +136,9 @@ class MLKR(MahalanobisMixin):
             fun, L0, max_iter=self.max_iter, tol=self.tol, progress=self._progress(), dtype=dtype
         )
         return self._set_components(L, dtype, n_iter=n_iter)
+
+    def transform(self, X):
+        """Embed X: ``X @ components_.T``; a Dask X gives a lazy Dask array (one engine call per block)."""
+        if is_dask_array(X):  # issue 14
+            return transform_dask(self, X)
+        return super().transform(X)

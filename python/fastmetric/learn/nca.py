@@ -9,6 +9,7 @@ from .. import _core
 from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, minimize_lbfgs
 from ._weights import class_weight_vector
+from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
 __all__ = ["NCA", "NeighborhoodComponentsAnalysis"]
 
@@ -97,6 +98,8 @@ class NCA(MahalanobisMixin):
     def fit(self, X, y):
         """Learn ``components_`` from samples X (n_samples, n_features) and class labels y."""
         self._check_params()
+        if is_dask_array(X):  # a Dask X (issue 14): the exact gradient distributed over block pairs
+            return fit_dask(self, X, y, "nca")
         X, y = self._validate_supervised(X, y)
         k = self._n_components_checked(X.shape[1])
         L0 = self._initial_components(X, y, k)
@@ -114,6 +117,12 @@ class NCA(MahalanobisMixin):
         progress = self._progress()
         L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
         return self._set_components(L, dtype, n_iter=n_iter)
+
+    def transform(self, X):
+        """Embed X: ``X @ components_.T``; a Dask X gives a lazy Dask array (one engine call per block)."""
+        if is_dask_array(X):  # issue 14
+            return transform_dask(self, X)
+        return super().transform(X)
 
 
 #: scikit-learn's name for the same estimator

@@ -1,0 +1,307 @@
+"""NCA and MLKR on Dask arrays (issue 14): the exact gradient distributed over block pairs.
+
+The objective of both learners is a row-wise leave-one-out softmax over Z = X L^T
+(``cpp/include/fastmetric/learn/pair_sweep.hpp`` has the formulas). With X in row blocks
+X_1 .. X_B, one evaluation is two passes over the B x B block pairs:
+
+1. task (I, J) returns the streaming log-sum-exp state of the rows of block I over the columns of
+   block J -- row minimum m, s = sum_j exp(m - d_ij), and the weighted sum w (NCA: same-class
+   terms, MLKR: sum exp(m - d_ij) y_j); the states of a row block are merged over J in a fixed
+   binary tree (the merge of ``learn/streaming_lse.hpp``), giving each row its prediction q_i and its
+   factors (alpha_i, beta_i);
+2. task (I, J) returns block I's share of b_i = sum_j S_ij (z_i - z_j), with
+   S_ij = p_ij (alpha_i w(i, j) - beta_i) + p_ji (alpha_j w(j, i) - beta_j), merged over J in the
+   same fixed order; then dloss/dL = scale * sum_I b_I^T X_I, summed over I in a fixed tree.
+
+So the gradient is the in-memory one to rounding (the in-memory sweep also drops weights below
+1e-16 of their row, which this dense evaluation keeps) and identical from run to run: the merge
+order never depends on the scheduler, and each task's BLAS runs on one thread. Memory per task: the
+two blocks of Z and a few (block rows x block rows) float64 matrices. Every pair is computed in
+float64 from Z in the data's dtype (float32 Z for float32 data, as in memory).
+
+Block pairs are numpy / engine calls in float64 (the engine computes the squared distances; exp,
+the S products and the reductions are numpy): dense work, about n^2 (3 exp + 4 k) per evaluation,
+where the in-memory sweep screens most pairs away (benchmarks/README.md, "Dask (issue 14)", has
+the per-iteration times).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ._base import blas_single_thread, minimize_lbfgs
+
+__all__ = ["is_dask_array", "pair_loss_grad", "fit_dask", "transform_dask"]
+
+_SCALE = {"nca": 2.0, "mlkr": -4.0}
+
+
+def is_dask_array(X) -> bool:
+    """True for a ``dask.array.Array`` (checked without importing dask)."""
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks") and hasattr(X, "dask")
+
+
+# ------------------------------------------------------------------------------ block tasks
+def _embed(block, L, dtype):
+    A = np.ascontiguousarray(block, dtype=dtype)
+    if not np.isfinite(A).all():
+        raise ValueError(f"X block of shape {A.shape} contains NaN or infinity")
+    Z = np.empty((A.shape[0], L.shape[0]), dtype)
+    _core.linear_map(A, None, np.ascontiguousarray(L, dtype=dtype), Z, 1)
+    return Z
+
+
+def _sqdist(ZI, ZJ, diag):
+    D = np.empty((ZI.shape[0], ZJ.shape[0]), ZI.dtype)
+    _core.block_pairwise(ZI, None if diag else ZJ, D, "sqeuclidean", None, n_threads=1)
+    D = D.astype(np.float64, copy=False)
+    if diag:
+        np.fill_diagonal(D, np.inf)  # a row's own term is excluded exactly
+    return D
+
+
+def _weights(objective, yI, yJ):
+    """w(i, j) for the rows of block I and the columns of block J."""
+    if objective == "nca":
+        return (yI[:, None] == yJ[None, :]).astype(np.float64)
+    return np.broadcast_to(yJ[None, :], (yI.shape[0], yJ.shape[0]))
+
+
+def _lse_pass(ZI, ZJ, yI, yJ, diag, objective):
+    """(m, s, w) of block I's rows over block J's columns."""
+    D = _sqdist(ZI, ZJ, diag)
+    m = D.min(axis=1)
+    finite = np.isfinite(m)
+    E = np.exp(np.where(finite, m, 0.0)[:, None] - D)  # exp(-inf) = 0 for the excluded diagonal
+    E[~finite] = 0.0
+    with blas_single_thread():
+        if objective == "nca":
+            w = (E * _weights("nca", yI, yJ)).sum(axis=1)
+        else:
+            w = E @ yJ
+    return m, E.sum(axis=1), w
+
+
+def _lse_merge(a, b):
+    """Merge two streaming log-sum-exp states of the same rows over disjoint columns."""
+    m = np.minimum(a[0], b[0])
+    fa = np.where(np.isfinite(a[0]), np.exp(np.where(np.isfinite(a[0]), m - a[0], 0.0)), 0.0)
+    fb = np.where(np.isfinite(b[0]), np.exp(np.where(np.isfinite(b[0]), m - b[0], 0.0)), 0.0)
+    return m, a[1] * fa + b[1] * fb, a[2] * fa + b[2] * fb
+
+
+def _rows(state, y, objective, weight):
+    """Per-row (m, s, alpha, beta, loss term) from the merged state; ``weight`` (None or the rows'
+    sample weights) scales a row's loss term and with it its factors (loss = sum_i w_i loss_i)."""
+    m, s, w = state
+    q = w / s
+    if objective == "nca":
+        alpha, beta, loss = np.ones_like(q), q, -q
+    else:
+        e = q - y
+        alpha, beta, loss = e, e * q, e * e
+    if weight is not None:
+        alpha, beta, loss = alpha * weight, beta * weight, loss * weight
+    return m, s, alpha, beta, loss
+
+
+def _s_pass(ZI, ZJ, rI, rJ, yI, yJ, diag, objective):
+    """Block I's share of b_i = sum_j S_ij (z_i - z_j) over block J."""
+    D = _sqdist(ZI, ZJ, diag)
+    P = np.exp(rI[0][:, None] - D) / rI[1][:, None]  # p_ij
+    PT = np.exp(rJ[0][None, :] - D) / rJ[1][None, :]  # p_ji
+    WIJ = _weights(objective, yI, yJ)
+    WJI = WIJ if objective == "nca" else np.broadcast_to(yI[:, None], D.shape)
+    S = P * (rI[2][:, None] * WIJ - rI[3][:, None]) + PT * (rJ[2][None, :] * WJI - rJ[3][None, :])
+    Z1 = ZI.astype(np.float64)
+    with blas_single_thread():
+        return S.sum(axis=1)[:, None] * Z1 - S @ ZJ.astype(np.float64)
+
+
+def _add(a, b):
+    return a + b
+
+
+def _grad_block(b, block, dtype, scale):
+    with blas_single_thread():
+        return scale * (b.T @ np.asarray(block, dtype=dtype).astype(np.float64))
+
+
+def _loss_block(r):
+    return float(np.sum(r[4]))
+
+
+def _tree(items, combine):
+    """A fixed binary tree of delayed combines over items (adjacent pairs, level by level)."""
+    import dask
+
+    items = list(items)
+    while len(items) > 1:
+        nxt = [dask.delayed(combine, pure=True)(items[t], items[t + 1]) for t in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
+
+
+def _graph(X, y_blocks, L, objective, dtype, w_blocks=None):
+    """Delayed (loss, grad) of one evaluation at L."""
+    import dask
+
+    blocks = X.to_delayed().ravel().tolist()
+    Ld = dask.delayed(np.ascontiguousarray(L, dtype=np.float64))
+    Z = [dask.delayed(_embed, pure=True)(b, Ld, dtype) for b in blocks]
+    B = len(blocks)
+    rows = []
+    for I in range(B):
+        parts = [
+            dask.delayed(_lse_pass, pure=True)(Z[I], Z[J], y_blocks[I], y_blocks[J], I == J, objective)
+            for J in range(B)
+        ]
+        wI = None if w_blocks is None else w_blocks[I]
+        rows.append(dask.delayed(_rows, pure=True)(_tree(parts, _lse_merge), y_blocks[I], objective, wI))
+    grads, losses = [], []
+    for I in range(B):
+        parts = [
+            dask.delayed(_s_pass, pure=True)(Z[I], Z[J], rows[I], rows[J], y_blocks[I], y_blocks[J], I == J, objective)
+            for J in range(B)
+        ]
+        bI = _tree(parts, _add)
+        grads.append(dask.delayed(_grad_block, pure=True)(bI, blocks[I], dtype, _SCALE[objective]))
+        losses.append(dask.delayed(_loss_block, pure=True)(rows[I]))
+    return _tree(losses, _add), _tree(grads, _add)
+
+
+def _prepared(X, y, objective):
+    from ..dask import check_array
+
+    X = check_array(X, "X")
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    if X.shape[0] < 2:
+        raise ValueError(f"X needs at least 2 samples, got shape {X.shape}")
+    if is_dask_array(y):
+        y = y.compute()
+    y = np.ravel(np.asarray(y))
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X and y have different numbers of samples: X has shape {X.shape}, y has shape {y.shape}")
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(int)
+    return X, y, dtype, starts
+
+
+def _split(v, starts):
+    return None if v is None else [np.ascontiguousarray(v[starts[i]:starts[i + 1]]) for i in range(len(starts) - 1)]
+
+
+def pair_loss_grad(X, y, L, objective, sample_weight=None):
+    """(loss, dloss/dL) of NCA (``y`` class codes 0..c-1) or MLKR (``y`` real targets) at L for a Dask
+    X, computed on the current Dask scheduler over X's row block pairs (see the module docstring);
+    ``sample_weight`` (None or one weight per row): loss = sum_i w_i loss_i, as the in-memory sweep."""
+    import dask
+
+    X, y, dtype, starts = _prepared(X, y, objective)
+    yb = _split(np.asarray(y, dtype=np.float64), starts)
+    wb = _split(None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64), starts)
+    loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype, wb))
+    return float(loss), np.asarray(grad)
+
+
+def _pca_init(X, dtype, k):
+    """init='pca' of ``_initial_components`` on a Dask X: eigenvectors of the scatter matrix."""
+    import dask.array as da
+
+    X64 = X.astype(np.float64)
+    mean = X64.mean(axis=0)
+    C = X64 - mean
+    S = da.compute(C.T @ C)[0]
+    with blas_single_thread():
+        w, V = np.linalg.eigh(S)
+    order = np.argsort(w)[::-1][:k]
+    comp = V[:, order].T
+    idx = np.argmax(np.abs(comp), axis=1)
+    comp *= np.sign(comp[np.arange(k), idx])[:, None]
+    return np.ascontiguousarray(comp)
+
+
+def fit_dask(est, X, y, objective, sample_weight=None):
+    """Fit NCA (objective 'nca') or MLKR ('mlkr') on a Dask X: L-BFGS as in memory, each evaluation a
+    Dask computation of the exact loss and gradient over the block pairs. NCA's ``class_weight`` and
+    MLKR's ``sample_weight`` weigh the rows' loss terms as in memory."""
+    from .._validation import sample_weights
+    from ._weights import class_weight_vector
+
+    X, y, dtype, starts = _prepared(X, y, objective)
+    n, d = X.shape
+    if objective == "nca":
+        classes, codes = np.unique(y, return_inverse=True)
+        if classes.shape[0] < 2:
+            raise ValueError(f"{type(est).__name__} needs labels of at least 2 classes; y has {classes.shape[0]}")
+        if classes.shape[0] >= n:
+            raise ValueError(f"{type(est).__name__}: fewer samples than classes is not learnable")
+        est.classes_ = classes
+        target = codes.astype(np.float64)
+        weights = class_weight_vector(getattr(est, "class_weight", None), codes, classes)
+    else:
+        target = np.asarray(y, dtype=np.float64)
+        if not np.isfinite(target).all():
+            raise ValueError("MLKR: the targets y contain NaN or infinity")
+        weights = sample_weights(sample_weight, n)
+    est.n_features_in_ = d
+    k = est._n_components_checked(d)
+    init = est.init
+    if isinstance(init, str) and init == "auto":  # the in-memory rule (_initial_components)
+        n_classes = len(np.unique(target)) if objective == "nca" else 0
+        if objective == "nca" and k <= min(d, n_classes - 1):
+            init = "lda"
+        elif k < min(d, n):
+            init = "pca"
+        else:
+            init = "identity"
+    if isinstance(init, str) and init == "lda":
+        raise ValueError(
+            "init='lda' (also what init='auto' picks here) needs the data in memory; with a Dask X pass "
+            "init='pca', 'identity', 'random' or an array"
+        )
+    if isinstance(init, str) and init == "pca":
+        L0 = _pca_init(X, dtype, k)
+    else:  # identity / random / an array: only the shape of X is read
+        stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))
+        L0 = est._initial_components(stand_in, target, k, init, has_classes=objective == "nca")
+    yb, wb = _split(target, starts), _split(weights, starts)
+    alpha = float(getattr(est, "alpha", 0.0) or 0.0)
+
+    def fun(L):
+        import dask
+
+        loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype, wb))
+        grad = np.asarray(grad, dtype=np.float64)
+        if alpha > 0:
+            loss += alpha * float(np.sum(L * L))
+            grad = grad + (2.0 * alpha) * L
+        return float(loss), grad
+
+    L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=est.max_iter, tol=est.tol, progress=est._progress(), dtype=dtype)
+    return est._set_components(L, dtype, n_iter=n_iter)
+
+
+def _transform_block(block, L, dtype):
+    A = np.ascontiguousarray(block, dtype=dtype)
+    out = np.empty((A.shape[0], L.shape[0]), dtype)
+    if A.shape[0]:
+        from ..dask import task_threads
+
+        _core.linear_map(A, None, L, out, task_threads())
+    return out
+
+
+def transform_dask(est, X):
+    """Lazy ``X @ components_.T`` of a Dask X (one engine call per row block, map_blocks)."""
+    from ..dask import check_array
+
+    L = est._components()
+    X = check_array(X, "X")
+    if X.shape[1] != L.shape[1]:
+        raise ValueError(f"X has {X.shape[1]} features (shape {X.shape}); components_ has shape {L.shape}")
+    dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+    L = np.ascontiguousarray(L, dtype=dtype)
+    return X.map_blocks(_transform_block, L, dtype, dtype=dtype, chunks=(X.chunks[0], (L.shape[0],)))
