@@ -213,10 +213,13 @@ class TopKSink final : public Sink<T> {
                 std::nth_element(all.begin(), all.begin() + (k_ - 1), all.end(), entry_less);
                 all.resize(size_t(k_));
             }
+            // ties are broken on the reported distance: values that differ in the last bit inside the
+            // search can round to one finished distance (a sqrt, a scale), which must keep index order
+            for (auto& e : all) e.first = finish(pb_, e.first);
             std::sort(all.begin(), all.end(), entry_less);
             for (index_t t = 0; t < k_; ++t) {
                 if (t < index_t(all.size())) {
-                    out_d[i * k_ + t] = finish(pb_, all[size_t(t)].first);
+                    out_d[i * k_ + t] = all[size_t(t)].first;
                     out_i[i * k_ + t] = all[size_t(t)].second;
                 } else {
                     out_d[i * k_ + t] = std::numeric_limits<T>::infinity();
@@ -361,13 +364,14 @@ class RadiusSink final : public Sink<T> {
                 row.insert(row.end(), l.begin(), l.end());
                 std::vector<std::pair<T, std::int64_t>>().swap(l);
             }
+            for (auto& e : row) e.first = finish(pb_, e.first);  // ties on the reported distance
             if (sort_results)
                 std::sort(row.begin(), row.end(), [](const auto& a, const auto& b) {
                     return key_less(a.first, a.second, b.first, b.second);
                 });
             size_t o = size_t(offsets[size_t(i)]);
             for (const auto& e : row) {
-                dist[o] = finish(pb_, e.first);
+                dist[o] = e.first;
                 idx[o] = e.second;
                 ++o;
             }
