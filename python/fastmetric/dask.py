@@ -136,7 +136,15 @@ def _as_dask(X, name):
 
 def check_array(X, name="X"):
     """X as a 2-D Dask array with known chunk sizes, at least one row and one feature, and one chunk
-    along the features (numpy input becomes a one-block Dask array); ValueError / TypeError otherwise."""
+    along the features (numpy input becomes a one-block Dask array); ValueError / TypeError otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastmetric.dask as fmd
+    >>> fmd.check_array(np.ones((10, 3))).chunks  # numpy becomes a one-block Dask array
+    ((10,), (3,))
+    """
     return _as_dask(X, name)
 
 
@@ -174,7 +182,14 @@ def _block(b, dtype, what, index, start, check_finite):
 def task_threads(n_threads=None):
     """The engine thread count of a task: ``n_threads`` when given, else the thread count of the Dask
     worker running it (``distributed.get_worker().state.nthreads``), else the local threaded
-    scheduler's pool size (``dask.config`` ``num_workers`` or the CPU count)."""
+    scheduler's pool size (``dask.config`` ``num_workers`` or the CPU count).
+
+    Examples
+    --------
+    >>> import fastmetric.dask as fmd
+    >>> fmd.task_threads(3)  # an explicit count wins; else the worker's thread count
+    3
+    """
     if n_threads is not None:
         return resolve_n_threads(n_threads)
     try:
@@ -375,6 +390,21 @@ def cdist(XA, XB, metric="euclidean", *, n_threads=None, check_finite=True, **kw
     Same metrics and keywords (``p``, ``V``, ``VI``, ``L``) and scipy's defaults: ``V`` / ``VI``
     estimated from the stacked rows of XA and XB (once, as one graph key). ``n_threads`` per task
     (None: the worker's thread count, see :func:`task_threads`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> D = fmd.cdist(dX, dX[:500], "euclidean")  # lazy (1000, 500), blocks like dX's rows
+    >>> D
+    dask.array<...>
+    >>> bool(np.array_equal(D.compute(), fm.cdist(X, X[:500])))  # bit for bit the in-memory result
+    True
     """
     A, B, dtype = _pair(XA, XB, ("XA", "XB"))
     name, core, estimate = _distance_setup(metric, kwargs, A.shape[1], dtype, "stacked")
@@ -388,7 +418,21 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, check_f
     """:func:`fastmetric.pairwise_distances` on Dask arrays (scikit-learn's rules for V / VI:
     estimated from X when Y is None, required when Y is given). With Y None only the upper block
     pairs are computed; the lower ones are their transposes, so the result is exactly symmetric
-    with a zero diagonal."""
+    with a zero diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> D = fmd.pairwise_distances(dX, metric="cityblock")  # upper block pairs computed, the rest transposed
+    >>> bool(np.array_equal(D.compute(), fm.pairwise_distances(X, metric="cityblock")))
+    True
+    """
     if Y is not None and Y is not X:
         if isinstance(metric, str) and metric.lower() in ("seuclidean", "mahalanobis"):
             _distance_setup(metric, kwargs, np.shape(X)[1] if np.ndim(X) == 2 else 1, np.float64, "given")
@@ -402,7 +446,21 @@ def pairwise_distances(X, Y=None, metric="euclidean", *, n_threads=None, check_f
 def pairwise_kernels(X, Y=None, metric="linear", *, filter_params=False, n_threads=None, check_finite=True, **kwds):
     """:func:`fastmetric.pairwise_kernels` on Dask arrays: linear, polynomial (poly), rbf, laplacian,
     sigmoid, cosine, chi2, additive_chi2, with the same parameters and defaults (gamma=None is
-    1 / n_features; ``L`` / ``VI`` for rbf and laplacian)."""
+    1 / n_features; ``L`` / ``VI`` for rbf and laplacian).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.pairwise_kernels(dX, metric="rbf", gamma=0.1)
+    >>> bool(np.allclose(K.compute(), fm.pairwise_kernels(X, metric="rbf", gamma=0.1), rtol=1e-12, atol=1e-15))
+    True
+    """
     if not isinstance(metric, str) or metric not in _KERNEL_ENGINE:
         raise ValueError(f"unknown kernel {metric!r}; supported: {', '.join(sorted(_KERNEL_ENGINE))}")
     engine = _KERNEL_ENGINE[metric]
@@ -438,44 +496,168 @@ def pairwise_kernels(X, Y=None, metric="linear", *, filter_params=False, n_threa
 
 
 def linear_kernel(X, Y=None, *, n_threads=None, check_finite=True):
-    """K = X Y^T on Dask arrays (:func:`fastmetric.linear_kernel`)."""
+    """K = X Y^T on Dask arrays (:func:`fastmetric.linear_kernel`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.linear_kernel(dX, dX[:500])  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.linear_kernel(X, X[:500]), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "linear", n_threads=n_threads, check_finite=check_finite)
 
 
 def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, n_threads=None, check_finite=True):
-    """K = (gamma <x, y> + coef0) ** degree on Dask arrays (gamma=None: 1 / n_features)."""
+    """K = (gamma <x, y> + coef0) ** degree on Dask arrays (gamma=None: 1 / n_features).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.polynomial_kernel(dX, dX[:500], degree=2)  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.polynomial_kernel(X, X[:500], degree=2), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "polynomial", degree=degree, gamma=gamma, coef0=coef0, n_threads=n_threads,
                             check_finite=check_finite)
 
 
 def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma |x - y|^2) on Dask arrays (optionally in the metric of ``L`` / ``VI``)."""
+    """K = exp(-gamma |x - y|^2) on Dask arrays (optionally in the metric of ``L`` / ``VI``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.rbf_kernel(dX, dX[:500], gamma=0.1)  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.rbf_kernel(X, X[:500], gamma=0.1), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "rbf", gamma=gamma, L=L, VI=VI, n_threads=n_threads, check_finite=check_finite)
 
 
 def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma |x - y|_1) on Dask arrays (``L`` / ``VI`` map the inputs first)."""
+    """K = exp(-gamma |x - y|_1) on Dask arrays (``L`` / ``VI`` map the inputs first).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.laplacian_kernel(dX, dX[:500], gamma=0.1)  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.laplacian_kernel(X, X[:500], gamma=0.1), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "laplacian", gamma=gamma, L=L, VI=VI, n_threads=n_threads,
                             check_finite=check_finite)
 
 
 def sigmoid_kernel(X, Y=None, gamma=None, coef0=1, *, n_threads=None, check_finite=True):
-    """K = tanh(gamma <x, y> + coef0) on Dask arrays."""
+    """K = tanh(gamma <x, y> + coef0) on Dask arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.sigmoid_kernel(dX, dX[:500], gamma=0.1)  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.sigmoid_kernel(X, X[:500], gamma=0.1), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "sigmoid", gamma=gamma, coef0=coef0, n_threads=n_threads, check_finite=check_finite)
 
 
 def cosine_similarity(X, Y=None, *, n_threads=None, check_finite=True):
-    """K = <x, y> / (|x| |y|) on Dask arrays (zero rows: similarity 0)."""
+    """K = <x, y> / (|x| |y|) on Dask arrays (zero rows: similarity 0).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.cosine_similarity(dX, dX[:500])  # lazy, one engine call per block pair
+    >>> K.shape, K.chunks[0]
+    ((1000, 500), (300, 300, 300, 100))
+    >>> bool(np.allclose(K.compute(), fm.cosine_similarity(X, X[:500]), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "cosine", n_threads=n_threads, check_finite=check_finite)
 
 
 def chi2_kernel(X, Y=None, gamma=1.0, *, n_threads=None, check_finite=True):
-    """K = exp(-gamma sum (x - y)^2 / (x + y)) on non-negative Dask arrays."""
+    """K = exp(-gamma sum (x - y)^2 / (x + y)) on non-negative Dask arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.chi2_kernel(dX, dX[:500], gamma=0.5)
+    >>> bool(np.allclose(K.compute(), fm.chi2_kernel(X, X[:500], gamma=0.5), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "chi2", gamma=gamma, n_threads=n_threads, check_finite=check_finite)
 
 
 def additive_chi2_kernel(X, Y=None, *, n_threads=None, check_finite=True):
-    """K = -sum (x - y)^2 / (x + y) on non-negative Dask arrays."""
+    """K = -sum (x - y)^2 / (x + y) on non-negative Dask arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.random((1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> K = fmd.additive_chi2_kernel(dX, dX[:500])
+    >>> bool(np.allclose(K.compute(), fm.additive_chi2_kernel(X, X[:500]), rtol=1e-12, atol=1e-15))
+    True
+    """
     return pairwise_kernels(X, Y, "additive_chi2", n_threads=n_threads, check_finite=check_finite)
 
 
@@ -546,6 +728,20 @@ def kneighbors(X, Y=None, k=5, metric="euclidean", *, return_distance=True, incl
     (query block, reference block) task runs the engine's top-k (``min(k, block rows)``); the
     per-block results are merged with :func:`fastmetric.merge_kneighbors` in a fixed binary tree
     over the reference blocks. Memory per task: the two blocks and (query rows x k) results.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> dist, idx = fmd.kneighbors(dX, k=5)  # each row's 5 nearest other rows, lazy
+    >>> d_mem, i_mem = fm.kneighbors(X, k=5)
+    >>> bool(np.array_equal(idx.compute(), i_mem)), bool(np.array_equal(dist.compute(), d_mem))
+    (True, True)
     """
     if isinstance(k, bool) or not isinstance(k, numbers.Integral):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
@@ -621,7 +817,22 @@ def radius_neighbors(X, Y=None, radius=1.0, metric="euclidean", *, return_distan
     ``(distances, indices)`` of per-query arrays (chunked like X's rows), equal to
     :func:`fastmetric.radius_neighbors`: indices global, each row in increasing index order or by
     (distance, index) with ``sort_results``. ``radius``: a number or a numpy vector with one radius
-    per query."""
+    per query.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import dask.array as da
+    >>> import fastmetric as fm
+    >>> import fastmetric.dask as fmd
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(1000, 8))
+    >>> dX = da.from_array(X, chunks=(300, 8))  # 4 row blocks
+    >>> dist, idx = fmd.radius_neighbors(dX, radius=2.0)  # lazy object arrays of per-query arrays
+    >>> d_mem, i_mem = fm.radius_neighbors(X, radius=2.0)
+    >>> all(np.array_equal(a, b) for a, b in zip(idx.compute(), i_mem))
+    True
+    """
     if isinstance(radius, (list, tuple, np.ndarray)) and np.ndim(radius) == 1:
         r = np.asarray(radius)
         if r.dtype.kind not in "iuf" or r.shape[0] != np.shape(X)[0]:
