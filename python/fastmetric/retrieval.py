@@ -219,9 +219,12 @@ class _Problem:
                 A = self.Q[rows]
             _, ind = _core.kneighbors(A, self.Rf, nn, self.engine_metric, exclude_self=False, n_threads=self.n_threads)
             if extra:
-                own = ind == rows[:, None]
-                own[~own.any(axis=1), -1] = True  # the query is not among them: drop the farthest
-                ind = ind[~own].reshape(rows.shape[0], k)
+                if np.array_equal(ind[:, 0], rows):
+                    ind = ind[:, 1:]  # the common case: every query is its own nearest (a view, no copy)
+                else:
+                    own = ind == rows[:, None]
+                    own[~own.any(axis=1), -1] = True  # the query is not among them: drop the farthest
+                    ind = ind[~own].reshape(rows.shape[0], k)
             yield rows, self.rcodes[ind] == self.qcodes[rows][:, None]
 
     def average(self, values, rows, average):
@@ -252,7 +255,7 @@ def _sweep(pb, k, want, at=None):
         rows_all.append(rows)
         R = pb.R[rows]
         m = np.minimum(R, k)
-        hits = np.cumsum(rel, axis=1, dtype=np.int64)  # hits[:, j] = relevant among the first j + 1
+        hits = np.cumsum(rel, axis=1, dtype=np.int32)  # hits[:, j] = relevant among the first j + 1
         pick = np.arange(rows.shape[0])
         if "precision_at_1" in want:
             out["precision_at_1"].append(rel[:, 0].astype(np.float64))
@@ -263,12 +266,12 @@ def _sweep(pb, k, want, at=None):
         if "r_precision" in want:
             out["r_precision"].append(hits[pick, m - 1] / m)
         if "mean_average_precision_at_r" in want or "mean_average_precision" in want:
-            prec = np.where(rel, hits / ranks, 0.0)  # rel_j P@j
+            # running sums of rel_j P@j: MAP@k is the last column, MAP@R the one at min(R, k)
+            ap = np.cumsum(np.where(rel, hits / ranks, 0.0), axis=1)
             if "mean_average_precision" in want:
-                out["mean_average_precision"].append(prec.sum(axis=1) / R)
+                out["mean_average_precision"].append(ap[:, -1] / R)
             if "mean_average_precision_at_r" in want:
-                within = ranks[None, :] <= m[:, None]
-                out["mean_average_precision_at_r"].append(np.where(within, prec, 0.0).sum(axis=1) / R)
+                out["mean_average_precision_at_r"].append(ap[pick, m - 1] / R)
     rows = np.concatenate(rows_all)
     return rows, {w: np.concatenate(v) for w, v in out.items()}
 
