@@ -131,6 +131,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=0, help="best of N (default: 3 below 50,000 rows, else 1)")
     ap.add_argument("--no-pml", action="store_true")
+    ap.add_argument("--sides", default=None, help="a subset of fm32,fm64,knn,pml (default: all)")
     ap.add_argument("--max-f64", type=int, default=20_000, help="run the float64 child up to this size")
     ap.add_argument("--json", default=None, help="append the raw results to this file")
     ap.add_argument("--child", default=None)
@@ -159,6 +160,8 @@ def main():
                 rows = {}
                 # float64 doubles the run time: it is there to check agreement, on the smaller sizes
                 sides = ["fm32"] + (["fm64"] if n <= args.max_f64 else []) + ["knn"] + (["pml"] if have_pml else [])
+                if args.sides:
+                    sides = [s for s in sides if s in args.sides.split(",")]
                 for side in sides:
                     python = PML_PYTHON if side == "pml" else sys.executable
                     r = run_child(python, side, fx, fy, k, args.threads, reps)
