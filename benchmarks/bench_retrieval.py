@@ -13,7 +13,9 @@ metrics in float32, in float64 (the same data upcast; up to ``--max-f64`` rows),
 ``fastmetric.kneighbors(X, k=k)`` self search (the k-NN floor: the ratio retrieval / k-NN is the
 issue's 1.25x target; the float32 child also times it in its own process, after its peak RSS). The PML child
 runs ``AccuracyCalculator(include=(precision_at_1, r_precision, mean_average_precision_at_r,
-mean_average_precision), k=k, device=cpu)`` on faiss-cpu. The scores of each pair are compared.
+mean_average_precision), k=k, device=cpu)`` on faiss-cpu; up to ``--max-f64`` rows a second PML child
+(``pml_fmknn``) runs PML's metric code on fastmetric's float64 neighbour lists (its ``knn_func``),
+which isolates the definitions from the k-NN's rounding. The scores of each pair are compared.
 """
 
 from __future__ import annotations
@@ -61,14 +63,23 @@ def child(args):
     y = np.load(args.data_y)
     k = args.k if args.k == "max_bin_count" else int(args.k)
     out = {}
-    if args.side == "pml":
+    if args.side in ("pml", "pml_fmknn"):
         import faiss
         import torch
         from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
+        from pytorch_metric_learning.utils.inference import return_results
 
         torch.set_num_threads(args.threads)
         faiss.omp_set_num_threads(args.threads)
-        calc = AccuracyCalculator(include=KEYS, k=k, device=torch.device("cpu"))
+        knn_func = None
+        if args.side == "pml_fmknn":  # PML's metric code on fastmetric's float64 neighbours (self included)
+            ranked = torch.from_numpy(np.load(args.knn_file))
+
+            def knn_func(query, kq, reference, ref_includes_query):
+                idx = ranked[:, : kq + int(ref_includes_query)]
+                return return_results(torch.zeros(idx.shape), idx, ref_includes_query)
+
+        calc = AccuracyCalculator(include=KEYS, k=k, device=torch.device("cpu"), knn_func=knn_func)
         Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
         run = lambda: calc.get_accuracy(Xt, yt)  # noqa: E731
     else:
@@ -105,10 +116,10 @@ def child(args):
     print("RESULT " + json.dumps(out))
 
 
-def run_child(python, side, fx, fy, k, threads, reps):
+def run_child(python, side, fx, fy, k, threads, reps, knn_file=None):
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     cmd = [python, os.path.abspath(__file__), "--child", side, "--data-x", fx, "--data-y", fy, "--k", str(k),
-           "--threads", str(threads), "--reps", str(reps)]
+           "--threads", str(threads), "--reps", str(reps)] + (["--knn-file", knn_file] if knn_file else [])
     t0 = time.perf_counter()
     p = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - t0
@@ -138,6 +149,7 @@ def main():
     ap.add_argument("--data-x")
     ap.add_argument("--data-y")
     ap.add_argument("--k")
+    ap.add_argument("--knn-file")
     args = ap.parse_args()
     if args.child:
         args.side = args.child
@@ -160,11 +172,23 @@ def main():
                 rows = {}
                 # float64 doubles the run time: it is there to check agreement, on the smaller sizes
                 sides = ["fm32"] + (["fm64"] if n <= args.max_f64 else []) + ["knn"] + (["pml"] if have_pml else [])
+                if have_pml and n <= args.max_f64:
+                    sides.append("pml_fmknn")
                 if args.sides:
                     sides = [s for s in sides if s in args.sides.split(",")]
+                knn_file = None
+                if "pml_fmknn" in sides:  # fastmetric's float64 ranking, the query itself included
+                    import fastmetric
+
+                    nn = int(np.bincount(y).max()) if k == "max_bin_count" else int(k) + 1
+                    X64 = X.astype(np.float64)
+                    knn_file = os.path.join(tmp, f"I{n}_{k}.npy")
+                    np.save(knn_file, fastmetric.kneighbors(X64, X64, k=nn, return_distance=False))
+                    del X64
                 for side in sides:
-                    python = PML_PYTHON if side == "pml" else sys.executable
-                    r = run_child(python, side, fx, fy, k, args.threads, reps)
+                    python = PML_PYTHON if side.startswith("pml") else sys.executable
+                    kf = knn_file if side == "pml_fmknn" else None
+                    r = run_child(python, side, fx, fy, k, args.threads, reps, kf)
                     rows[side] = r
                     if "error" in r:
                         print(f"{n} | {k} | {side} | failed: {r['error']}")
@@ -181,7 +205,7 @@ def main():
                 if "fm32" in ok and "knn" in ok:
                     ratio = ok["fm32"]["seconds"] / ok["knn"]["seconds"]
                     print(f"    retrieval / k-NN floor (separate processes): {ratio:.3f}x")
-                for a, b in (("fm32", "pml"), ("fm64", "pml"), ("fm32", "fm64")):
+                for a, b in (("fm32", "pml"), ("fm64", "pml"), ("fm32", "fm64"), ("fm64", "pml_fmknn")):
                     if a in ok and b in ok:
                         diff = max(abs(ok[a]["scores"][key] - ok[b]["scores"][key]) for key in KEYS)
                         print(f"    max |{a} - {b}| over the four scores: {diff:.3g}")

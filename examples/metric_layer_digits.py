@@ -21,8 +21,8 @@ on scikit-learn's bundled 8 x 8 digits (1,797 images, nothing downloaded):
 
 Run ``python examples/metric_layer_digits.py`` (``FASTMETRIC_EXAMPLE_QUICK=1`` for fewer iterations;
 ``FASTMETRIC_EXAMPLE_EXTRACTOR=numpy`` forces the numpy extractor). It takes a few seconds to about
-half a minute on two cores. The printed numbers of one run are in the closing note at the end of
-this file.
+half a minute on two cores. The printed numbers of one run of each path are in the closing note
+at the end of this file.
 
 The seed's own claim -- a metric layer on CNN features lifting CIFAR-10 accuracy from 85.3 % to
 90.1 % -- needs CIFAR-10 and a trained CNN, which this offline example does not have: it is not
@@ -214,4 +214,35 @@ if __name__ == "__main__":
 # %%
 # Closing note
 # ------------
-# (filled in below from measured runs)
+# One run of each path on this machine (2 shared cores, seed 0, the default settings; 450 test
+# images, so one image is 0.0022 of accuracy). 3-NN accuracy / MAP@R:
+#
+# **numpy features** (158-d, nothing learned):
+#
+# ===========  ================  ==================
+# metric       balanced (micro)  imbalanced (macro)
+# ===========  ================  ==================
+# euclidean    0.9689 / 0.4484   0.8569 / 0.4063
+# NCA          0.9667 / 0.5239   0.8564 / 0.4623
+# LMNN         0.9933 / 0.8078   0.9336 / 0.7925
+# KernelNCA    0.9689 / 0.6705   0.8851 / 0.6376
+# ===========  ================  ==================
+#
+# **CNN features** (64-d; torch 2.13 CPU, 15 epochs of cross-entropy):
+#
+# ===========  ================  ==================
+# metric       balanced (micro)  imbalanced (macro)
+# ===========  ================  ==================
+# euclidean    0.9867 / 0.7743   0.9205 / 0.7073
+# NCA          0.9733 / 0.7210   0.9181 / 0.6458
+# LMNN         0.9822 / 0.8354   0.9336 / 0.7483
+# KernelNCA    0.9800 / 0.7553   0.9139 / 0.6799
+# ===========  ================  ==================
+#
+# On the fixed features a metric layer is a large gain for retrieval (MAP@R 0.45 -> 0.81 with
+# LMNN) and, on the imbalanced split, for the rare classes' accuracy (macro 0.857 -> 0.934). On the
+# CNN's features, already trained for these classes, there is little left to learn: LMNN still
+# lifts MAP@R (0.774 -> 0.835) and the imbalanced macro accuracy (0.921 -> 0.934), while NCA and
+# KernelNCA, whose objectives look only at close neighbours, lower MAP@R; every metric layer's
+# accuracy stays within six test images (0.013) of the baseline's. The seed's CIFAR-10 figures (85.3 % -> 90.1 %) were not
+# reproduced or checked: that needs data and training this offline example does not have.
