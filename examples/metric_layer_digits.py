@@ -244,5 +244,6 @@ if __name__ == "__main__":
 # CNN's features, already trained for these classes, there is little left to learn: LMNN still
 # lifts MAP@R (0.774 -> 0.835) and the imbalanced macro accuracy (0.921 -> 0.934), while NCA and
 # KernelNCA, whose objectives look only at close neighbours, lower MAP@R; every metric layer's
-# accuracy stays within six test images (0.013) of the baseline's. The seed's CIFAR-10 figures (85.3 % -> 90.1 %) were not
-# reproduced or checked: that needs data and training this offline example does not have.
+# accuracy stays within six test images (0.013) of the baseline's. The seed's CIFAR-10 figures
+# (85.3 % -> 90.1 %) were not reproduced or checked: that needs data and training this offline
+# example does not have.

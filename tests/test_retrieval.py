@@ -309,5 +309,9 @@ def test_bad_input(data):
         retrieval.retrieval_scores(X, y, X[:, :3], y)
     with pytest.raises(ValueError, match="reference given without reference_labels"):
         retrieval.retrieval_scores(X, y, X)
+    with pytest.raises(TypeError, match="cannot be compared"):
+        retrieval.retrieval_scores(X, y, X, y.astype(str))
+    s = retrieval.retrieval_scores(X, y.astype(str), X, y.astype(str), ref_includes_query=True)
+    assert s == retrieval.retrieval_scores(X, y)  # string labels work as the integers do
     with pytest.raises(TypeError, match="query_labels must hold"):
         retrieval.retrieval_scores(X, np.array([object()] * X.shape[0]))

@@ -143,6 +143,11 @@ class _Problem:
         self.self_count = int(self.ref_includes_query)
 
         # class codes shared by queries and references
+        if (qlab.dtype.kind in "US") != (rlab.dtype.kind in "US"):
+            raise TypeError(
+                f"query_labels (dtype {qlab.dtype}) and reference_labels (dtype {rlab.dtype}) cannot be compared: "
+                "use strings for both or numbers for both"
+            )
         classes, codes = np.unique(np.concatenate([qlab, rlab]), return_inverse=True)
         codes = codes.astype(np.int64).reshape(-1)
         self.qcodes, self.rcodes = codes[: self.n_queries], codes[self.n_queries :]
