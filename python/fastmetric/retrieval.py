@@ -321,6 +321,16 @@ def retrieval_scores(
     float32 inputs are searched in float32, anything else in float64; NaN or infinite embeddings,
     labels of the wrong length, a single reference class, or no query with a relevant reference are
     ValueErrors.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> s = retrieval.retrieval_scores(X, y)
+    >>> s["k"], s["precision_at_1"], round(s["r_precision"], 4), round(s["mean_average_precision_at_r"], 4)
+    (2, 0.4, 0.3, 0.25)
     """
     average = _check_average(average)
     pb = _Problem(query, query_labels, reference, reference_labels, metric, L, ref_includes_query, n_threads)
@@ -350,7 +360,17 @@ def precision_at_k(query, query_labels, reference=None, reference_labels=None, *
                    ref_includes_query=None, average="micro", n_threads=None):
     """The fraction of each query's k nearest references that share its label, averaged over the
     queries (micro) or classes (macro); k=1 is pytorch-metric-learning's ``precision_at_1``.
-    The other parameters are those of :func:`retrieval_scores`."""
+    The other parameters are those of :func:`retrieval_scores`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> retrieval.precision_at_k(X, y, k=2)
+    0.4
+    """
     return _one("precision_at_k", query, query_labels, reference, reference_labels, metric, L, None,
                 ref_includes_query, average, n_threads, at=k)
 
@@ -359,7 +379,17 @@ def recall_at_k(query, query_labels, reference=None, reference_labels=None, *, k
                 ref_includes_query=None, average="micro", n_threads=None):
     """The fraction of queries with at least one same-label reference among their k nearest (the
     "Recall@K" of deep metric learning papers; equal to precision@1 at k=1). The other parameters
-    are those of :func:`retrieval_scores`."""
+    are those of :func:`retrieval_scores`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> retrieval.recall_at_k(X, y, k=2)
+    0.8
+    """
     return _one("recall_at_k", query, query_labels, reference, reference_labels, metric, L, None,
                 ref_includes_query, average, n_threads, at=k)
 
@@ -367,7 +397,17 @@ def recall_at_k(query, query_labels, reference=None, reference_labels=None, *, k
 def r_precision(query, query_labels, reference=None, reference_labels=None, *, metric="euclidean", L=None,
                 k="max_bin_count", ref_includes_query=None, average="micro", n_threads=None):
     """R-precision: the fraction of same-label references among each query's R nearest, R the number
-    of its same-label references (exact with the default k; see :func:`retrieval_scores`)."""
+    of its same-label references (exact with the default k; see :func:`retrieval_scores`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> round(retrieval.r_precision(X, y), 4)
+    0.3
+    """
     return _one("r_precision", query, query_labels, reference, reference_labels, metric, L, k,
                 ref_includes_query, average, n_threads)
 
@@ -375,7 +415,17 @@ def r_precision(query, query_labels, reference=None, reference_labels=None, *, m
 def map_at_r(query, query_labels, reference=None, reference_labels=None, *, metric="euclidean", L=None,
              k="max_bin_count", ref_includes_query=None, average="micro", n_threads=None):
     """MAP@R: mean average precision over each query's R nearest references (pytorch-metric-learning's
-    ``mean_average_precision_at_r``; exact with the default k; see :func:`retrieval_scores`)."""
+    ``mean_average_precision_at_r``; exact with the default k; see :func:`retrieval_scores`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> round(retrieval.map_at_r(X, y), 4)
+    0.25
+    """
     return _one("mean_average_precision_at_r", query, query_labels, reference, reference_labels, metric, L, k,
                 ref_includes_query, average, n_threads)
 
@@ -383,6 +433,16 @@ def map_at_r(query, query_labels, reference=None, reference_labels=None, *, metr
 def mean_average_precision(query, query_labels, reference=None, reference_labels=None, *, k="max_bin_count",
                            metric="euclidean", L=None, ref_includes_query=None, average="micro", n_threads=None):
     """Mean average precision at k: (1/R) sum_{j<=k} rel_j P@j per query (pytorch-metric-learning's
-    ``mean_average_precision``, divided by R). The other parameters are those of :func:`retrieval_scores`."""
+    ``mean_average_precision``, divided by R). The other parameters are those of :func:`retrieval_scores`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fastmetric import retrieval
+    >>> X = np.array([[0.0], [1.0], [2.0], [4.0], [8.0]])
+    >>> y = np.array([0, 0, 1, 0, 1])
+    >>> round(retrieval.mean_average_precision(X, y, k=2), 4)
+    0.35
+    """
     return _one("mean_average_precision", query, query_labels, reference, reference_labels, metric, L, k,
                 ref_includes_query, average, n_threads)
