@@ -11,6 +11,9 @@ from ._config import get_config, set_isa, set_output_pool, show_config
 from .distances import DISTANCE_METRICS, cdist, pairwise_distances, pdist, squareform
 from .neighbors import kneighbors, merge_kneighbors, radius_neighbors
 from . import losses
+
+# retrieval metrics (issue 15, part 1)
+from . import retrieval
 from .kernels import (
     KERNEL_METRICS,
     additive_chi2_kernel,
@@ -39,6 +42,7 @@ __all__ = [
     "laplacian_kernel",
     "merge_kneighbors",
     "radius_neighbors",
+    "retrieval",
     "linear_kernel",
     "losses",
     "pairwise_kernels",
