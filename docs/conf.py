@@ -68,3 +68,7 @@ html_theme_options = {
 # examples and the benchmarks page read files relative to the repository root
 sys.path.insert(0, os.path.abspath(os.path.join("..", "benchmarks")))
 os.environ.setdefault("FASTMETRIC_DOCS_BUILD", "1")
+# the gallery's metric-layer example: its short settings and the numpy extractor (no CNN training in the
+# documentation build, whether or not PyTorch is installed)
+os.environ.setdefault("FASTMETRIC_EXAMPLE_QUICK", "1")
+os.environ.setdefault("FASTMETRIC_EXAMPLE_EXTRACTOR", "numpy")
