@@ -3,7 +3,7 @@ A metric layer on CNN features: handwritten digits
 ==================================================
 
 The seed project's recipe for image recognition is a feature extractor followed by a *metric layer*:
-a Mahalanobis metric d(x, y) = |L (x - y)| learned on the frozen features, so that nearest-neighbour
+a Mahalanobis metric ``d(x, y) = |L (x - y)|`` learned on the frozen features, so that nearest-neighbour
 retrieval and classification use distances that mean "same class". This example runs it end to end
 on scikit-learn's bundled 8 x 8 digits (1,797 images, nothing downloaded):
 

@@ -539,7 +539,7 @@ def polynomial_kernel(X, Y=None, degree=3, gamma=None, coef0=1, *, n_threads=Non
 
 
 def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma |x - y|^2) on Dask arrays (optionally in the metric of ``L`` / ``VI``).
+    """``K = exp(-gamma |x - y|^2)`` on Dask arrays (optionally in the metric of ``L`` / ``VI``).
 
     Examples
     --------
@@ -560,7 +560,7 @@ def rbf_kernel(X, Y=None, gamma=None, *, L=None, VI=None, n_threads=None, check_
 
 
 def laplacian_kernel(X, Y=None, gamma=None, *, L=None, VI=None, n_threads=None, check_finite=True):
-    """K = exp(-gamma |x - y|_1) on Dask arrays (``L`` / ``VI`` map the inputs first).
+    """``K = exp(-gamma |x - y|_1)`` on Dask arrays (``L`` / ``VI`` map the inputs first).
 
     Examples
     --------
@@ -603,7 +603,7 @@ def sigmoid_kernel(X, Y=None, gamma=None, coef0=1, *, n_threads=None, check_fini
 
 
 def cosine_similarity(X, Y=None, *, n_threads=None, check_finite=True):
-    """K = <x, y> / (|x| |y|) on Dask arrays (zero rows: similarity 0).
+    """``K = <x, y> / (|x| |y|)`` on Dask arrays (zero rows: similarity 0).
 
     Examples
     --------

@@ -303,7 +303,7 @@ def retrieval_scores(
     reference, reference_labels : the searched set and its labels; ``None`` (the default) searches the
         queries themselves, each query excluded from its own neighbours.
     metric : ``"euclidean"`` (default), ``"sqeuclidean"`` (the same ranking), ``"cosine"`` (zero rows
-        are an error) or ``"mahalanobis"`` with ``L`` the (k, n_features) map, d(x, y) = |L (x - y)|.
+        are an error) or ``"mahalanobis"`` with ``L`` the (k, n_features) map, ``d(x, y) = |L (x - y)|``.
     k : neighbours ranked per query: ``"max_bin_count"`` (default; R-precision and MAP@R are then
         exact), an int, or None for every reference. An int larger than the references is an error.
     ref_includes_query : True when the first n_queries rows of ``reference`` are the queries (each

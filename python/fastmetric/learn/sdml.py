@@ -41,7 +41,7 @@ def shift_target(S):
 
 
 class _BaseSDML(MahalanobisMixin):
-    """SDML: M = argmin tr(S M) - log det M + sparsity_param * sum_{i != j} |M_ij| (the graphical
+    """SDML: ``M = argmin tr(S M) - log det M + sparsity_param * sum_{i != j} |M_ij|`` (the graphical
     lasso of S, :func:`sdml_covariance`), solved by scikit-learn's ``graphical_lasso``.
 
     S is indefinite whenever the dissimilar pairs outweigh the similar ones in some direction (the
@@ -137,7 +137,7 @@ class SDML(PairsClassifierMixin, _BaseSDML):
 
     The metric is the graphical lasso of S = M0^-1 + balance_param * sum_i y_i u_i u_i^T (u_i the
     difference of pair i, y_i = +1 similar / -1 dissimilar): minimise tr(S M) - log det M +
-    sparsity_param * sum_{i != j} |M_ij| over positive definite M (metric-learn 0.7's formulation).
+    ``sparsity_param * sum_{i != j} |M_ij|`` over positive definite M (metric-learn 0.7's formulation).
     An indefinite S is shifted to positive definite first (see Notes), so the result is always a
     finite, positive definite metric; metric-learn 0.7 fails there.
 
