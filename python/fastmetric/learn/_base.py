@@ -50,6 +50,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import resolve_n_threads
+from ._preprocessor import check_preprocessor, points_from_identifiers, tuples_from_identifiers
 
 try:  # the `learn` extra
     import scipy.optimize  # noqa: F401
@@ -290,8 +291,27 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
                 f"(shape {getattr(X, 'shape', '?')}), y has {n_y} labels (shape {np.shape(y)})"
             )
 
+    # ------------------------------------------------------------------ identifiers (preprocessor)
+    def _preprocessor_in_use(self, fitting):
+        """The resolved preprocessor: checked from ``self.preprocessor`` and stored as ``preprocessor_``
+        when fitting, the stored one afterwards (None when the learner has none)."""
+        if fitting:
+            self.preprocessor_ = check_preprocessor(getattr(self, "preprocessor", None), self._name())
+            return self.preprocessor_
+        return getattr(self, "preprocessor_", None)
+
+    def _points_input(self, X, *, fitting, what="X"):
+        """Point input: 1-D identifiers -> points through the preprocessor; 2-D points unchanged."""
+        return points_from_identifiers(X, self._preprocessor_in_use(fitting), self._name(), what)
+
+    def _tuples_input(self, T, size, *, fitting, what):
+        """Tuple input: (n, size) identifiers -> (n, size, n_features) points; 3-D tuples unchanged."""
+        return tuples_from_identifiers(T, self._preprocessor_in_use(fitting), size, self._name(), what)
+
     def _validate_unsupervised(self, X, *, reset=True, ensure_min_samples=2):
-        """X -> C-contiguous float32 (if given float32) or float64, finite, 2-D, >= 2 rows."""
+        """X -> C-contiguous float32 (if given float32) or float64, finite, 2-D, >= 2 rows.
+        X may be 1-D identifiers of points with a preprocessor (resolved here when ``reset``)."""
+        X = self._points_input(X, fitting=reset)
         X = _validate_data(self, X, reset=reset, dtype=_FLOATS, order="C", ensure_min_samples=ensure_min_samples)
         check_magnitude(X, self._name())
         return X
@@ -310,6 +330,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """
         if y is None:
             raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
+        X = self._points_input(X, fitting=True)
         if hasattr(X, "shape") and hasattr(y, "__len__"):
             self._check_y_length(X, y)
         X, y = _validate_data(
@@ -346,6 +367,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Validate (X, real-valued y) for regression learners; returns (X, y float64)."""
         if y is None:
             raise ValueError(f"{self._name()} requires y to be passed, but the target y is None")
+        X = self._points_input(X, fitting=True)
         if hasattr(X, "shape") and hasattr(y, "__len__"):
             self._check_y_length(X, y)
         X, y = _validate_data(self, X, y, dtype=_FLOATS, order="C", ensure_min_samples=2, y_numeric=True)
@@ -504,8 +526,12 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return getattr(self, "n_features_in_", None), "n_features"
 
     def transform(self, X):
-        """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64)."""
+        """Embed X: ``X @ components_.T`` (float32 in -> float32 out; other dtypes -> float64).
+
+        X is (n_samples, n_features) points, or 1-D identifiers of points when the learner was fitted
+        with a preprocessor."""
         L = self._components()
+        X = self._points_input(X, fitting=False)
         X = _validate_data(self, X, reset=False, dtype=_FLOATS, ensure_min_samples=1)
         if X.shape[1] != L.shape[1]:
             raise ValueError(f"X has {X.shape[1]} features (shape {X.shape}); components_ has shape {L.shape}")
@@ -547,7 +573,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _pairs_array(self, pairs):
         d = self._input_width()
-        P = np.asarray(pairs)
+        P = self._tuples_input(pairs, 2, fitting=False, what="pairs")
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
         if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:
@@ -558,7 +584,8 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return P
 
     def pair_distance(self, pairs):
-        """Learned distance of each pair; ``pairs`` has shape (n_pairs, 2, n_features)."""
+        """Learned distance of each pair; ``pairs`` has shape (n_pairs, 2, n_features), or (n_pairs, 2)
+        identifiers of points when the learner was fitted with a preprocessor."""
         P = self._pairs_array(pairs)
         diff = np.ascontiguousarray(P[:, 0, :] - P[:, 1, :])
         if diff.shape[0] == 0:

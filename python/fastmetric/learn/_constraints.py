@@ -22,8 +22,17 @@ import warnings
 import numpy as np
 
 from .._validation import check_int
+from ._weights import class_weight_vector
 
-__all__ = ["positive_negative_pairs", "chunks", "max_chunks", "default_n_constraints"]
+__all__ = [
+    "positive_negative_pairs",
+    "chunks",
+    "max_chunks",
+    "default_n_constraints",
+    "class_draw_weights",
+    "supervised_pair_constraints",
+    "supervised_quadruplet_constraints",
+]
 
 
 def default_n_constraints(n_classes: int, n_samples: int = 0) -> int:
@@ -52,8 +61,16 @@ def _known(y):
     return known, codes.ravel()
 
 
-def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10):
-    """Distinct unordered pairs (positions into codes) of same / different labels."""
+def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10, weights=None):
+    """Distinct unordered pairs (positions into codes) of same / different labels.
+
+    ``weights`` (None, or one number >= 0 per position, equal within a label): the first point is
+    drawn with probability proportional to its weight, and a dissimilar partner likewise among the
+    other labels' points, so a label's share of the draws is proportional to weight x count.
+    None draws uniformly (the random stream of the unweighted draws, unchanged).
+    """
+    if weights is not None:
+        return _draw_pairs_weighted(codes, n_wanted, same, rng, max_rounds, weights)
     n = codes.shape[0]
     order = np.argsort(codes, kind="stable")  # positions grouped by label
     counts = np.bincount(codes)
@@ -100,11 +117,88 @@ def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10):
     return a.astype(np.int64), b.astype(np.int64)
 
 
-def positive_negative_pairs(y, n_constraints, random_state=None):
+def _draw_pairs_weighted(codes, n_wanted, same, rng, max_rounds, weights):
+    """:func:`_draw_pairs` with drawing weights (see there); the same de-duplication by rounds."""
+    n = codes.shape[0]
+    w = np.asarray(weights, dtype=np.float64)
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n) - starts[codes[order]]
+    cum = np.concatenate(([0.0], np.cumsum(w[order])))  # mass of the first j points in label order
+    total = cum[-1]
+    group_lo = cum[starts]
+    group_mass = cum[starts + counts] - group_lo
+    if same:
+        ok = (counts[codes] > 1) & (w > 0)
+    else:
+        ok = (w > 0) & (total - group_mass[codes] > 1e-12 * total)
+    anchors = np.flatnonzero(ok)
+    if anchors.size == 0 or n_wanted == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    anchor_cum = np.cumsum(w[anchors])
+    seen = np.zeros(0, dtype=np.int64)
+    found_a, found_b = [], []
+    got = 0
+    for _ in range(max_rounds):
+        need = n_wanted - got
+        if need <= 0:
+            break
+        m = need + need // 4 + 8
+        u = rng.random(m) * anchor_cum[-1]
+        a = anchors[np.minimum(np.searchsorted(anchor_cum, u, side="right"), anchors.size - 1)]
+        c = codes[a]
+        if same:  # uniform among the other members of the label (their weights are equal)
+            r = np.minimum((rng.random(m) * (counts[c] - 1)).astype(np.int64), counts[c] - 2)
+            r += r >= rank[a]
+            b = order[starts[c] + r]
+        else:  # by weight among the other labels' points: skip the anchor label's mass
+            v = rng.random(m) * (total - group_mass[c])
+            v = np.where(v >= group_lo[c], v + group_mass[c], v)
+            pos = np.clip(np.searchsorted(cum, v, side="right") - 1, 0, n - 1)
+            b = order[pos]
+            keep = codes[b] != c  # rounding at a label boundary: drop, the next round redraws
+            a, b = a[keep], b[keep]
+        lo = np.minimum(a, b)
+        hi = np.maximum(a, b)
+        key = lo.astype(np.int64) * n + hi
+        _, first = np.unique(key, return_index=True)
+        first.sort()
+        key, a, b = key[first], a[first], b[first]
+        fresh = ~np.isin(key, seen)
+        key, a, b = key[fresh], a[fresh], b[fresh]
+        take = min(need, key.size)
+        found_a.append(a[:take])
+        found_b.append(b[:take])
+        seen = np.concatenate((seen, key[:take]))
+        got += take
+    a = np.concatenate(found_a) if found_a else np.zeros(0, np.int64)
+    b = np.concatenate(found_b) if found_b else np.zeros(0, np.int64)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def class_draw_weights(class_weight, codes, classes):
+    """Per-point drawing weights from ``class_weight`` (None, "balanced" or {label: weight}, validated
+    by :func:`~fastmetric.learn._weights.class_weight_vector`); None for None. ``codes`` are class
+    indices into ``classes``, -1 for unlabelled points (weight 0, never drawn); "balanced" counts the
+    labelled points only."""
+    if class_weight is None:
+        return None
+    codes = np.asarray(codes)
+    labelled = codes >= 0
+    w = np.zeros(codes.shape[0])
+    w[labelled] = class_weight_vector(class_weight, codes[labelled], classes)
+    return w
+
+
+def positive_negative_pairs(y, n_constraints, random_state=None, weights=None):
     """Index pairs ``(a, b, c, d)``: (a[i], b[i]) share a label, (c[i], d[i]) do not.
 
     Each array has at most ``n_constraints`` entries (fewer, with a warning, when the labels do not
-    allow that many distinct pairs). Indices refer to positions in ``y``.
+    allow that many distinct pairs). Indices refer to positions in ``y``. ``weights`` (one number
+    >= 0 per entry of ``y``, equal within a label, or None for uniform draws): a label's share of
+    the drawn pairs is proportional to its weight x its count (see :func:`class_draw_weights`).
     """
     from sklearn.utils import check_random_state
 
@@ -113,9 +207,10 @@ def positive_negative_pairs(y, n_constraints, random_state=None):
     # one Generator seeded from the RandomState: reproducible for an int / RandomState random_state
     rng = np.random.default_rng(rs.randint(0, 2**31 - 1, size=4))
     known, codes = _known(y)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)[known]
     out = []
     for same, kind in ((True, "similar"), (False, "dissimilar")):
-        a, b = _draw_pairs(codes, n_constraints, same, rng)
+        a, b = _draw_pairs(codes, n_constraints, same, rng, weights=w)
         if a.size < n_constraints:
             warnings.warn(
                 f"only {a.size} distinct {kind} pairs could be drawn from the labels "
@@ -127,26 +222,57 @@ def positive_negative_pairs(y, n_constraints, random_state=None):
     return tuple(out)
 
 
-def supervised_pair_constraints(codes, n_classes, n_constraints, random_state, learner, per_sample=False):
+def supervised_pair_constraints(
+    codes, n_classes, n_constraints, random_state, learner, per_sample=False, class_weight=None, classes=None
+):
     """Pairs drawn from class labels for a ``*_Supervised`` learner.
 
     Returns ``(idx, labels, rs)``: ``idx`` (n_pairs, 2) indices into the training points, ``labels``
     +1 (same class) / -1 (different classes) as int8, and the RandomState used, so the learner can
     keep drawing from it. ``n_constraints=None`` uses :func:`default_n_constraints` (with the number of
-    labelled points as its floor when ``per_sample``).
+    labelled points as its floor when ``per_sample``). ``class_weight`` (None, "balanced" or a dict
+    over ``classes``) weights the draws: a class's share is proportional to weight x count.
     """
     from sklearn.utils import check_random_state
 
+    weights = class_draw_weights(class_weight, codes, classes)
     if n_constraints is None:
         n_labelled = int(np.count_nonzero(np.asarray(codes) >= 0)) if per_sample else 0
         n_constraints = default_n_constraints(n_classes, n_labelled)
     rs = check_random_state(random_state)
-    a, b, c, d = positive_negative_pairs(codes, n_constraints, rs)
+    a, b, c, d = positive_negative_pairs(codes, n_constraints, rs, weights=weights)
     if a.size == 0:
         raise ValueError(f"no two training points share a class: {learner} cannot draw similar pairs")
     idx = np.concatenate((np.stack([a, b], axis=1), np.stack([c, d], axis=1)))
     labels = np.concatenate((np.ones(a.size, np.int8), -np.ones(c.size, np.int8)))
     return idx, labels, rs
+
+
+def supervised_quadruplet_constraints(
+    codes, n_classes, n_constraints, random_state, learner, class_weight=None, classes=None
+):
+    """Quadruplets (a, b, c, d) drawn from class labels: (a, b) of one class, (c, d) of two classes.
+
+    Returns ``(idx, rs)``: ``idx`` (m, 4) indices into the training points -- as many similar as
+    dissimilar pairs, metric-learn's ``same_length`` -- and the RandomState used.
+    ``n_constraints=None`` draws metric-learn's 20 * n_classes^2; ``class_weight`` as in
+    :func:`supervised_pair_constraints`.
+    """
+    from sklearn.utils import check_random_state
+
+    weights = class_draw_weights(class_weight, codes, classes)
+    if n_constraints is None:
+        n_constraints = default_n_constraints(n_classes)
+    else:
+        n_constraints = check_int(n_constraints, "n_constraints", minimum=1)
+    rs = check_random_state(random_state)
+    a, b, c, d = positive_negative_pairs(codes, n_constraints, rs, weights=weights)
+    m = min(a.size, c.size)
+    if m == 0:
+        raise ValueError(
+            f"{learner} cannot draw a quadruplet: it needs two points of one class and two of different classes"
+        )
+    return np.stack((a[:m], b[:m], c[:m], d[:m]), axis=1), rs
 
 
 def max_chunks(y, chunk_size):

@@ -6,8 +6,9 @@ a metric matrix M rather than on L (Covariance, ITML, MMC).
 Pair input (metric-learn 0.7 conventions, so a metric-learn user switches by changing the import)
     ``pairs`` is an array of shape (n_pairs, 2, n_features) -- the two points of each pair -- or,
     when the estimator was given ``preprocessor=X`` (an array of points) or a callable
-    ``preprocessor(indices) -> points``, an integer array of shape (n_pairs, 2) of row indices into
-    it. ``y`` holds +1 (similar) or -1 (dissimilar) per pair. Errors name the offending shape, value
+    ``preprocessor(identifiers) -> points``, an array of shape (n_pairs, 2) of identifiers: row
+    indices into X, or anything the callable maps (strings too); see :mod:`._preprocessor`.
+    ``y`` holds +1 (similar) or -1 (dissimilar) per pair. Errors name the offending shape, value
     or index: pairs of the wrong shape, labels outside {-1, +1}, indices outside ``X``, NaN/inf.
 
 Pair classifier (:class:`PairsClassifierMixin`)
@@ -154,56 +155,10 @@ class PairsMixin:
     _tuple_size = 2
 
     # ------------------------------------------------------------------ points of the pairs
-    def _preprocessor_points(self, idx):
-        prep = getattr(self, "preprocessor", None)
-        if callable(prep):
-            pts = np.asarray(prep(idx))
-            if pts.ndim != 2 or pts.shape[0] != idx.shape[0]:
-                raise ValueError(
-                    f"the preprocessor returned shape {pts.shape} for {idx.shape[0]} indices; "
-                    "expected (n_indices, n_features)"
-                )
-            return pts
-        X = getattr(self, "_preprocessor_array", None)
-        if X is None:
-            X = np.asarray(prep)
-            if X.ndim != 2:
-                raise ValueError(f"preprocessor must be a 2-D array of points or a callable; got shape {X.shape}")
-        bad = (idx < 0) | (idx >= X.shape[0])
-        if bad.any():
-            first = int(idx[np.argmax(bad)])
-            raise ValueError(
-                f"pairs refer to a missing point: index {first} is outside the preprocessor's {X.shape[0]} "
-                f"points (valid indices 0..{X.shape[0] - 1}); {int(bad.sum())} bad index(es) in all"
-            )
-        return X[idx]
-
-    def _pair_points(self, pairs):
-        """pairs -> float array (n_pairs, 2, n_features): float32 kept, other numbers -> float64."""
-        if hasattr(pairs, "toarray") or hasattr(pairs, "tocsr"):
-            raise TypeError("sparse input is not supported for pairs; pass a dense array")
-        P = np.asarray(pairs)
-        prep = getattr(self, "preprocessor", None)
-        if P.dtype == object:
-            raise TypeError("pairs must be a numeric array (got an object array: ragged or mixed input?)")
-        if P.ndim == 2 and P.shape[1] == 2 and prep is not None:
-            if P.dtype.kind not in "iu":
-                if P.dtype.kind == "f" and P.size and np.isfinite(P).all() and np.array_equal(P, np.round(P)):
-                    P = P.astype(np.int64)
-                else:
-                    raise ValueError(f"index pairs must be integers; got dtype {P.dtype}")
-            pts = self._preprocessor_points(P.astype(np.int64).ravel())
-            P = pts.reshape(P.shape[0], 2, pts.shape[1])
-        elif P.ndim == 2 and P.shape[1] == 2 and prep is None and P.dtype.kind in "iu":
-            raise ValueError(
-                f"pairs of shape {P.shape} look like index pairs, which need preprocessor=X (the array of "
-                "points) at construction; otherwise pass pairs of shape (n_pairs, 2, n_features)"
-            )
-        if P.ndim != 3 or P.shape[1] != 2:
-            raise ValueError(
-                f"pairs must have shape (n_pairs, 2, n_features) (or (n_pairs, 2) index pairs with a "
-                f"preprocessor); got shape {P.shape}"
-            )
+    def _pair_points(self, pairs, *, fitting=False):
+        """pairs -> float array (n_pairs, 2, n_features): float32 kept, other numbers -> float64.
+        (n_pairs, 2) identifiers go through the preprocessor (see :mod:`._preprocessor`)."""
+        P = self._tuples_input(pairs, 2, fitting=fitting, what="pairs")
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
         P = canonical_float(np.ascontiguousarray(P, dtype=float_dtype_of(P)))
@@ -215,7 +170,7 @@ class PairsMixin:
         """(pairs, y) -> (P float (n_pairs, 2, d), y int8 in {-1, +1}). On reset sets n_features_in_."""
         if y is None and reset:
             raise ValueError(f"{type(self).__name__}.fit needs pair labels y (+1 similar, -1 dissimilar)")
-        P = self._pair_points(pairs)
+        P = self._pair_points(pairs, fitting=reset)
         if P.shape[0] == 0:
             raise ValueError("no pairs given (0 pairs)")
         if P.shape[2] == 0:
@@ -223,8 +178,6 @@ class PairsMixin:
         check_magnitude(P, type(self).__name__)
         if reset:
             self.n_features_in_ = int(P.shape[2])
-            prep = getattr(self, "preprocessor", None)
-            self._preprocessor_array = None if (prep is None or callable(prep)) else np.asarray(prep)
         elif P.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"pairs have {P.shape[2]} features, but {type(self).__name__} was fitted with "

@@ -6,8 +6,9 @@ Tuple input (metric-learn 0.7 conventions)
     ``quadruplets`` is an array of shape (n, 4, n_features) -- points (a, b, c, d) meaning
     d(a, b) < d(c, d) -- and ``triplets`` one of shape (n, 3, n_features) -- points (a, b, c)
     meaning d(a, b) < d(a, c). With ``preprocessor=X`` (an array of points) or a callable
-    ``preprocessor(indices) -> points`` they may instead be integer arrays of shape (n, 4) / (n, 3)
-    of row indices. Errors name the offending shape, index or value.
+    ``preprocessor(identifiers) -> points`` they may instead be arrays of shape (n, 4) / (n, 3) of
+    identifiers (row indices into X, or anything the callable maps); 3-D tuples are taken as points
+    with or without a preprocessor (metric-learn's rule). Errors name the offending shape, index or value.
 
 Classifier API (:class:`QuadrupletsClassifierMixin`, :class:`TripletsClassifierMixin`)
     ``decision_function`` = learned distance of the second pair minus that of the first
@@ -53,38 +54,11 @@ class TuplesMixin(PairsMixin):
     def _tuple_kind(self):
         return _NAMES[self._tuple_size]
 
-    def _tuple_points(self, tuples):
-        """tuples -> float array (n, size, n_features): float32 kept, other numbers -> float64."""
-        size, kind = self._tuple_size, self._tuple_kind()
-        if hasattr(tuples, "toarray") or hasattr(tuples, "tocsr"):
-            raise TypeError(f"sparse input is not supported for {kind}; pass a dense array")
-        T = np.asarray(tuples)
-        prep = getattr(self, "preprocessor", None)
-        if T.dtype == object:
-            raise TypeError(f"{kind} must be a numeric array (got an object array: ragged or mixed input?)")
-        if T.ndim == 3 and prep is not None and T.shape[1] == size:
-            raise ValueError(
-                f"{kind} of shape {T.shape} hold points, but a preprocessor was given: with a preprocessor pass "
-                f"index {kind} of shape (n_{kind}, {size})"
-            )
-        if T.ndim == 2 and T.shape[1] == size and prep is not None:
-            if T.dtype.kind not in "iu":
-                if T.dtype.kind == "f" and T.size and np.isfinite(T).all() and np.array_equal(T, np.round(T)):
-                    T = T.astype(np.int64)
-                else:
-                    raise ValueError(f"index {kind} must be integers; got dtype {T.dtype}")
-            pts = self._preprocessor_points(T.astype(np.int64).ravel())
-            T = pts.reshape(T.shape[0], size, pts.shape[1])
-        elif T.ndim == 2 and T.shape[1] == size and prep is None and T.dtype.kind in "iu":
-            raise ValueError(
-                f"{kind} of shape {T.shape} look like index {kind}, which need preprocessor=X (the array of "
-                f"points) at construction; otherwise pass {kind} of shape (n_{kind}, {size}, n_features)"
-            )
-        if T.ndim != 3 or T.shape[1] != size:
-            raise ValueError(
-                f"{kind} must have shape (n_{kind}, {size}, n_features) (or (n_{kind}, {size}) index {kind} with a "
-                f"preprocessor); got shape {T.shape}"
-            )
+    def _tuple_points(self, tuples, *, fitting=False):
+        """tuples -> float array (n, size, n_features): float32 kept, other numbers -> float64.
+        (n, size) identifiers go through the preprocessor (see :mod:`._preprocessor`)."""
+        kind = self._tuple_kind()
+        T = self._tuples_input(tuples, self._tuple_size, fitting=fitting, what=kind)
         if T.dtype.kind not in "fiub":
             raise TypeError(f"{kind} must be numeric, got dtype {T.dtype}")
         T = canonical_float(np.ascontiguousarray(T, dtype=float_dtype_of(T)))
@@ -95,7 +69,7 @@ class TuplesMixin(PairsMixin):
     def _validate_tuples(self, tuples, *, reset=True):
         """tuples -> float (n, size, d); on reset sets ``n_features_in_``, else checks it."""
         kind = self._tuple_kind()
-        T = self._tuple_points(tuples)
+        T = self._tuple_points(tuples, fitting=reset)
         if T.shape[0] == 0:
             raise ValueError(f"no {kind} given (0 {kind}, shape {T.shape})")
         if T.shape[2] == 0:
@@ -103,8 +77,6 @@ class TuplesMixin(PairsMixin):
         check_magnitude(T, type(self).__name__)
         if reset:
             self.n_features_in_ = int(T.shape[2])
-            prep = getattr(self, "preprocessor", None)
-            self._preprocessor_array = None if (prep is None or callable(prep)) else np.asarray(prep)
         elif T.shape[2] != self.n_features_in_:
             raise ValueError(
                 f"{kind} have {T.shape[2]} features (shape {T.shape}), but {type(self).__name__} was fitted with "

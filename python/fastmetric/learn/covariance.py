@@ -22,8 +22,10 @@ class Covariance(MahalanobisMixin):
 
     Parameters
     ----------
-    preprocessor : None
-        Accepted for metric-learn compatibility; must be None.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
 
     Attributes
     ----------
@@ -46,9 +48,8 @@ class Covariance(MahalanobisMixin):
         self.preprocessor = preprocessor
 
     def fit(self, X, y=None):
-        """Learn M = Cov(X)^+ from X (n_samples >= 2, n_features); y is ignored."""
-        if self.preprocessor is not None:
-            raise ValueError("Covariance learns from points X: preprocessor must be None")
+        """Learn M = Cov(X)^+ from X (n_samples >= 2, n_features), or 1-D identifiers of points with a
+        preprocessor; y is ignored."""
         X = self._validate_unsupervised(X)
         Xd = np.asarray(X, dtype=np.float64)
         with blas_single_thread():

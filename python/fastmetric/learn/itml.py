@@ -137,8 +137,9 @@ class ITML(PairsClassifierMixin, _BaseITML):
         constant directions so that it is).
     verbose : bool
         Print the convergence measure per sweep.
-    preprocessor : array (n_points, d), callable or None
-        Lets ``pairs`` be (n_pairs, 2) index pairs into these points.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets ``pairs`` be (n_pairs, 2) identifiers of points -- row indices into the array, or anything
+        the callable maps to an array of points (strings too) --, and X in ``transform`` 1-D identifiers.
     random_state : int, RandomState or None
         Seed for ``prior="random"``.
 
@@ -189,8 +190,17 @@ class ITML_Supervised(_BaseITML):
     Parameters are those of :class:`ITML` plus ``n_constraints`` (default None: metric-learn's
     20 * n_classes^2, or the number of training points (at most 1000) when that is larger -- see
     :func:`~fastmetric.learn._constraints.default_n_constraints`; pass ``20 * n_classes**2`` to draw
-    exactly metric-learn's count). ``fit(X, y, bounds=None)``: the default bounds are the 5th / 95th percentiles of
-    the pairwise distances of the training points.
+    exactly metric-learn's count) and ``class_weight``. ``fit(X, y, bounds=None)``: the default bounds are the
+    5th / 95th percentiles of the pairwise distances of the training points. X may be 1-D identifiers of points
+    with a ``preprocessor``.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        Weights of the classes in the drawing of the constraints (scikit-learn's convention): a
+        class's share of the drawn pairs is proportional to its weight x its count, so "balanced"
+        gives every class an equal share; None (default) draws uniformly over the points, as
+        metric-learn does (majority classes dominate).
 
     Examples
     --------
@@ -211,6 +221,7 @@ class ITML_Supervised(_BaseITML):
         verbose=False,
         preprocessor=None,
         random_state=None,
+        class_weight=None,
     ):
         super().__init__(
             gamma=gamma,
@@ -222,13 +233,21 @@ class ITML_Supervised(_BaseITML):
             random_state=random_state,
         )
         self.n_constraints = n_constraints
+        self.class_weight = class_weight
 
     def fit(self, X, y, bounds=None):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
         idx, labels, rs = supervised_pair_constraints(
-            codes, len(self.classes_), self.n_constraints, self.random_state, "ITML_Supervised", per_sample=True
+            codes,
+            len(self.classes_),
+            self.n_constraints,
+            self.random_state,
+            "ITML_Supervised",
+            per_sample=True,
+            class_weight=self.class_weight,
+            classes=self.classes_,
         )
         # duplicate training points may form pairs of identical points: dropped silently here
         return self._fit_pairs(X[idx], labels, bounds, X, rs, warn_identical=False)

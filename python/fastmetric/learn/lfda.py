@@ -43,8 +43,10 @@ class LFDA(MahalanobisMixin):
     embedding_type : {"weighted", "orthonormalized", "plain"}, default="weighted"
         "weighted" scales each component by sqrt(lambda) (metric-learn's default), "orthonormalized"
         makes the components orthonormal, "plain" keeps the S_w-normalised eigenvectors.
-    preprocessor : None
-        Accepted for metric-learn compatibility; must be None.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
 
     Attributes
     ----------
@@ -69,8 +71,6 @@ class LFDA(MahalanobisMixin):
 
     def fit(self, X, y):
         """Learn ``components_`` from X (n_samples, n_features) and class labels y."""
-        if self.preprocessor is not None:
-            raise ValueError("LFDA learns from points X: preprocessor must be None")
         if self.embedding_type not in ("weighted", "orthonormalized", "plain"):
             raise ValueError(
                 f"embedding_type must be 'weighted', 'orthonormalized' or 'plain'; got {self.embedding_type!r}"

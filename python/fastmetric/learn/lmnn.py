@@ -73,6 +73,10 @@ class LMNN(MahalanobisMixin):
     learn_rate, min_iter : ignored
         Accepted so that metric-learn code runs unchanged; the L-BFGS solver chooses its own steps
         and stops on ``convergence_tol`` / ``max_iter``.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
 
     Attributes
     ----------
@@ -107,6 +111,7 @@ class LMNN(MahalanobisMixin):
         learn_rate=None,
         min_iter=None,
         class_weight=None,
+        preprocessor=None,
     ):
         self.class_weight = class_weight
         self.n_neighbors = n_neighbors
@@ -121,6 +126,7 @@ class LMNN(MahalanobisMixin):
         self.n_threads = n_threads
         self.learn_rate = learn_rate
         self.min_iter = min_iter
+        self.preprocessor = preprocessor
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):

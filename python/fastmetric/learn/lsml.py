@@ -7,7 +7,7 @@ from scipy.linalg import cho_solve, solve_triangular
 
 from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import default_n_constraints, positive_negative_pairs
+from ._constraints import supervised_quadruplet_constraints
 from ._pairs import components_from_metric, metric_prior
 from ._tuples import QuadrupletsClassifierMixin, tuple_differences
 
@@ -216,8 +216,9 @@ class LSML(QuadrupletsClassifierMixin, _BaseLSML):
         "covariance" is the inverse covariance of the points, completed on constant directions).
     verbose : bool, default=False
         Print the loss and gradient norm per iteration.
-    preprocessor : array (n_points, d), callable or None
-        Lets ``quadruplets`` be (n, 4) index quadruplets into these points.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets ``quadruplets`` be (n, 4) identifiers of points -- row indices into the array, or anything
+        the callable maps to an array of points (strings too) --, and X in ``transform`` 1-D identifiers.
     random_state : int, RandomState or None
         Seed for ``prior="random"``.
 
@@ -270,7 +271,16 @@ class LSML_Supervised(_BaseLSML):
     Parameters are those of :class:`LSML` plus ``n_constraints`` (default None: metric-learn's
     20 * n_classes^2 quadruplets; fewer, with a warning, when the labels do not allow that many
     distinct pairs) and ``weights`` (one number per drawn quadruplet, or None for equal weights).
-    Labels < 0 mark unlabelled points, never drawn (metric-learn's partial labels).
+    Labels < 0 mark unlabelled points, never drawn (metric-learn's partial labels). X may be 1-D
+    identifiers of points with a ``preprocessor``.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        Weights of the classes in the drawing of the constraints (scikit-learn's convention): a
+        class's share of the drawn quadruplets' pairs is proportional to its weight x its count, so "balanced"
+        gives every class an equal share; None (default) draws uniformly over the points, as
+        metric-learn does (majority classes dominate).
 
     Examples
     --------
@@ -291,6 +301,7 @@ class LSML_Supervised(_BaseLSML):
         verbose=False,
         preprocessor=None,
         random_state=None,
+        class_weight=None,
     ):
         super().__init__(
             tol=tol,
@@ -302,24 +313,21 @@ class LSML_Supervised(_BaseLSML):
         )
         self.n_constraints = n_constraints
         self.weights = weights
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         """Draw quadruplets from the labels y and learn M on X (n_samples, n_features)."""
-        from sklearn.utils import check_random_state
 
         self._check_params()
-        if self.preprocessor is not None:
-            raise ValueError("LSML_Supervised.fit takes the points X themselves; preprocessor must be None")
         X, codes = self._validate_supervised(X, y, partial=True)
-        n = self.n_constraints
-        n = default_n_constraints(len(self.classes_)) if n is None else check_int(n, "n_constraints", minimum=1)
-        rs = check_random_state(self.random_state)
-        a, b, c, d = positive_negative_pairs(codes, n, rs)
-        m = min(a.size, c.size)  # metric-learn's same_length: as many similar as dissimilar pairs
-        if m == 0:
-            raise ValueError(
-                "LSML_Supervised cannot draw a quadruplet: it needs two points of one class and two of different "
-                "classes"
-            )
-        T = X[np.stack((a[:m], b[:m], c[:m], d[:m]), axis=1)]
+        idx, _ = supervised_quadruplet_constraints(
+            codes,
+            len(self.classes_),
+            self.n_constraints,
+            self.random_state,
+            "LSML_Supervised",
+            class_weight=self.class_weight,
+            classes=self.classes_,
+        )
+        T = X[idx]
         return self._fit_quadruplets(T, self.weights, X, what="quadruplets drawn from the labels")

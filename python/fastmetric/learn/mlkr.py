@@ -48,8 +48,10 @@ class MLKR(MahalanobisMixin):
         Maximum L-BFGS iterations.
     verbose : bool
         Print loss, gradient norm and elapsed time per iteration.
-    preprocessor : None
-        Accepted for metric-learn compatibility (MLKR takes points, not tuples); must be None.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
     random_state : int, RandomState or None
         Seed for ``init="random"``.
     n_threads : int or None
@@ -98,8 +100,6 @@ class MLKR(MahalanobisMixin):
         check_int(self.max_iter, "max_iter")
         check_real(self.tol, "tol", low=0, allow_none=True)
         check_real(self.alpha, "alpha", low=0, finite=True)
-        if self.preprocessor is not None:
-            raise ValueError("MLKR learns from points X, not tuples: preprocessor must be None")
         if isinstance(self.init, str) and self.init == "lda":
             raise ValueError("init='lda' needs class labels; MLKR's targets are real values")
 

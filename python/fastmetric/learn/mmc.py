@@ -232,8 +232,9 @@ _PARAMS_DOC = """
         metric-learn's diagonal optimum lies); rankings do not depend on it.
     verbose : bool
         Print -J, the gradient norm and the step per iteration.
-    preprocessor : array (n_points, d), callable or None
-        Lets ``pairs`` be (n_pairs, 2) index pairs into these points.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets ``pairs`` be (n_pairs, 2) identifiers of points -- row indices into the array, or anything
+        the callable maps to an array of points (strings too) --, and X in ``transform`` 1-D identifiers.
     random_state : int, RandomState or None
         Seed for ``init="random"`` (and, for MMC_Supervised, the drawing of the constraints).
     regularization : float, default=2.0
@@ -292,6 +293,11 @@ class MMC_Supervised(_BaseMMC):
         + _PARAMS_DOC.replace("tol : float\n", "tol : float, default=1e-6\n")
         + """    n_constraints : int or None
         Pairs of each kind (None: 20 * n_classes^2, as metric-learn).
+    class_weight : None, "balanced" or dict
+        Weights of the classes in the drawing of the constraints (scikit-learn's convention): a
+        class's share of the drawn pairs is proportional to its weight x its count, so "balanced"
+        gives every class an equal share; None (default) draws uniformly over the points, as
+        metric-learn does (majority classes dominate).
 
     Examples
     --------
@@ -316,6 +322,7 @@ class MMC_Supervised(_BaseMMC):
         preprocessor=None,
         random_state=None,
         regularization=2.0,
+        class_weight=None,
     ):
         super().__init__(
             max_iter=max_iter,
@@ -330,12 +337,19 @@ class MMC_Supervised(_BaseMMC):
             regularization=regularization,
         )
         self.n_constraints = n_constraints
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
         idx, labels, rs = supervised_pair_constraints(
-            codes, len(self.classes_), self.n_constraints, self.random_state, "MMC_Supervised"
+            codes,
+            len(self.classes_),
+            self.n_constraints,
+            self.random_state,
+            "MMC_Supervised",
+            class_weight=self.class_weight,
+            classes=self.classes_,
         )
         return self._fit_pairs(X[idx], labels, X, rs)

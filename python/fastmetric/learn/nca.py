@@ -45,6 +45,10 @@ class NCA(MahalanobisMixin):
         Weights of the points' terms in the objective by their class (scikit-learn's convention:
         "balanced" is n_samples / (n_classes * count(class)); a dict {label: weight}, other classes 1):
         the loss becomes -sum_i w_i p_i, so a minority class counts as much as a majority one.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
 
     Attributes
     ----------
@@ -81,6 +85,7 @@ class NCA(MahalanobisMixin):
         random_state=None,
         n_threads=None,
         class_weight=None,
+        preprocessor=None,
     ):
         self.n_components = n_components
         self.init = init
@@ -90,6 +95,7 @@ class NCA(MahalanobisMixin):
         self.random_state = random_state
         self.n_threads = n_threads
         self.class_weight = class_weight
+        self.preprocessor = preprocessor
 
     def _check_params(self):
         check_int(self.max_iter, "max_iter")

@@ -49,8 +49,10 @@ class RCA(MahalanobisMixin):
     regularization : float, default=1e-3
         Floor of the relative inner variances mu, as a fraction of the largest (see above); 0 gives
         plain C^-1 where C is invertible on the span (and an error where it is not).
-    preprocessor : None
-        Accepted for metric-learn compatibility; must be None.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets inputs be identifiers of points: 1-D X in ``fit`` / ``transform``, (n_pairs, 2) in
+        ``pair_distance`` -- row indices into the array, or anything the callable maps to an array of
+        points (strings too); 2-D points are still accepted as they are.
 
     Attributes
     ----------
@@ -76,8 +78,6 @@ class RCA(MahalanobisMixin):
         self.preprocessor = preprocessor
 
     def _check_params(self):
-        if self.preprocessor is not None:
-            raise ValueError("RCA learns from points X: preprocessor must be None")
         check_real(self.regularization, "regularization", low=0, finite=True)
 
     def fit(self, X, chunks):

@@ -151,8 +151,9 @@ class SDML(PairsClassifierMixin, _BaseSDML):
         M0 (positive definite).
     verbose : bool, default=False
         Print the graphical lasso's progress.
-    preprocessor : array (n_points, d), callable or None
-        Lets ``pairs`` be (n_pairs, 2) index pairs into these points.
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets ``pairs`` be (n_pairs, 2) identifiers of points -- row indices into the array, or anything
+        the callable maps to an array of points (strings too) --, and X in ``transform`` 1-D identifiers.
     random_state : int, RandomState or None
         Seed for ``prior="random"``.
 
@@ -205,7 +206,16 @@ class SDML_Supervised(_BaseSDML):
     many dissimilar pairs (different classes), drawn with ``random_state``.
 
     Parameters are those of :class:`SDML` plus ``n_constraints`` (default None: metric-learn's
-    20 * n_classes^2). Labels < 0 mark unlabelled points, never drawn.
+    20 * n_classes^2) and ``class_weight``. Labels < 0 mark unlabelled points, never drawn. X may be 1-D
+    identifiers of points with a ``preprocessor``.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        Weights of the classes in the drawing of the constraints (scikit-learn's convention): a
+        class's share of the drawn pairs is proportional to its weight x its count, so "balanced"
+        gives every class an equal share; None (default) draws uniformly over the points, as
+        metric-learn does (majority classes dominate).
 
     Examples
     --------
@@ -230,6 +240,7 @@ class SDML_Supervised(_BaseSDML):
         verbose=False,
         preprocessor=None,
         random_state=None,
+        class_weight=None,
     ):
         super().__init__(
             balance_param=balance_param,
@@ -240,14 +251,19 @@ class SDML_Supervised(_BaseSDML):
             random_state=random_state,
         )
         self.n_constraints = n_constraints
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         """Draw pairs from the labels y and learn M on X (n_samples, n_features)."""
         self._check_params()
-        if self.preprocessor is not None:
-            raise ValueError("SDML_Supervised.fit takes the points X themselves; preprocessor must be None")
         X, codes = self._validate_supervised(X, y, partial=True)
         idx, labels, rs = supervised_pair_constraints(
-            codes, len(self.classes_), self.n_constraints, self.random_state, "SDML_Supervised"
+            codes,
+            len(self.classes_),
+            self.n_constraints,
+            self.random_state,
+            "SDML_Supervised",
+            class_weight=self.class_weight,
+            classes=self.classes_,
         )
         return self._fit_pairs(X[idx], labels, X, rs)
