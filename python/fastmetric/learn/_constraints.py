@@ -64,9 +64,9 @@ def _known(y):
 def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10, weights=None):
     """Distinct unordered pairs (positions into codes) of same / different labels.
 
-    ``weights`` (None, or one number >= 0 per position, equal within a label): the first point is
-    drawn with probability proportional to its weight, and a dissimilar partner likewise among the
-    other labels' points, so a label's share of the draws is proportional to weight x count.
+    ``weights`` (None, or one number >= 0 per position, equal within a label): a label's share of
+    the pairs (by their first point) is proportional to its weight x its count, and a dissimilar
+    partner is drawn by weight among the other labels' points; see :func:`_draw_pairs_weighted`.
     None draws uniformly (the random stream of the unweighted draws, unchanged).
     """
     if weights is not None:
@@ -117,8 +117,38 @@ def _draw_pairs(codes, n_wanted, same, rng, max_rounds=10, weights=None):
     return a.astype(np.int64), b.astype(np.int64)
 
 
+def _quotas(n_wanted, mass, cap):
+    """Integers q_c <= cap_c summing to n_wanted (or to sum(cap) when smaller), proportional to
+    ``mass`` by largest remainders; what a full class cannot take goes to the others."""
+    q = np.zeros(mass.size, dtype=np.int64)
+    active = (mass > 0) & (cap > 0)
+    left = int(n_wanted)
+    while left > 0 and active.any():
+        idx = np.flatnonzero(active)
+        share = left * mass[idx] / mass[idx].sum()
+        add = np.floor(share).astype(np.int64)
+        extra = left - int(add.sum())
+        if extra > 0:  # largest remainders first, ties by class order
+            add[np.argsort(-(share - add), kind="stable")[:extra]] += 1
+        add = np.minimum(add, cap[idx] - q[idx])
+        if add.sum() == 0:
+            break
+        q[idx] += add
+        left -= int(add.sum())
+        active &= q < cap
+    return q
+
+
 def _draw_pairs_weighted(codes, n_wanted, same, rng, max_rounds, weights):
-    """:func:`_draw_pairs` with drawing weights (see there); the same de-duplication by rounds."""
+    """:func:`_draw_pairs` with drawing weights (see there).
+
+    Each label c first gets its quota of the pairs, proportional to its weight x its count (similar
+    pairs: at most the n_c (n_c - 1) / 2 distinct pairs it has; the rest goes to the other labels).
+    Rounds then draw first points uniformly inside the labels still short of their quota, in
+    proportion to the shortfall, and partners as in the unweighted draw (dissimilar: by weight among
+    the other labels' points), de-duplicating as they go; so the shares hold exactly even where small
+    labels run into duplicates.
+    """
     n = codes.shape[0]
     w = np.asarray(weights, dtype=np.float64)
     order = np.argsort(codes, kind="stable")
@@ -131,25 +161,27 @@ def _draw_pairs_weighted(codes, n_wanted, same, rng, max_rounds, weights):
     group_lo = cum[starts]
     group_mass = cum[starts + counts] - group_lo
     if same:
-        ok = (counts[codes] > 1) & (w > 0)
+        cap = counts * (counts - 1) // 2
+        mass = np.where(counts > 1, group_mass, 0.0)
     else:
-        ok = (w > 0) & (total - group_mass[codes] > 1e-12 * total)
-    anchors = np.flatnonzero(ok)
-    if anchors.size == 0 or n_wanted == 0:
+        cap = np.full(counts.size, np.iinfo(np.int64).max // 4)
+        mass = np.where(total - group_mass > 1e-12 * total, group_mass, 0.0)
+    quota = _quotas(n_wanted, mass, cap)
+    if quota.sum() == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    anchor_cum = np.cumsum(w[anchors])
+    got = np.zeros(counts.size, dtype=np.int64)
     seen = np.zeros(0, dtype=np.int64)
     found_a, found_b = [], []
-    got = 0
     for _ in range(max_rounds):
-        need = n_wanted - got
+        short = quota - got
+        need = int(short.sum())
         if need <= 0:
             break
         m = need + need // 4 + 8
-        u = rng.random(m) * anchor_cum[-1]
-        a = anchors[np.minimum(np.searchsorted(anchor_cum, u, side="right"), anchors.size - 1)]
-        c = codes[a]
-        if same:  # uniform among the other members of the label (their weights are equal)
+        short_cum = np.cumsum(short)
+        c = np.minimum(np.searchsorted(short_cum, rng.random(m) * need, side="right"), counts.size - 1)
+        a = order[starts[c] + np.minimum((rng.random(m) * counts[c]).astype(np.int64), counts[c] - 1)]
+        if same:  # uniform among the other members of the label
             r = np.minimum((rng.random(m) * (counts[c] - 1)).astype(np.int64), counts[c] - 2)
             r += r >= rank[a]
             b = order[starts[c] + r]
@@ -159,20 +191,22 @@ def _draw_pairs_weighted(codes, n_wanted, same, rng, max_rounds, weights):
             pos = np.clip(np.searchsorted(cum, v, side="right") - 1, 0, n - 1)
             b = order[pos]
             keep = codes[b] != c  # rounding at a label boundary: drop, the next round redraws
-            a, b = a[keep], b[keep]
-        lo = np.minimum(a, b)
-        hi = np.maximum(a, b)
-        key = lo.astype(np.int64) * n + hi
+            a, b, c = a[keep], b[keep], c[keep]
+        key = np.minimum(a, b).astype(np.int64) * n + np.maximum(a, b)
         _, first = np.unique(key, return_index=True)
-        first.sort()
-        key, a, b = key[first], a[first], b[first]
-        fresh = ~np.isin(key, seen)
-        key, a, b = key[fresh], a[fresh], b[fresh]
-        take = min(need, key.size)
-        found_a.append(a[:take])
-        found_b.append(b[:take])
-        seen = np.concatenate((seen, key[:take]))
-        got += take
+        first.sort()  # keep draw order (reproducible, no bias)
+        fresh = first[~np.isin(key[first], seen)]
+        key, a, b, c = key[fresh], a[fresh], b[fresh], c[fresh]
+        # at most the shortfall of each label, in draw order
+        by_label = np.argsort(c, kind="stable")
+        first_of = np.searchsorted(c[by_label], c[by_label], side="left")
+        within = np.empty(c.size, dtype=np.int64)
+        within[by_label] = np.arange(c.size) - first_of
+        take = within < short[c]
+        found_a.append(a[take])
+        found_b.append(b[take])
+        seen = np.concatenate((seen, key[take]))
+        got += np.bincount(c[take], minlength=counts.size)
     a = np.concatenate(found_a) if found_a else np.zeros(0, np.int64)
     b = np.concatenate(found_b) if found_b else np.zeros(0, np.int64)
     return a.astype(np.int64), b.astype(np.int64)

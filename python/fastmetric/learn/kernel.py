@@ -49,6 +49,9 @@ _KERNEL_DOC = """
         An int m: a Nystroem approximation with m landmarks drawn with ``random_state`` (stratified by
         class for the classification learners); m >= n_samples is the exact learner (with a warning
         when larger).
+    preprocessor : None, array (n_points, n_features) or callable
+        Lets X in ``fit`` / ``transform`` be 1-D identifiers of points (row indices into the array, or
+        anything the callable maps to an array of points); not with ``kernel="precomputed"``.
 """
 
 _ATTR_DOC = """
@@ -124,6 +127,10 @@ class KernelMetricMixin(MahalanobisMixin):
         """Learn the kernel map from X (n_samples, n_features; for ``kernel="precomputed"`` the square
         training kernel matrix) and y (class labels, or real targets for KernelMLKR)."""
         self._check_kernel_learner_params()
+        if self.kernel == "precomputed" and getattr(self, "preprocessor", None) is not None:
+            raise ValueError(
+                f"{self._name()}: kernel='precomputed' takes the kernel matrix itself; preprocessor must be None"
+            )
         if self._targets == "classes":
             X, codes = self._validate_supervised(X, y)
             strata, target = codes, codes
@@ -264,7 +271,9 @@ class KernelNCA(KernelMetricMixin):
         random_state=None,
         n_threads=None,
         class_weight=None,
+        preprocessor=None,
     ):
+        self.preprocessor = preprocessor
         self.class_weight = class_weight
         self.n_components = n_components
         self.kernel = kernel
@@ -351,7 +360,9 @@ class KernelLMNN(KernelMetricMixin):
         random_state=None,
         n_threads=None,
         class_weight=None,
+        preprocessor=None,
     ):
+        self.preprocessor = preprocessor
         self.class_weight = class_weight
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -424,7 +435,9 @@ class KernelMLKR(KernelMetricMixin):
         verbose=False,
         random_state=None,
         n_threads=None,
+        preprocessor=None,
     ):
+        self.preprocessor = preprocessor
         self.n_components = n_components
         self.kernel = kernel
         self.gamma = gamma
@@ -486,7 +499,9 @@ class KernelLFDA(KernelMetricMixin):
         embedding_type="weighted",
         random_state=None,
         n_threads=None,
+        preprocessor=None,
     ):
+        self.preprocessor = preprocessor
         self.n_components = n_components
         self.kernel = kernel
         self.gamma = gamma
