@@ -102,8 +102,8 @@ def test_bad_input():
         LFDA(k=0).fit(X, y)
     with pytest.raises(ValueError, match="at least 2 classes"):
         LFDA().fit(X, np.zeros(len(X)))
-    with pytest.raises(ValueError, match="preprocessor"):
-        LFDA(preprocessor=X).fit(X, y)
+    with pytest.raises(TypeError, match="preprocessor must be None, an array"):
+        LFDA(preprocessor=3).fit(X, y)
     with pytest.raises(ValueError, match="larger than n_features"):
         LFDA(n_components=9).fit(X, y)
 

@@ -180,8 +180,8 @@ def test_bad_input(rng):
         LSML().fit(np.zeros((0, 4, 3)))
     with pytest.raises(ValueError, match="outside the preprocessor's 10 points"):
         LSML(preprocessor=X).fit(np.array([[0, 1, 2, 10]]))
-    with pytest.raises(ValueError, match="hold points, but a preprocessor was given"):
-        LSML(preprocessor=X).fit(T)
+    # 3-D quadruplets with a preprocessor are points (metric-learn 0.7's rule)
+    assert LSML(preprocessor=X, max_iter=3).fit(T).components_.shape == (3, 3)
     with pytest.raises(ValueError, match="need preprocessor=X"):
         LSML().fit(np.array([[0, 1, 2, 3]]))
     with pytest.raises(ValueError, match="NaN"):
@@ -206,8 +206,8 @@ def test_bad_input(rng):
         LSML_Supervised(weights=np.ones(3)).fit(Xi, yi)
     with pytest.raises(ValueError, match="at least 2 classes"):
         LSML_Supervised().fit(Xi, np.zeros(150))
-    with pytest.raises(ValueError, match="preprocessor must be None"):
-        LSML_Supervised(preprocessor=Xi).fit(Xi, yi)
+    with pytest.raises(ValueError, match="outside the preprocessor's 150 points"):
+        LSML_Supervised(preprocessor=Xi).fit(np.arange(150) + 1, yi)
 
 
 def test_verbose_prints_per_iteration(capsys):

@@ -208,8 +208,8 @@ def test_estimator_dtypes_verbose_and_bad_input(capsys):
         MLKR().fit(X, y[:-1])
     with pytest.raises(ValueError, match="class labels"):
         MLKR(init="lda").fit(X, y)
-    with pytest.raises(ValueError, match="preprocessor"):
-        MLKR(preprocessor=X).fit(X, y)
+    with pytest.raises(ValueError, match="outside the preprocessor's 80 points"):
+        MLKR(preprocessor=X).fit(np.arange(80) + 1, y)
     with pytest.raises(ValueError, match="n_components=7 is larger"):
         MLKR(n_components=7).fit(X, y)
 

@@ -185,7 +185,7 @@ def test_errors_on_identifiers_of_points():
     # whole-valued floats are taken as indices (metric-learn refuses them)
     assert NCA(max_iter=2, preprocessor=X).fit(ids.astype(float), y).components_.shape == (D, D)
     # metric-learn: "2D array of formed points expected ... Found 1D array"
-    with pytest.raises(ValueError, match=r"X is 1-D \(shape \(45,\)\).*preprocessor="):
+    with pytest.raises(ValueError, match=r"X is 1-D \(shape \(45,\)\). Reshape your data.*preprocessor="):
         NCA().fit(ids, y)
     with pytest.raises(ValueError, match="X must be 2-D points"):
         NCA(preprocessor=X).fit(X[None], y)

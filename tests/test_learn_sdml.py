@@ -138,8 +138,8 @@ def test_bad_input(rng):
         SDML().fit(np.zeros((0, 2, 4)), [])
     with pytest.raises(ValueError, match="pair labels must be"):
         SDML(preprocessor=X).fit(idx, np.zeros(len(y)))
-    with pytest.raises(ValueError, match="preprocessor must be None"):
-        SDML_Supervised(preprocessor=X).fit(X, np.arange(60) % 2)
+    with pytest.raises(ValueError, match="outside the preprocessor's 60 points"):
+        SDML_Supervised(preprocessor=X).fit(np.arange(60) - 1, np.arange(60) % 2)
     with pytest.raises(ValueError, match="at least 2 classes"):
         SDML_Supervised().fit(X, np.zeros(60))
 

@@ -304,9 +304,9 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         """Point input: 1-D identifiers -> points through the preprocessor; 2-D points unchanged."""
         return points_from_identifiers(X, self._preprocessor_in_use(fitting), self._name(), what)
 
-    def _tuples_input(self, T, size, *, fitting, what):
+    def _tuples_input(self, T, size, *, fitting, what, n_features=None):
         """Tuple input: (n, size) identifiers -> (n, size, n_features) points; 3-D tuples unchanged."""
-        return tuples_from_identifiers(T, self._preprocessor_in_use(fitting), size, self._name(), what)
+        return tuples_from_identifiers(T, self._preprocessor_in_use(fitting), size, self._name(), what, n_features)
 
     def _validate_unsupervised(self, X, *, reset=True, ensure_min_samples=2):
         """X -> C-contiguous float32 (if given float32) or float64, finite, 2-D, >= 2 rows.
@@ -573,7 +573,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
 
     def _pairs_array(self, pairs):
         d = self._input_width()
-        P = self._tuples_input(pairs, 2, fitting=False, what="pairs")
+        P = self._tuples_input(pairs, 2, fitting=False, what="pairs", n_features=d)
         if P.dtype.kind not in "fiub":
             raise TypeError(f"pairs must be numeric, got dtype {P.dtype}")
         if P.ndim != 3 or P.shape[1] != 2 or P.shape[2] != d:

@@ -149,23 +149,24 @@ def points_from_identifiers(X, preprocessor, learner="the learner", what="X"):
     ids = np.asarray(X)
     if preprocessor is None:
         raise ValueError(
-            f"{learner}: {what} is 1-D (shape {ids.shape}): pass 2-D points (n_samples, n_features) -- "
-            "X.reshape(-1, 1) for a single feature --, or identifiers of points with preprocessor= (an array of "
-            "points or a callable) at construction"
+            f"{learner}: {what} is 1-D (shape {ids.shape}). Reshape your data to 2-D points (n_samples, "
+            "n_features) -- X.reshape(-1, 1) for a single feature --, or give the learner preprocessor= (an array "
+            "of points or a callable) to pass identifiers of points"
         )
     return _map(preprocessor, ids, learner, what)
 
 
-def tuples_from_identifiers(T, preprocessor, size, learner="the learner", what="pairs"):
+def tuples_from_identifiers(T, preprocessor, size, learner="the learner", what="pairs", n_features=None):
     """Tuples (n, size, n_features) of a learner's tuple input: 2-D (n, size) identifiers through
     ``preprocessor``; 3-D tuples unchanged. ValueError / TypeError naming ``what`` and the shapes for
-    anything else."""
+    anything else (``n_features``, when known, goes into the messages)."""
     if _is_sparse(T):
         raise TypeError(f"sparse input is not supported for {what}; pass a dense array")
     T = np.asarray(T)
+    d_txt = "n_features" if n_features is None else f"n_features={n_features}"
     shape_txt = (
-        f"{what} must have shape (n_{what}, {size}, n_features) (or (n_{what}, {size}) identifiers of points with "
-        f"a preprocessor)"
+        f"{what} must have shape (n_{what}, {size}, {d_txt}) (or (n_{what}, {size}) identifiers of points with "
+        "a preprocessor)"
     )
     if T.ndim == 2:
         if preprocessor is None:
