@@ -273,6 +273,17 @@ def test_pipeline_on_identifiers():
     assert named.fit(NAMES, y).predict(NAMES[:5]).shape == (5,)
 
 
+def test_pair_classifier_in_model_selection_on_identifiers():
+    from sklearn.model_selection import GridSearchCV
+
+    X, pairs, labels = _pair_data()
+    on_ids = cross_val_score(learn.ITML(max_iter=20, preprocessor=X), pairs, labels, cv=3)
+    on_points = cross_val_score(learn.ITML(max_iter=20), X[pairs], labels, cv=3)
+    np.testing.assert_allclose(on_ids, on_points, rtol=1e-12)
+    grid = GridSearchCV(learn.MMC(max_iter=5, preprocessor=Lookup(X)), {"diagonal": [False, True]}, cv=3)
+    assert grid.fit(NAMES[pairs], labels).best_estimator_.decision_function(NAMES[pairs[:3]]).shape == (3,)
+
+
 def test_clone_get_params_pickle():
     X, y = _data()
     est = learn.NCA(max_iter=5, preprocessor=X)

@@ -204,10 +204,14 @@ class ITML_Supervised(_BaseITML):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_iris
     >>> from fastmetric.learn import ITML_Supervised
     >>> X, y = load_iris(return_X_y=True)
     >>> ITML_Supervised(random_state=0).fit(X, y).components_.shape
+    (4, 4)
+    >>> keep = (y > 0) | (np.arange(150) % 5 == 0)  # class 0 cut to 10 of its 50 points
+    >>> ITML_Supervised(class_weight="balanced", random_state=0).fit(X[keep], y[keep]).components_.shape
     (4, 4)
     """
 

@@ -73,6 +73,9 @@ class NCA(MahalanobisMixin):
     >>> dist, idx = fm.kneighbors(X, k=3, metric="mahalanobis", L=nca.components_)  # search in it
     >>> idx.shape
     (150, 3)
+    >>> import numpy as np  # identifiers of points instead of points: rows of the preprocessor array
+    >>> NCA(n_components=2, preprocessor=X, random_state=0).fit(np.arange(150), y).transform([0, 50]).shape
+    (2, 2)
     """
 
     def __init__(
