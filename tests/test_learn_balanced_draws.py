@@ -129,9 +129,12 @@ def test_weighted_draws_are_distinct_and_reproducible():
 def test_too_few_distinct_pairs_warns():
     y = np.array([0, 0, 1, 1, 1])
     weights = class_draw_weights("balanced", y, np.arange(2))
-    with pytest.warns(UserWarning, match="distinct similar pairs"), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*distinct dissimilar pairs")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         a, b, c, d = positive_negative_pairs(y, 20, 0, weights=weights)
+    messages = [str(w.message) for w in caught]
+    assert any("only 4 distinct similar pairs" in m for m in messages)
+    assert any("only 6 distinct dissimilar pairs" in m for m in messages)
     assert a.size == 4 and c.size == 6  # every similar / dissimilar pair there is
 
 

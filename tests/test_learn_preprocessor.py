@@ -319,3 +319,16 @@ def test_the_helper_module_directly():
     assert T.shape == (1, 3, D)
     np.testing.assert_array_equal(tuples_from_identifiers(NAMES[[[0, 1, 2]]], Lookup(X), 3), X[[[0, 1, 2]]])
     assert "45 x 4" in repr(p)
+
+
+def test_float32_preprocessor_and_list_identifiers():
+    X, y = _data()
+    X32 = X.astype(np.float32)
+    m = learn.NCA(max_iter=3, preprocessor=X32).fit(list(range(N)), y)
+    assert m.components_.dtype == np.float32
+    assert m.transform([0, 1]).dtype == np.float32
+    ref = learn.NCA(max_iter=3).fit(X32, y)
+    np.testing.assert_array_equal(m.components_, ref.components_)
+    _, pairs, labels = _pair_data()
+    itml = learn.ITML(max_iter=5, preprocessor=X32).fit(pairs.tolist(), labels)
+    assert itml.components_.dtype == np.float32
