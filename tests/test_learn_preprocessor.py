@@ -246,6 +246,10 @@ def test_errors_on_tuples():
         ITML(preprocessor=X).fit(np.zeros((0, 2), int), np.zeros(0))
     with pytest.raises(ValueError, match="no quadruplets given"):
         LSML(preprocessor=X).fit(np.zeros((0, 4), int))
+    with pytest.raises(ValueError, match="no pairs given"):
+        ITML(preprocessor=Lookup(X)).fit(np.zeros((0, 2), "<U6"), np.zeros(0))
+    with pytest.raises(ValueError, match=r"X holds no identifiers \(shape \(0,\)\)"):
+        learn.NCA(preprocessor=Lookup(X)).fit(np.zeros(0, "<U6"), np.zeros(0))
     with pytest.raises(ValueError, match=r"quadruplets of identifiers must have 4 per row"):
         LSML(preprocessor=X).fit(pairs)
     # metric-learn: IndexError from its column stacking

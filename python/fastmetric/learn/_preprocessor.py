@@ -112,6 +112,8 @@ def _map(prep, ids, learner, what):
     """Points (len(ids), n_features) of the 1-D identifiers ``ids`` through a resolved preprocessor."""
     if isinstance(prep, ArrayPreprocessor):
         return prep(ids, learner=learner, what=what)
+    if ids.size == 0:  # nothing to call the preprocessor on; the number of features is unknown
+        raise ValueError(f"{learner}: {what} holds no identifiers (shape {ids.shape})")
     try:
         pts = prep(ids)
     except Exception as exc:
@@ -176,6 +178,8 @@ def tuples_from_identifiers(T, preprocessor, size, learner="the learner", what="
             )
         if T.shape[1] != size:
             raise ValueError(f"{learner}: {what} of identifiers must have {size} per row; got shape {T.shape}")
+        if T.shape[0] == 0:
+            raise ValueError(f"no {what} given (0 {what}, shape {T.shape})")
         pts = _map(preprocessor, T.ravel(), learner, what)
         return pts.reshape(T.shape[0], size, pts.shape[1])
     if T.ndim != 3 or T.shape[1] != size:
