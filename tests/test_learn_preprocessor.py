@@ -4,7 +4,8 @@ With ``preprocessor=A`` (an array of points) or a callable mapping identifiers t
 takes identifiers instead of points: 1-D X for ``fit`` / ``transform``, (n, 2/3/4) tuples for the
 pair / triplet / quadruplet APIs. Formed points (2-D X, 3-D tuples) are still accepted, as in
 metric-learn 0.7. The metric-learn 0.7.0 behaviours quoted below were recorded by running the same
-cases in its own environment (scikit-learn 1.5); they are not a runtime dependency.
+cases in its own environment (``benchmarks/peers/metric_learn_preprocessor_cases.py``); they are
+not a runtime dependency.
 """
 
 import pickle
