@@ -32,6 +32,8 @@ __all__ = [
     "class_draw_weights",
     "supervised_pair_constraints",
     "supervised_quadruplet_constraints",
+    "pairs_for",
+    "quadruplets_for",
 ]
 
 
@@ -307,6 +309,34 @@ def supervised_quadruplet_constraints(
             f"{learner} cannot draw a quadruplet: it needs two points of one class and two of different classes"
         )
     return np.stack((a[:m], b[:m], c[:m], d[:m]), axis=1), rs
+
+
+def pairs_for(learner, codes, *, per_sample=False):
+    """:func:`supervised_pair_constraints` with a fitted-on-labels ``*_Supervised`` learner's own
+    ``n_constraints``, ``random_state``, ``class_weight`` (None when it has none) and ``classes_``."""
+    return supervised_pair_constraints(
+        codes,
+        len(learner.classes_),
+        learner.n_constraints,
+        learner.random_state,
+        type(learner).__name__,
+        per_sample=per_sample,
+        class_weight=getattr(learner, "class_weight", None),
+        classes=learner.classes_,
+    )
+
+
+def quadruplets_for(learner, codes):
+    """:func:`supervised_quadruplet_constraints` with the learner's own parameters (see :func:`pairs_for`)."""
+    return supervised_quadruplet_constraints(
+        codes,
+        len(learner.classes_),
+        learner.n_constraints,
+        learner.random_state,
+        type(learner).__name__,
+        class_weight=getattr(learner, "class_weight", None),
+        classes=learner.classes_,
+    )
 
 
 def max_chunks(y, chunk_size):

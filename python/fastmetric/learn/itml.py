@@ -9,7 +9,7 @@ import numpy as np
 from .. import _core
 from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import supervised_pair_constraints
+from ._constraints import pairs_for
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
 __all__ = ["ITML", "ITML_Supervised"]
@@ -243,15 +243,6 @@ class ITML_Supervised(_BaseITML):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
-        idx, labels, rs = supervised_pair_constraints(
-            codes,
-            len(self.classes_),
-            self.n_constraints,
-            self.random_state,
-            "ITML_Supervised",
-            per_sample=True,
-            class_weight=self.class_weight,
-            classes=self.classes_,
-        )
+        idx, labels, rs = pairs_for(self, codes, per_sample=True)
         # duplicate training points may form pairs of identical points: dropped silently here
         return self._fit_pairs(X[idx], labels, bounds, X, rs, warn_identical=False)

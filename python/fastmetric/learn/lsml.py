@@ -7,7 +7,7 @@ from scipy.linalg import cho_solve, solve_triangular
 
 from .._validation import check_int, check_real
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import supervised_quadruplet_constraints
+from ._constraints import quadruplets_for
 from ._pairs import components_from_metric, metric_prior
 from ._tuples import QuadrupletsClassifierMixin, tuple_differences
 
@@ -320,14 +320,6 @@ class LSML_Supervised(_BaseLSML):
 
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
-        idx, _ = supervised_quadruplet_constraints(
-            codes,
-            len(self.classes_),
-            self.n_constraints,
-            self.random_state,
-            "LSML_Supervised",
-            class_weight=self.class_weight,
-            classes=self.classes_,
-        )
+        idx, _ = quadruplets_for(self, codes)
         T = X[idx]
         return self._fit_quadruplets(T, self.weights, X, what="quadruplets drawn from the labels")

@@ -34,7 +34,7 @@ import numpy as np
 
 from ._base import MahalanobisMixin, blas_single_thread
 from .._validation import check_int, check_real
-from ._constraints import supervised_pair_constraints
+from ._constraints import pairs_for
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
 __all__ = ["MMC", "MMC_Supervised"]
@@ -343,13 +343,5 @@ class MMC_Supervised(_BaseMMC):
         """Draw constraints from the labels y and learn the metric on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
-        idx, labels, rs = supervised_pair_constraints(
-            codes,
-            len(self.classes_),
-            self.n_constraints,
-            self.random_state,
-            "MMC_Supervised",
-            class_weight=self.class_weight,
-            classes=self.classes_,
-        )
+        idx, labels, rs = pairs_for(self, codes)
         return self._fit_pairs(X[idx], labels, X, rs)

@@ -8,7 +8,7 @@ import numpy as np
 
 from .._validation import check_real
 from ._base import MahalanobisMixin, blas_single_thread
-from ._constraints import supervised_pair_constraints
+from ._constraints import pairs_for
 from ._pairs import PairsClassifierMixin, components_from_metric, metric_prior, pair_differences
 
 try:
@@ -257,13 +257,5 @@ class SDML_Supervised(_BaseSDML):
         """Draw pairs from the labels y and learn M on X (n_samples, n_features)."""
         self._check_params()
         X, codes = self._validate_supervised(X, y, partial=True)
-        idx, labels, rs = supervised_pair_constraints(
-            codes,
-            len(self.classes_),
-            self.n_constraints,
-            self.random_state,
-            "SDML_Supervised",
-            class_weight=self.class_weight,
-            classes=self.classes_,
-        )
+        idx, labels, rs = pairs_for(self, codes)
         return self._fit_pairs(X[idx], labels, X, rs)
