@@ -294,11 +294,16 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     # ------------------------------------------------------------------ identifiers (preprocessor)
     def _preprocessor_in_use(self, fitting):
         """The resolved preprocessor: checked from ``self.preprocessor`` and stored as ``preprocessor_``
-        when fitting, the stored one afterwards (None when the learner has none)."""
+        when fitting, the stored one afterwards (None when the learner has none). Learners that validate
+        their own inputs (e.g. SCML) get identifiers handled by calling ``_points_input`` /
+        ``_tuples_input`` with ``fitting=True`` in ``fit``, ``False`` elsewhere."""
         if fitting:
             self.preprocessor_ = check_preprocessor(getattr(self, "preprocessor", None), self._name())
             return self.preprocessor_
-        return getattr(self, "preprocessor_", None)
+        if "preprocessor_" in vars(self):
+            return self.preprocessor_
+        # fitted without resolving it (a Dask fit, a pickle of an older version): the parameter itself
+        return check_preprocessor(getattr(self, "preprocessor", None), self._name())
 
     def _points_input(self, X, *, fitting, what="X"):
         """Point input: 1-D identifiers -> points through the preprocessor; 2-D points unchanged."""
