@@ -10,7 +10,8 @@ the learned space, best fit time of ``FASTMETRIC_BENCH_REPEAT`` fits (default 3;
     FASTMETRIC_ML_PYTHON=/tmp/venv_ml/bin/python python benchmarks/bench_learn3.py
 
 Options: ``--learners LSML_Supervised`` and ``--datasets digits,iris`` (default: digits) restrict
-the table; ``--no-peer`` skips metric-learn; ``--peer-blas-threads N`` limits metric-learn's BLAS threads
+the table; ``--no-peer`` skips metric-learn; ``--same-iterations`` caps fastmetric's ``max_iter`` at
+the number of iterations metric-learn ran on the same data (metric-learn runs first); ``--peer-blas-threads N`` limits metric-learn's BLAS threads
 (fastmetric's learners keep BLAS on one thread; on a loaded machine a multi-threaded BLAS slows
 metric-learn several-fold, which would flatter the ratio); ``--json FILE`` saves the rows. The last lines give
 the fit-time ratio metric-learn / fastmetric against the issue's target (20x) and compare the
@@ -60,7 +61,9 @@ def peer_rows(name, datasets, params, repeat, python=None, timeout=3600, blas_th
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def table(learners, datasets, repeat, peer, peer_repeat, peer_threads=None):
+def table(learners, datasets, repeat, peer, peer_repeat, peer_threads=None, same_iterations=False):
+    """Rows of the table; ``same_iterations`` runs metric-learn first and caps fastmetric's
+    ``max_iter`` at the iterations metric-learn ran (the issue's "at the same iterations")."""
     import fastmetric.learn as fl
 
     rows = []
@@ -71,14 +74,16 @@ def table(learners, datasets, repeat, peer, peer_repeat, peer_threads=None):
     for name in learners:
         kw_fm, kw_ml = LEARNERS[name]
         cls = getattr(fl, name)
+        peer_got = peer_rows(name, datasets, kw_ml, peer_repeat, blas_threads=peer_threads) if peer else []
+        caps = {r["dataset"]: r.get("n_iter") for r in peer_got if same_iterations and r.get("n_iter")}
         for ds in datasets:
+            kw = dict(kw_fm, max_iter=int(caps[ds])) if ds in caps else kw_fm
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                row = run_learner(lambda cls=cls, kw=kw_fm: cls(**kw), ds, repeat=repeat)
+                row = run_learner(lambda cls=cls, kw=kw: cls(**kw), ds, repeat=repeat)
             row["learner"] = f"fastmetric {name}"
             rows.append(row)
-        if peer:
-            rows += peer_rows(name, datasets, kw_ml, peer_repeat, blas_threads=peer_threads)
+        rows += peer_got
     return rows
 
 
@@ -114,7 +119,10 @@ def main(argv):
     datasets = [s for s in opt("--datasets", "digits").split(",") if s]
     repeat = int(os.environ.get("FASTMETRIC_BENCH_REPEAT", "3"))
     threads = opt("--peer-blas-threads", None)
-    rows = table(learners, datasets, repeat, "--no-peer" not in argv, int(opt("--peer-repeat", "2")), threads)
+    rows = table(
+        learners, datasets, repeat, "--no-peer" not in argv, int(opt("--peer-repeat", "2")), threads,
+        same_iterations="--same-iterations" in argv,
+    )
     print_table(rows, width=30)
     for line in ratio_lines(rows):
         print(line)
