@@ -212,10 +212,9 @@ class SDML_Supervised(_BaseSDML):
     Parameters
     ----------
     class_weight : None, "balanced" or dict
-        Weights of the classes in the drawing of the constraints (scikit-learn's convention): a
-        class's share of the drawn pairs is proportional to its weight x its count, so "balanced"
-        gives every class an equal share; None (default) draws uniformly over the points, as
-        metric-learn does (majority classes dominate).
+        How the pairs are drawn, as for :class:`ITML_Supervised`: each class gets a share of them
+        proportional to weight x count ("balanced": equal shares; None: uniform over the points,
+        metric-learn's draw).
 
     Examples
     --------
