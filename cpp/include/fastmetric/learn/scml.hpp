@@ -1,0 +1,48 @@
+// Sparse Compositional Metric Learning (Shi, Bellet & Sha, AAAI 2014) as metric-learn 0.7 runs it:
+// the stochastic composite (AdaGrad + dual averaging) steps over triplets, and the triplet margins
+// of a metric for the objective.
+//
+// Model. K rank-one bases b_k (rows of B, K x d) and weights w >= 0 give M = sum_k w_k b_k b_k^T.
+// For a triplet t = (a, b, c) (wanted: d_M(a, b) < d_M(a, c)) and basis k let
+//     dd_tk = (b_k . (x_a - x_b))^2 - (b_k . (x_a - x_c))^2 = (XB_ck - XB_bk)(2 XB_ak - XB_bk - XB_ck)
+// with XB = X B^T (n x K), so that d_M(a, b) - d_M(a, c) = sum_k w_k dd_tk.
+//
+// Step (iteration i = 0, 1, ..., batch J_i of triplet indices, |J_i| = s, delta = 1e-3):
+//     slack_j = 1 + sum_k w_k dd_jk                                   j in J_i
+//     g_k     = sum_{j in J_i, slack_j > 0} dd_jk / s                  (hinge subgradient)
+//     avg_k   = (i avg_k + g_k) / (i + 1)                              (dual average)
+//     ada_k   = sqrt(ada_k^2 + g_k^2)                                  (AdaGrad norm)
+//     w_k     = -(i + 1) / (gamma (delta + ada_k)) min(avg_k + beta, 0)   (prox of beta |w|_1, w >= 0)
+// metric-learn 0.7's formulas term by term. A repeated index in a batch counts as often as it occurs.
+//
+// Cost. A step reads the three XB rows of each batch triplet (3 s K doubles) and does ~8 s K + 12 K
+// flops; it runs on the calling thread (a step depends on the previous one), so results never depend
+// on a thread count. Sums over k use 8 fixed lanes, so the order is the same for every build. An
+// AVX2 + FMA version (function-level target attribute) is used when the CPU has it.
+//
+// Margins: r_t = (y_c - y_b) . (2 x_a - x_b - x_c) with Y = X M (n x d) equals
+// d_M(a, b) - d_M(a, c) (M symmetric); one independent value per triplet, parallel over triplets,
+// so the values are the same for every thread count.
+#pragma once
+#include <cstdint>
+
+#include "fastmetric/types.hpp"
+
+namespace fastmetric {
+namespace learn {
+
+// Runs n_steps steps, iterations first_iter .. first_iter + n_steps - 1, on batch rows
+// batches[s * batch_size .. ] (indices into the m triplets). XB is n x K row-major; triplets m x 3
+// (point indices < n). w, avg, ada (K each) are the state, updated in place. Returns the number of
+// batch triplets with positive slack over the steps. Throws std::invalid_argument on bad sizes or
+// indices (checked before any step).
+std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m,
+                        const std::int64_t* batches, index_t n_steps, index_t batch_size, std::int64_t first_iter,
+                        double beta, double gamma, double* w, double* avg, double* ada, bool use_simd = true);
+
+// out[t] = (Y[c] - Y[b]) . (2 X[a] - X[b] - X[c]) for each triplet (a, b, c); X, Y n x d row-major.
+void scml_margins(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* triplets, index_t m,
+                  double* out, int n_threads);
+
+}  // namespace learn
+}  // namespace fastmetric
