@@ -42,21 +42,21 @@ const std::int64_t* i64_in(const py::array& a, const char* what, index_t cols) {
 }
 
 std::int64_t scml_steps(const py::array& XB, const py::array& triplets, const py::array& batches,
-                        std::int64_t first_iter, double beta, double gamma, py::array w, py::array avg, py::array ada,
+                        std::int64_t first_iter, double beta, double gamma, py::array S, py::array Q, py::array w,
                         bool use_simd) {
     const double* xb = f64_in(XB, "XB", 2);
     const std::int64_t* tri = i64_in(triplets, "triplets", 3);
     if (batches.ndim() != 2) throw std::invalid_argument("batches must be a 2-D int64 array");
     const std::int64_t* bat = i64_in(batches, "batches", batches.shape(1));
     const index_t n = XB.shape(0), K = XB.shape(1);
+    double* ps = f64_out(S, "S", K);
+    double* pq = f64_out(Q, "Q", K);
     double* pw = f64_out(w, "w", K);
-    double* pa = f64_out(avg, "avg", K);
-    double* pq = f64_out(ada, "ada", K);
     std::int64_t active;
     {
         py::gil_scoped_release release;
         active = learn::scml_steps(xb, n, K, tri, triplets.shape(0), bat, batches.shape(0), batches.shape(1),
-                                   first_iter, beta, gamma, pw, pa, pq, use_simd);
+                                   first_iter, beta, gamma, ps, pq, pw, use_simd);
     }
     return active;
 }
@@ -80,10 +80,11 @@ py::array_t<double> scml_margins(const py::array& X, const py::array& Y, const p
 
 void register_scml(py::module_& m) {
     m.def("scml_steps", &scml_steps, py::arg("XB"), py::arg("triplets"), py::arg("batches"), py::arg("first_iter"),
-          py::arg("beta"), py::arg("gamma"), py::arg("w"), py::arg("avg"), py::arg("ada"), py::arg("use_simd") = true,
+          py::arg("beta"), py::arg("gamma"), py::arg("S"), py::arg("Q"), py::arg("w"), py::arg("use_simd") = true,
           "SCML's AdaGrad steps (metric-learn 0.7) over the batch rows of `batches` (indices into the triplets), "
-          "iterations first_iter, first_iter + 1, ...; XB = X B^T (n x K). Updates w, avg, ada (K) in place and "
-          "returns the number of batch triplets with positive slack.");
+          "iterations first_iter, first_iter + 1, ...; XB = X B^T (n x K). Updates the gradient sums S and AdaGrad "
+          "norms Q (K) in place, writes the weights after the last step into w and returns the number of batch "
+          "triplets with positive slack.");
     m.def("scml_margins", &scml_margins, py::arg("X"), py::arg("Y"), py::arg("triplets"), py::arg("n_threads") = 0,
           "(Y[c] - Y[b]) . (2 X[a] - X[b] - X[c]) per triplet (a, b, c): d_M(a, b) - d_M(a, c) when Y = X M.");
 }

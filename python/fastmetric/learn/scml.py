@@ -179,7 +179,7 @@ def triplet_diff_bases(X, triplets, n_basis, random_state):
     return basis
 
 
-def _kmeans_centres(X, k, random_state, n_threads=None, max_iter=300, tol=1e-4):
+def _kmeans_centres(X, k, random_state, max_iter=300, tol=1e-4):
     """k-means++ seeding then Lloyd's iterations (stop when the centres move by less than
     tol * mean feature variance, scikit-learn's rule). Deterministic for a random_state."""
     from sklearn.utils import check_random_state
@@ -200,11 +200,14 @@ def _kmeans_centres(X, k, random_state, n_threads=None, max_iter=300, tol=1e-4):
         C[j] = X[i]
         closest = np.minimum(closest, np.sum((X - C[j]) ** 2, axis=1))
     thresh = tol * float(np.mean(np.var(X, axis=0)))
+    rows = np.arange(n)
     for _ in range(max_iter):
-        lab = kneighbors(X, C, k=1, return_distance=False, n_threads=n_threads).ravel()
-        counts = np.bincount(lab, minlength=k)
-        new = np.zeros_like(C)
-        np.add.at(new, lab, X)
+        # nearest centre by ||c||^2 - 2 x.c (one GEMM; argmin: the smaller index on ties)
+        lab = np.argmin(np.sum(C * C, axis=1)[None, :] - 2.0 * (X @ C.T), axis=1)
+        onehot = np.zeros((n, k))
+        onehot[rows, lab] = 1.0
+        counts = onehot.sum(axis=0)
+        new = onehot.T @ X
         nonempty = counts > 0
         new[nonempty] /= counts[nonempty, None]
         new[~nonempty] = C[~nonempty]  # an empty cluster keeps its centre
@@ -213,6 +216,37 @@ def _kmeans_centres(X, k, random_state, n_threads=None, max_iter=300, tol=1e-4):
         if shift <= thresh:
             break
     return C
+
+
+def _whitening(Gram, const, tol):
+    """Whitening maps of many Gram matrices Z^T Z as scikit-learn's LDA svd solver builds them: the
+    directions with a singular value of Z above ``tol`` kept, W^T (Z^T Z) W = I on them.
+
+    A Cholesky factor Gram = L L^T gives W = L^-T, the same map up to a rotation (which the LDA
+    directions do not see), when no singular value of Z is at or below tol: checked by
+    ||L^-1||_F^2 < 1 / tol^2 (>= ||Gram^-1||_2). Exactly constant features (zero columns of Z,
+    singular value 0, dropped by scikit-learn) get a unit diagonal and a zero column of W. Any other
+    Gram goes through the eigendecomposition (scikit-learn's rule itself)."""
+    G, d, _ = Gram.shape
+    A = Gram.copy()
+    A[:, np.arange(d), np.arange(d)] += const  # constant features: a unit pivot, dropped below
+    from scipy.linalg import lapack
+
+    W = np.empty_like(A)
+    limit = 1.0 / tol**2
+    for g in range(G):
+        c, info = lapack.dpotrf(A[g], lower=1, clean=1)
+        if info == 0:
+            Linv, info = lapack.dtrtri(c, lower=1)
+            if info == 0 and np.isfinite(Linv).all() and float(np.sum(Linv * Linv)) < limit:
+                W[g] = Linv.T
+                continue
+        ev, V = np.linalg.eigh(Gram[g])
+        sv = np.sqrt(np.maximum(ev, 0.0))
+        keep = sv > tol
+        W[g] = V * np.where(keep, 1.0 / np.where(keep, sv, 1.0), 0.0)
+    W[np.broadcast_to(const[:, :, None], W.shape)] = 0.0  # zero rows for the constant features
+    return W
 
 
 def _lda_directions(Xs, blocks, tol=_LDA_TOL):
@@ -228,14 +262,13 @@ def _lda_directions(Xs, blocks, tol=_LDA_TOL):
     Xc = Xs.copy()
     for j, (a, b) in enumerate(blocks):
         Xc[:, a:b] -= means[:, j : j + 1]
-    std = Xc.std(axis=1)  # (G, d)
-    std[std == 0] = 1.0
-    Z = Xc / std[:, None, :] * np.sqrt(1.0 / (s - n_cls))
-    ev, V = np.linalg.eigh(np.matmul(Z.transpose(0, 2, 1), Z))  # singular values^2 of Z, right vectors
-    sv = np.sqrt(np.maximum(ev, 0.0))
-    keep = sv > tol
-    inv = np.where(keep, 1.0 / np.where(keep, sv, 1.0), 0.0)
-    W = V * inv[:, None, :] / std[:, :, None]  # (G, d, d): zero columns where dropped
+    std = Xc.std(axis=1)  # (G, d), as scikit-learn (an exactly constant class-centred feature has std 0)
+    const = std == 0
+    std[const] = 1.0
+    Xc /= std[:, None, :]
+    Gram = np.matmul(Xc.transpose(0, 2, 1), Xc) * (1.0 / (s - n_cls))  # Z^T Z, Z = Xc / std / sqrt(s - C)
+    W = _whitening(Gram, const, tol)  # (G, d, d): W^T Gram W = I on the kept directions, 0 columns elsewhere
+    W /= std[:, :, None]
     priors = sizes / s
     xbar = np.einsum("c,gcd->gd", priors, means)
     fac = 1.0 if n_cls == 1 else 1.0 / (n_cls - 1)
@@ -263,7 +296,7 @@ def lda_bases(X, codes, n_basis, random_state, *, n_threads=None):
     d = X.shape[1]
     r = min(len(classes) - 1, d)
     n_clusters = int(np.ceil(n_basis / (2 * r)))
-    centres = _kmeans_centres(Xl, n_clusters, random_state, n_threads=n_threads)
+    centres = _kmeans_centres(Xl, n_clusters, random_state)
     scales = (20, 50) if d > 50 else (10, 20)
     k_class = np.minimum(counts[None, :], np.array(scales)[:, None])  # (2, C)
     neigh = []
@@ -381,10 +414,10 @@ class _BaseSCML(MahalanobisMixin):
         name = self._name()
         with blas_single_thread():
             XB = np.ascontiguousarray(X @ B.T)
-            w, avg, ada = np.zeros(K), np.zeros(K), np.zeros(K)
+            S, Q, w = np.zeros(K), np.zeros(K), np.zeros(K)
             best_obj, best_w, trace = np.inf, None, []
             for start in range(0, max_iter - max_iter % out_iter, out_iter):
-                _core.scml_steps(XB, tri, batches[start : start + out_iter], start, beta, gamma, w, avg, ada)
+                _core.scml_steps(XB, tri, batches[start : start + out_iter], start, beta, gamma, S, Q, w)
                 act = np.flatnonzero(w > 0)
                 Ba = B[act]
                 M = (Ba * w[act, None]).T @ Ba

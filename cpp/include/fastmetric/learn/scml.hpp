@@ -13,12 +13,18 @@
 //     avg_k   = (i avg_k + g_k) / (i + 1)                              (dual average)
 //     ada_k   = sqrt(ada_k^2 + g_k^2)                                  (AdaGrad norm)
 //     w_k     = -(i + 1) / (gamma (delta + ada_k)) min(avg_k + beta, 0)   (prox of beta |w|_1, w >= 0)
-// metric-learn 0.7's formulas term by term. A repeated index in a batch counts as often as it occurs.
+// (metric-learn 0.7's step). A repeated index in a batch counts as often as it occurs. The state
+// kept is S_k = (i + 1) avg_k, the sum of the gradients, and Q_k = ada_k, so that
+//     w_k = max(-(S_k + (i + 1) beta), 0) / (gamma (delta + Q_k))
+// (the same number up to rounding). Between two steps with a nonzero gradient S and Q stay put and
+// the weights only shrink (beta >= 0): a step sums dd over the active bases (w_k > 0) only, and
+// touches all K bases only for a batch triplet with positive slack (its dd row) and the update.
 //
-// Cost. A step reads the three XB rows of each batch triplet (3 s K doubles) and does ~8 s K + 12 K
-// flops; it runs on the calling thread (a step depends on the previous one), so results never depend
-// on a thread count. Sums over k use 8 fixed lanes, so the order is the same for every build. An
-// AVX2 + FMA version (function-level target attribute) is used when the CPU has it.
+// Cost. A step reads the active entries of the three XB rows of each batch triplet (3 s |active|
+// doubles), plus, when some slack is positive, their full rows and ~10 K flops; it runs on the
+// calling thread (a step depends on the previous one), so results never depend on a thread count.
+// Sums over the active bases use 8 fixed lanes. An AVX2 + FMA version (function-level target
+// attribute) is used when the CPU has it.
 //
 // Margins: r_t = (y_c - y_b) . (2 x_a - x_b - x_c) with Y = X M (n x d) equals
 // d_M(a, b) - d_M(a, c) (M symmetric); one independent value per triplet, parallel over triplets,
@@ -33,12 +39,13 @@ namespace learn {
 
 // Runs n_steps steps, iterations first_iter .. first_iter + n_steps - 1, on batch rows
 // batches[s * batch_size .. ] (indices into the m triplets). XB is n x K row-major; triplets m x 3
-// (point indices < n). w, avg, ada (K each) are the state, updated in place. Returns the number of
-// batch triplets with positive slack over the steps. Throws std::invalid_argument on bad sizes or
-// indices (checked before any step).
+// (point indices < n). S (gradient sums) and Q (AdaGrad norms), K each, are the state, updated in
+// place (zeros before iteration 0); w (K) receives the weights after the last step. Returns the
+// number of batch triplets with positive slack over the steps. Throws std::invalid_argument on bad
+// sizes or indices (checked before any step).
 std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m,
                         const std::int64_t* batches, index_t n_steps, index_t batch_size, std::int64_t first_iter,
-                        double beta, double gamma, double* w, double* avg, double* ada, bool use_simd = true);
+                        double beta, double gamma, double* S, double* Q, double* w, bool use_simd = true);
 
 // out[t] = (Y[c] - Y[b]) . (2 X[a] - X[b] - X[c]) for each triplet (a, b, c); X, Y n x d row-major.
 void scml_margins(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* triplets, index_t m,
