@@ -335,7 +335,7 @@ def test_bad_triplets():
 
 
 @pytest.mark.parametrize(
-    "params, match",
+    ("params", "match"),
     [
         ({"basis": "lda"}, "basis='lda'"),
         ({"basis": "pca"}, "basis='pca'"),

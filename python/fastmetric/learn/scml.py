@@ -105,8 +105,7 @@ def knn_triplets(X, codes, k_genuine, k_impostor, *, n_threads=None):
         ki = min(k_impostor, n_lab - n_c)
         if kg < k_genuine:
             warnings.warn(
-                f"class {c} has {n_c} points, too few for k_genuine={k_genuine} same-class neighbours; "
-                f"using {kg}",
+                f"class {c} has {n_c} points, too few for k_genuine={k_genuine} same-class neighbours; using {kg}",
                 UserWarning,
                 stacklevel=3,
             )
@@ -668,4 +667,3 @@ class SCML_Supervised(_BaseSCML):
                 stacklevel=3,
             )
         return k
-
