@@ -88,12 +88,17 @@ def test_margins_give_the_objective(d):
     w = np.abs(rng.standard_normal(K)) * (rng.random(K) > 0.3) * 0.1
     tri = rng.integers(0, n, size=(m, 3)).astype(np.int64)
     M = (B * w[:, None]).T @ B
-    r = _core.scml_margins(X, np.ascontiguousarray(X @ M), tri, 1)
+    Y = np.ascontiguousarray(X @ M)
+    pairs = np.ascontiguousarray(np.concatenate((tri[:, [0, 1]], tri[:, [0, 2]])))
+    q = _core.scml_pair_forms(X, Y, pairs, 1)
+    U = X[pairs[:, 0]] - X[pairs[:, 1]]
+    np.testing.assert_allclose(q, np.einsum("ij,jk,ik->i", U, M, U), rtol=1e-9, atol=1e-11)
+    r = q[:m] - q[m:]
     XB = X @ B.T
     dd = (XB[tri[:, 0]] - XB[tri[:, 1]]) ** 2 - (XB[tri[:, 0]] - XB[tri[:, 2]]) ** 2
-    np.testing.assert_allclose(r, dd @ w, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(r, dd @ w, rtol=1e-9, atol=1e-10)
     # the same values for every thread count
-    assert np.array_equal(r, _core.scml_margins(X, np.ascontiguousarray(X @ M), tri, 2))
+    assert np.array_equal(q, _core.scml_pair_forms(X, Y, pairs, 2))
     slack = 1 + r
     obj, count = scml_objective(w, XB, tri, 1e-3)
     assert count == int(np.sum(slack > 0))
@@ -103,7 +108,7 @@ def test_margins_give_the_objective(d):
 def test_kernels_refuse_bad_indices():
     X = np.zeros((4, 2))
     with pytest.raises(ValueError, match="out of range"):
-        _core.scml_margins(X, X, np.array([[0, 1, 4]], dtype=np.int64))
+        _core.scml_pair_forms(X, X, np.array([[0, 4]], dtype=np.int64))
     XB = np.zeros((4, 3))
     tri = np.array([[0, 1, 2]], dtype=np.int64)
     with pytest.raises(ValueError, match="batch triplet index"):

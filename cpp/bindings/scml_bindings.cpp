@@ -61,17 +61,17 @@ std::int64_t scml_steps(const py::array& XB, const py::array& triplets, const py
     return active;
 }
 
-py::array_t<double> scml_margins(const py::array& X, const py::array& Y, const py::array& triplets, int n_threads) {
+py::array_t<double> scml_pair_forms(const py::array& X, const py::array& Y, const py::array& pairs, int n_threads) {
     const double* x = f64_in(X, "X", 2);
     const double* y = f64_in(Y, "Y", 2);
     if (Y.shape(0) != X.shape(0) || Y.shape(1) != X.shape(1)) throw std::invalid_argument("X and Y must have one shape");
-    const std::int64_t* tri = i64_in(triplets, "triplets", 3);
-    const index_t m = triplets.shape(0);
+    const std::int64_t* pr = i64_in(pairs, "pairs", 2);
+    const index_t m = pairs.shape(0);
     py::array_t<double> out(m);
     double* po = out.mutable_data();
     {
         py::gil_scoped_release release;
-        learn::scml_margins(x, y, X.shape(0), X.shape(1), tri, m, po, n_threads);
+        learn::scml_pair_forms(x, y, X.shape(0), X.shape(1), pr, m, po, n_threads);
     }
     return out;
 }
@@ -85,8 +85,8 @@ void register_scml(py::module_& m) {
           "iterations first_iter, first_iter + 1, ...; XB = X B^T (n x K). Updates the gradient sums S and AdaGrad "
           "norms Q (K) in place, writes the weights after the last step into w and returns the number of batch "
           "triplets with positive slack.");
-    m.def("scml_margins", &scml_margins, py::arg("X"), py::arg("Y"), py::arg("triplets"), py::arg("n_threads") = 0,
-          "(Y[c] - Y[b]) . (2 X[a] - X[b] - X[c]) per triplet (a, b, c): d_M(a, b) - d_M(a, c) when Y = X M.");
+    m.def("scml_pair_forms", &scml_pair_forms, py::arg("X"), py::arg("Y"), py::arg("pairs"), py::arg("n_threads") = 0,
+          "(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j): the squared distance d_M(x_i, x_j) when Y = X M.");
 }
 
 }  // namespace fastmetric

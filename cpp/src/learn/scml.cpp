@@ -26,129 +26,183 @@ constexpr double kDelta = 1e-3;  // metric-learn's slack against dividing by zer
 // Sparse steps. State: S_k = sum of the gradients so far, Q_k = ada_k; the weights after step i are
 // w_k = max(-(S_k + (i + 1) beta), 0) / (gamma (delta + Q_k)) (metric-learn's formula with
 // avg_k = S_k / (i + 1)). Between two steps with a nonzero gradient S and Q do not change, so only
-// the active bases (w_k > 0) enter the slacks and they only leave the active set; a step whose batch
-// has no positive slack costs s |active| dd terms and nothing over all K.
-FM_SCML_INLINE std::int64_t steps_body(const double* XB, index_t K, const std::int64_t* tri, const std::int64_t* batches,
-                                       index_t n_steps, index_t bs, std::int64_t first_iter, double beta, double gamma,
-                                       double* S, double* Q, double* w_out, double* buf, double* g, double* c,
-                                       index_t* act, double* wa) {
-    std::int64_t active_total = 0;
-    const double inv_bs = 1.0 / double(bs);
-    for (index_t k = 0; k < K; ++k) c[k] = 1.0 / (gamma * (kDelta + Q[k]));
-    // active set for the weights in force at step first_iter: w_k = max(-(S_k + first_iter beta), 0) c_k
-    index_t na = 0;
-    for (index_t k = 0; k < K; ++k)
-        if (-(S[k] + double(first_iter) * beta) * c[k] > 0) act[na++] = k;
-    for (index_t s = 0; s < n_steps; ++s) {
-        const double it = double(first_iter + s);
-        // the weights in force (after step it - 1), dropping the bases that reached 0
-        index_t kept = 0;
-        for (index_t i = 0; i < na; ++i) {
-            const index_t k = act[i];
-            const double wk = -(S[k] + it * beta) * c[k];
-            if (wk > 0) {
-                act[kept] = k;
-                wa[kept] = wk;
-                ++kept;
+// the active bases (w_k > 0) enter the slacks and they only leave the active set.
+//
+// The slacks read the active columns of XB from a compact copy CB (n x cap row-major, columns
+// cols[0..nc), a superset of the active set whose other weights are 0): three contiguous runs per
+// triplet instead of scattered reads over 10 KB rows. A basis turning active is appended as a
+// column; when the copy holds more than twice the active bases (+ 32) or runs out of room it is
+// rebuilt from the active set.
+struct Steps {
+    const double* XB;
+    index_t n, K;
+    const std::int64_t* tri;
+    double beta, gamma;
+    double *S, *Q;
+    std::vector<double> c, g, buf, wc, CB;
+    std::vector<index_t> cols, slot;  // slot[k]: column of basis k in CB, or -1
+    index_t nc = 0, cap = 0;
+
+    Steps(const double* XB_, index_t n_, index_t K_, const std::int64_t* tri_, index_t bs, double beta_,
+          double gamma_, double* S_, double* Q_)
+        : XB(XB_), n(n_), K(K_), tri(tri_), beta(beta_), gamma(gamma_), S(S_), Q(Q_) {
+        const auto uK = static_cast<std::size_t>(K);
+        c.resize(uK);
+        g.resize(uK);
+        buf.resize(static_cast<std::size_t>(bs) * uK);
+        wc.resize(uK);
+        cols.resize(uK);
+        slot.assign(uK, -1);
+    }
+
+    bool active(index_t k, double t) const { return -(S[k] + t * beta) * c[k] > 0; }
+
+    FM_SCML_INLINE void rebuild(double t) {  // CB = the active columns at threshold t
+        for (index_t i = 0; i < nc; ++i) slot[cols[i]] = -1;
+        nc = 0;
+        for (index_t k = 0; k < K; ++k)
+            if (active(k, t)) {
+                slot[k] = nc;
+                cols[nc++] = k;
             }
-        }
-        na = kept;
-        const std::int64_t* J = batches + s * bs;
-        int n_pos = 0;
-        for (index_t j = 0; j < bs; ++j) {
-            const std::int64_t* t = tri + 3 * J[j];
-            const double* xa = XB + t[0] * K;
-            const double* xb = XB + t[1] * K;
-            const double* xc = XB + t[2] * K;
-            double acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
-            index_t i = 0;
-            for (; i + kLanes <= na; i += kLanes)
-                for (int l = 0; l < kLanes; ++l) {
-                    const index_t k = act[i + l];
-                    const double a = xa[k], b = xb[k], cc = xc[k];
-                    acc[l] += wa[i + l] * ((cc - b) * ((a - b) + (a - cc)));
-                }
-            for (int l = 0; i < na; ++i, ++l) {
-                const index_t k = act[i];
-                const double a = xa[k], b = xb[k], cc = xc[k];
-                acc[l] += wa[i] * ((cc - b) * ((a - b) + (a - cc)));
-            }
-            double slack = 1.0;
-            double sum = 0;
-            for (int l = 0; l < kLanes; ++l) sum += acc[l];
-            slack += sum;
-            if (slack > 0) {  // this triplet's full row enters the gradient
-                double* r = buf + index_t(n_pos) * K;
-                for (index_t k = 0; k < K; ++k) {
-                    const double a = xa[k], b = xb[k], cc = xc[k];
-                    r[k] = (cc - b) * ((a - b) + (a - cc));
-                }
-                ++n_pos;
-            }
-        }
-        active_total += n_pos;
-        if (n_pos == 0) continue;  // g = 0: S and Q unchanged
-        for (index_t k = 0; k < K; ++k) g[k] = 0.0;
-        for (int j = 0; j < n_pos; ++j) {
-            const double* r = buf + index_t(j) * K;
-            for (index_t k = 0; k < K; ++k) g[k] += r[k];
-        }
-        const double next = (it + 1.0) * beta;
-        na = 0;
-        for (index_t k = 0; k < K; ++k) {
-            const double gk = g[k] * inv_bs;
-            S[k] += gk;
-            Q[k] = std::sqrt(Q[k] * Q[k] + gk * gk);
-            c[k] = 1.0 / (gamma * (kDelta + Q[k]));
-            if (-(S[k] + next) * c[k] > 0) act[na++] = k;
+        cap = std::min(K, std::max<index_t>(2 * nc + 32, 8));
+        CB.resize(static_cast<std::size_t>(n * cap));
+        for (index_t p = 0; p < n; ++p) {
+            const double* src = XB + p * K;
+            double* dst = CB.data() + p * cap;
+            for (index_t i = 0; i < nc; ++i) dst[i] = src[cols[i]];
         }
     }
-    const double last = double(first_iter + n_steps) * beta;
-    for (index_t k = 0; k < K; ++k) w_out[k] = std::max(-(S[k] + last), 0.0) * c[k];
-    return active_total;
+
+    FM_SCML_INLINE void append(index_t k, double t) {
+        if (nc == cap) {
+            rebuild(t);  // the new basis is active: rebuild() includes it
+            return;
+        }
+        slot[k] = nc;
+        cols[nc] = k;
+        for (index_t p = 0; p < n; ++p) CB[static_cast<std::size_t>(p * cap + nc)] = XB[p * K + k];
+        ++nc;
+    }
+
+    FM_SCML_INLINE std::int64_t run(const std::int64_t* batches, index_t n_steps, index_t bs, std::int64_t first_iter,
+                                    double* w_out) {
+        std::int64_t active_total = 0;
+        const double inv_bs = 1.0 / double(bs);
+        for (index_t k = 0; k < K; ++k) c[k] = 1.0 / (gamma * (kDelta + Q[k]));
+        rebuild(double(first_iter));
+        for (index_t s = 0; s < n_steps; ++s) {
+            const double it = double(first_iter + s);
+            // the weights in force (after step it - 1) on the compact columns; count the active ones
+            index_t na = 0;
+            for (index_t i = 0; i < nc; ++i) {
+                const index_t k = cols[i];
+                const double wk = -(S[k] + it * beta) * c[k];
+                wc[i] = wk > 0 ? wk : 0.0;
+                na += wk > 0;
+            }
+            if (nc > 2 * na + 32) {
+                rebuild(it);
+                for (index_t i = 0; i < nc; ++i) wc[i] = -(S[cols[i]] + it * beta) * c[cols[i]];
+            }
+            const std::int64_t* J = batches + s * bs;
+            int n_pos = 0;
+            for (index_t j = 0; j < bs; ++j) {
+                const std::int64_t* t = tri + 3 * J[j];
+                const double* ca = CB.data() + t[0] * cap;
+                const double* cb = CB.data() + t[1] * cap;
+                const double* cc = CB.data() + t[2] * cap;
+                double acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
+                index_t i = 0;
+                for (; i + kLanes <= nc; i += kLanes)
+                    for (int l = 0; l < kLanes; ++l) {
+                        const double a = ca[i + l], b = cb[i + l], x = cc[i + l];
+                        acc[l] += wc[i + l] * ((x - b) * ((a - b) + (a - x)));
+                    }
+                for (int l = 0; i < nc; ++i, ++l) {
+                    const double a = ca[i], b = cb[i], x = cc[i];
+                    acc[l] += wc[i] * ((x - b) * ((a - b) + (a - x)));
+                }
+                double sum = 0;
+                for (int l = 0; l < kLanes; ++l) sum += acc[l];
+                if (1.0 + sum > 0) {  // this triplet's full row enters the gradient
+                    const double* xa = XB + t[0] * K;
+                    const double* xb = XB + t[1] * K;
+                    const double* xc = XB + t[2] * K;
+                    double* r = buf.data() + index_t(n_pos) * K;
+                    for (index_t k = 0; k < K; ++k) {
+                        const double a = xa[k], b = xb[k], x = xc[k];
+                        r[k] = (x - b) * ((a - b) + (a - x));
+                    }
+                    ++n_pos;
+                }
+            }
+            active_total += n_pos;
+            if (n_pos == 0) continue;  // g = 0: S and Q unchanged
+            for (index_t k = 0; k < K; ++k) g[k] = 0.0;
+            for (int j = 0; j < n_pos; ++j) {
+                const double* r = buf.data() + index_t(j) * K;
+                for (index_t k = 0; k < K; ++k) g[k] += r[k];
+            }
+            for (index_t k = 0; k < K; ++k) {
+                const double gk = g[k] * inv_bs;
+                S[k] += gk;
+                Q[k] = std::sqrt(Q[k] * Q[k] + gk * gk);
+                c[k] = 1.0 / (gamma * (kDelta + Q[k]));
+            }
+            const double next = it + 1.0;
+            for (index_t k = 0; k < K; ++k)
+                if (slot[k] < 0 && active(k, next)) append(k, next);
+        }
+        const double last = double(first_iter + n_steps) * beta;
+        for (index_t k = 0; k < K; ++k) w_out[k] = std::max(-(S[k] + last), 0.0) * c[k];
+        return active_total;
+    }
+};
+
+std::int64_t steps_generic(Steps& st, const std::int64_t* batches, index_t n_steps, index_t bs, std::int64_t first,
+                           double* w) {
+    return st.run(batches, n_steps, bs, first, w);
 }
 
-#define FM_SCML_STEPS_ARGS                                                                                            \
-    const double *XB, index_t K, const std::int64_t *tri, const std::int64_t *batches, index_t n_steps, index_t bs, \
-        std::int64_t first_iter, double beta, double gamma, double *S, double *Q, double *w_out, double *buf,     \
-        double *g, double *c, index_t *act, double *wa
-#define FM_SCML_STEPS_CALL XB, K, tri, batches, n_steps, bs, first_iter, beta, gamma, S, Q, w_out, buf, g, c, act, wa
-
-std::int64_t steps_generic(FM_SCML_STEPS_ARGS) { return steps_body(FM_SCML_STEPS_CALL); }
-
 #ifdef FM_SCML_X86
-__attribute__((target("avx2,fma"))) std::int64_t steps_avx2(FM_SCML_STEPS_ARGS) {
-    return steps_body(FM_SCML_STEPS_CALL);
+__attribute__((target("avx2,fma"))) std::int64_t steps_avx2(Steps& st, const std::int64_t* batches, index_t n_steps,
+                                                             index_t bs, std::int64_t first, double* w) {
+    return st.run(batches, n_steps, bs, first, w);
 }
 #endif
 
-FM_SCML_INLINE void margins_body(const double* X, const double* Y, index_t d, const std::int64_t* t, double* out) {
-    const double* xa = X + t[0] * d;
-    const double* xb = X + t[1] * d;
-    const double* xc = X + t[2] * d;
-    const double* yb = Y + t[1] * d;
-    const double* yc = Y + t[2] * d;
+FM_SCML_INLINE double pair_form_body(const double* X, const double* Y, index_t d, const std::int64_t* p) {
+    const double* xi = X + p[0] * d;
+    const double* xj = X + p[1] * d;
+    const double* yi = Y + p[0] * d;
+    const double* yj = Y + p[1] * d;
     double acc[kLanes] = {0, 0, 0, 0, 0, 0, 0, 0};
     index_t k = 0;
     for (; k + kLanes <= d; k += kLanes)
-        for (int l = 0; l < kLanes; ++l)
-            acc[l] += (yc[k + l] - yb[k + l]) * ((xa[k + l] - xb[k + l]) + (xa[k + l] - xc[k + l]));
-    for (int l = 0; k < d; ++k, ++l) acc[l] += (yc[k] - yb[k]) * ((xa[k] - xb[k]) + (xa[k] - xc[k]));
+        for (int l = 0; l < kLanes; ++l) acc[l] += (yi[k + l] - yj[k + l]) * (xi[k + l] - xj[k + l]);
+    for (int l = 0; k < d; ++k, ++l) acc[l] += (yi[k] - yj[k]) * (xi[k] - xj[k]);
     double s = 0;
     for (int l = 0; l < kLanes; ++l) s += acc[l];
-    *out = s;
+    return s;
 }
 
-void margins_generic(const double* X, const double* Y, index_t d, const std::int64_t* t, double* out) {
-    margins_body(X, Y, d, t, out);
+void pair_forms_generic(const double* X, const double* Y, index_t d, const std::int64_t* pairs, index_t b, index_t e,
+                        double* out) {
+    for (index_t t = b; t < e; ++t) out[t] = pair_form_body(X, Y, d, pairs + 2 * t);
 }
 
 #ifdef FM_SCML_X86
-__attribute__((target("avx2,fma"))) void margins_avx2(const double* X, const double* Y, index_t d,
-                                                       const std::int64_t* t, double* out) {
-    margins_body(X, Y, d, t, out);
+__attribute__((target("avx2,fma"))) void pair_forms_avx2(const double* X, const double* Y, index_t d,
+                                                          const std::int64_t* pairs, index_t b, index_t e, double* out) {
+    for (index_t t = b; t < e; ++t) out[t] = pair_form_body(X, Y, d, pairs + 2 * t);
 }
 #endif
+
+void check_pairs(const std::int64_t* pairs, index_t m, index_t n) {
+    for (index_t i = 0; i < 2 * m; ++i)
+        if (pairs[i] < 0 || pairs[i] >= n) throw std::invalid_argument("scml: pair point index out of range");
+}
 
 void check_triplets(const std::int64_t* tri, index_t m, index_t n) {
     for (index_t i = 0; i < 3 * m; ++i)
@@ -168,33 +222,25 @@ std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64
     check_triplets(triplets, m, n);
     for (index_t i = 0; i < n_steps * batch_size; ++i)
         if (batches[i] < 0 || batches[i] >= m) throw std::invalid_argument("scml: batch triplet index out of range");
-    const auto uK = static_cast<std::size_t>(K);
-    std::vector<double> buf(static_cast<std::size_t>(batch_size) * uK), g(uK), c(uK), wa(uK);
-    std::vector<index_t> act(uK);
+    Steps st(XB, n, K, triplets, batch_size, beta, gamma, S, Q);
 #ifdef FM_SCML_X86
-    if (use_simd && cpu_has_avx2())
-        return steps_avx2(XB, K, triplets, batches, n_steps, batch_size, first_iter, beta, gamma, S, Q, w, buf.data(),
-                          g.data(), c.data(), act.data(), wa.data());
+    if (use_simd && cpu_has_avx2()) return steps_avx2(st, batches, n_steps, batch_size, first_iter, w);
 #endif
-    return steps_generic(XB, K, triplets, batches, n_steps, batch_size, first_iter, beta, gamma, S, Q, w, buf.data(),
-                         g.data(), c.data(), act.data(), wa.data());
+    return steps_generic(st, batches, n_steps, batch_size, first_iter, w);
 }
 
-void scml_margins(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* triplets, index_t m,
-                  double* out, int n_threads) {
+void scml_pair_forms(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* pairs, index_t m,
+                     double* out, int n_threads) {
     if (d < 1) throw std::invalid_argument("scml: d must be >= 1");
-    check_triplets(triplets, m, n);
-    auto fn = &margins_generic;
+    check_pairs(pairs, m, n);
+    auto fn = &pair_forms_generic;
 #ifdef FM_SCML_X86
-    if (cpu_has_avx2()) fn = &margins_avx2;
+    if (cpu_has_avx2()) fn = &pair_forms_avx2;
 #endif
     const int nt = resolve_threads(n_threads);
-    const index_t chunk = 1024;
+    const index_t chunk = 2048;
     const index_t nchunks = (m + chunk - 1) / chunk;
-    parallel_for_dynamic(nt, nchunks, 1, [&](int, index_t c) {
-        const index_t e = std::min(m, (c + 1) * chunk);
-        for (index_t t = c * chunk; t < e; ++t) fn(X, Y, d, triplets + 3 * t, out + t);
-    });
+    parallel_for_dynamic(nt, nchunks, 1, [&](int, index_t c) { fn(X, Y, d, pairs, c * chunk, std::min(m, (c + 1) * chunk), out); });
 }
 
 }  // namespace learn

@@ -9,7 +9,7 @@ from triplets (a, b, c) meaning d(a, b) < d(a, c). The weights minimise
 random batches of triplets, the l1 term and w >= 0 by the proximal operator; every ``output_iter``
 steps the full objective is evaluated and the best weights seen are kept. The steps run in C++
 (``_core.scml_steps``, GIL released) on XB = X B^T, the points in basis coordinates; the objective
-uses M itself (one d x d matrix, one pass over the triplets in C++).
+uses M itself (one d x d matrix, one quadratic form per distinct pair of the triplets, in C++).
 
 Bases: "triplet_diffs" (eigenvectors of (sum of positive-pair outer products - negative ones)^2 over
 random groups of n_features triplets), "lda" (supervised: LDA directions of the points near k-means
@@ -411,6 +411,12 @@ class _BaseSCML(MahalanobisMixin):
         batches = np.ascontiguousarray(rs.randint(low=0, high=m, size=(max_iter, bs)), dtype=np.int64)
         threads = self._threads()
         name = self._name()
+        # the distinct pairs (a, b) and (a, c) of the triplets: the objective's slacks are
+        # 1 + d_M(a, b) - d_M(a, c), one quadratic form per distinct pair
+        keys = np.concatenate((tri[:, 0] * X.shape[0] + tri[:, 1], tri[:, 0] * X.shape[0] + tri[:, 2]))
+        ukeys, inv = np.unique(keys, return_inverse=True)
+        pairs = np.ascontiguousarray(np.stack(np.divmod(ukeys, X.shape[0]), axis=1), dtype=np.int64)
+        i_ab, i_ac = inv[:m], inv[m:]
         with blas_single_thread():
             XB = np.ascontiguousarray(X @ B.T)
             S, Q, w = np.zeros(K), np.zeros(K), np.zeros(K)
@@ -421,7 +427,8 @@ class _BaseSCML(MahalanobisMixin):
                 Ba = B[act]
                 M = (Ba * w[act, None]).T @ Ba
                 Y = np.ascontiguousarray(X @ M)
-                slack = 1.0 + _core.scml_margins(X, Y, tri, threads)
+                q = _core.scml_pair_forms(X, Y, pairs, threads)
+                slack = 1.0 + (q[i_ab] - q[i_ac])
                 pos = slack > 0
                 obj = beta * float(np.sum(w)) + float(np.sum(slack[pos])) / m
                 count = int(np.count_nonzero(pos))

@@ -26,9 +26,9 @@
 // Sums over the active bases use 8 fixed lanes. An AVX2 + FMA version (function-level target
 // attribute) is used when the CPU has it.
 //
-// Margins: r_t = (y_c - y_b) . (2 x_a - x_b - x_c) with Y = X M (n x d) equals
-// d_M(a, b) - d_M(a, c) (M symmetric); one independent value per triplet, parallel over triplets,
-// so the values are the same for every thread count.
+// Pair forms: q_p = (y_i - y_j) . (x_i - x_j) = d_M(x_i, x_j) with Y = X M (n x d) (M symmetric),
+// for the distinct pairs of the triplets (the objective's slacks are 1 + q_ab - q_ac): 3 d flops per
+// pair; one independent value per pair, parallel over pairs, the same for every thread count.
 #pragma once
 #include <cstdint>
 
@@ -47,9 +47,9 @@ std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64
                         const std::int64_t* batches, index_t n_steps, index_t batch_size, std::int64_t first_iter,
                         double beta, double gamma, double* S, double* Q, double* w, bool use_simd = true);
 
-// out[t] = (Y[c] - Y[b]) . (2 X[a] - X[b] - X[c]) for each triplet (a, b, c); X, Y n x d row-major.
-void scml_margins(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* triplets, index_t m,
-                  double* out, int n_threads);
+// out[p] = (Y[i] - Y[j]) . (X[i] - X[j]) for each pair (i, j) (m x 2); X, Y n x d row-major.
+void scml_pair_forms(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* pairs, index_t m,
+                     double* out, int n_threads);
 
 }  // namespace learn
 }  // namespace fastmetric
