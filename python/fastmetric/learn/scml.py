@@ -188,7 +188,8 @@ def _kmeans_centres(X, k, random_state, max_iter=300, tol=1e-4):
     k = min(k, n)
     C = np.empty((k, X.shape[1]))
     C[0] = X[rs.randint(n)]
-    closest = np.sum((X - C[0]) ** 2, axis=1)
+    sq = np.einsum("ij,ij->i", X, X)
+    closest = np.maximum(sq - 2.0 * (X @ C[0]) + C[0] @ C[0], 0.0)
     for j in range(1, k):
         total = float(closest.sum())
         if total > 0:
@@ -197,7 +198,7 @@ def _kmeans_centres(X, k, random_state, max_iter=300, tol=1e-4):
         else:
             i = int(rs.randint(n))
         C[j] = X[i]
-        closest = np.minimum(closest, np.sum((X - C[j]) ** 2, axis=1))
+        closest = np.minimum(closest, np.maximum(sq - 2.0 * (X @ C[j]) + C[j] @ C[j], 0.0))
     thresh = tol * float(np.mean(np.var(X, axis=0)))
     rows = np.arange(n)
     for _ in range(max_iter):
@@ -248,24 +249,29 @@ def _whitening(Gram, const, tol):
     return W
 
 
-def _lda_directions(Xs, blocks, tol=_LDA_TOL):
+def _lda_directions(Xs, blocks, tol=_LDA_TOL, overwrite=False):
     """LDA directions (scikit-learn's svd solver, its rank rules) of many neighbourhoods at once.
 
     Xs: (G, s, d) points of G neighbourhoods whose members come in the same class blocks
     (``blocks``: list of (start, stop) per class). Returns a list of G arrays (r_g, d), rows of unit
-    norm: the normalised columns of LinearDiscriminantAnalysis().fit(...).scalings_."""
+    norm: the normalised columns of LinearDiscriminantAnalysis().fit(...).scalings_. ``overwrite``:
+    Xs may be used as scratch space."""
     G, s, d = Xs.shape
     n_cls = len(blocks)
     sizes = np.array([b - a for a, b in blocks], dtype=np.float64)
     means = np.stack([Xs[:, a:b].mean(axis=1) for a, b in blocks], axis=1)  # (G, C, d)
-    Xc = Xs.copy()
+    Xc = Xs if overwrite else Xs.copy()
     for j, (a, b) in enumerate(blocks):
         Xc[:, a:b] -= means[:, j : j + 1]
-    std = Xc.std(axis=1)  # (G, d), as scikit-learn (an exactly constant class-centred feature has std 0)
-    const = std == 0
+    # scikit-learn divides the class-centred features by their std (1 where it is 0); the directions
+    # do not depend on that scaling, only the rank rule does, so the std comes from the Gram matrix
+    # (the centred features have mean 0) and "constant" means every centred value equal
+    Gram = np.matmul(Xc.transpose(0, 2, 1), Xc)
+    diag = np.arange(d)
+    std = np.sqrt(Gram[:, diag, diag] / s)
+    const = Xc.max(axis=1) == Xc.min(axis=1)
     std[const] = 1.0
-    Xc /= std[:, None, :]
-    Gram = np.matmul(Xc.transpose(0, 2, 1), Xc) * (1.0 / (s - n_cls))  # Z^T Z, Z = Xc / std / sqrt(s - C)
+    Gram /= std[:, :, None] * std[:, None, :] * (s - n_cls)  # Z^T Z, Z = Xc / std / sqrt(s - C)
     W = _whitening(Gram, const, tol)  # (G, d, d): W^T Gram W = I on the kept directions, 0 columns elsewhere
     W /= std[:, :, None]
     priors = sizes / s
@@ -312,7 +318,7 @@ def lda_bases(X, codes, n_basis, random_state, *, n_threads=None):
             blocks.append((start, start + kk))
             start += kk
         idx = np.concatenate(cols, axis=1)  # (n_clusters, sum_c k)
-        rows.extend(_lda_directions(Xl[idx], blocks))
+        rows.extend(_lda_directions(Xl[idx], blocks, overwrite=True))
     basis = np.concatenate(rows, axis=0)[:n_basis]
     if basis.shape[0] < n_basis:
         warnings.warn(
