@@ -56,17 +56,19 @@ def test_steps_match_reference(K, use_simd):
     XB, tri = _random_problem(rng, K=K)
     bs, n_steps, beta, gamma = 4, 60, 1e-3, 5e-3
     batches = rng.integers(0, tri.shape[0], size=(n_steps, bs)).astype(np.int64)
-    S, Q, w = np.zeros(K), np.zeros(K), np.zeros(K)
+    steps = _core.ScmlSteps(XB, tri, bs, beta, gamma, use_simd)
+    w = np.zeros(K)
     w_ref, avg, ada = np.zeros(K), np.zeros(K), np.zeros(K)
     for it in range(n_steps):  # one step per call: the state is compared after every step
-        _core.scml_steps(XB, tri, batches[it : it + 1], it, beta, gamma, S, Q, w, use_simd)
+        steps.run(batches[it : it + 1], w)
         w_ref, avg, ada = scml_step_reference(XB, tri, batches[it], it, beta, gamma, w_ref, avg, ada)
         np.testing.assert_allclose(w, w_ref, rtol=1e-10, atol=1e-12)
-        np.testing.assert_allclose(Q, ada, rtol=1e-12, atol=1e-14)
-        np.testing.assert_allclose(S, (it + 1) * avg, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(steps.Q, ada, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(steps.S, (it + 1) * avg, rtol=1e-10, atol=1e-12)
+    assert steps.iterations == n_steps
     # one call for all steps: the same weights
-    S2, Q2, w2 = np.zeros(K), np.zeros(K), np.zeros(K)
-    _core.scml_steps(XB, tri, batches, 0, beta, gamma, S2, Q2, w2, use_simd)
+    w2 = np.zeros(K)
+    _core.ScmlSteps(XB, tri, bs, beta, gamma, use_simd).run(batches, w2)
     np.testing.assert_allclose(w2, w_ref, rtol=1e-10, atol=1e-12)
 
 
@@ -76,7 +78,7 @@ def test_steps_count_positive_slacks():
     K = XB.shape[1]
     batches = np.zeros((1, 5), dtype=np.int64)
     # w = 0: every slack is 1 > 0
-    assert _core.scml_steps(XB, tri, batches, 0, 1e-5, 5e-3, np.zeros(K), np.zeros(K), np.zeros(K)) == 5
+    assert _core.ScmlSteps(XB, tri, 5, 1e-5, 5e-3).run(batches, np.zeros(K)) == 5
 
 
 @pytest.mark.parametrize("d", [1, 7, 17, 33])
@@ -111,10 +113,15 @@ def test_kernels_refuse_bad_indices():
         _core.scml_pair_forms(X, X, np.array([[0, 4]], dtype=np.int64))
     XB = np.zeros((4, 3))
     tri = np.array([[0, 1, 2]], dtype=np.int64)
+    with pytest.raises(ValueError, match="triplet point index"):
+        _core.ScmlSteps(XB, np.array([[0, 1, 9]], dtype=np.int64), 1, 0.0, 1.0)
+    steps = _core.ScmlSteps(XB, tri, 1, 0.0, 1.0)
     with pytest.raises(ValueError, match="batch triplet index"):
-        _core.scml_steps(XB, tri, np.array([[1]], dtype=np.int64), 0, 0.0, 1.0, np.zeros(3), np.zeros(3), np.zeros(3))
+        steps.run(np.array([[1]], dtype=np.int64), np.zeros(3))
     with pytest.raises(ValueError, match="w must be"):
-        _core.scml_steps(XB, tri, np.array([[0]], dtype=np.int64), 0, 0.0, 1.0, np.zeros(3), np.zeros(3), np.zeros(2))
+        steps.run(np.array([[0]], dtype=np.int64), np.zeros(2))
+    with pytest.raises(ValueError, match="gamma"):
+        _core.ScmlSteps(XB, tri, 1, 0.0, 0.0)
 
 
 # ------------------------------------------------------------------ bases and triplets

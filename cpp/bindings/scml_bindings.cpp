@@ -4,7 +4,9 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 
@@ -41,25 +43,44 @@ const std::int64_t* i64_in(const py::array& a, const char* what, index_t cols) {
     return static_cast<const std::int64_t*>(a.data());
 }
 
-std::int64_t scml_steps(const py::array& XB, const py::array& triplets, const py::array& batches,
-                        std::int64_t first_iter, double beta, double gamma, py::array S, py::array Q, py::array w,
-                        bool use_simd) {
-    const double* xb = f64_in(XB, "XB", 2);
-    const std::int64_t* tri = i64_in(triplets, "triplets", 3);
-    if (batches.ndim() != 2) throw std::invalid_argument("batches must be a 2-D int64 array");
-    const std::int64_t* bat = i64_in(batches, "batches", batches.shape(1));
-    const index_t n = XB.shape(0), K = XB.shape(1);
-    double* ps = f64_out(S, "S", K);
-    double* pq = f64_out(Q, "Q", K);
-    double* pw = f64_out(w, "w", K);
-    std::int64_t active;
-    {
-        py::gil_scoped_release release;
-        active = learn::scml_steps(xb, n, K, tri, triplets.shape(0), bat, batches.shape(0), batches.shape(1),
-                                   first_iter, beta, gamma, ps, pq, pw, use_simd);
+// SCML's AdaGrad steps with their state (learn::ScmlSteps); keeps XB and the triplets alive.
+class PyScmlSteps {
+public:
+    PyScmlSteps(const py::array& XB, const py::array& triplets, std::int64_t batch_size, double beta, double gamma,
+                bool use_simd)
+        : XB_(XB), tri_(triplets) {
+        const double* xb = f64_in(XB_, "XB", 2);
+        const std::int64_t* tri = i64_in(tri_, "triplets", 3);
+        steps_ = std::make_unique<learn::ScmlSteps>(xb, XB_.shape(0), XB_.shape(1), tri, tri_.shape(0), batch_size, beta,
+                                                    gamma, use_simd);
     }
-    return active;
-}
+
+    std::int64_t run(const py::array& batches, py::array w) {
+        const index_t bs = steps_->batch_size();
+        const std::int64_t* bat = i64_in(batches, "batches", bs);
+        double* pw = f64_out(w, "w", steps_->n_bases());
+        std::int64_t active;
+        {
+            py::gil_scoped_release release;
+            active = steps_->run(bat, batches.shape(0), pw);
+        }
+        return active;
+    }
+
+    py::array_t<double> copy_of(const double* p) const {
+        py::array_t<double> out(steps_->n_bases());
+        std::copy(p, p + steps_->n_bases(), out.mutable_data());
+        return out;
+    }
+
+    py::array_t<double> S() const { return copy_of(steps_->gradient_sums()); }
+    py::array_t<double> Q() const { return copy_of(steps_->ada_norms()); }
+    std::int64_t iterations() const { return steps_->iterations(); }
+
+private:
+    py::array XB_, tri_;
+    std::unique_ptr<learn::ScmlSteps> steps_;
+};
 
 py::array_t<double> scml_pair_forms(const py::array& X, const py::array& Y, const py::array& pairs, int n_threads) {
     const double* x = f64_in(X, "X", 2);
@@ -79,12 +100,17 @@ py::array_t<double> scml_pair_forms(const py::array& X, const py::array& Y, cons
 }  // namespace
 
 void register_scml(py::module_& m) {
-    m.def("scml_steps", &scml_steps, py::arg("XB"), py::arg("triplets"), py::arg("batches"), py::arg("first_iter"),
-          py::arg("beta"), py::arg("gamma"), py::arg("S"), py::arg("Q"), py::arg("w"), py::arg("use_simd") = true,
-          "SCML's AdaGrad steps (metric-learn 0.7) over the batch rows of `batches` (indices into the triplets), "
-          "iterations first_iter, first_iter + 1, ...; XB = X B^T (n x K). Updates the gradient sums S and AdaGrad "
-          "norms Q (K) in place, writes the weights after the last step into w and returns the number of batch "
-          "triplets with positive slack.");
+    py::class_<PyScmlSteps>(m, "ScmlSteps",
+                            "SCML's AdaGrad steps (metric-learn 0.7) over index triplets on XB = X B^T (n x K), "
+                            "with their state (gradient sums S, AdaGrad norms Q) kept between run() calls")
+        .def(py::init<const py::array&, const py::array&, std::int64_t, double, double, bool>(), py::arg("XB"),
+             py::arg("triplets"), py::arg("batch_size"), py::arg("beta"), py::arg("gamma"), py::arg("use_simd") = true)
+        .def("run", &PyScmlSteps::run, py::arg("batches"), py::arg("w"),
+             "The next len(batches) steps (rows: batch_size triplet indices); writes the weights after the last one "
+             "into w (K) and returns the number of batch triplets with positive slack.")
+        .def_property_readonly("S", &PyScmlSteps::S, "gradient sums (K), a copy")
+        .def_property_readonly("Q", &PyScmlSteps::Q, "AdaGrad norms (K), a copy")
+        .def_property_readonly("iterations", &PyScmlSteps::iterations, "steps run so far");
     m.def("scml_pair_forms", &scml_pair_forms, py::arg("X"), py::arg("Y"), py::arg("pairs"), py::arg("n_threads") = 0,
           "(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j): the squared distance d_M(x_i, x_j) when Y = X M.");
 }

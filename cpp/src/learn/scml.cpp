@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <stdexcept>
 #include <vector>
 
@@ -33,21 +34,26 @@ constexpr double kDelta = 1e-3;  // metric-learn's slack against dividing by zer
 // triplet instead of scattered reads over 10 KB rows. A basis turning active is appended as a
 // column; when the copy holds more than twice the active bases (+ 32) or runs out of room it is
 // rebuilt from the active set.
-struct Steps {
+}  // namespace
+
+struct ScmlSteps::Impl {
     const double* XB;
-    index_t n, K;
+    index_t n, K, m, bs;
     const std::int64_t* tri;
     double beta, gamma;
-    double *S, *Q;
-    std::vector<double> c, g, buf, wc, CB;
+    bool use_simd;
+    std::int64_t iter = 0;
+    std::vector<double> S, Q, c, g, buf, wc, CB;
     std::vector<index_t> cols, slot;  // slot[k]: column of basis k in CB, or -1
     index_t nc = 0, cap = 0;
 
-    Steps(const double* XB_, index_t n_, index_t K_, const std::int64_t* tri_, index_t bs, double beta_,
-          double gamma_, double* S_, double* Q_)
-        : XB(XB_), n(n_), K(K_), tri(tri_), beta(beta_), gamma(gamma_), S(S_), Q(Q_) {
+    Impl(const double* XB_, index_t n_, index_t K_, const std::int64_t* tri_, index_t m_, index_t bs_, double beta_,
+         double gamma_, bool simd)
+        : XB(XB_), n(n_), K(K_), m(m_), bs(bs_), tri(tri_), beta(beta_), gamma(gamma_), use_simd(simd) {
         const auto uK = static_cast<std::size_t>(K);
-        c.resize(uK);
+        S.assign(uK, 0.0);
+        Q.assign(uK, 0.0);
+        c.assign(uK, 1.0 / (gamma * kDelta));
         g.resize(uK);
         buf.resize(static_cast<std::size_t>(bs) * uK);
         wc.resize(uK);
@@ -85,12 +91,11 @@ struct Steps {
         ++nc;
     }
 
-    FM_SCML_INLINE std::int64_t run(const std::int64_t* batches, index_t n_steps, index_t bs, std::int64_t first_iter,
-                                    double* w_out) {
+    FM_SCML_INLINE std::int64_t run(const std::int64_t* batches, index_t n_steps, double* w_out) {
         std::int64_t active_total = 0;
         const double inv_bs = 1.0 / double(bs);
-        for (index_t k = 0; k < K; ++k) c[k] = 1.0 / (gamma * (kDelta + Q[k]));
-        rebuild(double(first_iter));
+        const std::int64_t first_iter = iter;
+        if (cap == 0) rebuild(double(first_iter));
         for (index_t s = 0; s < n_steps; ++s) {
             const double it = double(first_iter + s);
             // the weights in force (after step it - 1) on the compact columns; count the active ones
@@ -154,21 +159,23 @@ struct Steps {
             for (index_t k = 0; k < K; ++k)
                 if (slot[k] < 0 && active(k, next)) append(k, next);
         }
-        const double last = double(first_iter + n_steps) * beta;
+        iter = first_iter + n_steps;
+        const double last = double(iter) * beta;
         for (index_t k = 0; k < K; ++k) w_out[k] = std::max(-(S[k] + last), 0.0) * c[k];
         return active_total;
     }
 };
 
-std::int64_t steps_generic(Steps& st, const std::int64_t* batches, index_t n_steps, index_t bs, std::int64_t first,
-                           double* w) {
-    return st.run(batches, n_steps, bs, first, w);
+namespace {
+
+std::int64_t steps_generic(ScmlSteps::Impl& st, const std::int64_t* batches, index_t n_steps, double* w) {
+    return st.run(batches, n_steps, w);
 }
 
 #ifdef FM_SCML_X86
-__attribute__((target("avx2,fma"))) std::int64_t steps_avx2(Steps& st, const std::int64_t* batches, index_t n_steps,
-                                                             index_t bs, std::int64_t first, double* w) {
-    return st.run(batches, n_steps, bs, first, w);
+__attribute__((target("avx2,fma"))) std::int64_t steps_avx2(ScmlSteps::Impl& st, const std::int64_t* batches,
+                                                             index_t n_steps, double* w) {
+    return st.run(batches, n_steps, w);
 }
 #endif
 
@@ -211,23 +218,35 @@ void check_triplets(const std::int64_t* tri, index_t m, index_t n) {
 
 }  // namespace
 
-std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m,
-                        const std::int64_t* batches, index_t n_steps, index_t batch_size, std::int64_t first_iter,
-                        double beta, double gamma, double* S, double* Q, double* w, bool use_simd) {
+ScmlSteps::ScmlSteps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m,
+                     index_t batch_size, double beta, double gamma, bool use_simd) {
     if (K < 1) throw std::invalid_argument("scml: need at least one basis");
     if (m < 1) throw std::invalid_argument("scml: need at least one triplet");
     if (batch_size < 1) throw std::invalid_argument("scml: batch_size must be >= 1");
-    if (n_steps < 0 || first_iter < 0) throw std::invalid_argument("scml: negative step count or iteration");
-    if (!(gamma > 0)) throw std::invalid_argument("scml: gamma must be > 0");
+    if (!(gamma > 0) || !std::isfinite(gamma)) throw std::invalid_argument("scml: gamma must be > 0 and finite");
+    if (!(beta >= 0) || !std::isfinite(beta)) throw std::invalid_argument("scml: beta must be >= 0 and finite");
     check_triplets(triplets, m, n);
-    for (index_t i = 0; i < n_steps * batch_size; ++i)
-        if (batches[i] < 0 || batches[i] >= m) throw std::invalid_argument("scml: batch triplet index out of range");
-    Steps st(XB, n, K, triplets, batch_size, beta, gamma, S, Q);
-#ifdef FM_SCML_X86
-    if (use_simd && cpu_has_avx2()) return steps_avx2(st, batches, n_steps, batch_size, first_iter, w);
-#endif
-    return steps_generic(st, batches, n_steps, batch_size, first_iter, w);
+    impl_ = std::make_unique<Impl>(XB, n, K, triplets, m, batch_size, beta, gamma, use_simd);
 }
+
+ScmlSteps::~ScmlSteps() = default;
+
+std::int64_t ScmlSteps::run(const std::int64_t* batches, index_t n_steps, double* w) {
+    Impl& st = *impl_;
+    if (n_steps < 0) throw std::invalid_argument("scml: negative step count");
+    for (index_t i = 0; i < n_steps * st.bs; ++i)
+        if (batches[i] < 0 || batches[i] >= st.m) throw std::invalid_argument("scml: batch triplet index out of range");
+#ifdef FM_SCML_X86
+    if (st.use_simd && cpu_has_avx2()) return steps_avx2(st, batches, n_steps, w);
+#endif
+    return steps_generic(st, batches, n_steps, w);
+}
+
+index_t ScmlSteps::n_bases() const { return impl_->K; }
+index_t ScmlSteps::batch_size() const { return impl_->bs; }
+std::int64_t ScmlSteps::iterations() const { return impl_->iter; }
+const double* ScmlSteps::gradient_sums() const { return impl_->S.data(); }
+const double* ScmlSteps::ada_norms() const { return impl_->Q.data(); }
 
 void scml_pair_forms(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* pairs, index_t m,
                      double* out, int n_threads) {

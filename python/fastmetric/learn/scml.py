@@ -8,7 +8,7 @@ from triplets (a, b, c) meaning d(a, b) < d(a, c). The weights minimise
 (d_M squared) by metric-learn's stochastic composite scheme: AdaGrad steps with dual averaging on
 random batches of triplets, the l1 term and w >= 0 by the proximal operator; every ``output_iter``
 steps the full objective is evaluated and the best weights seen are kept. The steps run in C++
-(``_core.scml_steps``, GIL released) on XB = X B^T, the points in basis coordinates; the objective
+(``_core.ScmlSteps``, GIL released) on XB = X B^T, the points in basis coordinates; the objective
 uses M itself (one d x d matrix, one quadratic form per distinct pair of the triplets, in C++).
 
 Bases: "triplet_diffs" (eigenvectors of (sum of positive-pair outer products - negative ones)^2 over
@@ -425,10 +425,11 @@ class _BaseSCML(MahalanobisMixin):
         i_ab, i_ac = inv[:m], inv[m:]
         with blas_single_thread():
             XB = np.ascontiguousarray(X @ B.T)
-            S, Q, w = np.zeros(K), np.zeros(K), np.zeros(K)
+            steps = _core.ScmlSteps(XB, tri, bs, beta, gamma)
+            w = np.zeros(K)
             best_obj, best_w, trace = np.inf, None, []
             for start in range(0, max_iter - max_iter % out_iter, out_iter):
-                _core.scml_steps(XB, tri, batches[start : start + out_iter], start, beta, gamma, S, Q, w)
+                steps.run(batches[start : start + out_iter], w)
                 act = np.flatnonzero(w > 0)
                 Ba = B[act]
                 M = (Ba * w[act, None]).T @ Ba

@@ -31,21 +31,37 @@
 // pair; one independent value per pair, parallel over pairs, the same for every thread count.
 #pragma once
 #include <cstdint>
+#include <memory>
 
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
 namespace learn {
 
-// Runs n_steps steps, iterations first_iter .. first_iter + n_steps - 1, on batch rows
-// batches[s * batch_size .. ] (indices into the m triplets). XB is n x K row-major; triplets m x 3
-// (point indices < n). S (gradient sums) and Q (AdaGrad norms), K each, are the state, updated in
-// place (zeros before iteration 0); w (K) receives the weights after the last step. Returns the
-// number of batch triplets with positive slack over the steps. Throws std::invalid_argument on bad
-// sizes or indices (checked before any step).
-std::int64_t scml_steps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m,
-                        const std::int64_t* batches, index_t n_steps, index_t batch_size, std::int64_t first_iter,
-                        double beta, double gamma, double* S, double* Q, double* w, bool use_simd = true);
+// The steps over triplets (m x 3 point indices < n) and XB (n x K row-major), both kept by pointer
+// (they must outlive the object). The state -- gradient sums S, AdaGrad norms Q, the compact
+// columns -- persists between run() calls, which continue the iterations. Throws
+// std::invalid_argument on bad sizes, parameters or indices (checked before any step).
+class ScmlSteps {
+public:
+    struct Impl;
+    ScmlSteps(const double* XB, index_t n, index_t K, const std::int64_t* triplets, index_t m, index_t batch_size,
+              double beta, double gamma, bool use_simd = true);
+    ~ScmlSteps();
+    ScmlSteps(const ScmlSteps&) = delete;
+    ScmlSteps& operator=(const ScmlSteps&) = delete;
+    // n_steps steps on batches[s * batch_size ..] (triplet indices); w (K) receives the weights after
+    // the last one. Returns the number of batch triplets with positive slack.
+    std::int64_t run(const std::int64_t* batches, index_t n_steps, double* w);
+    index_t n_bases() const;
+    index_t batch_size() const;
+    std::int64_t iterations() const;
+    const double* gradient_sums() const;  // S (K)
+    const double* ada_norms() const;      // Q (K)
+
+private:
+    std::unique_ptr<Impl> impl_;
+};
 
 // out[p] = (Y[i] - Y[j]) . (X[i] - X[j]) for each pair (i, j) (m x 2); X, Y n x d row-major.
 void scml_pair_forms(const double* X, const double* Y, index_t n, index_t d, const std::int64_t* pairs, index_t m,
