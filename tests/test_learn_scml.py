@@ -25,6 +25,7 @@ from fastmetric.learn.scml import (  # noqa: E402
 )
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_iris  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -387,3 +388,10 @@ def test_bad_parameters_supervised(iris):
         SCML_Supervised(max_iter=100, output_iter=100, random_state=0).fit(X, yy)
     with pytest.raises(ValueError, match="NaN"):
         SCML_Supervised().fit(np.where(np.arange(150)[:, None] == 3, np.nan, X), y)
+
+
+@parametrize_with_checks([SCML_Supervised(max_iter=100, output_iter=100, n_basis=8, random_state=0)])
+def test_sklearn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check(estimator)
