@@ -1,4 +1,4 @@
-// SCML's AdaGrad steps and triplet margins: see fastmetric/learn/scml.hpp for the formulas.
+// SCML's AdaGrad steps and pair distances: see fastmetric/learn/scml.hpp for the formulas.
 #include "fastmetric/learn/scml.hpp"
 
 #include <algorithm>

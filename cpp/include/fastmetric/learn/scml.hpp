@@ -1,6 +1,6 @@
 // Sparse Compositional Metric Learning (Shi, Bellet & Sha, AAAI 2014) as metric-learn 0.7 runs it:
-// the stochastic composite (AdaGrad + dual averaging) steps over triplets, and the triplet margins
-// of a metric for the objective.
+// the stochastic composite (AdaGrad + dual averaging) steps over triplets, and the pair distances
+// d_M of the objective.
 //
 // Model. K rank-one bases b_k (rows of B, K x d) and weights w >= 0 give M = sum_k w_k b_k b_k^T.
 // For a triplet t = (a, b, c) (wanted: d_M(a, b) < d_M(a, c)) and basis k let
@@ -20,11 +20,14 @@
 // the weights only shrink (beta >= 0): a step sums dd over the active bases (w_k > 0) only, and
 // touches all K bases only for a batch triplet with positive slack (its dd row) and the update.
 //
-// Cost. A step reads the active entries of the three XB rows of each batch triplet (3 s |active|
-// doubles), plus, when some slack is positive, their full rows and ~10 K flops; it runs on the
-// calling thread (a step depends on the previous one), so results never depend on a thread count.
-// Sums over the active bases use 8 fixed lanes. An AVX2 + FMA version (function-level target
-// attribute) is used when the CPU has it.
+// Layout and cost. The slacks read a compact copy of the active columns of XB (n x cap row-major, a
+// superset of the active set, inactive entries weighted 0): three contiguous runs of |C| doubles per
+// batch triplet, ~7 flops each. A basis turning active is appended as a column; the copy is rebuilt
+// from the active set when it holds more than twice the active bases + 32 or is full. A triplet
+// with positive slack reads its three full XB rows (3 K doubles) and the update costs ~10 K flops
+// with K square roots and divisions. The steps run on the calling thread (a step depends on the
+// previous one), so results never depend on a thread count; sums over the bases use 8 fixed lanes.
+// An AVX2 + FMA version (function-level target attribute) is used when the CPU has it.
 //
 // Pair forms: q_p = (y_i - y_j) . (x_i - x_j) = d_M(x_i, x_j) with Y = X M (n x d) (M symmetric),
 // for the distinct pairs of the triplets (the objective's slacks are 1 + q_ab - q_ac): 3 d flops per
