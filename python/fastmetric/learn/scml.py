@@ -48,6 +48,9 @@ __all__ = [
 _DELTA = 1e-3
 #: sklearn LinearDiscriminantAnalysis' default rank tolerance (its svd solver)
 _LDA_TOL = 1e-4
+#: work (rows x features) below which the k-NN searches and pair distances run on one thread:
+#: on digits (1257 x 64) two threads took the same wall time and twice the CPU time
+_SMALL = 1 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +437,7 @@ class _BaseSCML(MahalanobisMixin):
                 Ba = B[act]
                 M = (Ba * w[act, None]).T @ Ba
                 Y = np.ascontiguousarray(X @ M)
-                q = _core.scml_pair_forms(X, Y, pairs, threads)
+                q = _core.scml_pair_forms(X, Y, pairs, threads if pairs.shape[0] * X.shape[1] > _SMALL else 1)
                 slack = 1.0 + (q[i_ab] - q[i_ac])
                 pos = slack > 0
                 obj = beta * float(np.sum(w)) + float(np.sum(slack[pos])) / m
@@ -648,7 +651,8 @@ class SCML_Supervised(_BaseSCML):
             raise ValueError("SCML_Supervised.fit takes the points X themselves; preprocessor must be None")
         X, codes = self._validate_supervised(X, y, partial=True)
         X64 = np.asarray(X, dtype=np.float64)
-        threads = self._threads() or None  # kneighbors: None = every core
+        # kneighbors: None = every core; below ~10 Mflop per search a second thread only waits
+        threads = (self._threads() or None) if X.shape[0] * X.shape[1] > _SMALL else 1
         tri = knn_triplets(X64, codes, kg, ki, n_threads=threads)
         d = X.shape[1]
         with blas_single_thread():  # many small LAPACK calls: threads only contend
