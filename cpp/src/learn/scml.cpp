@@ -44,6 +44,7 @@ struct ScmlSteps::Impl {
     bool use_simd;
     std::int64_t iter = 0;
     std::vector<double> S, Q, c, g, buf, wc, CB;
+    std::vector<double> Sc, cc;  // S and c of the compact columns, in their order
     std::vector<index_t> cols, slot;  // slot[k]: column of basis k in CB, or -1
     index_t nc = 0, cap = 0;
 
@@ -57,6 +58,8 @@ struct ScmlSteps::Impl {
         g.resize(uK);
         buf.resize(static_cast<std::size_t>(bs) * uK);
         wc.resize(uK);
+        Sc.resize(uK);
+        cc.resize(uK);
         cols.resize(uK);
         slot.assign(uK, -1);
     }
@@ -69,6 +72,8 @@ struct ScmlSteps::Impl {
         for (index_t k = 0; k < K; ++k)
             if (active(k, t)) {
                 slot[k] = nc;
+                Sc[nc] = S[k];
+                cc[nc] = c[k];
                 cols[nc++] = k;
             }
         cap = std::min(K, std::max<index_t>(2 * nc + 32, 8));
@@ -87,6 +92,8 @@ struct ScmlSteps::Impl {
         }
         slot[k] = nc;
         cols[nc] = k;
+        Sc[nc] = S[k];
+        cc[nc] = c[k];
         for (index_t p = 0; p < n; ++p) CB[static_cast<std::size_t>(p * cap + nc)] = XB[p * K + k];
         ++nc;
     }
@@ -99,16 +106,16 @@ struct ScmlSteps::Impl {
         for (index_t s = 0; s < n_steps; ++s) {
             const double it = double(first_iter + s);
             // the weights in force (after step it - 1) on the compact columns; count the active ones
+            const double shift = it * beta;
             index_t na = 0;
             for (index_t i = 0; i < nc; ++i) {
-                const index_t k = cols[i];
-                const double wk = -(S[k] + it * beta) * c[k];
+                const double wk = -(Sc[i] + shift) * cc[i];
                 wc[i] = wk > 0 ? wk : 0.0;
-                na += wk > 0;
+                na += wk > 0 ? 1 : 0;
             }
             if (nc > 2 * na + 32) {
                 rebuild(it);
-                for (index_t i = 0; i < nc; ++i) wc[i] = -(S[cols[i]] + it * beta) * c[cols[i]];
+                for (index_t i = 0; i < nc; ++i) wc[i] = -(Sc[i] + shift) * cc[i];
             }
             const std::int64_t* J = batches + s * bs;
             int n_pos = 0;
@@ -154,6 +161,10 @@ struct ScmlSteps::Impl {
                 S[k] += gk;
                 Q[k] = std::sqrt(Q[k] * Q[k] + gk * gk);
                 c[k] = 1.0 / (gamma * (kDelta + Q[k]));
+            }
+            for (index_t i = 0; i < nc; ++i) {
+                Sc[i] = S[cols[i]];
+                cc[i] = c[cols[i]];
             }
             const double next = it + 1.0;
             for (index_t k = 0; k < K; ++k)
