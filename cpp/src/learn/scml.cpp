@@ -43,7 +43,7 @@ struct ScmlSteps::Impl {
     double beta, gamma;
     bool use_simd;
     std::int64_t iter = 0;
-    std::vector<double> S, Q, c, g, buf, wc, CB;
+    std::vector<double> S, Q, c, g, wc, CB;
     std::vector<double> Sc, cc;  // S and c of the compact columns, in their order
     std::vector<index_t> cols, slot;  // slot[k]: column of basis k in CB, or -1
     index_t nc = 0, cap = 0;
@@ -56,7 +56,6 @@ struct ScmlSteps::Impl {
         Q.assign(uK, 0.0);
         c.assign(uK, 1.0 / (gamma * kDelta));
         g.resize(uK);
-        buf.resize(static_cast<std::size_t>(bs) * uK);
         wc.resize(uK);
         Sc.resize(uK);
         cc.resize(uK);
@@ -137,25 +136,26 @@ struct ScmlSteps::Impl {
                 }
                 double sum = 0;
                 for (int l = 0; l < kLanes; ++l) sum += acc[l];
-                if (1.0 + sum > 0) {  // this triplet's full row enters the gradient
+                if (1.0 + sum > 0) {  // this triplet's full row enters the gradient (in batch order)
                     const double* xa = XB + t[0] * K;
                     const double* xb = XB + t[1] * K;
                     const double* xc = XB + t[2] * K;
-                    double* r = buf.data() + index_t(n_pos) * K;
-                    for (index_t k = 0; k < K; ++k) {
-                        const double a = xa[k], b = xb[k], x = xc[k];
-                        r[k] = (x - b) * ((a - b) + (a - x));
+                    if (n_pos == 0) {
+                        for (index_t k = 0; k < K; ++k) {
+                            const double a = xa[k], b = xb[k], x = xc[k];
+                            g[k] = (x - b) * ((a - b) + (a - x));
+                        }
+                    } else {
+                        for (index_t k = 0; k < K; ++k) {
+                            const double a = xa[k], b = xb[k], x = xc[k];
+                            g[k] += (x - b) * ((a - b) + (a - x));
+                        }
                     }
                     ++n_pos;
                 }
             }
             active_total += n_pos;
             if (n_pos == 0) continue;  // g = 0: S and Q unchanged
-            for (index_t k = 0; k < K; ++k) g[k] = 0.0;
-            for (int j = 0; j < n_pos; ++j) {
-                const double* r = buf.data() + index_t(j) * K;
-                for (index_t k = 0; k < K; ++k) g[k] += r[k];
-            }
             for (index_t k = 0; k < K; ++k) {
                 const double gk = g[k] * inv_bs;
                 S[k] += gk;
