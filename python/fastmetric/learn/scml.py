@@ -272,7 +272,13 @@ def _lda_directions(Xs, blocks, tol=_LDA_TOL, overwrite=False):
     Gram = np.matmul(Xc.transpose(0, 2, 1), Xc)
     diag = np.arange(d)
     std = np.sqrt(Gram[:, diag, diag] / s)
-    const = Xc.max(axis=1) == Xc.min(axis=1)
+    # every centred value equal: only where the column's sum of squares is at rounding level
+    const = np.zeros((G, d), dtype=bool)
+    scale = np.einsum("gii->g", Gram)[:, None] / d
+    tiny = Gram[:, diag, diag] <= 1e-20 * np.maximum(scale, np.finfo(np.float64).tiny)
+    for g, j in zip(*np.nonzero(tiny), strict=True):
+        col = Xc[g, :, j]
+        const[g, j] = col.max() == col.min()
     std[const] = 1.0
     Gram /= std[:, :, None] * std[:, None, :] * (s - n_cls)  # Z^T Z, Z = Xc / std / sqrt(s - C)
     W = _whitening(Gram, const, tol)  # (G, d, d): W^T Gram W = I on the kept directions, 0 columns elsewhere
