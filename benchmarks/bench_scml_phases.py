@@ -46,7 +46,7 @@ def fastmetric_phases(X, y, repeat):
         rows.append(("fit (all phases)", *timed(lambda: SCML_Supervised(random_state=0).fit(X, y), repeat)[:2]))
         w, c, tri = timed(lambda: S.knn_triplets(X, codes, 3, 10, n_threads=1), repeat)
         rows.append((f"k-NN triplets ({tri.shape[0]})", w, c))
-        rows.append(("k-means (72 centres)", *timed(lambda: S._kmeans_centres(X, 72, 0), repeat)[:2]))
+        rows.append(("k-means (72 centres)", *timed(lambda: S.kmeans_centres(X, 72, 0), repeat)[:2]))
         w, c, B = timed(lambda: S.lda_bases(X, codes, 1280, 0, n_threads=1), repeat)
         rows.append((f"LDA bases ({B.shape[0]}, k-means included)", w, c))
         w, c, XB = timed(lambda: np.ascontiguousarray(X @ B.T), repeat)

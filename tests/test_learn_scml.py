@@ -16,7 +16,8 @@ pytest.importorskip("scipy")
 from fastmetric import _core  # noqa: E402
 from fastmetric.learn import SCML, SCML_Supervised  # noqa: E402
 from fastmetric.learn.scml import (  # noqa: E402
-    _lda_directions,
+    lda_directions,
+    kmeans_centres,
     knn_triplets,
     lda_bases,
     scml_objective,
@@ -138,7 +139,7 @@ def test_lda_directions_match_sklearn():
     Xs[1, :, 2] = 0.5  # a constant feature (scikit-learn drops it)
     Xs[2, :, 4] = Xs[2, :, 3]  # two equal features (a zero singular value: the eigendecomposition path)
     y = np.repeat(np.arange(C), k)
-    got = _lda_directions(Xs, [(j * k, j * k + k) for j in range(C)])
+    got = lda_directions(Xs, [(j * k, j * k + k) for j in range(C)])
     for g in range(4):
         ref = normalize(LinearDiscriminantAnalysis().fit(Xs[g], y).scalings_.T)
         assert got[g].shape == ref.shape
@@ -395,3 +396,12 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_kmeans_centres_deterministic_and_fitted():
+    rng = np.random.default_rng(6)
+    X = np.concatenate([rng.standard_normal((20, 2)) * 0.1 + c for c in ([0, 0], [5, 0], [0, 5])])
+    C = kmeans_centres(X, 3, 0)
+    assert np.array_equal(C, kmeans_centres(X, 3, 0))
+    found = sorted(map(tuple, np.round(C)))
+    assert found == [(0.0, 0.0), (0.0, 5.0), (5.0, 0.0)]

@@ -41,6 +41,8 @@ __all__ = [
     "scml_step_reference",
     "knn_triplets",
     "lda_bases",
+    "lda_directions",
+    "kmeans_centres",
     "triplet_diff_bases",
 ]
 
@@ -181,7 +183,7 @@ def triplet_diff_bases(X, triplets, n_basis, random_state):
     return basis
 
 
-def _kmeans_centres(X, k, random_state, max_iter=300, tol=1e-4):
+def kmeans_centres(X, k, random_state, max_iter=300, tol=1e-4):
     """k-means++ seeding then Lloyd's iterations (stop when the centres move by less than
     tol * mean feature variance, scikit-learn's rule). Deterministic for a random_state."""
     from sklearn.utils import check_random_state
@@ -252,7 +254,7 @@ def _whitening(Gram, const, tol):
     return W
 
 
-def _lda_directions(Xs, blocks, tol=_LDA_TOL, overwrite=False):
+def lda_directions(Xs, blocks, tol=_LDA_TOL, overwrite=False):
     """LDA directions (scikit-learn's svd solver, its rank rules) of many neighbourhoods at once.
 
     Xs: (G, s, d) points of G neighbourhoods whose members come in the same class blocks
@@ -310,7 +312,7 @@ def lda_bases(X, codes, n_basis, random_state, *, n_threads=None):
     d = X.shape[1]
     r = min(len(classes) - 1, d)
     n_clusters = int(np.ceil(n_basis / (2 * r)))
-    centres = _kmeans_centres(Xl, n_clusters, random_state)
+    centres = kmeans_centres(Xl, n_clusters, random_state)
     scales = (20, 50) if d > 50 else (10, 20)
     k_class = np.minimum(counts[None, :], np.array(scales)[:, None])  # (2, C)
     neigh = []
@@ -327,7 +329,7 @@ def lda_bases(X, codes, n_basis, random_state, *, n_threads=None):
             blocks.append((start, start + kk))
             start += kk
         idx = np.concatenate(cols, axis=1)  # (n_clusters, sum_c k)
-        rows.extend(_lda_directions(Xl[idx], blocks, overwrite=True))
+        rows.extend(lda_directions(Xl[idx], blocks, overwrite=True))
     basis = np.concatenate(rows, axis=0)[:n_basis]
     if basis.shape[0] < n_basis:
         warnings.warn(
