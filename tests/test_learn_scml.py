@@ -405,3 +405,17 @@ def test_kmeans_centres_deterministic_and_fitted():
     assert np.array_equal(C, kmeans_centres(X, 3, 0))
     found = sorted(map(tuple, np.round(C)))
     assert found == [(0.0, 0.0), (0.0, 5.0), (5.0, 0.0)]
+
+
+def test_fit_independent_of_thread_count(iris, monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    import fastmetric.learn.scml as scml_module
+
+    monkeypatch.setattr(scml_module, "_SMALL", 0)  # the threaded paths even on iris
+    X, y = iris
+    kw = dict(max_iter=300, output_iter=100, random_state=0)
+    many = SCML_Supervised(**kw).fit(X, y).components_
+    with threadpool_limits(1, user_api="openmp"):
+        one = SCML_Supervised(**kw).fit(X, y).components_
+    assert np.array_equal(many, one)
