@@ -1,4 +1,4 @@
-"""Learned-metric benchmark, group 3 (issue 17): LSML_Supervised and SDML_Supervised against metric-learn 0.7.
+"""Learned-metric benchmark, group 3 (issue 17): LSML, SDML and SCML (``*_Supervised``) against metric-learn 0.7.
 
 Protocol of ``bench_learn.py`` / ``bench_learn2.py``: scikit-learn's bundled data sets, stratified
 70/30 split with ``random_state=0``, StandardScaler fit on the training part, 3-NN test accuracy in
@@ -35,6 +35,7 @@ from bench_learn import print_table, run_learner  # noqa: E402
 LEARNERS = {
     "LSML_Supervised": ({"random_state": 0}, {"random_state": 0}),
     "SDML_Supervised": ({"random_state": 0}, {"random_state": 0}),
+    "SCML_Supervised": ({"random_state": 0}, {"random_state": 0}),
 }
 
 #: issue 17's target: fit-time ratio metric-learn / fastmetric on digits

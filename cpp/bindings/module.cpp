@@ -1017,6 +1017,10 @@ namespace fastmetric {
 void register_embedding_losses(py::module_& m);
 }
 void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
+// SCML's AdaGrad steps (issue 17): cpp/bindings/scml_bindings.cpp
+namespace fastmetric {
+void register_scml(py::module_& m);
+}
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1107,4 +1111,5 @@ PYBIND11_MODULE(_core, m) {
     register_sparse(m);  // sparse inputs (issue 16 part 3)
     fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
     register_dask(m);  // fastmetric.dask (issue 14)
+    fastmetric::register_scml(m);  // SCML (issue 17)
 }

@@ -385,3 +385,40 @@ def block_radius_neighbors(
 def block_column_sums(X: np.ndarray, acc: np.ndarray) -> None:
     """acc (float64, length n_features) += the column sums of X, row by row in double (the engine's
     stacked-mean order)."""
+
+# --- SCML (issue 17): cpp/bindings/scml_bindings.cpp
+
+class ScmlSteps:
+    """SCML's AdaGrad steps (metric-learn 0.7) over index triplets (m, 3) on XB = X B^T (n x K, float64),
+    with their state (gradient sums S, AdaGrad norms Q, the compact active columns) kept between run()
+    calls. XB and the triplets are referenced, not copied."""
+
+    def __init__(
+        self,
+        XB: npt.NDArray[np.float64],
+        triplets: npt.NDArray[np.int64],
+        batch_size: int,
+        beta: float,
+        gamma: float,
+        use_simd: bool = True,
+    ) -> None: ...
+    def run(self, batches: npt.NDArray[np.int64], w: npt.NDArray[np.float64]) -> int:
+        """The next len(batches) steps (rows of batch_size triplet indices); w (K) receives the weights after
+        the last one. Returns the number of batch triplets with positive slack."""
+
+    @property
+    def S(self) -> npt.NDArray[np.float64]:
+        """Gradient sums (K), a copy."""
+
+    @property
+    def Q(self) -> npt.NDArray[np.float64]:
+        """AdaGrad norms (K), a copy."""
+
+    @property
+    def iterations(self) -> int:
+        """Steps run so far."""
+
+def scml_pair_forms(
+    X: npt.NDArray[np.float64], Y: npt.NDArray[np.float64], pairs: npt.NDArray[np.int64], n_threads: int = 0
+) -> npt.NDArray[np.float64]:
+    """(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j) (m x 2 int64): the squared distance d_M when Y = X M."""

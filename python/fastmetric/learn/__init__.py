@@ -42,6 +42,8 @@ _LEARNERS = {
     "LSML_Supervised": "lsml",
     "SDML": "sdml",
     "SDML_Supervised": "sdml",
+    "SCML": "scml",
+    "SCML_Supervised": "scml",
 }
 
 __all__ = ["MahalanobisMixin", "Progress", "minimize_lbfgs", *_LEARNERS]

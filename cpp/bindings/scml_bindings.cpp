@@ -1,0 +1,118 @@
+// Bindings of SCML's kernels (learn/scml.hpp), registered by module.cpp. Inputs are laid out by
+// python/fastmetric/learn/scml.py (C-contiguous float64 / int64); they are checked again here so a
+// wrong call raises a ValueError instead of reading out of bounds. The GIL is released around the work.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "fastmetric/learn/scml.hpp"
+
+namespace py = pybind11;
+
+namespace fastmetric {
+namespace {
+
+bool is_c_array(const py::array& a, char kind, std::size_t itemsize) {
+    return a.dtype().kind() == kind && std::size_t(a.itemsize()) == itemsize &&
+           (a.flags() & py::array::c_style) != 0 && a.dtype().byteorder() != '>';
+}
+
+const double* f64_in(const py::array& a, const char* what, int ndim) {
+    if (a.ndim() != ndim || !is_c_array(a, 'f', 8))
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous float64 array with " +
+                                    std::to_string(ndim) + " dimension(s)");
+    return static_cast<const double*>(a.data());
+}
+
+double* f64_out(py::array& a, const char* what, index_t size) {
+    if (a.ndim() != 1 || !is_c_array(a, 'f', 8) || a.shape(0) != size || !a.writeable())
+        throw std::invalid_argument(std::string(what) + " must be a writeable C-contiguous float64 vector of length " +
+                                    std::to_string(size));
+    return static_cast<double*>(a.mutable_data());
+}
+
+const std::int64_t* i64_in(const py::array& a, const char* what, index_t cols) {
+    if (a.ndim() != 2 || !is_c_array(a, 'i', 8) || a.shape(1) != cols)
+        throw std::invalid_argument(std::string(what) + " must be a C-contiguous int64 array with " +
+                                    std::to_string(cols) + " columns");
+    return static_cast<const std::int64_t*>(a.data());
+}
+
+// SCML's AdaGrad steps with their state (learn::ScmlSteps); keeps XB and the triplets alive.
+class PyScmlSteps {
+public:
+    PyScmlSteps(const py::array& XB, const py::array& triplets, std::int64_t batch_size, double beta, double gamma,
+                bool use_simd)
+        : XB_(XB), tri_(triplets) {
+        const double* xb = f64_in(XB_, "XB", 2);
+        const std::int64_t* tri = i64_in(tri_, "triplets", 3);
+        steps_ = std::make_unique<learn::ScmlSteps>(xb, XB_.shape(0), XB_.shape(1), tri, tri_.shape(0), batch_size, beta,
+                                                    gamma, use_simd);
+    }
+
+    std::int64_t run(const py::array& batches, py::array w) {
+        const index_t bs = steps_->batch_size();
+        const std::int64_t* bat = i64_in(batches, "batches", bs);
+        double* pw = f64_out(w, "w", steps_->n_bases());
+        std::int64_t active;
+        {
+            py::gil_scoped_release release;
+            active = steps_->run(bat, batches.shape(0), pw);
+        }
+        return active;
+    }
+
+    py::array_t<double> copy_of(const double* p) const {
+        py::array_t<double> out(steps_->n_bases());
+        std::copy(p, p + steps_->n_bases(), out.mutable_data());
+        return out;
+    }
+
+    py::array_t<double> S() const { return copy_of(steps_->gradient_sums()); }
+    py::array_t<double> Q() const { return copy_of(steps_->ada_norms()); }
+    std::int64_t iterations() const { return steps_->iterations(); }
+
+private:
+    py::array XB_, tri_;
+    std::unique_ptr<learn::ScmlSteps> steps_;
+};
+
+py::array_t<double> scml_pair_forms(const py::array& X, const py::array& Y, const py::array& pairs, int n_threads) {
+    const double* x = f64_in(X, "X", 2);
+    const double* y = f64_in(Y, "Y", 2);
+    if (Y.shape(0) != X.shape(0) || Y.shape(1) != X.shape(1)) throw std::invalid_argument("X and Y must have one shape");
+    const std::int64_t* pr = i64_in(pairs, "pairs", 2);
+    const index_t m = pairs.shape(0);
+    py::array_t<double> out(m);
+    double* po = out.mutable_data();
+    {
+        py::gil_scoped_release release;
+        learn::scml_pair_forms(x, y, X.shape(0), X.shape(1), pr, m, po, n_threads);
+    }
+    return out;
+}
+
+}  // namespace
+
+void register_scml(py::module_& m) {
+    py::class_<PyScmlSteps>(m, "ScmlSteps",
+                            "SCML's AdaGrad steps (metric-learn 0.7) over index triplets on XB = X B^T (n x K), "
+                            "with their state (gradient sums S, AdaGrad norms Q) kept between run() calls")
+        .def(py::init<const py::array&, const py::array&, std::int64_t, double, double, bool>(), py::arg("XB"),
+             py::arg("triplets"), py::arg("batch_size"), py::arg("beta"), py::arg("gamma"), py::arg("use_simd") = true)
+        .def("run", &PyScmlSteps::run, py::arg("batches"), py::arg("w"),
+             "The next len(batches) steps (rows: batch_size triplet indices); writes the weights after the last one "
+             "into w (K) and returns the number of batch triplets with positive slack.")
+        .def_property_readonly("S", &PyScmlSteps::S, "gradient sums (K), a copy")
+        .def_property_readonly("Q", &PyScmlSteps::Q, "AdaGrad norms (K), a copy")
+        .def_property_readonly("iterations", &PyScmlSteps::iterations, "steps run so far");
+    m.def("scml_pair_forms", &scml_pair_forms, py::arg("X"), py::arg("Y"), py::arg("pairs"), py::arg("n_threads") = 0,
+          "(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j): the squared distance d_M(x_i, x_j) when Y = X M.");
+}
+
+}  // namespace fastmetric
