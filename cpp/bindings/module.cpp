@@ -1017,6 +1017,7 @@ namespace fastmetric {
 void register_embedding_losses(py::module_& m);
 }
 void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
+void register_dask_learn(py::module_& m);  // NCA / MLKR block pairs (issue 14): cpp/bindings/dask_learn_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1107,4 +1108,5 @@ PYBIND11_MODULE(_core, m) {
     register_sparse(m);  // sparse inputs (issue 16 part 3)
     fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
     register_dask(m);  // fastmetric.dask (issue 14)
+    register_dask_learn(m);  // NCA / MLKR block pairs (issue 14)
 }
