@@ -351,7 +351,8 @@ def test_learner_gradient_awkward_blocks(rng, objective, dtype, chunks, scale):
     prob = fm._core.LinearPairProblem(X, t, objective, sample_weight=w)
     lossw0, gradw0 = prob.loss_grad(L.astype(dtype), 1)
     with dask.config.set(scheduler="threads"):
-        lossw1, gradw1 = learn_dask.pair_loss_grad(da.from_array(X, chunks=(chunks, 7)), t, L, objective, sample_weight=w)
+        Xd = da.from_array(X, chunks=(chunks, 7))
+        lossw1, gradw1 = learn_dask.pair_loss_grad(Xd, t, L, objective, sample_weight=w)
     tol = 1e-10 if dtype == np.float64 else 2e-4
     assert abs(lossw1 - lossw0) <= tol * abs(lossw0)
     assert np.abs(gradw1 - gradw0).max() <= tol * np.abs(gradw0).max()

@@ -52,7 +52,7 @@ CASES = [(1, 5, 1), (37, 301, 7), (130, 2, 17), (96, 96, 33), (61, 200, 65)]
 
 
 @pytest.mark.parametrize("objective", ["nca", "mlkr"])
-@pytest.mark.parametrize("nA,nB,d", CASES)
+@pytest.mark.parametrize(("nA", "nB", "d"), CASES)
 @pytest.mark.parametrize("mode", ["auto", "dense", "sparse"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pass1_states_equal_reference(rng, objective, nA, nB, d, mode, dtype):
@@ -98,7 +98,7 @@ def _b_ref(objective, ZA, yA, FA, ZB, yB, FB, diag):
 
 
 @pytest.mark.parametrize("objective", ["nca", "mlkr"])
-@pytest.mark.parametrize("nA,nB,d", CASES)
+@pytest.mark.parametrize(("nA", "nB", "d"), CASES)
 @pytest.mark.parametrize("mode", ["auto", "dense", "sparse"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pass2_shares_equal_reference(rng, objective, nA, nB, d, mode, dtype):
@@ -146,7 +146,7 @@ def test_results_independent_of_threads_and_tiles(rng, objective):
         s3 = _core.pair_block_lse(objective, A, yA, B, yB, False, 3, mode, 8)
         g1 = _core.pair_block_grad(objective, A, yA, FA, B, yB, FB, False, 1, mode, 8)
         g3 = _core.pair_block_grad(objective, A, yA, FA, B, yB, FB, False, 3, mode, 8)
-        for x, y in zip(s1 + g1, s3 + g3):
+        for x, y in zip(s1 + g1, s3 + g3, strict=True):
             np.testing.assert_array_equal(x, y)
         ref = _b_ref(objective, A, yA, FA, B, yB, FB, False)
         np.testing.assert_allclose(g1[0], ref, rtol=0, atol=1e-10 * np.abs(ref).max())
