@@ -12,10 +12,11 @@ the sweep's float32-screened tiles and SIMD row ops on the rectangle of the two 
    one task per row block merges its B states, J = 1 .. B, in a fixed binary tree (the merge of
    ``learn/streaming_lse.hpp``), giving each row its prediction q_i and its factors
    (alpha_i, beta_i), row weights included;
-2. task (I, J) returns block I's and block J's shares of b_i = sum_j S_ij (z_i - z_j), with
+2. task (I, J) computes block I's and block J's shares of b_i = sum_j S_ij (z_i - z_j), with
    S_ij = p_ij (alpha_i w(i, j) - beta_i) + p_ji (alpha_j w(j, i) - beta_j), screened with the
-   merged row minima of pass 1; one task per row block sums its B shares in the same fixed order
-   and forms scale * b_I^T X_I; the blocks' terms are summed over I in a fixed tree.
+   merged row minima of pass 1, and returns its term of dloss/dL = scale * sum_I b_I^T X_I,
+   scale * (b_I^T X_I + b_J^T X_J) (k x d: little to move); the terms are summed over the pairs in
+   a fixed tree.
 
 Screening: a pass-1 block pair only sees part of a row, so it cuts at its own running minima (at
 least the row's true minimum: a correct, looser cut); pass 2 cuts at the merged minima, as the
@@ -64,13 +65,20 @@ def _lse_task(ZI, ZJ, yI, yJ, diag, objective):
     return _core.pair_block_lse(objective, ZI, yI, ZJ, yJ, False, task_threads())
 
 
-def _grad_task(ZI, ZJ, rI, rJ, yI, yJ, diag, objective):
-    """Pass 2 of block pair (I, J): I's and J's shares of b (None for J if diag)."""
+def _grad_task(ZI, ZJ, XI, XJ, rI, rJ, yI, yJ, diag, objective, dtype):
+    """Pass 2 of block pair (I, J): its term scale * (b_I^T X_I + b_J^T X_J) of dloss/dL, b_I and b_J
+    the two blocks' shares of b over the pair (diag: b_I^T X_I)."""
     from ..dask import task_threads
 
     if diag:
-        return _core.pair_block_grad(objective, ZI, yI, rI[0], None, None, None, True, task_threads())
-    return _core.pair_block_grad(objective, ZI, yI, rI[0], ZJ, yJ, rJ[0], False, task_threads())
+        bI, _ = _core.pair_block_grad(objective, ZI, yI, rI[0], None, None, None, True, task_threads())
+    else:
+        bI, bJ = _core.pair_block_grad(objective, ZI, yI, rI[0], ZJ, yJ, rJ[0], False, task_threads())
+    with blas_single_thread():
+        g = bI.T @ np.asarray(XI, dtype=dtype).astype(np.float64)
+        if not diag:
+            g += bJ.T @ np.asarray(XJ, dtype=dtype).astype(np.float64)
+    return _SCALE[objective] * g
 
 
 def _sides(I, results):
@@ -118,12 +126,8 @@ def _add(a, b):
     return a + b
 
 
-def _grad_block(I, block, dtype, scale, *results):
-    """scale * b_I^T X_I, b_I the shares of row block I's pairs (``_pairs_of``) summed over
-    J = 0 .. B-1 in a fixed tree."""
-    b = _fold(_sides(I, results), _add)
-    with blas_single_thread():
-        return scale * (b.T @ np.asarray(block, dtype=dtype).astype(np.float64))
+def _sum_terms(*terms):
+    return _fold(terms, _add)
 
 
 def _loss_block(r):
@@ -174,14 +178,14 @@ def _graph(X, y_blocks, L, objective, dtype, w_blocks=None):
     ]
     grads = {
         (I, J): dask.delayed(_grad_task, pure=True)(
-            Z[I], Z[J], rows[I], rows[J], y_blocks[I], y_blocks[J], I == J, objective
+            Z[I], Z[J], blocks[I], blocks[J], rows[I], rows[J], y_blocks[I], y_blocks[J], I == J, objective, dtype
         )
         for I, J in keys
     }
-    scale = _SCALE[objective]
-    g = [dask.delayed(_grad_block, pure=True)(I, blocks[I], dtype, scale, *_pairs_of(grads, I, B)) for I in range(B)]
+    # the pair terms summed per I over J = I .. B-1, then over I, each in a fixed tree
+    per_row = [dask.delayed(_sum_terms, pure=True)(*[grads[(I, J)] for J in range(I, B)]) for I in range(B)]
     losses = [dask.delayed(_loss_block, pure=True)(rows[I]) for I in range(B)]
-    return _tree(losses, _add), _tree(g, _add)
+    return _tree(losses, _add), _tree(per_row, _add)
 
 
 def _prepared(X, y, objective):
