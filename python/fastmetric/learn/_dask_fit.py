@@ -24,7 +24,8 @@ in-memory sweep's pass 2. So the gradient is the in-memory one to the sweep's to
 below 1e-16 -- float32 data 1e-10 -- of their row are dropped) and identical from run to run: no
 merge order depends on the scheduler, and each task's sweep has results independent of its thread
 count (``fastmetric.dask.task_threads``; the GIL released). Memory per task: the two blocks of Z
-(pass 2 also of X), the sweep's per-thread tile scratch and O(block rows x k) accumulators. Z is in the data's dtype
+(pass 2 also of X), the sweep's per-thread tile scratch and O(block rows x k) accumulators, which
+each worker thread keeps for its next block pair. Z is in the data's dtype
 (float32 Z for float32 data, as in memory); the states, factors and b are float64.
 (benchmarks/README.md, "Dask (issue 14)", has the per-evaluation times.)
 """

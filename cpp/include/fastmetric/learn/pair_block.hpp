@@ -18,6 +18,9 @@
 // follows the sweep's rule for nA + nB rows, adjusted so that A's and B's rows fill their tiles.
 // Mode (SweepMode::automatic): from the mean squared distance over the two blocks' rows.
 // Z's of A and B: any strides, k >= 1 columns, finite (std::invalid_argument otherwise).
+// Memory: each calling thread keeps one sweep driver per dtype and objective, its buffers (the two
+// blocks' packed Z, O((nA + nB) k) accumulators, O(tile^2) scratch) reused by its next call, so
+// that a worker's tasks do not fault fresh pages in every call.
 #pragma once
 #include <cstdint>
 
