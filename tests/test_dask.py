@@ -334,6 +334,45 @@ def test_learner_gradient_equals_memory(scheduler, rng, objective):
     assert np.abs(gradw1 - gradw0).max() <= 1e-10 * np.abs(gradw0).max()
 
 
+LEARNER_CHUNKS = [(1, 199), (1, 1, 1, 197), (64, 64, 64, 8), (200,), (13, 120, 67)]
+
+
+@pytest.mark.parametrize("objective", ["nca", "mlkr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("chunks", LEARNER_CHUNKS)
+@pytest.mark.parametrize("scale", [0.3, 2.5])
+def test_learner_gradient_awkward_blocks(rng, objective, dtype, chunks, scale):
+    """Blocks of 1 row, unequal chunks, float32, row weights; scale 2.5: most pairs screened away."""
+    learn_dask = pytest.importorskip("fastmetric.learn._dask_fit")
+    X = rng.standard_normal((200, 7)).astype(dtype)
+    t = rng.integers(0, 4, 200).astype(np.float64) if objective == "nca" else rng.standard_normal(200)
+    L = rng.standard_normal((5, 7)) * scale
+    w = rng.uniform(0.0, 2.0, 200)
+    prob = fm._core.LinearPairProblem(X, t, objective, sample_weight=w)
+    lossw0, gradw0 = prob.loss_grad(L.astype(dtype), 1)
+    with dask.config.set(scheduler="threads"):
+        Xd = da.from_array(X, chunks=(chunks, 7))
+        lossw1, gradw1 = learn_dask.pair_loss_grad(Xd, t, L, objective, sample_weight=w)
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    assert abs(lossw1 - lossw0) <= tol * abs(lossw0)
+    assert np.abs(gradw1 - gradw0).max() <= tol * np.abs(gradw0).max()
+
+
+@pytest.mark.parametrize("objective", ["nca", "mlkr"])
+def test_learner_gradient_block_pair_screened_away(scheduler, rng, objective):
+    """Two clusters 60 apart, one per block: their block pair keeps no pair (its shares are 0)."""
+    learn_dask = pytest.importorskip("fastmetric.learn._dask_fit")
+    X = rng.standard_normal((90, 4))
+    X[50:] += 60.0
+    t = rng.integers(0, 3, 90).astype(np.float64) if objective == "nca" else rng.standard_normal(90)
+    L = np.eye(4)[:3] * 0.9
+    loss0, grad0 = fm._core.LinearPairProblem(X, t, objective).loss_grad(L, 1)
+    with dask.config.set(scheduler=scheduler):
+        loss1, grad1 = learn_dask.pair_loss_grad(da.from_array(X, chunks=((50, 40), 4)), t, L, objective)
+    assert abs(loss1 - loss0) <= 1e-12 * abs(loss0)
+    assert np.abs(grad1 - grad0).max() <= 1e-10 * np.abs(grad0).max()
+
+
 @pytest.mark.parametrize("name", ["NCA", "MLKR"])
 def test_learner_fit_transform_and_pickle(scheduler, rng, name):
     learn = pytest.importorskip("fastmetric.learn")

@@ -1021,6 +1021,7 @@ void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 
 namespace fastmetric {
 void register_scml(py::module_& m);
 }
+void register_dask_learn(py::module_& m);  // NCA / MLKR block pairs (issue 14): cpp/bindings/dask_learn_bindings.cpp
 
 PYBIND11_MODULE(_core, m) {
     fastmetric::register_binary(m);  // boolean metrics (binary_bindings.cpp)
@@ -1112,4 +1113,5 @@ PYBIND11_MODULE(_core, m) {
     fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
     register_dask(m);  // fastmetric.dask (issue 14)
     fastmetric::register_scml(m);  // SCML (issue 17)
+    register_dask_learn(m);  // NCA / MLKR block pairs (issue 14)
 }

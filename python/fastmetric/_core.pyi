@@ -422,3 +422,35 @@ def scml_pair_forms(
     X: npt.NDArray[np.float64], Y: npt.NDArray[np.float64], pairs: npt.NDArray[np.int64], n_threads: int = 0
 ) -> npt.NDArray[np.float64]:
     """(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j) (m x 2 int64): the squared distance d_M when Y = X M."""
+# --- NCA / MLKR on Dask (issue 14): the pair sweep's block-pair entry points,
+# cpp/bindings/dask_learn_bindings.cpp (cpp/include/fastmetric/learn/pair_block.hpp). ZA / ZB C-contiguous
+# float32 / float64 of one dtype; yA / yB and the factors float64. diag: ZB, yB, factors_B None.
+def pair_block_lse(
+    objective: str,
+    ZA: np.ndarray,
+    yA: npt.NDArray[np.float64],
+    ZB: np.ndarray | None,
+    yB: npt.NDArray[np.float64] | None,
+    diag: bool,
+    n_threads: int = 1,
+    mode: str = "auto",
+    tile: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Pass 1 on a block pair: the (3, rows) states (m, s, w) of A's rows over B's and of B's over A's
+    (diag: A's rows over A's other rows, and None)."""
+
+def pair_block_grad(
+    objective: str,
+    ZA: np.ndarray,
+    yA: npt.NDArray[np.float64],
+    factors_A: npt.NDArray[np.float64],
+    ZB: np.ndarray | None,
+    yB: npt.NDArray[np.float64] | None,
+    factors_B: npt.NDArray[np.float64] | None,
+    diag: bool,
+    n_threads: int = 1,
+    mode: str = "auto",
+    tile: int = 0,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]:
+    """Pass 2 on a block pair: A's and B's (rows, k) float64 shares of b_i = sum_j S_ij (z_i - z_j), from
+    each block's (4, rows) merged m, log s - m, alpha, beta (diag: A's share within A, and None)."""

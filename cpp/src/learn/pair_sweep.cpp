@@ -21,6 +21,7 @@
 #include "fastmetric/kernels.hpp"
 #include "fastmetric/learn/mlkr.hpp"
 #include "fastmetric/learn/nca.hpp"
+#include "fastmetric/learn/pair_block.hpp"
 #include "fastmetric/learn/streaming_lse.hpp"
 #include "fastmetric/learn/sweep_util.hpp"
 
@@ -164,7 +165,17 @@ struct Driver {
     std::vector<unsigned char> tile_mode;     // 1: single exponential (shift tile_shift), 2: dual
     std::vector<double> tile_shift, tile_dmin;
 
-    index_t rows_in(index_t I) const { return std::min(tb, n - I * tb); }
+    // Block-pair mode (pair_block.hpp, a rectangle of tiles): internal rows [0, a_rows) are block A
+    // (a_tiles tiles, zero rows up to a_tiles tb), rows [a_tiles tb, n) block B; the tiles swept are
+    // (I, J), I < a_tiles <= J. rect false: the whole-Z triangle I <= J.
+    bool rect = false;
+    index_t a_tiles = 0, a_rows = 0;
+    // pass 2 run without this driver's pass 1 (block pairs): no tile minima from pass 1
+    bool pass2_alone = false;
+
+    index_t rows_in(index_t I) const {
+        return rect && I < a_tiles ? std::min(tb, a_rows - I * tb) : std::min(tb, n - I * tb);
+    }
 
     // The schedule of pair_sweep.hpp: tiles claimed in round order, each waiting for its two
     // predecessors on its accumulators; claiming in that order means a tile's predecessors are always
@@ -172,8 +183,18 @@ struct Driver {
     std::vector<std::pair<index_t, index_t>> round_order;
     template <class F>
     void in_rounds(F&& f) {
-        if (index_t(round_order.size()) != n_tiles * (n_tiles + 1) / 2 ||
-            (!round_order.empty() && round_order.back().second != n_tiles - 1)) {
+        if (rect) {
+            // the rectangle: round r = (a_tiles - 1 - I) + (J - a_tiles); a tile's predecessors on its
+            // accumulators are (I, J - 1) and (I + 1, J), one round earlier
+            round_order.clear();
+            const index_t nb = n_tiles - a_tiles;
+            for (index_t r = 0; r < a_tiles + nb - 1; ++r)
+                for (index_t I = a_tiles - 1; I >= 0; --I) {
+                    const index_t J = a_tiles + r - (a_tiles - 1 - I);
+                    if (J >= a_tiles && J < n_tiles) round_order.emplace_back(I, J);
+                }
+        } else if (index_t(round_order.size()) != n_tiles * (n_tiles + 1) / 2 ||
+                   (!round_order.empty() && round_order.back().second != n_tiles - 1)) {
             round_order.clear();
             for (index_t r = 0; r < n_tiles; ++r)
                 for (index_t I = 0; I < n_tiles - r; ++I) round_order.emplace_back(I, I + r);
@@ -200,7 +221,8 @@ struct Driver {
                 if (g >= total) return;
                 const index_t I = round_order[size_t(g)].first, J = round_order[size_t(g)].second;
                 unsigned spins = 0;
-                while (!((J == I || finished(I, J - 1)) && (I + 1 >= J || finished(I + 1, J))))
+                const index_t first_col = rect ? a_tiles : I, row_end = rect ? a_tiles : J;
+                while (!((J == first_col || finished(I, J - 1)) && (I + 1 >= row_end || finished(I + 1, J))))
                     fastmetric::detail::spin_pause(++spins);
                 if (!failed.load(std::memory_order_relaxed)) {
                     try {
@@ -270,15 +292,21 @@ struct Driver {
 
     // Tile side: tile_width(); a multiple of the micro-kernels' MR and NR (and of float32's when
     // screening).
-    void pack_z(int nt_pack) {
+    index_t tile_multiple() const {
         index_t l = mr / std::gcd(mr, nr) * nr;
         if (screen) {
             l = l / std::gcd(l, index_t(kf->mr)) * kf->mr;
             l = l / std::gcd(l, index_t(kf->nr)) * kf->nr;
         }
-        const index_t tbw = tile_override > 0 ? tile_override : tile_width(dense, n);
-        const index_t want = std::max<index_t>(1, (tbw + l / 2) / l) * l;
-        tb = std::min(want, (n + l - 1) / l * l);
+        return l;
+    }
+    void pack_z(int nt_pack) {
+        if (!rect) {  // (a rectangle's side is chosen with its layout: block_layout)
+            const index_t l = tile_multiple();
+            const index_t tbw = tile_override > 0 ? tile_override : tile_width(dense, n);
+            const index_t want = std::max<index_t>(1, (tbw + l / 2) / l) * l;
+            tb = std::min(want, (n + l - 1) / l * l);
+        }
         n_tiles = (n + tb - 1) / tb;
         n_pad = n_tiles * tb;
         kpad = (k + nr - 1) / nr * nr;
@@ -831,6 +859,14 @@ struct Driver {
     void dense_pass2(index_t I, index_t J, Scratch<T>& w) {
         const index_t ni = rows_in(I), nj = rows_in(J), nT = n_tiles;
         const bool diag = I == J;
+        // without this driver's pass 1 the tile's smallest distance comes from its distances here
+        const bool have_d = !diag && pass2_alone;
+        if (have_d) {
+            tile_distances(I, J, w, true);
+            double tmin = std::numeric_limits<double>::infinity();
+            for (index_t r = 0; r < ni; ++r) tmin = std::min(tmin, w.rmin[size_t(r)]);
+            tile_dmin[size_t(I * nT + J)] = tmin;
+        }
         if (!diag && negligible_tile(I, J)) return;
         T* St = w.st.data();
         const T* ycol = yT.data() + J * tb;
@@ -890,7 +926,7 @@ struct Driver {
                 kcount += dual_row(r, e1, e2);
             }
         } else {
-            tile_distances(I, J, w);
+            if (!have_d) tile_distances(I, J, w);
             const T* D = w.dist.data();
             double omin, omax;
             detail::offset_range(off.data(), I * tb, ni, J * tb, nj, omin, omax);
@@ -1020,6 +1056,168 @@ struct Driver {
         for (index_t r = 0; r < rows; ++r) kt->axpy_acc(k, 1.0, prod + r * kpad, acc + r * k);
     }
 
+    // The row order (perm), targets and class ranges for y (n rows).
+    void setup_rows(const double* yv, index_t rows) {
+        n = rows;
+        perm.resize(size_t(n));
+        std::iota(perm.begin(), perm.end(), index_t(0));
+        if (O::sort_rows)
+            std::stable_sort(perm.begin(), perm.end(), [&](index_t a, index_t b) { return yv[a] < yv[b]; });
+        y.resize(size_t(n));
+        for (index_t i = 0; i < n; ++i) y[size_t(i)] = yv[perm[size_t(i)]];
+        if (O::class_weights) {  // sorted: each class is one run of rows
+            cls_lo.resize(size_t(n));
+            cls_hi.resize(size_t(n));
+            for (index_t i = 0, e; i < n; i = e) {
+                for (e = i + 1; e < n && y[size_t(e)] == y[size_t(i)];) ++e;
+                for (index_t r = i; r < e; ++r) {
+                    cls_lo[size_t(r)] = i;
+                    cls_hi[size_t(r)] = e;
+                }
+            }
+        }
+    }
+
+    // --------------------------------------------------------------- block pairs (pair_block.hpp)
+    void bind_kernels(index_t cols) {
+        if (cols < 1) throw std::invalid_argument("pair sweep: Z must have at least one column");
+        k = cols;
+        kt = &active_kernels<T>();
+        kf = &active_kernels<float>();
+        kd = &active_kernels<double>();
+        mr = kt->mr;
+        nr = kt->nr;
+    }
+
+    // Block A alone (the diagonal block pair): the whole-Z layout of A.
+    void diag_layout(MatrixView<T> za, const double* ya, SweepMode mode) {
+        setup_rows(ya, za.rows);
+        double top = 0;
+        const double mean_d = load_z(za, top);
+        choose_mode(mode, mean_d, top);
+    }
+
+    // The rectangle of blocks A and B (see rect): each block in its own class order (NCA), both
+    // centred on the mean of their rows, zero rows after A up to its last tile's end; the mode from
+    // the mean squared distance over the two blocks' rows; the tile side by the sweep's rule for
+    // nA + nB rows, then the smallest multiple of the micro-kernels' that splits each block into
+    // as many tiles.
+    void rect_layout(MatrixView<T> za, const double* ya, MatrixView<T> zb, const double* yb, SweepMode mode) {
+        const index_t na = za.rows, nb = zb.rows, both = na + nb;
+        rect = true;
+        a_rows = na;
+        auto order = [](const double* yv, index_t rows) {
+            std::vector<index_t> o(static_cast<size_t>(rows));
+            std::iota(o.begin(), o.end(), index_t(0));
+            if (O::sort_rows)
+                std::stable_sort(o.begin(), o.end(), [&](index_t a, index_t b) { return yv[a] < yv[b]; });
+            return o;
+        };
+        const std::vector<index_t> pa_ = order(ya, na), pb_ = order(yb, nb);
+        auto value = [&](index_t i, index_t c) -> double {  // row i of A then B, caller's order
+            return i < na ? double(za.at(i, c)) : double(zb.at(i - na, c));
+        };
+        std::vector<double> mean(size_t(k), 0.0);
+        for (index_t i = 0; i < both; ++i)
+            for (index_t c = 0; c < k; ++c) mean[size_t(c)] += value(i, c);
+        for (index_t c = 0; c < k; ++c) mean[size_t(c)] /= double(both);
+        double ss = 0, top = 0;
+        for (index_t i = 0; i < both; ++i)
+            for (index_t c = 0; c < k; ++c) {
+                const double v = double(T(value(i, c) - mean[size_t(c)]));
+                if (!std::isfinite(v)) throw std::invalid_argument("pair sweep: Z must be finite");
+                ss += v * v;
+                top = std::max(top, std::fabs(v));
+            }
+        choose_mode(mode, 2.0 * ss / double(both), top);
+        const index_t l = tile_multiple();
+        const index_t tbw = tile_override > 0 ? tile_override : tile_width(dense, both);
+        auto side = [&](index_t rows) {
+            const index_t cnt = std::max<index_t>(1, (rows + tbw - 1) / tbw);
+            return ((rows + cnt - 1) / cnt + l - 1) / l * l;
+        };
+        tb = std::max(side(na), side(nb));
+        a_tiles = (na + tb - 1) / tb;
+        const index_t b0 = a_tiles * tb;
+        n = b0 + nb;
+        perm.assign(size_t(n), -1);  // A rows: their row in A; B rows: their row in B; fill: -1
+        y.assign(size_t(n), 0.0);
+        z.assign(size_t(n * k), T(0));
+        auto put = [&](index_t i, index_t src, const double* yv, MatrixView<T> zs) {
+            perm[size_t(i)] = src;
+            y[size_t(i)] = yv[src];
+            T* zi = z.data() + i * k;
+            for (index_t c = 0; c < k; ++c) zi[c] = T(double(zs.at(src, c)) - mean[size_t(c)]);
+        };
+        for (index_t i = 0; i < na; ++i) put(i, pa_[size_t(i)], ya, za);
+        for (index_t j = 0; j < nb; ++j) put(b0 + j, pb_[size_t(j)], yb, zb);
+        if (O::class_weights) {  // a row of A: the columns of B in its class (B sorted by class)
+            cls_lo.assign(size_t(n), 0);
+            cls_hi.assign(size_t(n), 0);
+            const double* yB = y.data() + b0;
+            for (index_t i = 0; i < na; ++i) {
+                cls_lo[size_t(i)] = b0 + index_t(std::lower_bound(yB, yB + nb, y[size_t(i)]) - yB);
+                cls_hi[size_t(i)] = b0 + index_t(std::upper_bound(yB, yB + nb, y[size_t(i)]) - yB);
+            }
+        }
+    }
+
+    // Pass 1 of a block pair into the callers' (3 x rows) states.
+    void block_lse(double* state_a, index_t na, double* state_b, index_t nb) {
+        run_pass1();
+        auto out = [](double* st, index_t rows, index_t src, const StreamingLse& v) {
+            st[src] = v.m;
+            st[rows + src] = v.s;
+            st[2 * rows + src] = v.w;
+        };
+        if (!rect) {
+            for (index_t i = 0; i < n; ++i) {
+                StreamingLse v = lse_row[size_t(i)];
+                v.merge(lse_col[size_t(i)]);
+                out(state_a, na, perm[size_t(i)], v);
+            }
+            return;
+        }
+        for (index_t i = 0; i < a_rows; ++i) out(state_a, na, perm[size_t(i)], lse_row[size_t(i)]);
+        for (index_t i = a_tiles * tb; i < n; ++i) out(state_b, nb, perm[size_t(i)], lse_col[size_t(i)]);
+    }
+
+    // Pass 2 of a block pair from the rows' merged values into the callers' b (rows x k).
+    void block_grad(const PairBlockRows& a, const PairBlockRows& b, double* b_a, double* b_b) {
+        for (auto* v : {&off, &alpha, &beta, &mfinal}) v->assign(size_t(n_pad), 0.0);
+        alphaT.assign(size_t(n_pad), T(0));
+        betaT.assign(size_t(n_pad), T(0));
+        const index_t b0 = rect ? a_tiles * tb : n;
+        for (index_t i = 0; i < n; ++i) {
+            const index_t src = perm[size_t(i)];
+            if (src < 0) continue;
+            const PairBlockRows& r = i < b0 ? a : b;
+            off[size_t(i)] = r.off[src];
+            alpha[size_t(i)] = r.alpha[src];
+            beta[size_t(i)] = r.beta[src];
+            mfinal[size_t(i)] = r.m[src];
+            alphaT[size_t(i)] = T(alpha[size_t(i)]);
+            betaT[size_t(i)] = T(beta[size_t(i)]);
+        }
+        pass2_alone = true;
+        build_zt();
+        run_pass2();
+        for (index_t i = 0; i < n; ++i) {
+            const index_t src = perm[size_t(i)];
+            if (src < 0) continue;
+            // diag: both sides are A's rows; rect: the row side is A, the column side B
+            const bool in_a = i < b0;
+            const double rs = in_a ? rs_row[size_t(i)] + (rect ? 0.0 : rs_col[size_t(i)]) : rs_col[size_t(i)];
+            const T* zi = z.data() + i * k;
+            double* bi = (in_a ? b_a : b_b) + src * k;
+            for (index_t c = 0; c < k; ++c) {
+                const double sz = in_a ? sz_row[size_t(i * k + c)] + (rect ? 0.0 : sz_col[size_t(i * k + c)])
+                                       : sz_col[size_t(i * k + c)];
+                bi[c] = rs * double(zi[c]) - sz;
+            }
+        }
+    }
+
     // --------------------------------------------------------------- one evaluation
     double evaluate(MatrixView<T> Z, double* G, double* pred, int n_threads, SweepMode mode) {
         if (Z.rows != n)
@@ -1035,11 +1233,67 @@ struct Driver {
         nr = kt->nr;
         double top = 0;
         const double mean_d = load_z(Z, top);
+        choose_mode(mode, mean_d, top);
+        prepare(nt_req);
+        const index_t nT = n_tiles;
+
+        // pass 1
+        run_pass1();
+        for (auto* v : {&off, &q, &alpha, &beta, &mfinal}) v->assign(size_t(n_pad), 0.0);
+        alphaT.assign(size_t(n_pad), T(0));
+        betaT.assign(size_t(n_pad), T(0));
+        double loss = 0;
+        for (index_t i = 0; i < n; ++i) {
+            StreamingLse st = lse_row[size_t(i)];
+            st.merge(lse_col[size_t(i)]);
+            mfinal[size_t(i)] = st.m;
+            off[size_t(i)] = std::log(st.s) - st.m;
+            q[size_t(i)] = st.w / st.s;
+            double term;
+            O::finish(q[size_t(i)], y[size_t(i)], term, alpha[size_t(i)], beta[size_t(i)]);
+            if (!rw.empty()) {
+                term *= rw[size_t(i)];
+                alpha[size_t(i)] *= rw[size_t(i)];
+                beta[size_t(i)] *= rw[size_t(i)];
+            }
+            loss += term;
+            alphaT[size_t(i)] = T(alpha[size_t(i)]);
+            betaT[size_t(i)] = T(beta[size_t(i)]);
+        }
+        if (pred)
+            for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
+
+        // pass 2 (the dense products need zt: in the dense mode or for a tile not cached always
+        // possible, else only if a cached tile kept enough pairs)
+        bool need_zt = dense;
+        for (index_t I = 0; I < nT && !need_zt; ++I)
+            for (index_t J = I; J < nT && !need_zt; ++J)
+                need_zt = !kept_ok[size_t(I * nT + J)] ||
+                          dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
+        if (need_zt) build_zt();
+        run_pass2();
+        // G = scale * b, b_i = rowsum(S)_i z_i - (S Z)_i
+        for (index_t i = 0; i < n; ++i) {
+            const double rs = rs_row[size_t(i)] + rs_col[size_t(i)];
+            const T* zi = z.data() + i * k;
+            double* gi = G + perm[size_t(i)] * k;
+            for (index_t c = 0; c < k; ++c)
+                gi[c] = O::scale * (rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]));
+        }
+        return loss;
+    }
+
+    // The mode of an evaluation from the mean squared distance and the largest |z_ic| (pair_sweep.hpp).
+    void choose_mode(SweepMode mode, double mean_d, double top) {
         dense = mode == SweepMode::dense ||
                 (mode == SweepMode::automatic && !(mean_d > 2.0 * pair_softmax_drop_gap<T>()));
         screen = false;
         // float32 screening unless the rows are too large for float32
         if (sizeof(T) == 8 && !dense) screen = top * top * double(k) < 1e30;
+    }
+
+    // Everything between loading Z and pass 1: packing, targets, threads, scratch and the caches.
+    void prepare(int nt_req) {
         pack_z(nt_req);
         yT.assign(size_t(n_pad), T(0));
         for (index_t i = 0; i < n; ++i) yT[size_t(i)] = T(y[size_t(i)]);
@@ -1076,46 +1330,19 @@ struct Driver {
             if (kept.size() != size_t(nT * nT)) kept.assign(size_t(nT * nT), {});
             kept_ok.assign(size_t(nT * nT), 0);
         }
+    }
 
-        // pass 1
+    void run_pass1() {
         lse_row.assign(size_t(n_pad), StreamingLse{});
         lse_col.assign(size_t(n_pad), StreamingLse{});
         if (dense)
             in_rounds([this](index_t I, index_t J, Scratch<T>& w) { dense_pass1(I, J, w); });
         else
             in_rounds([this](index_t I, index_t J, Scratch<T>& w) { sparse_pass1(I, J, w); });
-        for (auto* v : {&off, &q, &alpha, &beta, &mfinal}) v->assign(size_t(n_pad), 0.0);
-        alphaT.assign(size_t(n_pad), T(0));
-        betaT.assign(size_t(n_pad), T(0));
-        double loss = 0;
-        for (index_t i = 0; i < n; ++i) {
-            StreamingLse st = lse_row[size_t(i)];
-            st.merge(lse_col[size_t(i)]);
-            mfinal[size_t(i)] = st.m;
-            off[size_t(i)] = std::log(st.s) - st.m;
-            q[size_t(i)] = st.w / st.s;
-            double term;
-            O::finish(q[size_t(i)], y[size_t(i)], term, alpha[size_t(i)], beta[size_t(i)]);
-            if (!rw.empty()) {
-                term *= rw[size_t(i)];
-                alpha[size_t(i)] *= rw[size_t(i)];
-                beta[size_t(i)] *= rw[size_t(i)];
-            }
-            loss += term;
-            alphaT[size_t(i)] = T(alpha[size_t(i)]);
-            betaT[size_t(i)] = T(beta[size_t(i)]);
-        }
-        if (pred)
-            for (index_t i = 0; i < n; ++i) pred[perm[size_t(i)]] = q[size_t(i)];
+    }
 
-        // pass 2 (the dense products need zt: in the dense mode or for a tile not cached always
-        // possible, else only if a cached tile kept enough pairs)
-        bool need_zt = dense;
-        for (index_t I = 0; I < nT && !need_zt; ++I)
-            for (index_t J = I; J < nT && !need_zt; ++J)
-                need_zt = !kept_ok[size_t(I * nT + J)] ||
-                          dense_products_pay(kept[size_t(I * nT + J)].count, rows_in(I), rows_in(J));
-        if (need_zt) build_zt();
+    // (the per-row factors off, alpha, beta, mfinal and zt set)
+    void run_pass2() {
         rs_row.assign(size_t(n_pad), 0.0);
         rs_col.assign(size_t(n_pad), 0.0);
         sz_row.assign(size_t(n_pad * k), 0.0);
@@ -1124,15 +1351,6 @@ struct Driver {
             in_rounds([this](index_t I, index_t J, Scratch<T>& w) { dense_pass2(I, J, w); });
         else
             in_rounds([this](index_t I, index_t J, Scratch<T>& w) { sparse_pass2(I, J, w); });
-        // G = scale * b, b_i = rowsum(S)_i z_i - (S Z)_i
-        for (index_t i = 0; i < n; ++i) {
-            const double rs = rs_row[size_t(i)] + rs_col[size_t(i)];
-            const T* zi = z.data() + i * k;
-            double* gi = G + perm[size_t(i)] * k;
-            for (index_t c = 0; c < k; ++c)
-                gi[c] = O::scale * (rs * double(zi[c]) - (sz_row[size_t(i * k + c)] + sz_col[size_t(i * k + c)]));
-        }
-        return loss;
     }
 };
 
@@ -1146,24 +1364,7 @@ struct PairSweep<T>::Impl {
     SweepMode last = SweepMode::automatic;
     template <class D>
     void setup(D& d, const double* y, index_t n, std::size_t cache_bytes) {
-        d.n = n;
-        d.perm.resize(size_t(n));
-        std::iota(d.perm.begin(), d.perm.end(), index_t(0));
-        if (D::Objective::sort_rows)
-            std::stable_sort(d.perm.begin(), d.perm.end(), [&](index_t a, index_t b) { return y[a] < y[b]; });
-        d.y.resize(size_t(n));
-        for (index_t i = 0; i < n; ++i) d.y[size_t(i)] = y[d.perm[size_t(i)]];
-        if (D::Objective::class_weights) {  // sorted: each class is one run of rows
-            d.cls_lo.resize(size_t(n));
-            d.cls_hi.resize(size_t(n));
-            for (index_t i = 0, e; i < n; i = e) {
-                for (e = i + 1; e < n && d.y[size_t(e)] == d.y[size_t(i)];) ++e;
-                for (index_t r = i; r < e; ++r) {
-                    d.cls_lo[size_t(r)] = i;
-                    d.cls_hi[size_t(r)] = e;
-                }
-            }
-        }
+        d.setup_rows(y, n);
         d.cache_bytes = cache_bytes;
     }
 };
@@ -1237,6 +1438,94 @@ bool PairSweep<T>::dense_cache_fits() const {
 
 template class PairSweep<float>;
 template class PairSweep<double>;
+
+// ------------------------------------------------------------------- block pairs (pair_block.hpp)
+namespace {
+
+template <class T, class O>
+void block_pass(MatrixView<T> za, const PairBlockRows& a, MatrixView<T> zb, const PairBlockRows& b, bool diag,
+                double* out_a, double* out_b, int n_threads, SweepMode mode, std::int64_t tile, bool grad) {
+    const index_t na = za.rows, nb = diag ? 0 : zb.rows;
+    // nothing to sweep: empty states (m = +inf, s = w = 0) and zero shares of b
+    if ((diag && na < 2) || (!diag && (na == 0 || nb == 0))) {
+        auto empty = [&](double* o, index_t rows) {
+            if (grad) {
+                std::fill(o, o + rows * za.cols, 0.0);
+                return;
+            }
+            std::fill(o, o + rows, std::numeric_limits<double>::infinity());
+            std::fill(o + rows, o + 3 * rows, 0.0);
+        };
+        empty(out_a, na);
+        if (!diag) empty(out_b, zb.rows);
+        return;
+    }
+    if (!diag && zb.cols != za.cols)
+        throw std::invalid_argument("pair block: the two blocks of Z have different numbers of columns");
+    for (const PairBlockRows* r : {&a, &b}) {
+        if (r == &b && diag) break;
+        const index_t rows = r == &a ? na : nb;
+        for (index_t i = 0; i < rows; ++i)
+            if (!std::isfinite(r->y[i])) throw std::invalid_argument("pair block: y must be finite");
+    }
+    // One driver per thread and objective, its buffers reused by the thread's next block pairs (fresh
+    // ones cost ~1,500 page faults -- about a quarter of the time -- per 1,250-row block pair); every
+    // value a call reads is set by the call, the mode flags below first.
+    thread_local Driver<T, O> d;
+    d.rect = false;
+    d.a_tiles = d.a_rows = 0;
+    d.pass2_alone = false;
+    d.round_order.clear();
+    d.rw.clear();
+    d.exp_cached = false;
+    d.cache_bytes = 0;  // the passes run in separate calls: nothing kept between them
+    d.tile_override = tile;
+    d.bind_kernels(za.cols);
+    if (diag)
+        d.diag_layout(za, a.y, mode);
+    else
+        d.rect_layout(za, a.y, zb, b.y, mode);
+    d.prepare(resolve_threads(n_threads));
+    if (grad)
+        d.block_grad(a, b, out_a, out_b);
+    else
+        d.block_lse(out_a, na, out_b, nb);
+}
+
+template <class T>
+void block_dispatch(PairObjective objective, MatrixView<T> za, const PairBlockRows& a, MatrixView<T> zb,
+                    const PairBlockRows& b, bool diag, double* out_a, double* out_b, int n_threads, SweepMode mode,
+                    std::int64_t tile, bool grad) {
+    if (objective == PairObjective::nca)
+        block_pass<T, NcaObjective>(za, a, zb, b, diag, out_a, out_b, n_threads, mode, tile, grad);
+    else
+        block_pass<T, MlkrObjective>(za, a, zb, b, diag, out_a, out_b, n_threads, mode, tile, grad);
+}
+
+}  // namespace
+
+template <class T>
+void pair_block_lse(PairObjective objective, MatrixView<T> za, const PairBlockRows& a, MatrixView<T> zb,
+                    const PairBlockRows& b, bool diag, double* state_a, double* state_b, int n_threads, SweepMode mode,
+                    std::int64_t tile) {
+    block_dispatch<T>(objective, za, a, zb, b, diag, state_a, state_b, n_threads, mode, tile, false);
+}
+
+template <class T>
+void pair_block_grad(PairObjective objective, MatrixView<T> za, const PairBlockRows& a, MatrixView<T> zb,
+                     const PairBlockRows& b, bool diag, double* b_a, double* b_b, int n_threads, SweepMode mode,
+                     std::int64_t tile) {
+    block_dispatch<T>(objective, za, a, zb, b, diag, b_a, b_b, n_threads, mode, tile, true);
+}
+
+template void pair_block_lse<float>(PairObjective, MatrixView<float>, const PairBlockRows&, MatrixView<float>,
+                                    const PairBlockRows&, bool, double*, double*, int, SweepMode, std::int64_t);
+template void pair_block_lse<double>(PairObjective, MatrixView<double>, const PairBlockRows&, MatrixView<double>,
+                                     const PairBlockRows&, bool, double*, double*, int, SweepMode, std::int64_t);
+template void pair_block_grad<float>(PairObjective, MatrixView<float>, const PairBlockRows&, MatrixView<float>,
+                                     const PairBlockRows&, bool, double*, double*, int, SweepMode, std::int64_t);
+template void pair_block_grad<double>(PairObjective, MatrixView<double>, const PairBlockRows&, MatrixView<double>,
+                                      const PairBlockRows&, bool, double*, double*, int, SweepMode, std::int64_t);
 
 }  // namespace learn
 }  // namespace fastmetric

@@ -2,27 +2,32 @@
 
 The objective of both learners is a row-wise leave-one-out softmax over Z = X L^T
 (``cpp/include/fastmetric/learn/pair_sweep.hpp`` has the formulas). With X in row blocks
-X_1 .. X_B, one evaluation is two passes over the B x B block pairs:
+X_1 .. X_B, one evaluation is two passes over the block pairs (I, J), I <= J, each pair computed
+once by the pair sweep's block-pair entry points (``cpp/include/fastmetric/learn/pair_block.hpp``:
+the sweep's float32-screened tiles and SIMD row ops on the rectangle of the two blocks):
 
-1. task (I, J) returns the streaming log-sum-exp state of the rows of block I over the columns of
-   block J -- row minimum m, s = sum_j exp(m - d_ij), and the weighted sum w (NCA: same-class
-   terms, MLKR: sum exp(m - d_ij) y_j); the states of a row block are merged over J in a fixed
-   binary tree (the merge of ``learn/streaming_lse.hpp``), giving each row its prediction q_i and its
-   factors (alpha_i, beta_i);
-2. task (I, J) returns block I's share of b_i = sum_j S_ij (z_i - z_j), with
-   S_ij = p_ij (alpha_i w(i, j) - beta_i) + p_ji (alpha_j w(j, i) - beta_j), merged over J in the
-   same fixed order; then dloss/dL = scale * sum_I b_I^T X_I, summed over I in a fixed tree.
+1. task (I, J) returns the streaming log-sum-exp states -- row minimum m, s = sum_j exp(m - d_ij)
+   and the weighted sum w (NCA: same-class terms, MLKR: sum exp(m - d_ij) y_j) -- of block I's rows
+   over block J's columns and of J's rows over I's (I = J: the block's rows over its other rows);
+   one task per row block merges its B states, J = 1 .. B, in a fixed binary tree (the merge of
+   ``learn/streaming_lse.hpp``), giving each row its prediction q_i and its factors
+   (alpha_i, beta_i), row weights included;
+2. task (I, J) computes block I's and block J's shares of b_i = sum_j S_ij (z_i - z_j), with
+   S_ij = p_ij (alpha_i w(i, j) - beta_i) + p_ji (alpha_j w(j, i) - beta_j), screened with the
+   merged row minima of pass 1, and returns its term of dloss/dL = scale * sum_I b_I^T X_I,
+   scale * (b_I^T X_I + b_J^T X_J) (k x d: little to move); the terms are summed over the pairs in
+   a fixed tree.
 
-So the gradient is the in-memory one to rounding (the in-memory sweep also drops weights below
-1e-16 of their row, which this dense evaluation keeps) and identical from run to run: the merge
-order never depends on the scheduler, and each task's BLAS runs on one thread. Memory per task: the
-two blocks of Z and a few (block rows x block rows) float64 matrices. Every pair is computed in
-float64 from Z in the data's dtype (float32 Z for float32 data, as in memory).
-
-Block pairs are numpy / engine calls in float64 (the engine computes the squared distances; exp,
-the S products and the reductions are numpy): dense work, about n^2 (3 exp + 4 k) per evaluation,
-where the in-memory sweep screens most pairs away (benchmarks/README.md, "Dask (issue 14)", has
-the per-iteration times).
+Screening: a pass-1 block pair only sees part of a row, so it cuts at its own running minima (at
+least the row's true minimum: a correct, looser cut); pass 2 cuts at the merged minima, as the
+in-memory sweep's pass 2. So the gradient is the in-memory one to the sweep's tolerance (weights
+below 1e-16 -- float32 data 1e-10 -- of their row are dropped) and identical from run to run: no
+merge order depends on the scheduler, and each task's sweep has results independent of its thread
+count (``fastmetric.dask.task_threads``; the GIL released). Memory per task: the two blocks of Z
+(pass 2 also of X), the sweep's per-thread tile scratch and O(block rows x k) accumulators, which
+each worker thread keeps for its next block pair. Z is in the data's dtype
+(float32 Z for float32 data, as in memory); the states, factors and b are float64.
+(benchmarks/README.md, "Dask (issue 14)", has the per-evaluation times.)
 """
 
 from __future__ import annotations
@@ -52,35 +57,45 @@ def _embed(block, L, dtype):
     return Z
 
 
-def _sqdist(ZI, ZJ, diag):
-    D = np.empty((ZI.shape[0], ZJ.shape[0]), ZI.dtype)
-    _core.block_pairwise(ZI, None if diag else ZJ, D, "sqeuclidean", None, n_threads=1)
-    D = D.astype(np.float64, copy=False)
+def _lse_task(ZI, ZJ, yI, yJ, diag, objective):
+    """Pass 1 of block pair (I, J): (3, rows) states of I's rows over J and of J's over I (None if diag)."""
+    from ..dask import task_threads
+
     if diag:
-        np.fill_diagonal(D, np.inf)  # a row's own term is excluded exactly
-    return D
+        return _core.pair_block_lse(objective, ZI, yI, None, None, True, task_threads())
+    return _core.pair_block_lse(objective, ZI, yI, ZJ, yJ, False, task_threads())
 
 
-def _weights(objective, yI, yJ):
-    """w(i, j) for the rows of block I and the columns of block J."""
-    if objective == "nca":
-        return (yI[:, None] == yJ[None, :]).astype(np.float64)
-    return np.broadcast_to(yJ[None, :], (yI.shape[0], yJ.shape[0]))
+def _grad_task(ZI, ZJ, XI, XJ, rI, rJ, yI, yJ, diag, objective, dtype):
+    """Pass 2 of block pair (I, J): its term scale * (b_I^T X_I + b_J^T X_J) of dloss/dL, b_I and b_J
+    the two blocks' shares of b over the pair (diag: b_I^T X_I)."""
+    from ..dask import task_threads
 
-
-def _lse_pass(ZI, ZJ, yI, yJ, diag, objective):
-    """(m, s, w) of block I's rows over block J's columns."""
-    D = _sqdist(ZI, ZJ, diag)
-    m = D.min(axis=1)
-    finite = np.isfinite(m)
-    E = np.exp(np.where(finite, m, 0.0)[:, None] - D)  # exp(-inf) = 0 for the excluded diagonal
-    E[~finite] = 0.0
+    if diag:
+        bI, _ = _core.pair_block_grad(objective, ZI, yI, rI[0], None, None, None, True, task_threads())
+    else:
+        bI, bJ = _core.pair_block_grad(objective, ZI, yI, rI[0], ZJ, yJ, rJ[0], False, task_threads())
     with blas_single_thread():
-        if objective == "nca":
-            w = (E * _weights("nca", yI, yJ)).sum(axis=1)
-        else:
-            w = E @ yJ
-    return m, E.sum(axis=1), w
+        g = bI.T @ np.asarray(XI, dtype=dtype).astype(np.float64)
+        if not diag:
+            g += bJ.T @ np.asarray(XJ, dtype=dtype).astype(np.float64)
+    return _SCALE[objective] * g
+
+
+def _sides(I, results):
+    """Block I's parts of the results of its block pairs (min(I, J), max(I, J)), J = 0 .. B-1."""
+    return [r[1] if J < I else r[0] for J, r in enumerate(results)]
+
+
+def _fold(items, combine):
+    """Combine items in a fixed binary tree (adjacent pairs, level by level)."""
+    items = list(items)
+    while len(items) > 1:
+        nxt = [combine(items[t], items[t + 1]) for t in range(0, len(items) - 1, 2)]
+        if len(items) % 2:
+            nxt.append(items[-1])
+        items = nxt
+    return items[0]
 
 
 def _lse_merge(a, b):
@@ -91,10 +106,12 @@ def _lse_merge(a, b):
     return m, a[1] * fa + b[1] * fb, a[2] * fa + b[2] * fb
 
 
-def _rows(state, y, objective, weight):
-    """Per-row (m, s, alpha, beta, loss term) from the merged state; ``weight`` (None or the rows'
-    sample weights) scales a row's loss term and with it its factors (loss = sum_i w_i loss_i)."""
-    m, s, w = state
+def _rows(I, y, objective, weight, *results):
+    """Row block I's (4, rows) factors (merged minimum m, log s - m, alpha, beta) and loss terms from
+    the pass-1 results of its block pairs (``_pairs_of``), merged over J = 0 .. B-1 in a fixed tree;
+    ``weight`` (None or the rows' sample weights) scales a row's loss term and with it its factors
+    (loss = sum_i w_i loss_i)."""
+    m, s, w = _fold(_sides(I, results), _lse_merge)
     q = w / s
     if objective == "nca":
         alpha, beta, loss = np.ones_like(q), q, -q
@@ -103,33 +120,29 @@ def _rows(state, y, objective, weight):
         alpha, beta, loss = e, e * q, e * e
     if weight is not None:
         alpha, beta, loss = alpha * weight, beta * weight, loss * weight
-    return m, s, alpha, beta, loss
-
-
-def _s_pass(ZI, ZJ, rI, rJ, yI, yJ, diag, objective):
-    """Block I's share of b_i = sum_j S_ij (z_i - z_j) over block J."""
-    D = _sqdist(ZI, ZJ, diag)
-    P = np.exp(rI[0][:, None] - D) / rI[1][:, None]  # p_ij
-    PT = np.exp(rJ[0][None, :] - D) / rJ[1][None, :]  # p_ji
-    WIJ = _weights(objective, yI, yJ)
-    WJI = WIJ if objective == "nca" else np.broadcast_to(yI[:, None], D.shape)
-    S = P * (rI[2][:, None] * WIJ - rI[3][:, None]) + PT * (rJ[2][None, :] * WJI - rJ[3][None, :])
-    Z1 = ZI.astype(np.float64)
-    with blas_single_thread():
-        return S.sum(axis=1)[:, None] * Z1 - S @ ZJ.astype(np.float64)
+    return np.stack([m, np.log(s) - m, alpha, beta]), loss
 
 
 def _add(a, b):
     return a + b
 
 
-def _grad_block(b, block, dtype, scale):
-    with blas_single_thread():
-        return scale * (b.T @ np.asarray(block, dtype=dtype).astype(np.float64))
+def _sum_terms(*terms):
+    return _fold(terms, _add)
 
 
 def _loss_block(r):
-    return float(np.sum(r[4]))
+    return float(np.sum(r[1]))
+
+
+def _pair_keys(B):
+    """The block pairs (I, J), I <= J."""
+    return [(I, J) for I in range(B) for J in range(I, B)]
+
+
+def _pairs_of(tasks, I, B):
+    """The tasks of block pairs (min(I, J), max(I, J)), J = 0 .. B-1."""
+    return [tasks[(min(I, J), max(I, J))] for J in range(B)]
 
 
 def _tree(items, combine):
@@ -153,24 +166,27 @@ def _graph(X, y_blocks, L, objective, dtype, w_blocks=None):
     Ld = dask.delayed(np.ascontiguousarray(L, dtype=np.float64))
     Z = [dask.delayed(_embed, pure=True)(b, Ld, dtype) for b in blocks]
     B = len(blocks)
-    rows = []
-    for I in range(B):
-        parts = [
-            dask.delayed(_lse_pass, pure=True)(Z[I], Z[J], y_blocks[I], y_blocks[J], I == J, objective)
-            for J in range(B)
-        ]
-        wI = None if w_blocks is None else w_blocks[I]
-        rows.append(dask.delayed(_rows, pure=True)(_tree(parts, _lse_merge), y_blocks[I], objective, wI))
-    grads, losses = [], []
-    for I in range(B):
-        parts = [
-            dask.delayed(_s_pass, pure=True)(Z[I], Z[J], rows[I], rows[J], y_blocks[I], y_blocks[J], I == J, objective)
-            for J in range(B)
-        ]
-        bI = _tree(parts, _add)
-        grads.append(dask.delayed(_grad_block, pure=True)(bI, blocks[I], dtype, _SCALE[objective]))
-        losses.append(dask.delayed(_loss_block, pure=True)(rows[I]))
-    return _tree(losses, _add), _tree(grads, _add)
+    keys = _pair_keys(B)
+    lse = {
+        (I, J): dask.delayed(_lse_task, pure=True)(Z[I], Z[J], y_blocks[I], y_blocks[J], I == J, objective)
+        for I, J in keys
+    }
+    rows = [
+        dask.delayed(_rows, pure=True)(
+            I, y_blocks[I], objective, None if w_blocks is None else w_blocks[I], *_pairs_of(lse, I, B)
+        )
+        for I in range(B)
+    ]
+    grads = {
+        (I, J): dask.delayed(_grad_task, pure=True)(
+            Z[I], Z[J], blocks[I], blocks[J], rows[I], rows[J], y_blocks[I], y_blocks[J], I == J, objective, dtype
+        )
+        for I, J in keys
+    }
+    # the pair terms summed per I over J = I .. B-1, then over I, each in a fixed tree
+    per_row = [dask.delayed(_sum_terms, pure=True)(*[grads[(I, J)] for J in range(I, B)]) for I in range(B)]
+    losses = [dask.delayed(_loss_block, pure=True)(rows[I]) for I in range(B)]
+    return _tree(losses, _add), _tree(per_row, _add)
 
 
 def _prepared(X, y, objective):

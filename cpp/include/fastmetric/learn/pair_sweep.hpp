@@ -82,6 +82,8 @@
 // everything that crosses tiles (log-sum-exp states, q, b, the loss, G) in double.
 // Edge cases: n >= 2 (checked); a row's own term is excluded exactly; its nearest pair is always
 // kept, so q_i is always finite, also for outliers.
+// Row blocks (pair_block.hpp, NCA / MLKR on Dask): the same driver on the rectangle of tiles between
+// two blocks of Z, its two passes run apart with the per-row values merged by the caller.
 #pragma once
 #include <cstddef>
 #include <cstdint>
