@@ -67,7 +67,9 @@ def run(cuts, names):
     for cut in range(cuts):
         Xtr, ytr, Xte, yte = cut_digits(cut)
         bal, rec = scores(Xtr, ytr, Xte, yte)
-        rows.append({"cut": cut, "learner": "euclidean", "class_weight": None, "balanced_accuracy": bal, "minority_recall": rec})
+        rows.append(
+            {"cut": cut, "learner": "euclidean", "class_weight": None, "balanced_accuracy": bal, "minority_recall": rec}
+        )
         for name in names:
             for cw in (None, "balanced"):
                 t0 = time.perf_counter()
@@ -75,7 +77,8 @@ def run(cuts, names):
                 fit_s = time.perf_counter() - t0
                 bal, rec = scores(est.transform(Xtr), ytr, est.transform(Xte), yte)
                 rows.append(
-                    {"cut": cut, "learner": name, "class_weight": cw, "balanced_accuracy": bal, "minority_recall": rec, "fit_s": fit_s}
+                    {"cut": cut, "learner": name, "class_weight": cw, "balanced_accuracy": bal,
+                     "minority_recall": rec, "fit_s": fit_s}
                 )
         print(f"cut {cut}: " + ", ".join(
             f"{r['learner']}{'' if r['class_weight'] is None else ' balanced'} {r['balanced_accuracy']:.4f}"
@@ -90,8 +93,9 @@ def summary(rows, names):
 
     eu = col("euclidean", None, "balanced_accuracy")
     print()
-    print(f"| learner (digits, classes 0-4 cut to 10 %, {eu.size} cuts) | balanced accuracy, mean | minority recall, mean "
-          "| weighted - unweighted (mean +- s.e.) | cuts where weighted is ahead | weighted - euclidean |")
+    print(f"| learner (digits, classes 0-4 cut to 10 %, {eu.size} cuts) | balanced accuracy, mean "
+          "| minority recall, mean | weighted - unweighted (mean +- s.e.) | cuts where weighted is ahead "
+          "| weighted - euclidean |")
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| euclidean | {eu.mean():.4f} | {col('euclidean', None, 'minority_recall').mean():.4f} | | | |")
     for name in names:

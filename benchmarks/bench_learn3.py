@@ -11,7 +11,8 @@ the learned space, best fit time of ``FASTMETRIC_BENCH_REPEAT`` fits (default 3;
 
 Options: ``--learners LSML_Supervised`` and ``--datasets digits,iris`` (default: digits) restrict
 the table; ``--no-peer`` skips metric-learn; ``--same-iterations`` caps fastmetric's ``max_iter`` at
-the number of iterations metric-learn ran on the same data (metric-learn runs first); ``--peer-blas-threads N`` limits metric-learn's BLAS threads
+the number of iterations metric-learn ran on the same data (metric-learn runs first);
+``--peer-blas-threads N`` limits metric-learn's BLAS threads
 (fastmetric's learners keep BLAS on one thread; on a loaded machine a multi-threaded BLAS slows
 metric-learn several-fold, which would flatter the ratio); ``--json FILE`` saves the rows. The last lines give
 the fit-time ratio metric-learn / fastmetric against the issue's target (20x) and compare the

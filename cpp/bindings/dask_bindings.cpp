@@ -39,13 +39,7 @@ MatrixView<T> block_view(const py::array& a, const char* what) {
     if (float_size(a) != int(sizeof(T)))
         throw std::invalid_argument(std::string(what) + " must have the dtype of X");
     if (!(a.flags() & py::array::c_style)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
-    MatrixView<T> v;
-    v.data = static_cast<const T*>(a.data());
-    v.rows = a.shape(0);
-    v.cols = a.shape(1);
-    v.row_stride = a.shape(1);
-    v.col_stride = 1;
-    return v;
+    return MatrixView<T>::dense(static_cast<const T*>(a.data()), a.shape(0), a.shape(1));
 }
 
 template <class T>

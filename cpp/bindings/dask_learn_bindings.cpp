@@ -39,13 +39,7 @@ int z_bytes(const py::array& z, const char* what) {
 
 template <class T>
 MatrixView<T> view_of(const py::array& a) {
-    MatrixView<T> v;
-    v.data = static_cast<const T*>(a.data());
-    v.rows = a.shape(0);
-    v.cols = a.shape(1);
-    v.row_stride = a.shape(1);
-    v.col_stride = 1;
-    return v;
+    return MatrixView<T>::dense(static_cast<const T*>(a.data()), a.shape(0), a.shape(1));
 }
 
 // a C-contiguous float64 array of the given shape (rows < 0: 1-D of length cols)

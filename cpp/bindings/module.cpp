@@ -619,13 +619,7 @@ MatrixView<T> c_matrix(const py::array& a, const char* what) {
     if (!c_contiguous(a)) throw std::invalid_argument(std::string(what) + " must be C-contiguous");
     if (!whole_items(a))  // callers pass items_aligned(...) handles; this only guards the typed pointer
         throw std::invalid_argument(std::string(what) + " is not aligned to its item size");
-    MatrixView<T> v;
-    v.data = static_cast<const T*>(a.data());
-    v.rows = a.shape(0);
-    v.cols = a.shape(1);
-    v.row_stride = a.shape(1);
-    v.col_stride = 1;
-    return v;
+    return MatrixView<T>::dense(static_cast<const T*>(a.data()), a.shape(0), a.shape(1));
 }
 
 // A contiguous float64 array of the given total size, optionally writable.

@@ -37,7 +37,8 @@ def class_weight_vector(class_weight, codes, classes):
     for label, weight in class_weight.items():
         idx = lookup.get(_key(label))
         if idx is None:
-            raise ValueError(f"class_weight names {label!r}, which is not a class of y (classes: {np.asarray(classes).tolist()})")
+            known = np.asarray(classes).tolist()
+            raise ValueError(f"class_weight names {label!r}, which is not a class of y (classes: {known})")
         if not isinstance(weight, numbers.Real) or isinstance(weight, bool) or not np.isfinite(weight) or weight < 0:
             raise ValueError(f"class_weight[{label!r}] must be a finite number >= 0; got {weight!r}")
         per_class[idx] = float(weight)
