@@ -117,6 +117,10 @@ def main():
         Qn, Rn = client.compute([Q, R], sync=True)
         t_m, (dm, im) = best(lambda: fm.kneighbors(Qn, Rn, k, n_threads=2), rep)
         equal = bool(np.array_equal(ii, im) and np.array_equal(dd, dm))
+        if not equal:  # say how: rows that differ, and whether only tied indices swap
+            rows_i = int((ii != im).any(axis=1).sum())
+            rows_d = int((dd != dm).any(axis=1).sum())
+            equal = f"False ({rows_i} rows with other indices, {rows_d} with other distances)"
         budget = (qchunk * d * 4 + rchunk * d * 4 + 2 * qchunk * k * 12) / 2**20
         data_mb = (nq + nr) * d * 4 / 2**20
         peaks = ", ".join(f"{peak[w]:.0f} (from {base[w]:.0f})" for w in sorted(peak))
