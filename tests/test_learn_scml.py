@@ -419,3 +419,20 @@ def test_fit_independent_of_thread_count(iris, monkeypatch):
     with threadpool_limits(1, user_api="openmp"):
         one = SCML_Supervised(**kw).fit(X, y).components_
     assert np.array_equal(many, one)
+
+
+def test_string_identifier_triplets_through_a_callable():
+    """Identifier triplets of strings, mapped by a callable preprocessor, give the fit of the points."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((40, 3))
+    X[:, 0] *= 3
+    a, b, c = rng.integers(0, 40, (3, 300))
+    closer = np.abs(X[a, 0] - X[b, 0]) < np.abs(X[a, 0] - X[c, 0])
+    T = np.where(closer[:, None], np.c_[a, b, c], np.c_[a, c, b])
+    names = np.array([f"p{i}" for i in range(40)])
+    lookup = dict(zip(names, X))
+    kw = dict(n_basis=20, max_iter=500, random_state=0)
+    ref = SCML(**kw).fit(X[T])
+    got = SCML(preprocessor=lambda ids: np.array([lookup[i] for i in ids]), **kw).fit(names[T])
+    np.testing.assert_allclose(got.get_mahalanobis_matrix(), ref.get_mahalanobis_matrix(), rtol=1e-12, atol=1e-14)
+    assert got.score(names[T]) == ref.score(X[T])

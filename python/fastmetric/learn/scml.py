@@ -572,11 +572,10 @@ class SCML(TripletsClassifierMixin, _BaseSCML):
         self._check_params()
         T = self._validate_tuples(triplets)
         d = T.shape[2]
-        prep = self._preprocessor_array
         raw = np.asarray(triplets)
-        if prep is not None and raw.ndim == 2:  # index triplets into an array: the points as given
-            flat = raw.astype(np.int64).ravel()
-            _, first, inv = np.unique(flat, return_index=True, return_inverse=True)
+        if getattr(self, "preprocessor_", None) is not None and raw.ndim == 2:
+            # identifier triplets (indices, or anything the callable maps): one point per identifier
+            _, first, inv = np.unique(raw.ravel(), return_index=True, return_inverse=True)
             X = T.reshape(-1, d)[first]
         else:
             X, inv = _unique_rows(np.asarray(T, dtype=np.float64).reshape(-1, d))
