@@ -539,9 +539,9 @@ class SCML(TripletsClassifierMixin, _BaseSCML):
         fewer bases than features have a nonzero weight (with a warning, as metric-learn).
     n_iter_ : int
         Steps run (max_iter; metric-learn 0.7 stores max_iter - 1).
-    basis_ : ndarray (n_basis_, n_features)
+    basis_ : ndarray (``n_basis_``, n_features)
         The bases (float64).
-    basis_weights_ : ndarray (n_basis_,)
+    basis_weights_ : ndarray (``n_basis_``,)
         The learned weights w >= 0.
     n_basis_ : int
         Number of bases used.
