@@ -1,8 +1,11 @@
-"""Kernel learners on Dask arrays (issue 14), on a real 2-process LocalCluster and on the threaded scheduler.
+"""Kernel learners and LMNN on Dask arrays (issue 14), on a real 2-process LocalCluster and on the
+threaded scheduler.
 
-KernelNCA / KernelMLKR with ``n_landmarks=m`` fit a Dask X through Nystroem features computed per row
-block and the distributed NCA / MLKR gradient; every fit is compared with the in-memory fit of the
-same (whole) data: same landmark rows, components and embeddings to rounding.
+KernelNCA / KernelMLKR / KernelLMNN with ``n_landmarks=m`` fit a Dask X through Nystroem features
+computed per row block and the distributed NCA / MLKR / LMNN fits; LMNN keeps X distributed and gathers
+its embedding. Every fit is compared with the in-memory fit of the same (whole) data: same landmark
+rows, target neighbours and searches, components and embeddings to rounding (over a few L-BFGS
+iterations: the iterations amplify rounding, most for LMNN's piecewise quadratic loss).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import pickle
 
 import numpy as np
 import pytest
+
+import fastmetric as fm
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -53,13 +58,14 @@ CASES = [
     ("KernelNCA", {"kernel": "laplacian", "init": "identity", "gamma": 0.3}),
     ("KernelMLKR", {"kernel": "rbf", "init": "pca"}),
     ("KernelMLKR", {"kernel": "poly", "degree": 2, "init": "identity", "alpha": 0.01}),
+    ("KernelLMNN", {"kernel": "rbf", "init": "pca", "n_neighbors": 2}),
 ]
 
 
 @pytest.mark.parametrize(("name", "kw"), CASES)
 def test_kernel_learner_dask_fit_equals_memory(scheduler, rng, name, kw):
     X, r = _rings(rng, 260)
-    y = r if name == "KernelNCA" else np.sin(X[:, 0]) + 0.1 * X[:, 1] ** 2
+    y = np.sin(X[:, 0]) + 0.1 * X[:, 1] ** 2 if name == "KernelMLKR" else r
     kw = {"n_components": 2, "n_landmarks": 37, "max_iter": 8, "random_state": 3, **kw}
     ref = getattr(learn, name)(**kw).fit(X, y)
     Xd = da.from_array(X, chunks=((90, 7, 163), 5))
@@ -78,8 +84,10 @@ def test_kernel_learner_dask_fit_equals_memory(scheduler, rng, name, kw):
     assert _rel(Zc, ref.transform(X)) <= 1e-8
     np.testing.assert_allclose(Zc, est.transform(X), rtol=1e-12, atol=1e-12 * np.abs(Zc).max())
     np.testing.assert_array_equal(Zr, Zc)
-    if name == "KernelNCA":
+    if name != "KernelMLKR":
         np.testing.assert_array_equal(est.classes_, ref.classes_)
+    if name == "KernelLMNN":
+        assert est.n_impostor_searches_ == ref.n_impostor_searches_ and est.n_saturated_ == ref.n_saturated_
 
 
 def test_kernel_learner_dask_float32_and_string_labels(rng):
@@ -128,9 +136,8 @@ def test_kernel_learner_dask_errors(rng):
     K = da.from_array(np.eye(40), chunks=(20, 40))
     with pytest.raises(ValueError, match="kernel='precomputed' with a Dask X is not supported"):
         learn.KernelNCA(kernel="precomputed", n_landmarks=10).fit(K, r)
-    for name in ("KernelLMNN", "KernelLFDA"):
-        with pytest.raises(ValueError, match=f"{name} does not fit on a Dask X"):
-            getattr(learn, name)(n_landmarks=10).fit(Xd, r)
+    with pytest.raises(ValueError, match="KernelLFDA does not fit on a Dask X"):
+        learn.KernelLFDA(n_landmarks=10).fit(Xd, r)
     with pytest.raises(ValueError, match="preprocessor must be None"):
         learn.KernelNCA(n_landmarks=10, preprocessor=X).fit(Xd, r)
     with pytest.raises(ValueError, match="init='lda'"):
@@ -149,3 +156,89 @@ def test_kernel_learner_dask_errors(rng):
     fitted = learn.KernelNCA(n_components=2, n_landmarks=10, random_state=0, max_iter=3).fit(X, r)
     with pytest.raises(ValueError, match="X has 4 features"):
         fitted.transform(Xd[:, :4])
+
+
+# ------------------------------------------------------------------------------------------ LMNN
+def test_lmnn_triplet_coefficients_give_the_engine_gradient(rng):
+    triplets = pytest.importorskip("fastmetric.learn._dask_lmnn")
+    n, d, k = 90, 7, 3
+    X = rng.standard_normal((n, d))
+    labels = np.sort(rng.integers(0, 3, n)).astype(np.int64)
+    targets = np.full((n, 3), -1, dtype=np.int64)
+    for i in range(n):
+        same = np.flatnonzero(labels == labels[i])
+        same = same[same != i]
+        targets[i, : min(3, same.size)] = rng.choice(same, min(3, same.size), replace=False)
+    targets[4, 2] = -1  # absent entries
+    Z = X @ (rng.standard_normal((k, d)) * 0.5).T
+    w = rng.uniform(0.2, 2.0, n)
+    rows, hits = np.repeat(np.arange(n), 40), rng.integers(0, n, n * 40)  # same-label hits included
+    for weight in (None, w):
+        problem = fm._core.LmnnProblem(X, targets, labels, sample_weight=weight)
+        problem.set_hits(rows, hits)
+        _, grad, n_active, _, _, _ = problem.loss_grad(np.ascontiguousarray(Z), 0.3, 1)
+        U = triplets.triplet_coefficients(Z, targets, rows, hits, labels, 0.3, weight)
+        assert n_active > 100 and U.shape == (n, k)
+        assert _rel(2.0 * U.T @ X, grad) <= 1e-13
+
+
+LMNN_CASES = [
+    {"n_components": 3, "init": "pca", "max_iter": 6},
+    {"init": "identity", "max_iter": 6, "class_weight": "balanced", "n_neighbors": 2, "regularization": 0.3},
+    {"n_components": 2, "init": "random", "random_state": 1, "max_iter": 5, "max_impostors": 4},  # saturated
+]
+
+
+@pytest.mark.parametrize("kw", LMNN_CASES)
+def test_lmnn_dask_fit_equals_memory(scheduler, rng, kw):
+    X = rng.standard_normal((160, 6)) + np.repeat(rng.standard_normal((4, 6)), 40, axis=0)
+    y = np.repeat(np.array([2, 0, 1, 0]), 40)  # class 0 in two clusters
+    perm = rng.permutation(160)
+    X, y = X[perm], y[perm]
+    ref = learn.LMNN(**kw).fit(X, y)
+    Xd = da.from_array(X, chunks=((70, 9, 81), 6))
+    with dask.config.set(scheduler=scheduler):
+        est = learn.LMNN(**kw).fit(Xd, da.from_array(y, chunks=80))
+        Z = est.transform(Xd)  # lazy
+        assert isinstance(Z, da.Array) and Z.chunks == (Xd.chunks[0], (est.components_.shape[0],))
+        restored = pickle.loads(pickle.dumps(est))
+        Zc, Zr = dask.compute(Z, restored.transform(Xd))
+    assert est.n_iter_ == ref.n_iter_
+    assert est.n_impostor_searches_ == ref.n_impostor_searches_ and est.n_saturated_ == ref.n_saturated_
+    if kw.get("max_impostors") == 4:
+        assert est.n_saturated_ > 0
+    np.testing.assert_array_equal(est.classes_, ref.classes_)
+    assert _rel(est.components_, ref.components_) <= 1e-8
+    np.testing.assert_array_equal(Zc, est.transform(X))
+    np.testing.assert_array_equal(Zr, Zc)
+
+
+def test_lmnn_dask_small_class_warns_and_float32(rng):
+    X = rng.standard_normal((62, 4)).astype(np.float32)
+    y = np.r_[np.zeros(30, int), np.ones(30, int), [2, 2]]  # class 2: 2 members < n_neighbors + 1
+    kw = {"n_neighbors": 3, "init": "identity", "max_iter": 4}
+    with pytest.warns(UserWarning, match="fewer than n_neighbors"):
+        ref = learn.LMNN(**kw).fit(X, y)
+    with dask.config.set(scheduler="threads"), pytest.warns(UserWarning, match="fewer than n_neighbors"):
+        est = learn.LMNN(**kw).fit(da.from_array(X, chunks=(25, 4)), y)
+    assert est.components_.dtype == np.float32 and est.n_iter_ == ref.n_iter_
+    assert _rel(est.components_, ref.components_) <= 1e-5
+
+
+def test_lmnn_dask_errors(rng):
+    X = rng.standard_normal((40, 5))
+    Xd = da.from_array(X, chunks=(20, 5))
+    y = rng.integers(0, 3, 40)
+    with pytest.raises(ValueError, match="init='lda'"):
+        learn.LMNN(n_components=2).fit(Xd, y)  # auto -> lda
+    with pytest.raises(ValueError, match="preprocessor must be None"):
+        learn.LMNN(init="pca", preprocessor=X).fit(Xd, y)
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        learn.LMNN(init="pca").fit(Xd, y[:30])
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        learn.LMNN(init="pca").fit(Xd, np.zeros(40))
+    bad = X.copy()
+    bad[25, 0] = np.inf
+    bad_d = da.from_array(bad, chunks=(20, 5))
+    with dask.config.set(scheduler="threads"), pytest.raises(ValueError, match=r"X block 1 \(rows 20:40\) contains"):
+        learn.LMNN(init="identity").fit(bad_d, y)

@@ -1,4 +1,4 @@
-"""KernelNCA and KernelMLKR on Dask arrays (issue 14): Nystroem features as a Dask array.
+"""KernelNCA, KernelMLKR and KernelLMNN on Dask arrays (issue 14): Nystroem features as a Dask array.
 
 The kernel learners fit their linear learner on the kernel features Phi (``_kernel_features.py``).
 With a Dask X and ``n_landmarks=m`` the fit is the in-memory one, step for step:
@@ -11,8 +11,9 @@ With a Dask X and ``n_landmarks=m`` the fit is the in-memory one, step for step:
 3. Phi = X.map_blocks(features of a block): each task computes its rows' kernel values against the
    landmarks and their product with the projection (n x r in all, chunked like X's rows); Phi is
    persisted once (on the workers under ``distributed``), since every L-BFGS evaluation reads it;
-4. the inner ``NCA`` / ``MLKR`` fits on that Dask Phi through ``fit_dask`` (the exact loss and
-   gradient over the block pairs), and A = L diag(lambda_r)^(-1/2) V_r^T as in memory.
+4. the inner ``NCA`` / ``MLKR`` / ``LMNN`` fits on that Dask Phi (NCA / MLKR: ``fit_dask``, the exact
+   loss and gradient over the block pairs; LMNN: its Dask fit, ``_dask_lmnn.py``), and
+   A = L diag(lambda_r)^(-1/2) V_r^T as in memory.
 
 What reaches the client: y, the m landmark rows, the m x m factorisation and the small r x r / k x r
 results of each evaluation; never an n x m or n x n matrix. The features differ from the in-memory ones
@@ -21,7 +22,7 @@ in-memory fit to rounding.
 
 Refused with a ValueError: ``n_landmarks=None`` (or >= n_samples: the exact learner factors the n x n
 kernel matrix in memory), ``kernel="precomputed"`` (the n x n matrix itself), a ``preprocessor``, and
-the learners without a distributed fit (KernelLMNN, KernelLFDA). ``transform`` of a Dask X is lazy for
+KernelLFDA (no distributed fit). ``transform`` of a Dask X is lazy for
 every kernel learner, however fitted: z = A k(x), one task per row block.
 """
 
@@ -31,9 +32,9 @@ import numpy as np
 
 from ._kernel_features import KernelFeatureMap, kernel_params, select_landmarks
 
-__all__ = ["fit_kernel_dask", "transform_kernel_dask"]
+__all__ = ["dask_targets", "fit_kernel_dask", "transform_kernel_dask"]
 
-_DASK_LEARNERS = ("NCA", "MLKR")
+_DASK_LEARNERS = ("NCA", "MLKR", "LMNN")
 
 
 def _checked_block(block, dtype, kernel, what):
@@ -62,9 +63,9 @@ def _dtype(X):
     return np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
 
 
-def _targets(est, y, n):
-    """(strata, target) of the in-memory fit: class codes for the classification learners (sets
-    ``classes_``), float64 targets for KernelMLKR."""
+def dask_targets(est, y, n):
+    """(strata, target) of the in-memory fit for a learner's y (numpy or Dask): class codes twice for
+    the classification learners (sets ``classes_``), (None, float64 targets) for the regressors."""
     from sklearn.utils.multiclass import check_classification_targets
 
     from ._dask_fit import is_dask_array
@@ -78,7 +79,7 @@ def _targets(est, y, n):
         y = y[:, 0]
     if y.ndim != 1 or y.shape[0] != n:
         raise ValueError(f"X and y have different numbers of samples: X has {n} rows, y has shape {y.shape}")
-    if est._targets != "classes":
+    if getattr(est, "_targets", "classes") != "classes":  # the kernel learners say; LMNN: classes
         target = np.asarray(y, dtype=np.float64)
         if not np.isfinite(target).all():
             raise ValueError(f"{est._name()}: the targets y contain NaN or infinity")
@@ -95,15 +96,15 @@ def _targets(est, y, n):
 
 
 def fit_kernel_dask(est, X, y):
-    """Fit a kernel learner (KernelNCA / KernelMLKR) on a Dask X with ``n_landmarks=m``: the module
+    """Fit a kernel learner (KernelNCA / KernelMLKR / KernelLMNN) on a Dask X with ``n_landmarks=m``: the module
     docstring's steps. Returns ``est``."""
     from ..dask import check_array
 
     name = est._name()
     if est._linear is None or est._linear.__name__ not in _DASK_LEARNERS:
         raise ValueError(
-            f"{name} does not fit on a Dask X (only KernelNCA and KernelMLKR do, through the distributed "
-            "NCA / MLKR gradient); pass a numpy X (X.compute()), or use KernelNCA"
+            f"{name} does not fit on a Dask X (KernelNCA, KernelMLKR and KernelLMNN do, through the "
+            "distributed NCA / MLKR / LMNN fits); pass a numpy X (X.compute()), or use KernelNCA"
         )
     if est.kernel == "precomputed":
         raise ValueError(
@@ -125,7 +126,7 @@ def fit_kernel_dask(est, X, y):
     if n < 2:
         raise ValueError(f"X needs at least 2 samples, got shape {X.shape}")
     dtype = _dtype(X)
-    strata, target = _targets(est, y, n)
+    strata, target = dask_targets(est, y, n)
     params = kernel_params(est.kernel, est.gamma, est.degree, est.coef0, d)
     indices = select_landmarks(n, int(m), strata, getattr(est, "random_state", None))
     landmarks = _checked_block(X[indices].compute(), dtype, est.kernel, "the landmark rows of X")
@@ -147,6 +148,7 @@ def fit_kernel_dask(est, X, y):
     est.feature_eigenvalues_ = fmap.eigenvalues
     est.rank_ = int(fmap.eigenvalues.size)
     est.feature_components_ = inner.components_
+    est._keep_inner_attributes(inner)
     A = fmap.coefficients(inner.components_, dtype)
     return est._set_components(A, dtype, n_iter=getattr(inner, "n_iter_", 1))
 

@@ -127,8 +127,8 @@ class KernelMetricMixin(MahalanobisMixin):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Learn the kernel map from X (n_samples, n_features; for ``kernel="precomputed"`` the square
-        training kernel matrix) and y (class labels, or real targets for KernelMLKR). KernelNCA and
-        KernelMLKR with ``n_landmarks=m`` also fit a Dask X (issue 14; ``_dask_kernel.py``)."""
+        training kernel matrix) and y (class labels, or real targets for KernelMLKR). KernelNCA,
+        KernelMLKR and KernelLMNN with ``n_landmarks=m`` also fit a Dask X (issue 14; ``_dask_kernel.py``)."""
         self._check_kernel_learner_params()
         if is_dask_array(X):
             return fit_kernel_dask(self, X, y)
