@@ -119,11 +119,14 @@ def gradient(X, U, dtype):
     return np.asarray(dask.compute(parts[0])[0], dtype=np.float64)
 
 
-def _bincount_rows(index, values, n):
-    out = np.empty((n, values.shape[1]), dtype=np.float64)
-    for c in range(values.shape[1]):
-        out[:, c] = np.bincount(index, weights=values[:, c], minlength=n)
-    return out
+def _add_rows(U, index, values):
+    """U[index[e]] += values[e] for every e (rows repeat), one bincount per column."""
+    for c in range(U.shape[1]):
+        U[:, c] += np.bincount(index, weights=values[:, c], minlength=U.shape[0])
+
+
+def _rowdot(A):
+    return np.einsum("ij,ij->i", A, A)
 
 
 def triplet_coefficients(Z, targets, rows, hits, labels, pull_weight, weight=None):
@@ -132,28 +135,33 @@ def triplet_coefficients(Z, targets, rows, hits, labels, pull_weight, weight=Non
     -w_i (1 - mu) #active j, a triplet active when 1 + d_ij - d_il > 0 (distances in float64 from
     Z). ``rows`` / ``hits``: the search's candidate pairs (same-label pairs dropped, as in
     ``LmnnProblem.set_hits``); ``targets`` (n, n_neighbors), -1 = none; ``weight`` the anchors'
-    weights or None."""
-    n = Z.shape[0]
+    weights or None. Memory: a few floats per candidate pair."""
+    n, k = Z.shape
     Z = np.asarray(Z, dtype=np.float64)
     mu, nu = float(pull_weight), 1.0 - float(pull_weight)
     w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
     valid = targets >= 0
     ti, tt = np.nonzero(valid)
     tj = targets[ti, tt]
+    tdiff = Z[ti] - Z[tj]
     dt = np.full(targets.shape, -1.0)
-    dt[ti, tt] = np.einsum("ij,ij->i", Z[ti] - Z[tj], Z[ti] - Z[tj])
+    dt[ti, tt] = _rowdot(tdiff)
+    # a candidate l of i is in an active triplet only if d_il < max_j d_ij + 1 (exact in floating
+    # point: (1 + d_ij) - d_il > 0 iff 1 + d_ij > d_il), so the others are dropped first
+    margin = np.where(valid.any(axis=1), np.max(np.where(valid, dt, -np.inf), axis=1) + 1.0, -np.inf)
     keep = labels[rows] != labels[hits]
     ci, cl = rows[keep], hits[keep]
-    dl = np.einsum("ij,ij->i", Z[ci] - Z[cl], Z[ci] - Z[cl])
-    active = ((1.0 + dt[ci] - dl[:, None]) > 0) & valid[ci]
-    wt = np.where(valid, mu, 0.0) + nu * np.stack(
-        [np.bincount(ci, weights=active[:, t], minlength=n) for t in range(targets.shape[1])], axis=1
-    ).reshape(targets.shape)
+    cdiff = Z[ci] - Z[cl]
+    near = _rowdot(cdiff) < margin[ci]
+    ci, cl, cdiff = ci[near], cl[near], cdiff[near]
+    active = ((1.0 + dt[ci]) - _rowdot(cdiff)[:, None] > 0) & valid[ci]
+    wt = np.where(valid, mu, 0.0)
+    for t in range(targets.shape[1]):
+        wt[:, t] += nu * np.bincount(ci, weights=active[:, t], minlength=n)
     wt *= w[:, None]
     wc = -nu * w[ci] * active.sum(axis=1)
-    on = wc != 0
-    p = np.concatenate([ti, ci[on]])
-    q = np.concatenate([tj, cl[on]])
-    pw = np.concatenate([wt[ti, tt], wc[on]])
-    D = pw[:, None] * (Z[p] - Z[q])
-    return _bincount_rows(p, D, n) - _bincount_rows(q, D, n)
+    U = np.zeros((n, k))
+    Dt = wt[ti, tt][:, None] * tdiff
+    Dc = wc[:, None] * cdiff
+    _add_rows(U, np.concatenate([ti, tj, ci, cl]), np.concatenate([Dt, -Dt, Dc, -Dc]))
+    return U
