@@ -10,7 +10,9 @@ With a Dask X and ``n_landmarks=m`` the fit is the in-memory one, step for step:
    eigenvalue cut and projection V_r diag(lambda_r)^(-1/2));
 3. Phi = X.map_blocks(features of a block): each task computes its rows' kernel values against the
    landmarks and their product with the projection (n x r in all, chunked like X's rows); Phi is
-   persisted once (on the workers under ``distributed``), since every L-BFGS evaluation reads it;
+   persisted once, since every L-BFGS evaluation reads it (on the workers when a distributed Client
+   is the default scheduler; a local scheduler, or ``scheduler=client.get``, holds it in the client
+   and ships its blocks with every evaluation);
 4. the inner ``NCA`` / ``MLKR`` / ``LMNN`` fits on that Dask Phi (NCA / MLKR: ``fit_dask``, the exact
    loss and gradient over the block pairs; LMNN: its Dask fit, ``_dask_lmnn.py``), and
    A = L diag(lambda_r)^(-1/2) V_r^T as in memory.
