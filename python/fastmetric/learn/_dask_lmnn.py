@@ -29,7 +29,7 @@ import numpy as np
 from .. import _core
 from ._base import blas_single_thread
 
-__all__ = ["check_finite", "class_mean", "embed", "gradient", "shift_norms", "triplet_coefficients"]
+__all__ = ["check_finite", "column_mean", "embed", "gradient", "shift_norms", "triplet_coefficients"]
 
 
 def _block(block, dtype):
@@ -86,7 +86,7 @@ def shift_norms(X, center, E, dtype):
     return X.map_blocks(_norms_block, center, E, dtype, dtype=np.float64, drop_axis=1, chunks=(X.chunks[0],))
 
 
-def class_mean(X, dtype):
+def column_mean(X, dtype):
     """The column mean of X in float64, cast to ``dtype`` (the search's centre c), computed on Dask."""
     return np.ascontiguousarray(X.astype(np.float64).mean(axis=0).compute(), dtype=dtype)
 

@@ -238,7 +238,7 @@ class LMNN(MahalanobisMixin):
         from ..dask import kneighbors as dask_kneighbors
         from ._dask_fit import initial_components_dask
         from ._dask_kernel import dask_targets
-        from ._dask_lmnn import check_finite, class_mean, embed, gradient, shift_norms, triplet_coefficients
+        from ._dask_lmnn import check_finite, column_mean, embed, gradient, shift_norms, triplet_coefficients
 
         if self.preprocessor is not None:
             raise ValueError(f"{self._name()}: a Dask X holds the points themselves; preprocessor must be None")
@@ -257,8 +257,15 @@ class LMNN(MahalanobisMixin):
         offsets = np.searchsorted(ys, np.arange(len(self.classes_) + 1))
         L0 = initial_components_dask(self, X, codes, kc, has_classes=True)
 
-        def class_search(s, e, k):  # rows s:e of the class-sorted order; order[s:e] is increasing
-            return np.asarray(dask_kneighbors(X[order[s:e]], k=k, return_distance=False).compute())
+        # every class's search in one computation (rows s:e of the class-sorted order; order[s:e] is
+        # increasing, so a class's rows keep X's order, as in memory)
+        k_nb = int(self.n_neighbors)
+        spans = [(int(s), int(e)) for s, e in zip(offsets[:-1], offsets[1:], strict=True) if e - s >= 2]
+        lazy = [dask_kneighbors(X[order[s:e]], k=min(k_nb, e - s - 1), return_distance=False) for s, e in spans]
+        found = dict(zip(spans, dask.compute(*lazy), strict=True))
+
+        def class_search(s, e, k):
+            return np.asarray(found[(s, e)])
 
         stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))  # _select_targets reads the shape only
         targets = self._select_targets(stand_in, offsets, self.n_threads, class_search)
@@ -270,7 +277,7 @@ class LMNN(MahalanobisMixin):
         problem = _core.LmnnProblem(np.zeros((n, 1), dtype), targets, labels, sample_weight=ws)
         cap = max(64, (1 << 21) // n) if isinstance(self.max_impostors, str) else int(self.max_impostors)
         search = _DaskImpostorSearch(n, ys, offsets, cap, self.n_threads, n_threads)
-        center = class_mean(X, dtype)
+        center = column_mean(X, dtype)
         reg = float(self.regularization)
 
         def fun(L, state):
