@@ -84,7 +84,7 @@ def test_exact_features_reproduce_the_kernel(kernel, d):
     np.testing.assert_allclose(Phi @ Phi.T, K, atol=tol + 1e-12)
     # new points through (1) equal the kernel against the training points: phi(x)^T phi(x_i) = k(x, x_i)
     Xn = rng.random((5, d)) if kernel == "chi2" else rng.standard_normal((5, d))
-    Phin = fmap._map_blocks(Xn, np.ascontiguousarray(fmap.projection.T))
+    Phin = fmap.map_rows(Xn, np.ascontiguousarray(fmap.projection.T))
     np.testing.assert_allclose(Phin @ Phi.T, sk_kernels(Xn, X, metric=kernel, **params), atol=1e-8)
 
 

@@ -321,3 +321,33 @@ def transform_dask(est, X):
     dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
     L = np.ascontiguousarray(L, dtype=dtype)
     return X.map_blocks(_transform_block, L, dtype, dtype=dtype, chunks=(X.chunks[0], (L.shape[0],)))
+
+
+# ------------------------------------------------------------------------------ other learners' Dask fits
+def initial_components_dask(est, X, target, k, *, has_classes):
+    """The starting L (k x d, float64) of ``est.init`` for a Dask X, the in-memory rule of
+    ``_initial_components``: "pca" from the distributed scatter matrix, "identity", "random" or an
+    array from X's shape only; "lda" (and "auto" where it picks LDA) is refused (it needs the data)."""
+    n, d = X.shape
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    init = est.init
+    if isinstance(init, str) and init == "auto":
+        n_classes = len(np.unique(target)) if has_classes else 0
+        if has_classes and k <= min(d, n_classes - 1):
+            init = "lda"
+        elif k < min(d, n):
+            init = "pca"
+        else:
+            init = "identity"
+    if isinstance(init, str) and init == "lda":
+        raise ValueError(
+            "init='lda' (also what init='auto' picks here) needs the data in memory; with a Dask X pass "
+            "init='pca', 'identity', 'random' or an array"
+        )
+    if isinstance(init, str) and init == "pca":
+        return _pca_init(X, dtype, k)
+    stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))
+    return est._initial_components(stand_in, target, k, init, has_classes=has_classes)
+
+
+__all__ += ["initial_components_dask"]

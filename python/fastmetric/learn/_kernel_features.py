@@ -205,17 +205,30 @@ class KernelFeatureMap:
             )
         if self.kernel == "precomputed":
             self.landmarks = None
-            Kmm = np.asarray(X[np.ix_(self.indices, self.indices)], dtype=np.float64)
+            V = self.factor(np.asarray(X[np.ix_(self.indices, self.indices)], dtype=np.float64), X.dtype)
         else:
-            self.landmarks = np.ascontiguousarray(X[self.indices])
-            L64 = self.landmarks.astype(np.float64)
-            Kmm = np.asarray(self._kernel(L64, None), dtype=np.float64)
+            V = self.fit_landmarks(X[self.indices], self.indices, X.dtype)
+        if exact:  # the training features themselves, without the product K V: Phi = V sqrt(lambda)
+            return np.ascontiguousarray(V * np.sqrt(self.eigenvalues)[None, :], dtype=X.dtype)
+        return self.map_rows(X, np.ascontiguousarray(self.projection.T, dtype=X.dtype))
+
+    def fit_landmarks(self, landmarks, indices, dtype):
+        """Set the landmarks (rows ``indices`` of the training data, in its dtype) and factor their
+        kernel matrix (returns the kept eigenvectors V_r); what ``fit`` does once the rows are drawn (the
+        Dask fit gathers them itself)."""
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.landmarks = np.ascontiguousarray(landmarks, dtype=dtype)
+        return self.factor(np.asarray(self._kernel(self.landmarks.astype(np.float64), None), dtype=np.float64), dtype)
+
+    def factor(self, Kmm, dtype):
+        """Eigenvalues kept and projection V_r diag(lambda_r)^(-1/2) of the landmark kernel matrix
+        (the cut of the module docstring at the precision of ``dtype``); returns the kept eigenvectors V_r."""
         Kmm = 0.5 * (Kmm + Kmm.T)
         with blas_single_thread():  # OpenBLAS's threads beside ours: 1.3 s instead of 0.1 s at m = 700, loaded
             lam, V = np.linalg.eigh(Kmm)
         lam, V = lam[::-1], V[:, ::-1]
         top = float(lam[0]) if lam.size else 0.0
-        cut = max(top, 0.0) * self.indices.size * float(np.finfo(X.dtype).eps)
+        cut = max(top, 0.0) * self.indices.size * float(np.finfo(dtype).eps)
         keep = lam > cut
         if not keep.any():
             raise ValueError(
@@ -225,11 +238,9 @@ class KernelFeatureMap:
         lam, V = lam[keep], V[:, keep]
         self.eigenvalues = lam
         self.projection = V / np.sqrt(lam)[None, :]
-        if exact:  # the training features themselves, without the product K V: Phi = V sqrt(lambda)
-            return np.ascontiguousarray(V * np.sqrt(lam)[None, :], dtype=X.dtype)
-        return self._map_blocks(X, np.ascontiguousarray(self.projection.T, dtype=X.dtype))
+        return V
 
-    def _map_blocks(self, X, B):
+    def map_rows(self, X, B):
         """k(x) B^T for every row of X, B (p, m): (n, p) in X's dtype, one row block of kernel values at
         a time, the products on the engine (thread-count independent)."""
         n = X.shape[0]
@@ -246,4 +257,4 @@ class KernelFeatureMap:
 
     def embed(self, X, A):
         """z = A k(x) for every row of X: (n, n_components) in X's dtype, by row blocks."""
-        return self._map_blocks(X, np.ascontiguousarray(A, dtype=X.dtype))
+        return self.map_rows(X, np.ascontiguousarray(A, dtype=X.dtype))

@@ -23,6 +23,8 @@ import numbers
 import numpy as np
 
 from ._base import MahalanobisMixin
+from ._dask_fit import is_dask_array
+from ._dask_kernel import fit_kernel_dask, transform_kernel_dask  # Dask arrays (issue 14)
 from ._kernel_features import KERNELS, KernelFeatureMap, kernel_params
 from .lfda import LFDA
 from .lmnn import LMNN
@@ -125,8 +127,11 @@ class KernelMetricMixin(MahalanobisMixin):
     # ------------------------------------------------------------------ fit
     def fit(self, X, y):
         """Learn the kernel map from X (n_samples, n_features; for ``kernel="precomputed"`` the square
-        training kernel matrix) and y (class labels, or real targets for KernelMLKR)."""
+        training kernel matrix) and y (class labels, or real targets for KernelMLKR). KernelNCA,
+        KernelMLKR and KernelLMNN with ``n_landmarks=m`` also fit a Dask X (issue 14; ``_dask_kernel.py``)."""
         self._check_kernel_learner_params()
+        if is_dask_array(X):
+            return fit_kernel_dask(self, X, y)
         if self.kernel == "precomputed" and getattr(self, "preprocessor", None) is not None:
             raise ValueError(
                 f"{self._name()}: kernel='precomputed' takes the kernel matrix itself; preprocessor must be None"
@@ -171,7 +176,10 @@ class KernelMetricMixin(MahalanobisMixin):
 
     def transform(self, X):
         """Embed X: ``A k(x)`` for every row (float32 in -> float32 out). For ``kernel="precomputed"``,
-        X is the kernel of the new points against the training points, (n_new, n_train)."""
+        X is the kernel of the new points against the training points, (n_new, n_train). A Dask X gives
+        a lazy Dask array (one task per row block)."""
+        if is_dask_array(X):  # issue 14
+            return transform_kernel_dask(self, X)
         A = self._components()
         X = self._validate_unsupervised(X, reset=False, ensure_min_samples=1)
         if self.kernel == "chi2" and (X < 0).any():

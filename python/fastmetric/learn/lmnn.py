@@ -11,6 +11,7 @@ from .. import _core
 from .._validation import check_int, check_real
 from ..neighbors import kneighbors, radius_neighbors
 from ._base import MahalanobisMixin, minimize_lbfgs
+from ._dask_fit import is_dask_array, transform_dask
 from ._weights import class_weight_vector
 
 __all__ = ["LMNN", "LargeMarginNearestNeighbor"]
@@ -38,6 +39,15 @@ class LMNN(MahalanobisMixin):
     Classes with fewer than ``n_neighbors + 1`` members (documented fallback, with a warning): their
     points use the ``n_c - 1`` other members as target neighbours; a single-member class has no target
     neighbours (its point is never pulled, but still counts as an impostor for the others).
+
+    A Dask X (issue 14; ``_dask_lmnn.py``): X stays distributed -- the target neighbours
+    (``fastmetric.dask.kneighbors`` within each class), Z = X L^T, the bound that lets a search be reused
+    and the gradient 2 U^T X (a fixed-order sum over row blocks) run on its blocks --, while the
+    embedding Z (n x n_components) is gathered to the client at every evaluation: the loss, the
+    impostor search and the active triplets need every row's embedding at once, and n x k is small next
+    to X. They are then the in-memory fit's; the gradient agrees to rounding, which L-BFGS amplifies over
+    many iterations as for any perturbation of this piecewise quadratic loss. ``init="lda"`` (and
+    "auto" where it picks LDA) needs the data in memory.
 
     Parameters
     ----------
@@ -141,10 +151,11 @@ class LMNN(MahalanobisMixin):
             raise ValueError(f"max_impostors must be 'auto' or a positive int, got {m!r}")
 
     # ------------------------------------------------------------------ target neighbours
-    def _select_targets(self, X, offsets, n_threads):
+    def _select_targets(self, X, offsets, n_threads, class_search=None):
         """(n, n_neighbors) int64 indices of each point's nearest same-class points (-1: none).
 
-        ``n_threads`` follows the public convention (None = all cores)."""
+        ``n_threads`` follows the public convention (None = all cores). ``class_search(s, e, kc)``
+        (the Dask fit) returns the kc neighbours of rows s:e among themselves instead of X's search."""
         n = X.shape[0]
         k = int(self.n_neighbors)
         targets = np.full((n, k), -1, dtype=np.int64)
@@ -157,7 +168,10 @@ class LMNN(MahalanobisMixin):
                 small.append((self.classes_[c], m))
             if kc <= 0:
                 continue
-            ind = kneighbors(X[s:e], None, k=kc, return_distance=False, n_threads=n_threads)
+            if class_search is None:
+                ind = kneighbors(X[s:e], None, k=kc, return_distance=False, n_threads=n_threads)
+            else:
+                ind = class_search(s, e, kc)
             targets[s:e, :kc] = ind + s
         if small:
             desc = ", ".join(f"{lab!r} ({m} sample{'s' if m != 1 else ''})" for lab, m in small[:10])
@@ -177,6 +191,8 @@ class LMNN(MahalanobisMixin):
     def fit(self, X, y):
         """Learn ``components_`` from samples X (n_samples, n_features) and class labels y."""
         self._check_params()
+        if is_dask_array(X):  # issue 14: X stays distributed, the embedding is gathered (see _fit_dask)
+            return self._fit_dask(X, y)
         X, y = self._validate_supervised(X, y)
         kc = self._n_components_checked(X.shape[1])
         n_threads = self._threads()
@@ -197,10 +213,8 @@ class LMNN(MahalanobisMixin):
         cap = max(64, (1 << 21) // Xs.shape[0]) if isinstance(self.max_impostors, str) else int(self.max_impostors)
         search = _ImpostorSearch(Xs, ys, offsets, cap, self.n_threads, n_threads)
         reg = float(self.regularization)
-        progress = self._progress()
-        state = {}
 
-        def fun(L):
+        def fun(L, state):
             Lt = np.ascontiguousarray(L, dtype=dtype)
             Z = np.empty((Xs.shape[0], Lt.shape[0]), dtype=dtype)
             _core.linear_map(Xs, None, Lt, Z, n_threads)
@@ -210,6 +224,86 @@ class LMNN(MahalanobisMixin):
             loss, grad, n_active, _, _, _ = problem.loss_grad(Z, reg, n_threads)
             state["active"] = n_active
             return loss, grad
+
+        return self._minimize(fun, L0, search, dtype)
+
+    def _fit_dask(self, X, y):
+        """LMNN on a Dask X (issue 14), the pieces of ``_dask_lmnn.py``: X stays distributed (target
+        search, Z = X L^T, the reuse bound's norms and dL = 2 U^T X run on its row blocks); the
+        embedding Z (n x k) is gathered each evaluation for the in-memory loss, impostor search and
+        triplets, so they are the in-memory fit's; only the gradient's sums differ (by rounding)."""
+        import dask
+
+        from ..dask import check_array
+        from ..dask import kneighbors as dask_kneighbors
+        from ._dask_fit import initial_components_dask
+        from ._dask_kernel import dask_targets
+        from ._dask_lmnn import check_finite, column_mean, embed, gradient, shift_norms, triplet_coefficients
+
+        if self.preprocessor is not None:
+            raise ValueError(f"{self._name()}: a Dask X holds the points themselves; preprocessor must be None")
+        X = check_array(X, "X")
+        n, d = X.shape
+        if n < 2:
+            raise ValueError(f"X needs at least 2 samples, got shape {X.shape}")
+        dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+        _, codes = dask_targets(self, y, n)  # sets classes_
+        check_finite(X)
+        self.n_features_in_ = d
+        kc = self._n_components_checked(d)
+        n_threads = self._threads()
+        order = np.argsort(codes, kind="stable")
+        ys = codes[order]
+        offsets = np.searchsorted(ys, np.arange(len(self.classes_) + 1))
+        L0 = initial_components_dask(self, X, codes, kc, has_classes=True)
+
+        # every class's search in one computation (rows s:e of the class-sorted order; order[s:e] is
+        # increasing, so a class's rows keep X's order, as in memory)
+        k_nb = int(self.n_neighbors)
+        spans = [(int(s), int(e)) for s, e in zip(offsets[:-1], offsets[1:], strict=True) if e - s >= 2]
+        lazy = [dask_kneighbors(X[order[s:e]], k=min(k_nb, e - s - 1), return_distance=False) for s, e in spans]
+        found = dict(zip(spans, dask.compute(*lazy), strict=True))
+
+        def class_search(s, e, k):
+            return np.asarray(found[(s, e)])
+
+        stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))  # _select_targets reads the shape only
+        targets = self._select_targets(stand_in, offsets, self.n_threads, class_search)
+        weights = class_weight_vector(self.class_weight, codes, self.classes_)
+        ws = None if weights is None else np.ascontiguousarray(weights[order])
+        labels = np.ascontiguousarray(ys, dtype=np.int64)
+        # the engine's loss, margins and candidates on the gathered Z; its gradient (against a
+        # one-column stand-in for X) is not used: U comes from triplet_coefficients
+        problem = _core.LmnnProblem(np.zeros((n, 1), dtype), targets, labels, sample_weight=ws)
+        cap = max(64, (1 << 21) // n) if isinstance(self.max_impostors, str) else int(self.max_impostors)
+        search = _DaskImpostorSearch(n, ys, offsets, cap, self.n_threads, n_threads)
+        center = column_mean(X, dtype)
+        reg = float(self.regularization)
+
+        def fun(L, state):
+            Lt = np.ascontiguousarray(L, dtype=dtype)
+            lazy = [embed(X, Lt, dtype)]
+            if search.L0 is not None:
+                lazy.append(shift_norms(X, center, L - search.L0, dtype))
+            got = dask.compute(*lazy)
+            Z = np.ascontiguousarray(got[0][order])
+            if len(got) > 1:
+                search.norms = got[1][order]
+            margin = problem.margins(Z, n_threads)
+            if search.update(L, Z, margin):
+                problem.set_hits(search.rows, search.hits_)
+            loss, _, n_active, _, _, _ = problem.loss_grad(Z, reg, n_threads)
+            U = np.empty((n, Lt.shape[0]), dtype=np.float64)
+            U[order] = triplet_coefficients(Z, targets, search.rows, search.hits_, labels, reg, ws)
+            state["active"] = n_active
+            return loss, gradient(X, U, dtype)
+
+        return self._minimize(fun, L0, search, dtype)
+
+    def _minimize(self, fun, L0, search, dtype):
+        """L-BFGS of ``fun(L, state)`` from L0 with LMNN's progress lines; sets the fitted attributes."""
+        progress = self._progress()
+        state = {}
 
         class _LmnnProgress:
             verbose = progress.verbose
@@ -228,12 +322,18 @@ class LMNN(MahalanobisMixin):
                 progress.message(text)
 
         L, n_iter, _ = minimize_lbfgs(
-            fun, L0, max_iter=self.max_iter, tol=self.convergence_tol, progress=_LmnnProgress()
+            lambda L: fun(L, state), L0, max_iter=self.max_iter, tol=self.convergence_tol, progress=_LmnnProgress()
         )
         self.n_impostor_searches_ = search.n_searches
         self.n_saturated_ = search.n_saturated
         progress.message(f"{search.n_searches} impostor searches, {search.n_reused} evaluations reused one")
         return self._set_components(L, dtype, n_iter=n_iter)
+
+    def transform(self, X):
+        """Embed X: ``X @ components_.T``; a Dask X gives a lazy Dask array (one engine call per block)."""
+        if is_dask_array(X):  # issue 14
+            return transform_dask(self, X)
+        return super().transform(X)
 
 
 class _ImpostorSearch:
@@ -300,15 +400,19 @@ class _ImpostorSearch:
         finite = np.isfinite(margin)
         need = np.sqrt(np.maximum(margin, 0.0))
         if self.L0 is not None:
-            E = np.ascontiguousarray(L - self.L0, dtype=self.X.dtype)
-            W = np.empty((self.X.shape[0], E.shape[0]), dtype=self.X.dtype)
-            _core.linear_map(self.X, self.center, E, W, self.core_threads)
-            w = np.sqrt(np.einsum("ij,ij->i", W, W, dtype=np.float64)) * (1.0 + self.slack)
+            w = self._shift_norms(L - self.L0) * (1.0 + self.slack)
             if bool(np.all(self.radius[finite] - w[finite] - w.max() >= need[finite])):
                 self.n_reused += 1
                 return False
         self._search(L, Z, margin, need, finite)
         return True
+
+    def _shift_norms(self, E):
+        """||E (x_p - c)|| of every point (float64)."""
+        E = np.ascontiguousarray(E, dtype=self.X.dtype)
+        W = np.empty((self.X.shape[0], E.shape[0]), dtype=self.X.dtype)
+        _core.linear_map(self.X, self.center, E, W, self.core_threads)
+        return np.sqrt(np.einsum("ij,ij->i", W, W, dtype=np.float64))
 
     def _search(self, L, Z, margin, need, finite):
         self.n_searches += 1
@@ -412,6 +516,31 @@ class _ImpostorSearch:
         self.count = count
         self.radius = radius
         self.L0 = np.array(L, dtype=np.float64, copy=True)
+
+
+class _DaskImpostorSearch(_ImpostorSearch):
+    """The impostor search of the Dask fit: the same searches on the gathered embedding, the reuse
+    bound's norms ||(x_p - c) E^T|| computed on the Dask X by the caller (``norms``, class-sorted)."""
+
+    def __init__(self, n, labels, offsets, cap, n_threads, core_threads):
+        self.X = self.center = None
+        self.norms = None
+        self.labels = labels
+        self.offsets = offsets
+        self.cap = int(cap)
+        self.n_threads = n_threads
+        self.core_threads = core_threads
+        self.L0 = None
+        self.radius = None
+        self.use_topk = np.full(n, n > self.radius_max_n)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.rows = self.hits_ = None
+        self.n_searches = 0
+        self.n_reused = 0
+        self.n_saturated = 0
+
+    def _shift_norms(self, E):
+        return self.norms
 
 
 #: the long name used by scikit-learn-contrib's pylmnn

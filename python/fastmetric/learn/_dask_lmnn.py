@@ -1,0 +1,167 @@
+"""The distributed pieces of LMNN on a Dask X (issue 14); ``LMNN.fit`` puts them together.
+
+LMNN's objective is a sum over triplets (i, j, l) of squared distances in Z = X L^T, and its gradient
+is 2 U^T X, where row u_r of U (n x k) sums w_pq (z_r - z_q) over the target pairs and impostor pairs
+(p, q) that row r belongs to (``cpp/include/fastmetric/learn/lmnn.hpp``). What each piece does and
+where its data lives:
+
+* target neighbours: ``fastmetric.dask.kneighbors`` within each class on X itself (the expensive
+  n x d search, distributed; the same neighbours as in memory);
+* Z = X L^T: one task per row block, gathered to the client (n x k, k = n_components: the triplet
+  sums and the impostor search need every row's embedding at once, and n x k is small next to X);
+* the loss, the margins and the active triplets: the in-memory engine (``LmnnProblem``) on the
+  gathered Z, so they are the in-memory fit's bit for bit; U from the same triplets in numpy
+  (:func:`triplet_coefficients`; ``LmnnProblem`` returns the gradient only);
+* the impostor search: the in-memory ``_ImpostorSearch`` on the gathered Z (radius / top-k searches
+  of n x k points; the same candidates as in memory), except for its reuse bound, whose shift norms
+  ||(x_p - c) E^T|| need X: :func:`shift_norms`, one task per row block;
+* dL = 2 U^T X: U's row blocks travel to X's blocks, each task returns 2 U_I^T X_I (k x d), summed
+  in a fixed binary tree (:func:`gradient`): identical from run to run.
+
+So the client holds y, Z, U and the candidate lists (O(n (k + n_neighbors) + candidates)), never X
+(n x d) or anything n x n; each evaluation moves n x k floats each way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _core
+from ._base import blas_single_thread
+
+__all__ = ["check_finite", "column_mean", "embed", "gradient", "shift_norms", "triplet_coefficients"]
+
+
+def _block(block, dtype):
+    A = np.ascontiguousarray(block, dtype=dtype)
+    if not np.isfinite(A).all():
+        raise ValueError(f"X block of shape {A.shape} contains NaN or infinity")
+    return A
+
+
+def _finite_block(block):
+    return np.array([np.isfinite(block).all()])
+
+
+def check_finite(X):
+    """ValueError naming the first row block of a Dask X with NaN or infinity (one pass over X, before
+    the class-wise target search, whose own check would name blocks of a class's rows)."""
+    ok = X.map_blocks(_finite_block, dtype=bool, drop_axis=1, chunks=((1,) * len(X.chunks[0]),)).compute()
+    if not ok.all():
+        b = int(np.flatnonzero(~ok)[0])
+        s = int(np.sum(X.chunks[0][:b]))
+        raise ValueError(f"X block {b} (rows {s}:{s + X.chunks[0][b]}) contains NaN or infinity")
+
+
+def _embed_block(block, L, dtype):
+    from ..dask import task_threads
+
+    A = _block(block, dtype)
+    out = np.empty((A.shape[0], L.shape[0]), dtype)
+    if A.shape[0]:
+        _core.linear_map(A, None, L, out, task_threads())
+    return out
+
+
+def embed(X, L, dtype):
+    """Lazy Z = X L^T (n x k) of a checked Dask X, one engine call per row block."""
+    L = np.ascontiguousarray(L, dtype=dtype)
+    return X.map_blocks(_embed_block, L, dtype, dtype=dtype, chunks=(X.chunks[0], (L.shape[0],)))
+
+
+def _norms_block(block, center, E, dtype):
+    from ..dask import task_threads
+
+    A = _block(block, dtype)
+    W = np.empty((A.shape[0], E.shape[0]), dtype)
+    if A.shape[0]:
+        _core.linear_map(A, center, E, W, task_threads())
+    return np.sqrt(np.einsum("ij,ij->i", W, W, dtype=np.float64))
+
+
+def shift_norms(X, center, E, dtype):
+    """Lazy ||E (x_p - c)|| of every row (float64, n): the reuse bound of the impostor search."""
+    E = np.ascontiguousarray(E, dtype=dtype)
+    center = np.ascontiguousarray(center, dtype=dtype)
+    return X.map_blocks(_norms_block, center, E, dtype, dtype=np.float64, drop_axis=1, chunks=(X.chunks[0],))
+
+
+def column_mean(X, dtype):
+    """The column mean of X in float64, cast to ``dtype`` (the search's centre c), computed on Dask."""
+    return np.ascontiguousarray(X.astype(np.float64).mean(axis=0).compute(), dtype=dtype)
+
+
+def _grad_block(U, block, dtype):
+    with blas_single_thread():
+        return 2.0 * (U.T @ np.asarray(block, dtype=dtype).astype(np.float64))
+
+
+def _add(a, b):
+    return a + b
+
+
+def gradient(X, U, dtype):
+    """2 U^T X (k x d, float64) for a Dask X and U (n x k) on the client, summed over the row blocks
+    in a fixed binary tree (adjacent pairs, level by level)."""
+    import dask
+
+    starts = np.concatenate([[0], np.cumsum(X.chunks[0])]).astype(int)
+    blocks = X.to_delayed().ravel().tolist()
+    parts = [
+        dask.delayed(_grad_block, pure=True)(np.ascontiguousarray(U[starts[i] : starts[i + 1]]), b, dtype)
+        for i, b in enumerate(blocks)
+    ]
+    while len(parts) > 1:
+        nxt = [dask.delayed(_add, pure=True)(parts[t], parts[t + 1]) for t in range(0, len(parts) - 1, 2)]
+        if len(parts) % 2:
+            nxt.append(parts[-1])
+        parts = nxt
+    return np.asarray(dask.compute(parts[0])[0], dtype=np.float64)
+
+
+def _add_rows(U, index, values):
+    """U[index[e]] += values[e] for every e (rows repeat), one bincount per column."""
+    for c in range(U.shape[1]):
+        U[:, c] += np.bincount(index, weights=values[:, c], minlength=U.shape[0])
+
+
+def _rowdot(A):
+    return np.einsum("ij,ij->i", A, A)
+
+
+def triplet_coefficients(Z, targets, rows, hits, labels, pull_weight, weight=None):
+    """U (n x k, float64) of LMNN's gradient 2 U^T X at the embedding Z, the formula of
+    ``lmnn.hpp``: target pairs (i, j) weigh w_i (mu + (1 - mu) #active l), impostor pairs (i, l)
+    -w_i (1 - mu) #active j, a triplet active when 1 + d_ij - d_il > 0 (distances in float64 from
+    Z). ``rows`` / ``hits``: the search's candidate pairs (same-label pairs dropped, as in
+    ``LmnnProblem.set_hits``); ``targets`` (n, n_neighbors), -1 = none; ``weight`` the anchors'
+    weights or None. Memory: a few floats per candidate pair."""
+    n, k = Z.shape
+    Z = np.asarray(Z, dtype=np.float64)
+    mu, nu = float(pull_weight), 1.0 - float(pull_weight)
+    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
+    valid = targets >= 0
+    ti, tt = np.nonzero(valid)
+    tj = targets[ti, tt]
+    tdiff = Z[ti] - Z[tj]
+    dt = np.full(targets.shape, -1.0)
+    dt[ti, tt] = _rowdot(tdiff)
+    # a candidate l of i is in an active triplet only if d_il < max_j d_ij + 1 (exact in floating
+    # point: (1 + d_ij) - d_il > 0 iff 1 + d_ij > d_il), so the others are dropped first
+    margin = np.where(valid.any(axis=1), np.max(np.where(valid, dt, -np.inf), axis=1) + 1.0, -np.inf)
+    keep = labels[rows] != labels[hits]
+    ci, cl = rows[keep], hits[keep]
+    cdiff = Z[ci] - Z[cl]
+    near = _rowdot(cdiff) < margin[ci]
+    ci, cl, cdiff = ci[near], cl[near], cdiff[near]
+    active = ((1.0 + dt[ci]) - _rowdot(cdiff)[:, None] > 0) & valid[ci]
+    wt = np.where(valid, mu, 0.0)
+    for t in range(targets.shape[1]):
+        wt[:, t] += nu * np.bincount(ci, weights=active[:, t], minlength=n)
+    wt *= w[:, None]
+    wc = -nu * w[ci] * active.sum(axis=1)
+    U = np.zeros((n, k))
+    Dt = wt[ti, tt][:, None] * tdiff
+    Dc = wc[:, None] * cdiff
+    _add_rows(U, np.concatenate([ti, tj, ci, cl]), np.concatenate([Dt, -Dt, Dc, -Dc]))
+    return U
