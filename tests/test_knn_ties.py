@@ -231,3 +231,19 @@ def test_dask_kneighbors_equals_in_memory_on_ties(dtype):
             ref_d, ref_i = fm.kneighbors(R, k=k)
             np.testing.assert_array_equal(ind, ref_i, err_msg=f"self k={k}")
             np.testing.assert_array_equal(dist, ref_d, err_msg=f"self k={k}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("metric", "kw"), DENSE, ids=[f"{m}-{kw}" for m, kw in DENSE])
+def test_radius_boundary_on_the_reported_distance(metric, kw, dtype):
+    # a radius equal to a tie class's reported distance keeps the whole class (also the members whose
+    # value in the search's units is an ulp above the rounded inverse of the radius), sorted by
+    # (distance, index); the membership test is on the reported distance
+    Q, R = _tied_data(3, dtype, 0.1, seed=7)
+    full_d, full_i = fm.kneighbors(Q, R, R.shape[0], metric, n_threads=1, **kw)
+    for radius in np.unique(full_d[0])[:8].tolist() + [2.0, 3.0]:
+        dist, ind = fm.radius_neighbors(Q, R, radius, metric, sort_results=True, **kw)
+        for q in range(Q.shape[0]):
+            keep = full_d[q] <= dtype(radius)
+            np.testing.assert_array_equal(ind[q], full_i[q][keep], err_msg=f"radius={radius!r} query {q}")
+            np.testing.assert_array_equal(dist[q], full_d[q][keep])

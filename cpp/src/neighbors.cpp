@@ -72,6 +72,33 @@ T admission_threshold(const Problem<T>& pb, T F) {
     return inf;  // not reached for the searches' posts; inf keeps every candidate (still exact)
 }
 
+// The radius threshold, in the driver's units, of a radius r in reported units: the largest v whose
+// reported distance finish(v) is <= r (r taken in the output type, as the distances are compared),
+// so that the inclusive filter v <= t keeps exactly the pairs whose reported distance is within r
+// (finish is monotone). A rounded inverse alone could drop a pair an ulp above it in the driver's
+// units whose reported distance still equals r. Steps by ulps from the inverse (a few at most).
+template <class T>
+T radius_threshold(const Problem<T>& pb, double r) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const T t0 = T(unfinish(pb, r));
+    const T rr = T(r);
+    auto within = [&](T v) { return finish(pb, v) <= rr; };
+    T t = t0;
+    if (within(t)) {
+        for (int s = 0; s < 64 && t < inf; ++s) {
+            const T u = std::nextafter(t, inf);
+            if (!within(u)) return t;
+            t = u;
+        }
+        return t;
+    }
+    for (int s = 0; s < 64 && t > T(0); ++s) {
+        t = std::nextafter(t, -inf);
+        if (within(t)) return t;
+    }
+    return t0;  // not reached for the searches' posts
+}
+
 // The search's copy of the problem. Top-k and radius filters compare before the monotone post. For
 // Minkowski that means comparing sums of |x - y|^p, which overflow or underflow for large p: with
 // p <= 8 the data are scaled by a power of two to a largest magnitude in [1, 2) when they lie outside
@@ -452,11 +479,11 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
     if (!radii && !(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
     std::vector<T> col_scale;
     const Problem<T> pb = search_problem(pb_in, col_scale);
-    std::vector<T> thr(size_t(pb.x.m.rows), T(unfinish(pb, radius)));
+    std::vector<T> thr(size_t(pb.x.m.rows), radii ? T(0) : radius_threshold(pb, radius));
     if (radii)
         for (index_t i = 0; i < pb.x.m.rows; ++i) {
             if (!(radii[i] >= 0)) throw std::invalid_argument("every radius must be >= 0");
-            thr[size_t(i)] = T(unfinish(pb, radii[i]));
+            thr[size_t(i)] = radius_threshold(pb, radii[i]);
         }
     RadiusSink<T> sink(pb, std::move(thr), exclude_self, choose_parts(pb), query_labels, ref_labels);
     run_pairwise(pb, sink);
