@@ -1,10 +1,12 @@
 // Top-k and radius sinks for the tiled driver (see topk.hpp).
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 #include "fastmetric/topk.hpp"
 
@@ -183,7 +185,7 @@ class TopKSink final : public Sink<T> {
   public:
     TopKSink(const Problem<T>& pb, index_t k, bool exclude_self, int parts)
         : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), k_(k), cap_(k <= kSortedMax ? k : 2 * k), parts_(parts),
-          exclude_self_(exclude_self), ident_(!pb.skip_post || (pb.post == Post::none && pb.dist_scale == 1)),
+          exclude_self_(exclude_self), kind_(key_kind(pb)),
           tau_(cancellation_threshold<T>(pb.x.m.cols)) {
         if (pb.reduce == Reduce::sq_dot) {
             ny_max_ = T(0);
@@ -292,9 +294,36 @@ class TopKSink final : public Sink<T> {
     };
     static constexpr EntryLess entry_less{};
 
-    // v in the driver's units; the entries hold key(v), the reported distance
-    T key(T v) const { return ident_ ? v : finish(pb_, v); }
-    T threshold_of(T kth) const { return ident_ ? kth : admission_threshold(pb_, kth); }
+    // How the key (the reported distance) is made from a value in the driver's units: as it is, by a
+    // plain sqrt (euclidean, unscaled: inline, the common case), or by finish().
+    enum class Kind { ident, sqrt, other };
+    static Kind key_kind(const Problem<T>& pb) {
+        if (!pb.skip_post || (pb.post == Post::none && pb.dist_scale == 1)) return Kind::ident;
+        return pb.post == Post::sqrt && pb.dist_scale == 1 ? Kind::sqrt : Kind::other;
+    }
+    T key(T v) const {
+        if (kind_ == Kind::ident) return v;
+        return kind_ == Kind::sqrt ? std::sqrt(v) : finish(pb_, v);
+    }
+    // The filter threshold of a k-th best key F (see admission_threshold). For a plain sqrt it is
+    // the float after F*F rounded (F*F is exact in double for float, within half an ulp for double):
+    // at least the exact square, so its sqrt is >= F. A few instructions, since in sorted mode it
+    // runs at every insertion (admission_threshold there cost 10-15% of small searches).
+    T threshold_of(T F) const {
+        if (kind_ == Kind::ident) return F;
+        if (kind_ == Kind::other) return admission_threshold(pb_, F);
+        constexpr T inf = std::numeric_limits<T>::infinity();
+        const T sq = F < inf ? T(double(F) * double(F)) : inf;
+        return sq < inf ? next_up(sq) : inf;
+    }
+    static T next_up(T x) {  // x finite and >= 0
+        using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        U u;
+        std::memcpy(&u, &x, sizeof(T));
+        ++u;  // +0 -> the smallest subnormal; the largest finite -> inf
+        std::memcpy(&x, &u, sizeof(T));
+        return x;
+    }
 
     void offer(size_t cell, T v, std::int64_t j, index_t i) {
         if (exclude_self_ && j == i) return;
@@ -345,7 +374,7 @@ class TopKSink final : public Sink<T> {
     index_t n_, k_, cap_;
     int parts_;
     bool exclude_self_;
-    bool ident_;  // finish is the identity: keys are the driver's values
+    Kind kind_;
     T tau_;
     T ny_max_ = T(0);
     std::unique_ptr<Entry[]> e_;
