@@ -1,10 +1,12 @@
 // Top-k and radius sinks for the tiled driver (see topk.hpp).
 #include <algorithm>
-#include <cstring>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
+#include <type_traits>
 
 #include "fastmetric/topk.hpp"
 
@@ -52,6 +54,51 @@ double unfinish(const Problem<T>& pb, double r) {
         case Post::js_root: return r * r / pb.gamma;  // issue 16 part 1
         default: return r / s / s;
     }
+}
+
+// The top-k filter threshold, in the units the driver reduces on, of a k-th best *reported* distance
+// F: a value t with finish(t) >= F. finish is monotone non-decreasing, so every v that finishes
+// strictly below F has v < t: filtering on v < t keeps every candidate that can still enter, and the
+// exact test on (finished value, index) decides. Starts from the inverse (accurate to a few ulps) and
+// steps up until it holds (zero or one step in practice).
+template <class T>
+T admission_threshold(const Problem<T>& pb, T F) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    if (!(F < inf)) return inf;
+    T t = T(unfinish(pb, double(F)));
+    if (!(t >= T(0))) t = T(0);
+    for (int s = 0; s < 64; ++s) {
+        if (finish(pb, t) >= F) return t;
+        t = std::nextafter(t, inf);
+    }
+    return inf;  // not reached for the searches' posts; inf keeps every candidate (still exact)
+}
+
+// The radius threshold, in the driver's units, of a radius r in reported units: the largest v whose
+// reported distance finish(v) is <= r (r taken in the output type, as the distances are compared),
+// so that the inclusive filter v <= t keeps exactly the pairs whose reported distance is within r
+// (finish is monotone). A rounded inverse alone could drop a pair an ulp above it in the driver's
+// units whose reported distance still equals r. Steps by ulps from the inverse (a few at most).
+template <class T>
+T radius_threshold(const Problem<T>& pb, double r) {
+    constexpr T inf = std::numeric_limits<T>::infinity();
+    const T t0 = T(unfinish(pb, r));
+    const T rr = T(r);
+    auto within = [&](T v) { return finish(pb, v) <= rr; };
+    T t = t0;
+    if (within(t)) {
+        for (int s = 0; s < 64 && t < inf; ++s) {
+            const T u = std::nextafter(t, inf);
+            if (!within(u)) return t;
+            t = u;
+        }
+        return t;
+    }
+    for (int s = 0; s < 64 && t > T(0); ++s) {
+        t = std::nextafter(t, -inf);
+        if (within(t)) return t;
+    }
+    return t0;  // not reached for the searches' posts
 }
 
 // The search's copy of the problem. Top-k and radius filters compare before the monotone post. For
@@ -126,6 +173,11 @@ constexpr index_t kChunk = 1024;  // candidate scratch per call, in columns
 // keeps the k best with nth_element (amortised O(1) per candidate). Either way the current k-th best
 // is the filter threshold, so after the first tiles almost every column is rejected by one vector
 // compare.
+// Candidates are kept and compared on (reported distance, index): finish (a sqrt, a p-th root, the
+// scale put back) can map values an ulp apart in the driver's units to one reported distance, and the
+// smaller index must then win, also at the k-th boundary. The vector filters stay in the driver's
+// units (admission_threshold: never rejects a candidate that finishes below the k-th best); only the
+// few candidates they let through are finished, once each.
 constexpr index_t kSortedMax = 64;
 
 template <class T>
@@ -133,7 +185,8 @@ class TopKSink final : public Sink<T> {
   public:
     TopKSink(const Problem<T>& pb, index_t k, bool exclude_self, int parts)
         : pb_(pb), kt_(active_kernels<T>()), n_(pb.x.m.rows), k_(k), cap_(k <= kSortedMax ? k : 2 * k), parts_(parts),
-          exclude_self_(exclude_self), tau_(cancellation_threshold<T>(pb.x.m.cols)) {
+          exclude_self_(exclude_self), kind_(key_kind(pb)),
+          tau_(cancellation_threshold<T>(pb.x.m.cols)) {
         if (pb.reduce == Reduce::sq_dot) {
             ny_max_ = T(0);
             for (index_t j = 0; j < pb.y.m.rows; ++j) ny_max_ = std::max(ny_max_, pb.y.sq_norms[j]);
@@ -143,6 +196,7 @@ class TopKSink final : public Sink<T> {
         if (cap_ == k_) sd_.reset(new T[cells * size_t(k_)]);
         cnt_.assign(cells, 0);
         thr_.assign(cells, std::numeric_limits<T>::infinity());
+        if (cap_ != k_) kth_.assign(cells, std::numeric_limits<T>::infinity());
         scratch_.resize(size_t(std::max(1, pb.n_threads)) * size_t(kChunk));
     }
     int slots() const override { return parts_; }
@@ -213,9 +267,6 @@ class TopKSink final : public Sink<T> {
                 std::nth_element(all.begin(), all.begin() + (k_ - 1), all.end(), entry_less);
                 all.resize(size_t(k_));
             }
-            // ties are broken on the reported distance: values that differ in the last bit inside the
-            // search can round to one finished distance (a sqrt, a scale), which must keep index order
-            for (auto& e : all) e.first = finish(pb_, e.first);
             std::sort(all.begin(), all.end(), entry_less);
             for (index_t t = 0; t < k_; ++t) {
                 if (t < index_t(all.size())) {
@@ -243,23 +294,59 @@ class TopKSink final : public Sink<T> {
     };
     static constexpr EntryLess entry_less{};
 
+    // How the key (the reported distance) is made from a value in the driver's units: as it is, by a
+    // plain sqrt (euclidean, unscaled: inline, the common case), or by finish().
+    enum class Kind { ident, sqrt, other };
+    static Kind key_kind(const Problem<T>& pb) {
+        if (!pb.skip_post || (pb.post == Post::none && pb.dist_scale == 1)) return Kind::ident;
+        return pb.post == Post::sqrt && pb.dist_scale == 1 ? Kind::sqrt : Kind::other;
+    }
+    T key(T v) const {
+        if (kind_ == Kind::ident) return v;
+        return kind_ == Kind::sqrt ? std::sqrt(v) : finish(pb_, v);
+    }
+    // The filter threshold of a k-th best key F (see admission_threshold). For a plain sqrt it is
+    // the float after F*F rounded (F*F is exact in double for float, within half an ulp for double):
+    // at least the exact square, so its sqrt is >= F. A few instructions, since in sorted mode it
+    // runs at every insertion (admission_threshold there cost 10-15% of small searches).
+    T threshold_of(T F) const {
+        if (kind_ == Kind::ident) return F;
+        if (kind_ == Kind::other) return admission_threshold(pb_, F);
+        constexpr T inf = std::numeric_limits<T>::infinity();
+        const T sq = F < inf ? T(double(F) * double(F)) : inf;
+        return sq < inf ? next_up(sq) : inf;
+    }
+    static T next_up(T x) {  // x finite and >= 0
+        using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+        U u;
+        std::memcpy(&u, &x, sizeof(T));
+        ++u;  // +0 -> the smallest subnormal; the largest finite -> inf
+        std::memcpy(&x, &u, sizeof(T));
+        return x;
+    }
+
     void offer(size_t cell, T v, std::int64_t j, index_t i) {
         if (exclude_self_ && j == i) return;
         Entry* e = e_.get() + cell * size_t(cap_);
         index_t& c = cnt_[cell];
         if (cap_ == k_) {
-            sorted_offer(e, sd_.get() + cell * size_t(k_), c, v, j);
-            if (c == k_) thr_[cell] = e[k_ - 1].first;
+            // full: v < thr_ is necessary (see admission_threshold), the key decides
+            if (c == k_ && !(v < thr_[cell])) return;
+            T* d = sd_.get() + cell * size_t(k_);
+            if (sorted_offer(e, d, c, key(v), j) && c == k_) thr_[cell] = threshold_of(d[k_ - 1]);
             return;
         }
-        // buffer mode. Columns arrive in increasing order within a part, so a value equal to the
-        // threshold can never beat the current k-th best (smaller index): strict < is exact.
+        // buffer mode. Columns arrive in increasing order within a part, so a key equal to the k-th
+        // best's can never beat it (smaller index): strict < is exact.
         if (!(v < thr_[cell])) return;
-        e[c] = Entry{v, j};
+        const T f = key(v);
+        if (!(f < kth_[cell])) return;
+        e[c] = Entry{f, j};
         if (++c == cap_) {
             std::nth_element(e, e + (k_ - 1), e + cap_, entry_less);
             c = k_;
-            thr_[cell] = e[k_ - 1].first;
+            kth_[cell] = e[k_ - 1].first;
+            thr_[cell] = threshold_of(kth_[cell]);
         }
     }
     // Sorted array on (distance, index), distances mirrored in d (contiguous, so the position is one
@@ -267,8 +354,9 @@ class TopKSink final : public Sink<T> {
     // within a part, so x goes after every entry of equal distance, and when full it enters only if
     // strictly closer than the k-th best. Measured against a binary max-heap at k = 50 (1257 x 1257,
     // d = 64): the heap's sift-down took 48% of the search at ~38 ns per insertion.
-    void sorted_offer(Entry* e, T* d, index_t& c, T v, std::int64_t j) {
-        if (c == k_ && !(v < d[k_ - 1])) return;
+    // Returns whether x entered.
+    bool sorted_offer(Entry* e, T* d, index_t& c, T v, std::int64_t j) {
+        if (c == k_ && !(v < d[k_ - 1])) return false;
         const index_t pos = kt_.count_le(d, c, v);
         const index_t last = c < k_ ? c : k_ - 1;  // entries [pos, last) move up by one
         if (last > pos) {
@@ -278,6 +366,7 @@ class TopKSink final : public Sink<T> {
         d[pos] = v;
         e[pos] = Entry{v, j};
         if (c < k_) ++c;
+        return true;
     }
 
     const Problem<T>& pb_;
@@ -285,12 +374,14 @@ class TopKSink final : public Sink<T> {
     index_t n_, k_, cap_;
     int parts_;
     bool exclude_self_;
+    Kind kind_;
     T tau_;
     T ny_max_ = T(0);
     std::unique_ptr<Entry[]> e_;
-    std::unique_ptr<T[]> sd_;  // sorted mode: the distances of e_, contiguous
+    std::unique_ptr<T[]> sd_;  // sorted mode: the keys of e_, contiguous
     std::vector<index_t> cnt_;
-    std::vector<T> thr_;
+    std::vector<T> thr_;  // filter threshold, driver's units (admission_threshold of the k-th key)
+    std::vector<T> kth_;  // buffer mode: the k-th best key once the buffer has been cut
     std::vector<index_t> scratch_;
 };
 
@@ -417,11 +508,11 @@ void radius_search(const Problem<T>& pb_in, double radius, bool exclude_self, bo
     if (!radii && !(radius >= 0)) throw std::invalid_argument("radius must be >= 0");
     std::vector<T> col_scale;
     const Problem<T> pb = search_problem(pb_in, col_scale);
-    std::vector<T> thr(size_t(pb.x.m.rows), T(unfinish(pb, radius)));
+    std::vector<T> thr(size_t(pb.x.m.rows), radii ? T(0) : radius_threshold(pb, radius));
     if (radii)
         for (index_t i = 0; i < pb.x.m.rows; ++i) {
             if (!(radii[i] >= 0)) throw std::invalid_argument("every radius must be >= 0");
-            thr[size_t(i)] = T(unfinish(pb, radii[i]));
+            thr[size_t(i)] = radius_threshold(pb, radii[i]);
         }
     RadiusSink<T> sink(pb, std::move(thr), exclude_self, choose_parts(pb), query_labels, ref_labels);
     run_pairwise(pb, sink);
