@@ -25,17 +25,6 @@ learn = pytest.importorskip("fastmetric.learn")
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def client():
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="2GiB"
-    )
-    c = distributed.Client(cluster, set_as_default=False)
-    yield c
-    c.close()
-    cluster.close()
-
-
 @pytest.fixture(params=["distributed", "threads"])
 def scheduler(request, client):
     """A dask.config scheduler setting: the 2-worker cluster or the threaded scheduler."""

@@ -430,7 +430,7 @@ def test_string_identifier_triplets_through_a_callable():
     closer = np.abs(X[a, 0] - X[b, 0]) < np.abs(X[a, 0] - X[c, 0])
     T = np.where(closer[:, None], np.c_[a, b, c], np.c_[a, c, b])
     names = np.array([f"p{i}" for i in range(40)])
-    lookup = dict(zip(names, X))
+    lookup = dict(zip(names, X, strict=True))
     kw = dict(n_basis=20, max_iter=500, random_state=0)
     ref = SCML(**kw).fit(X[T])
     got = SCML(preprocessor=lambda ids: np.array([lookup[i] for i in ids]), **kw).fit(names[T])

@@ -264,25 +264,7 @@ def fit_dask(est, X, y, objective, sample_weight=None):
         weights = sample_weights(sample_weight, n)
     est.n_features_in_ = d
     k = est._n_components_checked(d)
-    init = est.init
-    if isinstance(init, str) and init == "auto":  # the in-memory rule (_initial_components)
-        n_classes = len(np.unique(target)) if objective == "nca" else 0
-        if objective == "nca" and k <= min(d, n_classes - 1):
-            init = "lda"
-        elif k < min(d, n):
-            init = "pca"
-        else:
-            init = "identity"
-    if isinstance(init, str) and init == "lda":
-        raise ValueError(
-            "init='lda' (also what init='auto' picks here) needs the data in memory; with a Dask X pass "
-            "init='pca', 'identity', 'random' or an array"
-        )
-    if isinstance(init, str) and init == "pca":
-        L0 = _pca_init(X, dtype, k)
-    else:  # identity / random / an array: only the shape of X is read
-        stand_in = np.broadcast_to(np.zeros((), dtype), (n, d))
-        L0 = est._initial_components(stand_in, target, k, init, has_classes=objective == "nca")
+    L0 = initial_components_dask(est, X, target, k, has_classes=objective == "nca")
     yb, wb = _split(target, starts), _split(weights, starts)
     alpha = float(getattr(est, "alpha", 0.0) or 0.0)
 

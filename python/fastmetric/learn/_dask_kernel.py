@@ -144,15 +144,7 @@ def fit_kernel_dask(est, X, y):
     inner = est._linear(**{p: getattr(est, p) for p in est._forward}, n_components=k)
     inner.fit(Phi, target)
     del Phi
-    est.kernel_params_ = params
-    est.landmark_indices_ = fmap.indices
-    est.landmarks_ = fmap.landmarks
-    est.feature_eigenvalues_ = fmap.eigenvalues
-    est.rank_ = int(fmap.eigenvalues.size)
-    est.feature_components_ = inner.components_
-    est._keep_inner_attributes(inner)
-    A = fmap.coefficients(inner.components_, dtype)
-    return est._set_components(A, dtype, n_iter=getattr(inner, "n_iter_", 1))
+    return est._adopt_inner(fmap, params, inner, dtype)
 
 
 def transform_kernel_dask(est, X):

@@ -149,6 +149,11 @@ class KernelMetricMixin(MahalanobisMixin):
         k = self._resolved_n_components(X.shape[1], Phi.shape[1])
         inner = self._linear(**{p: getattr(self, p) for p in self._forward}, n_components=k)
         inner.fit(Phi, target)
+        return self._adopt_inner(fmap, params, inner, X.dtype)
+
+    def _adopt_inner(self, fmap, params, inner, dtype):
+        """The fitted attributes from the feature map and the inner linear learner fitted on its
+        features (in memory or on Dask): A = L diag(lambda)^(-1/2) V^T in ``dtype``."""
         self.kernel_params_ = params
         self.landmark_indices_ = fmap.indices
         self.landmarks_ = fmap.landmarks
@@ -156,8 +161,8 @@ class KernelMetricMixin(MahalanobisMixin):
         self.rank_ = int(fmap.eigenvalues.size)
         self.feature_components_ = inner.components_
         self._keep_inner_attributes(inner)
-        A = fmap.coefficients(inner.components_, X.dtype)
-        return self._set_components(A, X.dtype, n_iter=getattr(inner, "n_iter_", 1))
+        A = fmap.coefficients(inner.components_, dtype)
+        return self._set_components(A, dtype, n_iter=getattr(inner, "n_iter_", 1))
 
     def _keep_inner_attributes(self, inner):
         """Copy learner-specific fitted attributes of the linear learner (subclasses)."""
