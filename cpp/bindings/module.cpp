@@ -710,13 +710,20 @@ class PyLmnnProblem {
     }
 
     py::tuple loss_grad(const py::array& Z_in, double pull_weight, int n_threads) {
-        if (off_.empty()) throw std::invalid_argument("set_hits must be called before loss_grad");
-        const py::array Z = items_aligned(Z_in);
-        return bytes_ == 4 ? run<float>(Z, off_, idx_, pull_weight, n_threads)
-                           : run<double>(Z, off_, idx_, pull_weight, n_threads);
+        return evaluate(Z_in, pull_weight, n_threads, false);
+    }
+    py::tuple loss_coefficients(const py::array& Z_in, double pull_weight, int n_threads) {
+        return evaluate(Z_in, pull_weight, n_threads, true);
     }
 
   private:
+    py::tuple evaluate(const py::array& Z_in, double pull_weight, int n_threads, bool coefficients) {
+        if (off_.empty()) throw std::invalid_argument("set_hits must be called before loss_grad");
+        const py::array Z = items_aligned(Z_in);
+        return bytes_ == 4 ? run<float>(Z, off_, idx_, pull_weight, n_threads, coefficients)
+                           : run<double>(Z, off_, idx_, pull_weight, n_threads, coefficients);
+    }
+
     template <class T>
     MatrixView<T> z_view(const py::array& Z) const {
         if (float_bytes(Z) != bytes_) throw std::invalid_argument("Z must have the dtype of X");
@@ -727,20 +734,22 @@ class PyLmnnProblem {
 
     template <class T>
     py::tuple run(const py::array& Z, const std::vector<std::int64_t>& off, const std::vector<std::int64_t>& idx,
-                  double pull_weight, int n_threads) {
+                  double pull_weight, int n_threads, bool coefficients) {
         MatrixView<T> x = c_matrix<T>(X_, "X");
         MatrixView<T> z = z_view<T>(Z);
         const std::int64_t* tg = static_cast<const std::int64_t*>(targets_.data());
         const index_t kt = targets_.shape(1);
-        py::array_t<double> grad({z.cols, x.cols});
-        double* g = grad.mutable_data();
+        // the gradient (k x d) or its coefficients U (n x k, grad = 2 U^T X)
+        py::array_t<double> out = coefficients ? py::array_t<double>({z.rows, z.cols}) : py::array_t<double>({z.cols, x.cols});
+        double* o = out.mutable_data();
         fastmetric::learn::LmnnResult res;
         {
             py::gil_scoped_release release;
-            res = fastmetric::learn::lmnn_loss_grad<T>(x, z, tg, kt, off.data(), idx.data(), pull_weight, g, n_threads,
-                                                       ws_, w_.empty() ? nullptr : w_.data());
+            res = fastmetric::learn::lmnn_loss_grad<T>(x, z, tg, kt, off.data(), idx.data(), pull_weight,
+                                                       coefficients ? nullptr : o, n_threads, ws_,
+                                                       w_.empty() ? nullptr : w_.data(), coefficients ? o : nullptr);
         }
-        return py::make_tuple(res.loss, grad, res.n_active, res.pull, res.push, std::int64_t(idx.size()));
+        return py::make_tuple(res.loss, out, res.n_active, res.pull, res.push, std::int64_t(idx.size()));
     }
 
     py::array X_, targets_, labels_;
@@ -762,7 +771,11 @@ void register_learn1(py::module_& m) {
              "Impostor candidates from search hits (rows[e], hits[e]) (same-label hits dropped); returns their count.")
         .def("loss_grad", &PyLmnnProblem::loss_grad, py::arg("Z"), py::arg("pull_weight"), py::arg("n_threads") = 0,
              "Returns (loss, grad (k x d, float64), n_active_triplets, pull, push, n_candidates) for Z = X L^T "
-             "and the candidates of the last set_hits.");
+             "and the candidates of the last set_hits.")
+        .def("loss_coefficients", &PyLmnnProblem::loss_coefficients, py::arg("Z"), py::arg("pull_weight"),
+             py::arg("n_threads") = 0,
+             "As loss_grad, with U (n x k, float64; grad = 2 U^T X) in place of the gradient: for callers "
+             "that hold X elsewhere (the Dask fit).");
 }
 }  // namespace bind_learn1
 

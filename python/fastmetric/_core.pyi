@@ -155,6 +155,11 @@ class LmnnProblem:
     ) -> tuple[float, npt.NDArray[np.float64], int, float, float, int]:
         """(loss, grad, n_active_triplets, pull, push, n_candidates) for Z = X L^T."""
 
+    def loss_coefficients(
+        self, Z: _FloatArray, pull_weight: float, n_threads: int = 0
+    ) -> tuple[float, npt.NDArray[np.float64], int, float, float, int]:
+        """As loss_grad with U (n x k, float64; grad = 2 U^T X) in place of grad."""
+
 _Objective = Literal["nca", "mlkr"]
 _SweepMode = Literal["auto", "dense", "sparse"]
 

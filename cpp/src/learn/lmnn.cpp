@@ -32,7 +32,8 @@ void parallel_rows(index_t n, int nt, F&& f) {
 template <class T>
 LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* targets, std::int64_t n_targets,
                           const std::int64_t* cand_offsets, const std::int64_t* cand_idx, double pull_weight,
-                          double* grad, int n_threads, BtXWorkspace& ws, const double* row_weight) {
+                          double* grad, int n_threads, BtXWorkspace& ws, const double* row_weight,
+                          double* coef) {
     const index_t n = X.rows, k = Z.cols, kt = n_targets;
     if (Z.rows != n) throw std::invalid_argument("lmnn: Z must have one row per sample");
     if (Z.col_stride != 1) throw std::invalid_argument("lmnn: Z must have contiguous rows");
@@ -150,7 +151,8 @@ LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* 
     });
 
     // 4. grad = 2 U^T X
-    scaled_bt_x<T>(U.data(), k, X, 2.0, grad, nt, ws);
+    if (coef) std::copy(U.begin(), U.end(), coef);
+    if (grad) scaled_bt_x<T>(U.data(), k, X, 2.0, grad, nt, ws);
 
     LmnnResult res;
     for (index_t i = 0; i < n; ++i) {
@@ -201,10 +203,10 @@ template void lmnn_margins<double>(MatrixView<double>, const std::int64_t*, std:
 
 template LmnnResult lmnn_loss_grad<float>(MatrixView<float>, MatrixView<float>, const std::int64_t*, std::int64_t,
                                           const std::int64_t*, const std::int64_t*, double, double*, int,
-                                          BtXWorkspace&, const double*);
+                                          BtXWorkspace&, const double*, double*);
 template LmnnResult lmnn_loss_grad<double>(MatrixView<double>, MatrixView<double>, const std::int64_t*, std::int64_t,
                                            const std::int64_t*, const std::int64_t*, double, double*, int,
-                                           BtXWorkspace&, const double*);
+                                           BtXWorkspace&, const double*, double*);
 
 }  // namespace learn
 }  // namespace fastmetric

@@ -1223,14 +1223,8 @@ struct Driver {
         if (Z.rows != n)
             throw std::invalid_argument("pair sweep: Z has " + std::to_string(Z.rows) + " rows, y has " +
                                         std::to_string(n));
-        if (Z.cols < 1) throw std::invalid_argument("pair sweep: Z must have at least one column");
-        k = Z.cols;
+        bind_kernels(Z.cols);
         const int nt_req = resolve_threads(n_threads);
-        kt = &active_kernels<T>();
-        kf = &active_kernels<float>();
-        kd = &active_kernels<double>();
-        mr = kt->mr;
-        nr = kt->nr;
         double top = 0;
         const double mean_d = load_z(Z, top);
         choose_mode(mode, mean_d, top);

@@ -9,9 +9,8 @@ where its data lives:
   n x d search, distributed; the same neighbours as in memory);
 * Z = X L^T: one task per row block, gathered to the client (n x k, k = n_components: the triplet
   sums and the impostor search need every row's embedding at once, and n x k is small next to X);
-* the loss, the margins and the active triplets: the in-memory engine (``LmnnProblem``) on the
-  gathered Z, so they are the in-memory fit's bit for bit; U from the same triplets in numpy
-  (:func:`triplet_coefficients`; ``LmnnProblem`` returns the gradient only);
+* the loss, the margins, the active triplets and U: the in-memory engine (``LmnnProblem``, its
+  ``loss_coefficients``) on the gathered Z, so they are the in-memory fit's bit for bit;
 * the impostor search: the in-memory ``_ImpostorSearch`` on the gathered Z (radius / top-k searches
   of n x k points; the same candidates as in memory), except for its reuse bound, whose shift norms
   ||(x_p - c) E^T|| need X: :func:`shift_norms`, one task per row block;
@@ -29,7 +28,7 @@ import numpy as np
 from .. import _core
 from ._base import blas_single_thread
 
-__all__ = ["check_finite", "column_mean", "embed", "gradient", "shift_norms", "triplet_coefficients"]
+__all__ = ["check_finite", "column_mean", "embed", "gradient", "shift_norms"]
 
 
 def _block(block, dtype):
@@ -117,51 +116,3 @@ def gradient(X, U, dtype):
             nxt.append(parts[-1])
         parts = nxt
     return np.asarray(dask.compute(parts[0])[0], dtype=np.float64)
-
-
-def _add_rows(U, index, values):
-    """U[index[e]] += values[e] for every e (rows repeat), one bincount per column."""
-    for c in range(U.shape[1]):
-        U[:, c] += np.bincount(index, weights=values[:, c], minlength=U.shape[0])
-
-
-def _rowdot(A):
-    return np.einsum("ij,ij->i", A, A)
-
-
-def triplet_coefficients(Z, targets, rows, hits, labels, pull_weight, weight=None):
-    """U (n x k, float64) of LMNN's gradient 2 U^T X at the embedding Z, the formula of
-    ``lmnn.hpp``: target pairs (i, j) weigh w_i (mu + (1 - mu) #active l), impostor pairs (i, l)
-    -w_i (1 - mu) #active j, a triplet active when 1 + d_ij - d_il > 0 (distances in float64 from
-    Z). ``rows`` / ``hits``: the search's candidate pairs (same-label pairs dropped, as in
-    ``LmnnProblem.set_hits``); ``targets`` (n, n_neighbors), -1 = none; ``weight`` the anchors'
-    weights or None. Memory: a few floats per candidate pair."""
-    n, k = Z.shape
-    Z = np.asarray(Z, dtype=np.float64)
-    mu, nu = float(pull_weight), 1.0 - float(pull_weight)
-    w = np.ones(n) if weight is None else np.asarray(weight, dtype=np.float64)
-    valid = targets >= 0
-    ti, tt = np.nonzero(valid)
-    tj = targets[ti, tt]
-    tdiff = Z[ti] - Z[tj]
-    dt = np.full(targets.shape, -1.0)
-    dt[ti, tt] = _rowdot(tdiff)
-    # a candidate l of i is in an active triplet only if d_il < max_j d_ij + 1 (exact in floating
-    # point: (1 + d_ij) - d_il > 0 iff 1 + d_ij > d_il), so the others are dropped first
-    margin = np.where(valid.any(axis=1), np.max(np.where(valid, dt, -np.inf), axis=1) + 1.0, -np.inf)
-    keep = labels[rows] != labels[hits]
-    ci, cl = rows[keep], hits[keep]
-    cdiff = Z[ci] - Z[cl]
-    near = _rowdot(cdiff) < margin[ci]
-    ci, cl, cdiff = ci[near], cl[near], cdiff[near]
-    active = ((1.0 + dt[ci]) - _rowdot(cdiff)[:, None] > 0) & valid[ci]
-    wt = np.where(valid, mu, 0.0)
-    for t in range(targets.shape[1]):
-        wt[:, t] += nu * np.bincount(ci, weights=active[:, t], minlength=n)
-    wt *= w[:, None]
-    wc = -nu * w[ci] * active.sum(axis=1)
-    U = np.zeros((n, k))
-    Dt = wt[ti, tt][:, None] * tdiff
-    Dc = wc[:, None] * cdiff
-    _add_rows(U, np.concatenate([ti, tj, ci, cl]), np.concatenate([Dt, -Dt, Dc, -Dc]))
-    return U

@@ -238,7 +238,7 @@ class LMNN(MahalanobisMixin):
         from ..dask import kneighbors as dask_kneighbors
         from ._dask_fit import initial_components_dask
         from ._dask_kernel import dask_targets
-        from ._dask_lmnn import check_finite, column_mean, embed, gradient, shift_norms, triplet_coefficients
+        from ._dask_lmnn import check_finite, column_mean, embed, gradient, shift_norms
 
         if self.preprocessor is not None:
             raise ValueError(f"{self._name()}: a Dask X holds the points themselves; preprocessor must be None")
@@ -272,8 +272,8 @@ class LMNN(MahalanobisMixin):
         weights = class_weight_vector(self.class_weight, codes, self.classes_)
         ws = None if weights is None else np.ascontiguousarray(weights[order])
         labels = np.ascontiguousarray(ys, dtype=np.int64)
-        # the engine's loss, margins and candidates on the gathered Z; its gradient (against a
-        # one-column stand-in for X) is not used: U comes from triplet_coefficients
+        # the engine's loss, margins, candidates and gradient coefficients U on the gathered Z (X is
+        # not needed for them: a one-column stand-in); grad = 2 U^T X over X's row blocks
         problem = _core.LmnnProblem(np.zeros((n, 1), dtype), targets, labels, sample_weight=ws)
         cap = max(64, (1 << 21) // n) if isinstance(self.max_impostors, str) else int(self.max_impostors)
         search = _DaskImpostorSearch(n, ys, offsets, cap, self.n_threads, n_threads)
@@ -292,9 +292,9 @@ class LMNN(MahalanobisMixin):
             margin = problem.margins(Z, n_threads)
             if search.update(L, Z, margin):
                 problem.set_hits(search.rows, search.hits_)
-            loss, _, n_active, _, _, _ = problem.loss_grad(Z, reg, n_threads)
-            U = np.empty((n, Lt.shape[0]), dtype=np.float64)
-            U[order] = triplet_coefficients(Z, targets, search.rows, search.hits_, labels, reg, ws)
+            loss, U_sorted, n_active, _, _, _ = problem.loss_coefficients(Z, reg, n_threads)
+            U = np.empty_like(U_sorted)
+            U[order] = U_sorted
             state["active"] = n_active
             return loss, gradient(X, U, dtype)
 

@@ -36,10 +36,13 @@ struct LmnnResult {
 // X (n x d), Z = X L^T (n x k), targets (n x n_targets, row-major, -1 = none), candidates in CSR form
 // (cand_offsets length n + 1, cand_idx). Writes grad (k x d, row-major, double) = d f / d L.
 // row_weight (length n, or nullptr for all 1) weighs anchor i's pull and push terms (class_weight).
+// coef (n x k, row-major, double, or nullptr): also writes U with grad = 2 U^T X (a caller that holds
+// X elsewhere, e.g. in row blocks on a cluster, forms the product itself); grad may then be nullptr.
 template <class T>
 LmnnResult lmnn_loss_grad(MatrixView<T> X, MatrixView<T> Z, const std::int64_t* targets, std::int64_t n_targets,
                           const std::int64_t* cand_offsets, const std::int64_t* cand_idx, double pull_weight,
-                          double* grad, int n_threads, BtXWorkspace& ws, const double* row_weight = nullptr);
+                          double* grad, int n_threads, BtXWorkspace& ws, const double* row_weight = nullptr,
+                          double* coef = nullptr);
 
 // Squared margin of every row: max_j d_ij + 1 over its target neighbours (-inf when it has none).
 template <class T>
