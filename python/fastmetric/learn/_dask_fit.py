@@ -37,7 +37,7 @@ import numpy as np
 from .. import _core
 from ._base import blas_single_thread, minimize_lbfgs
 
-__all__ = ["is_dask_array", "pair_loss_grad", "fit_dask", "transform_dask"]
+__all__ = ["is_dask_array", "pair_loss_grad", "fit_dask", "transform_dask", "embed_rows", "delayed_tree"]
 
 _SCALE = {"nca": 2.0, "mlkr": -4.0}
 
@@ -145,7 +145,7 @@ def _pairs_of(tasks, I, B):
     return [tasks[(min(I, J), max(I, J))] for J in range(B)]
 
 
-def _tree(items, combine):
+def delayed_tree(items, combine):
     """A fixed binary tree of delayed combines over items (adjacent pairs, level by level)."""
     import dask
 
@@ -186,7 +186,7 @@ def _graph(X, y_blocks, L, objective, dtype, w_blocks=None):
     # the pair terms summed per I over J = I .. B-1, then over I, each in a fixed tree
     per_row = [dask.delayed(_sum_terms, pure=True)(*[grads[(I, J)] for J in range(I, B)]) for I in range(B)]
     losses = [dask.delayed(_loss_block, pure=True)(rows[I]) for I in range(B)]
-    return _tree(losses, _add), _tree(per_row, _add)
+    return delayed_tree(losses, _add), delayed_tree(per_row, _add)
 
 
 def _prepared(X, y, objective):
@@ -300,7 +300,11 @@ def transform_dask(est, X):
     X = check_array(X, "X")
     if X.shape[1] != L.shape[1]:
         raise ValueError(f"X has {X.shape[1]} features (shape {X.shape}); components_ has shape {L.shape}")
-    dtype = np.dtype(np.float32 if X.dtype == np.float32 else np.float64)
+    return embed_rows(X, L, np.dtype(np.float32 if X.dtype == np.float32 else np.float64))
+
+
+def embed_rows(X, L, dtype):
+    """Lazy Z = X L^T (n x k, ``dtype``) of a Dask X: one engine call per row block (map_blocks)."""
     L = np.ascontiguousarray(L, dtype=dtype)
     return X.map_blocks(_transform_block, L, dtype, dtype=dtype, chunks=(X.chunks[0], (L.shape[0],)))
 

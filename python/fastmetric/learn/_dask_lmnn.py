@@ -23,19 +23,15 @@ So the client holds y, Z, U and the candidate lists (O(n (k + n_neighbors) + can
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import _core
 from ._base import blas_single_thread
+from ._dask_fit import delayed_tree
 
-__all__ = ["check_finite", "column_mean", "embed", "gradient", "shift_norms"]
-
-
-def _block(block, dtype):
-    A = np.ascontiguousarray(block, dtype=dtype)
-    if not np.isfinite(A).all():
-        raise ValueError(f"X block of shape {A.shape} contains NaN or infinity")
-    return A
+__all__ = ["check_finite", "column_mean", "gradient", "shift_norms"]
 
 
 def _finite_block(block):
@@ -52,26 +48,10 @@ def check_finite(X):
         raise ValueError(f"X block {b} (rows {s}:{s + X.chunks[0][b]}) contains NaN or infinity")
 
 
-def _embed_block(block, L, dtype):
-    from ..dask import task_threads
-
-    A = _block(block, dtype)
-    out = np.empty((A.shape[0], L.shape[0]), dtype)
-    if A.shape[0]:
-        _core.linear_map(A, None, L, out, task_threads())
-    return out
-
-
-def embed(X, L, dtype):
-    """Lazy Z = X L^T (n x k) of a checked Dask X, one engine call per row block."""
-    L = np.ascontiguousarray(L, dtype=dtype)
-    return X.map_blocks(_embed_block, L, dtype, dtype=dtype, chunks=(X.chunks[0], (L.shape[0],)))
-
-
 def _norms_block(block, center, E, dtype):
     from ..dask import task_threads
 
-    A = _block(block, dtype)
+    A = np.ascontiguousarray(block, dtype=dtype)  # checked finite once, before the fit
     W = np.empty((A.shape[0], E.shape[0]), dtype)
     if A.shape[0]:
         _core.linear_map(A, center, E, W, task_threads())
@@ -95,10 +75,6 @@ def _grad_block(U, block, dtype):
         return 2.0 * (U.T @ np.asarray(block, dtype=dtype).astype(np.float64))
 
 
-def _add(a, b):
-    return a + b
-
-
 def gradient(X, U, dtype):
     """2 U^T X (k x d, float64) for a Dask X and U (n x k) on the client, summed over the row blocks
     in a fixed binary tree (adjacent pairs, level by level)."""
@@ -110,9 +86,4 @@ def gradient(X, U, dtype):
         dask.delayed(_grad_block, pure=True)(np.ascontiguousarray(U[starts[i] : starts[i + 1]]), b, dtype)
         for i, b in enumerate(blocks)
     ]
-    while len(parts) > 1:
-        nxt = [dask.delayed(_add, pure=True)(parts[t], parts[t + 1]) for t in range(0, len(parts) - 1, 2)]
-        if len(parts) % 2:
-            nxt.append(parts[-1])
-        parts = nxt
-    return np.asarray(dask.compute(parts[0])[0], dtype=np.float64)
+    return np.asarray(dask.compute(delayed_tree(parts, operator.add))[0], dtype=np.float64)

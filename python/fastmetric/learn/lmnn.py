@@ -11,7 +11,7 @@ from .. import _core
 from .._validation import check_int, check_real
 from ..neighbors import kneighbors, radius_neighbors
 from ._base import MahalanobisMixin, minimize_lbfgs
-from ._dask_fit import is_dask_array, transform_dask
+from ._dask_fit import embed_rows, is_dask_array, transform_dask
 from ._weights import class_weight_vector
 
 __all__ = ["LMNN", "LargeMarginNearestNeighbor"]
@@ -238,7 +238,7 @@ class LMNN(MahalanobisMixin):
         from ..dask import kneighbors as dask_kneighbors
         from ._dask_fit import initial_components_dask
         from ._dask_kernel import dask_targets
-        from ._dask_lmnn import check_finite, column_mean, embed, gradient, shift_norms
+        from ._dask_lmnn import check_finite, column_mean, gradient, shift_norms
 
         if self.preprocessor is not None:
             raise ValueError(f"{self._name()}: a Dask X holds the points themselves; preprocessor must be None")
@@ -282,7 +282,7 @@ class LMNN(MahalanobisMixin):
 
         def fun(L, state):
             Lt = np.ascontiguousarray(L, dtype=dtype)
-            lazy = [embed(X, Lt, dtype)]
+            lazy = [embed_rows(X, Lt, dtype)]  # X checked finite once, before the fit
             if search.L0 is not None:
                 lazy.append(shift_norms(X, center, L - search.L0, dtype))
             got = dask.compute(*lazy)
