@@ -1024,9 +1024,9 @@ namespace fastmetric {
 void register_embedding_losses(py::module_& m);
 }
 void register_dask(py::module_& m);  // fastmetric.dask block-pair calls (issue 14): cpp/bindings/dask_bindings.cpp
-// SCML's AdaGrad steps (issue 17): cpp/bindings/scml_bindings.cpp
+// SCML's AdaGrad steps and LSML's comparison work (issue 17): cpp/bindings/tuple_learners_bindings.cpp
 namespace fastmetric {
-void register_scml(py::module_& m);
+void register_tuple_learners(py::module_& m);
 }
 void register_dask_learn(py::module_& m);  // NCA / MLKR block pairs (issue 14): cpp/bindings/dask_learn_bindings.cpp
 
@@ -1119,6 +1119,6 @@ PYBIND11_MODULE(_core, m) {
     register_sparse(m);  // sparse inputs (issue 16 part 3)
     fastmetric::register_embedding_losses(m);  // embedding losses (issue 15 part 2)
     register_dask(m);  // fastmetric.dask (issue 14)
-    fastmetric::register_scml(m);  // SCML (issue 17)
+    fastmetric::register_tuple_learners(m);  // SCML, LSML (issue 17)
     register_dask_learn(m);  // NCA / MLKR block pairs (issue 14)
 }

@@ -391,7 +391,7 @@ def block_column_sums(X: np.ndarray, acc: np.ndarray) -> None:
     """acc (float64, length n_features) += the column sums of X, row by row in double (the engine's
     stacked-mean order)."""
 
-# --- SCML (issue 17): cpp/bindings/scml_bindings.cpp
+# --- SCML, LSML (issue 17): cpp/bindings/tuple_learners_bindings.cpp
 
 class ScmlSteps:
     """SCML's AdaGrad steps (metric-learn 0.7) over index triplets (m, 3) on XB = X B^T (n x K, float64),
@@ -427,6 +427,28 @@ def scml_pair_forms(
     X: npt.NDArray[np.float64], Y: npt.NDArray[np.float64], pairs: npt.NDArray[np.int64], n_threads: int = 0
 ) -> npt.NDArray[np.float64]:
     """(Y[i] - Y[j]) . (X[i] - X[j]) per pair (i, j) (m x 2 int64): the squared distance d_M when Y = X M."""
+class LsmlProblem:
+    """LSML's comparisons d(a_i, b_i) < d(c_i, d_i) as index pairs into points P (n x d float64): pairs
+    (2m x 2 int64) holds the (a, b) pairs, then the (c, d) pairs; w (m float64) the weights."""
+
+    def __init__(
+        self, P: npt.NDArray[np.float64], pairs: npt.NDArray[np.int64], w: npt.NDArray[np.float64], n_threads: int = 0
+    ) -> None: ...
+    def forms(self, M: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """d_M^2 of every pair (2m) for the symmetric M (d x d)."""
+    def gradient(self, q: npt.NDArray[np.float64]) -> tuple[npt.NDArray[np.float64], float]:
+        """(G (d x d), loss): the gradient of the comparison loss with respect to M at the forms q (2m), and
+        its value."""
+    def descent_direction(
+        self, q: npt.NDArray[np.float64], H: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float]:
+        """(G, g, loss): G = the symmetrised H + the gradient at the forms q, g = the forms of G, loss the
+        comparison loss at q."""
+    def step_losses(
+        self, q: npt.NDArray[np.float64], g: npt.NDArray[np.float64] | None, ts: npt.NDArray[np.float64]
+    ) -> npt.NDArray[np.float64]:
+        """The comparison loss of the forms q - t g for each step t of ts (g None: of q)."""
+
 # --- NCA / MLKR on Dask (issue 14): the pair sweep's block-pair entry points,
 # cpp/bindings/dask_learn_bindings.cpp (cpp/include/fastmetric/learn/pair_block.hpp). ZA / ZB C-contiguous
 # float32 / float64 of one dtype; yA / yB and the factors float64. diag: ZB, yB, factors_B None.

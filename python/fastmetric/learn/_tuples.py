@@ -35,14 +35,9 @@ try:
 except ImportError as exc:  # pragma: no cover - the base module already raised a clear error
     raise ImportError("fastmetric.learn needs scikit-learn: pip install 'fastmetric[learn]'") from exc
 
-__all__ = ["TuplesMixin", "QuadrupletsClassifierMixin", "TripletsClassifierMixin", "tuple_differences"]
+__all__ = ["TuplesMixin", "QuadrupletsClassifierMixin", "TripletsClassifierMixin"]
 
 _NAMES = {3: "triplets", 4: "quadruplets"}
-
-
-def tuple_differences(T, i, j):
-    """(n, n_features) float64 differences T[:, i] - T[:, j], C-contiguous."""
-    return np.ascontiguousarray(np.asarray(T[:, i, :], dtype=np.float64) - np.asarray(T[:, j, :], dtype=np.float64))
 
 
 class TuplesMixin(PairsMixin):

@@ -1,0 +1,214 @@
+"""LSML's comparison work in C++ (``_core.LsmlProblem``, learn/lsml.hpp) against float64 numpy
+references: the forms d_M^2 of index pairs into points, the gradient of the comparison loss, the
+step losses of the line search and one iteration's fused passes; over awkward feature counts and
+point counts that are not tile multiples, pairs with a == b and given in either order, zero
+weights, every instruction set and thread count; bad input. The descent built on it is tested
+against a naive replay of metric-learn's loop in test_learn_lsml.py and below for the
+points-and-index-pairs path of LSML_Supervised."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+pytest.importorskip("scipy")
+
+from conftest import DIMS_SHORT  # noqa: E402
+
+from fastmetric import _core  # noqa: E402
+from fastmetric.learn import LSML, LSML_Supervised  # noqa: E402
+from fastmetric.learn.lsml import lsml_gradient, lsml_loss  # noqa: E402
+
+
+def _setup(rng, n, d, m, zero_weights=True):
+    P = rng.standard_normal((n, d))
+    idx = rng.integers(0, n, size=(m, 4))
+    if m:
+        idx[0, 1] = idx[0, 0]  # a zero difference (a == b)
+        idx[-1, 3] = idx[-1, 2]
+    pairs = np.ascontiguousarray(np.concatenate((idx[:, 0:2], idx[:, 2:4])), dtype=np.int64)
+    w = rng.random(m) + 0.1
+    if zero_weights and m > 2:
+        w[1] = 0.0
+    w /= max(w.sum(), 1.0)
+    A = rng.standard_normal((d, d))
+    M = A @ A.T / d + 0.5 * np.eye(d)
+    return P, idx, pairs, w, M
+
+
+def _diffs(P, idx):
+    return P[idx[:, 0]] - P[idx[:, 1]], P[idx[:, 2]] - P[idx[:, 3]]
+
+
+def _ref_forms(V, M):
+    return np.einsum("ij,jk,ik->i", V, M, V)
+
+
+def _ref_comparison_gradient(M, Vab, Vcd, w):
+    """lsml_gradient without its LogDet part (prior_inv - M^-1), symmetrised as it is."""
+    d = M.shape[0]
+    G = lsml_gradient(M, Vab, Vcd, w, np.zeros((d, d)), M_inv=np.zeros((d, d)))
+    return G
+
+
+def _ref_comparison_loss(Q, w, m):
+    ab, cd = np.maximum(Q[:m], 0), np.maximum(Q[m:], 0)
+    r = np.sqrt(ab) - np.sqrt(cd)
+    return float(np.where(Q[:m] > Q[m:], w * r * r, 0.0).sum())
+
+
+@pytest.mark.parametrize("d", DIMS_SHORT)
+@pytest.mark.parametrize("n", [1, 5, 13, 61])
+def test_forms_and_gradient_match_numpy(d, n, rng, isa):
+    m = 3 * n + 2
+    P, idx, pairs, w, M = _setup(rng, n, d, m)
+    pb = _core.LsmlProblem(P, pairs, w)
+    Vab, Vcd = _diffs(P, idx)
+    q = pb.forms(M)
+    q_ref = np.concatenate((_ref_forms(Vab, M), _ref_forms(Vcd, M)))
+    scale = np.abs(q_ref).max() + 1e-300
+    np.testing.assert_allclose(q, q_ref, rtol=1e-12, atol=1e-13 * scale)
+    assert q[0] == 0.0 and q[2 * m - 1] == 0.0  # a == b: exactly 0
+    G, loss = pb.gradient(q)
+    G_ref = _ref_comparison_gradient(M, Vab, Vcd, w)
+    np.testing.assert_allclose(G, G_ref, rtol=1e-11, atol=1e-13 * (np.abs(G_ref).max() + 1e-300))
+    np.testing.assert_array_equal(G, G.T)  # the mirrored upper triangle
+    loss_ref = lsml_loss(M, Vab, Vcd, w, np.zeros((d, d))) + np.linalg.slogdet(M)[1]
+    assert loss == pytest.approx(loss_ref, rel=1e-11, abs=1e-14)
+
+
+@pytest.mark.parametrize("d", [1, 7, 33])
+def test_step_losses_and_descent_direction(d, rng, isa):
+    n, m = 29, 70
+    P, idx, pairs, w, M = _setup(rng, n, d, m)
+    pb = _core.LsmlProblem(P, pairs, w)
+    q = pb.forms(M)
+    B = rng.standard_normal((d, d))
+    H = B + 0.01 * B.T  # not symmetric: descent_direction symmetrises H + gradient
+    G, g, loss = pb.descent_direction(q, H)
+    Gc, loss_c = pb.gradient(q)
+    G_ref = 0.5 * ((H + Gc) + (H + Gc).T)
+    np.testing.assert_array_equal(G, G_ref)
+    np.testing.assert_array_equal(G, G.T)
+    assert loss == loss_c
+    np.testing.assert_allclose(g, pb.forms(G), rtol=0, atol=0)
+    Vab, Vcd = _diffs(P, idx)
+    np.testing.assert_allclose(
+        g, np.concatenate((_ref_forms(Vab, G), _ref_forms(Vcd, G))), rtol=1e-11, atol=1e-12 * np.abs(g).max()
+    )
+    ts = np.logspace(-10, 0, 10) / np.linalg.norm(G)
+    losses = pb.step_losses(q, g, ts)
+    for t, got in zip(ts, losses, strict=True):
+        assert got == pytest.approx(_ref_comparison_loss(q - t * g, w, m), rel=1e-12, abs=1e-15)
+    assert pb.step_losses(q, None, np.zeros(3)) == pytest.approx([loss] * 3, rel=1e-12)
+    assert pb.step_losses(q, g, np.zeros(0)).shape == (0,)
+
+
+def test_results_do_not_depend_on_threads(rng):
+    P, idx, pairs, w, M = _setup(rng, 1500, 40, 3000)
+    outs = []
+    for nt in (1, 2, 3):
+        pb = _core.LsmlProblem(P, pairs, w, nt)
+        q = pb.forms(M)
+        G, g, loss = pb.descent_direction(q, np.eye(40))
+        outs.append((q, G, g, loss))
+    for q, G, g, loss in outs[1:]:
+        np.testing.assert_array_equal(q, outs[0][0])
+        np.testing.assert_array_equal(G, outs[0][1])
+        np.testing.assert_array_equal(g, outs[0][2])
+        assert loss == outs[0][3]
+
+
+def test_no_comparisons_and_no_violations(rng):
+    P = rng.standard_normal((4, 3))
+    pb = _core.LsmlProblem(P, np.zeros((0, 2), np.int64), np.zeros(0))
+    assert pb.forms(np.eye(3)).shape == (0,)
+    G, loss = pb.gradient(np.zeros(0))
+    np.testing.assert_array_equal(G, np.zeros((3, 3)))
+    assert loss == 0.0
+    # every comparison satisfied: zero gradient and loss
+    pairs = np.array([[0, 0], [1, 2]], np.int64)
+    pb = _core.LsmlProblem(P, pairs, np.ones(1))
+    G, loss = pb.gradient(pb.forms(np.eye(3)))
+    np.testing.assert_array_equal(G, np.zeros((3, 3)))
+    assert loss == 0.0
+
+
+def test_bad_input(rng):
+    P = rng.standard_normal((5, 3))
+    good = np.array([[0, 1], [2, 3]], np.int64)
+    with pytest.raises(ValueError, match="pair index 5 out of range for 5 points"):
+        _core.LsmlProblem(P, np.array([[0, 1], [2, 5]], np.int64), np.ones(1))
+    with pytest.raises(ValueError, match="pair index -1 out of range"):
+        _core.LsmlProblem(P, np.array([[0, -1], [2, 3]], np.int64), np.ones(1))
+    with pytest.raises(ValueError, match="2 m rows"):
+        _core.LsmlProblem(P, np.array([[0, 1], [2, 3], [1, 2]], np.int64), np.ones(1))
+    with pytest.raises(ValueError, match="w must have length 1"):
+        _core.LsmlProblem(P, good, np.ones(2))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        _core.LsmlProblem(P, good, np.array([-1.0]))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        _core.LsmlProblem(P, good, np.array([np.nan]))
+    with pytest.raises(ValueError, match="C-contiguous float64"):
+        _core.LsmlProblem(P.astype(np.float32), good, np.ones(1))
+    with pytest.raises(ValueError, match="C-contiguous int64"):
+        _core.LsmlProblem(P, good.astype(np.int32), np.ones(1))
+    with pytest.raises(ValueError, match="non-empty"):
+        _core.LsmlProblem(np.zeros((0, 3)), np.zeros((0, 2), np.int64), np.zeros(0))
+    pb = _core.LsmlProblem(P, good, np.ones(1))
+    with pytest.raises(ValueError, match=r"M must be 3 x 3, got 2 x 2"):
+        pb.forms(np.eye(2))
+    with pytest.raises(ValueError, match="q must have length 2, got 3"):
+        pb.gradient(np.zeros(3))
+    with pytest.raises(ValueError, match="g must have length 2"):
+        pb.step_losses(np.zeros(2), np.zeros(1), np.ones(2))
+
+
+def _naive_descent(M, Vab, Vcd, w, tol, max_iter):
+    """metric-learn 0.7's loop with the weighted gradient: every candidate projected and scored."""
+    P = np.linalg.inv(M)
+    best = lsml_loss(M, Vab, Vcd, w, P)
+    it = 0
+    for step in range(1, max_iter + 1):
+        it = step
+        G = lsml_gradient(M, Vab, Vcd, w, P)
+        gn = np.linalg.norm(G)
+        if gn < tol:
+            break
+        M_best = None
+        for s in np.logspace(-10, 0, 10):
+            lam, V = np.linalg.eigh(M - s / gn * G)
+            cand = V @ np.diag(np.maximum(lam, 1e-8)) @ V.T
+            loss = lsml_loss(cand, Vab, Vcd, w, P)
+            if loss < best:
+                best, M_best = loss, cand
+        if M_best is None:
+            break
+        M = M_best
+    return M, it, best
+
+
+def test_supervised_points_path_matches_a_naive_replay(rng):
+    """LSML_Supervised runs on the training points and index pairs; replay its drawn quadruplets
+    as differences through metric-learn's loop."""
+    from fastmetric.learn._constraints import quadruplets_for
+
+    n, d = 90, 6
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, 3, n)
+    X[:, 0] += 3.0 * y  # feature 0 carries the classes
+    est = LSML_Supervised(random_state=3, max_iter=15, tol=1e-6).fit(X, y)
+    idx, _ = quadruplets_for(est, np.unique(y, return_inverse=True)[1])
+    Vab = X[idx[:, 0]] - X[idx[:, 1]]
+    Vcd = X[idx[:, 2]] - X[idx[:, 3]]
+    w = np.full(idx.shape[0], 1.0 / idx.shape[0])
+    M_ref, it_ref, loss_ref = _naive_descent(np.eye(d), Vab, Vcd, w, 1e-6, 15)
+    assert est.n_iter_ == it_ref
+    np.testing.assert_allclose(est.metric_, M_ref, rtol=1e-7, atol=1e-9)
+    assert est.loss_ == pytest.approx(loss_ref, rel=1e-9)
+    # the same quadruplets as points (the differences path) give the same metric
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tup = LSML(max_iter=15, tol=1e-6).fit(X[idx])
+    np.testing.assert_allclose(tup.metric_, est.metric_, rtol=1e-9, atol=1e-11)
