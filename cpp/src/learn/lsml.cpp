@@ -141,10 +141,13 @@ void LsmlProblem::forms(const double* M, double* q) {
                 b_pack_[std::size_t((c * d + k) * nr_ + j)] = M[k * d + c * nr_ + j];
     tiles_.resize(std::size_t(np * mr_ * ldt));
     const int nt = double(n) * double(d) * double(d) > kParallelWork ? threads_ : 1;
-    parallel_for_dynamic(nt, np * cq, 1, [&](int, index_t t) {
-        const index_t pp = t / cq, c = t % cq;
-        kd.dot(d, p_rows_.data() + pp * d * mr_, b_pack_.data() + c * d * nr_, tiles_.data() + pp * mr_ * ldt + c * nr_,
-               ldt, false);
+    // a task is a row panel (all its tiles): short tiles (k = d) in chunks of panels, so that the
+    // threads do not queue on the shared counter (chunks of one tile measured no faster on 2 threads
+    // than on one)
+    parallel_for_dynamic(nt, np, std::max<index_t>(1, np / (8 * index_t(nt))), [&](int, index_t pp) {
+        for (index_t c = 0; c < cq; ++c)
+            kd.dot(d, p_rows_.data() + pp * d * mr_, b_pack_.data() + c * d * nr_,
+                   tiles_.data() + pp * mr_ * ldt + c * nr_, ldt, false);
     });
     const double* Y = tiles_.data();  // Y = P M, row stride ldt
     if (ldt != d) {
