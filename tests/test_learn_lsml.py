@@ -123,6 +123,31 @@ def test_descent_matches_a_naive_replay(d, rng):
     np.testing.assert_allclose(est.w_, w / w.sum())
 
 
+def test_supervised_points_path_matches_a_naive_replay(rng):
+    """LSML_Supervised runs on the training points and index pairs; replay its drawn quadruplets
+    as differences through metric-learn's loop."""
+    from fastmetric.learn._constraints import quadruplets_for
+
+    n, d = 90, 6
+    X = rng.standard_normal((n, d))
+    y = rng.integers(0, 3, n)
+    X[:, 0] += 3.0 * y  # feature 0 carries the classes
+    est = LSML_Supervised(random_state=3, max_iter=15, tol=1e-6).fit(X, y)
+    idx, _ = quadruplets_for(est, np.unique(y, return_inverse=True)[1])
+    Vab = X[idx[:, 0]] - X[idx[:, 1]]
+    Vcd = X[idx[:, 2]] - X[idx[:, 3]]
+    w = np.full(idx.shape[0], 1.0 / idx.shape[0])
+    M_ref, it_ref, loss_ref = _naive_descent(np.eye(d), Vab, Vcd, w, 1e-6, 15)
+    assert est.n_iter_ == it_ref
+    np.testing.assert_allclose(est.metric_, M_ref, rtol=1e-7, atol=1e-9)
+    assert est.loss_ == pytest.approx(loss_ref, rel=1e-9)
+    # the same quadruplets as points (the differences path) give the same metric
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tup = LSML(max_iter=15, tol=1e-6).fit(X[idx])
+    np.testing.assert_allclose(tup.metric_, est.metric_, rtol=1e-9, atol=1e-11)
+
+
 def _iris():
     X, y = load_iris(return_X_y=True)
     return (X - X.mean(0)) / X.std(0), y

@@ -3,10 +3,8 @@ references: the forms d_M^2 of index pairs into points, the gradient of the comp
 step losses of the line search and one iteration's fused passes; over awkward feature counts and
 point counts that are not tile multiples, pairs with a == b and given in either order, zero
 weights, every instruction set and thread count; bad input. The descent built on it is tested
-against a naive replay of metric-learn's loop in test_learn_lsml.py and below for the
-points-and-index-pairs path of LSML_Supervised."""
-
-import warnings
+against a naive replay of metric-learn's loop in test_learn_lsml.py, for both of its paths (the
+differences of 3-D quadruplets, the points and index pairs of LSML_Supervised)."""
 
 import numpy as np
 import pytest
@@ -17,7 +15,6 @@ pytest.importorskip("scipy")
 from conftest import DIMS_SHORT  # noqa: E402
 
 from fastmetric import _core  # noqa: E402
-from fastmetric.learn import LSML, LSML_Supervised  # noqa: E402
 from fastmetric.learn.lsml import lsml_gradient, lsml_loss  # noqa: E402
 
 
@@ -163,52 +160,3 @@ def test_bad_input(rng):
         pb.gradient(np.zeros(3))
     with pytest.raises(ValueError, match="g must have length 2"):
         pb.step_losses(np.zeros(2), np.zeros(1), np.ones(2))
-
-
-def _naive_descent(M, Vab, Vcd, w, tol, max_iter):
-    """metric-learn 0.7's loop with the weighted gradient: every candidate projected and scored."""
-    P = np.linalg.inv(M)
-    best = lsml_loss(M, Vab, Vcd, w, P)
-    it = 0
-    for step in range(1, max_iter + 1):
-        it = step
-        G = lsml_gradient(M, Vab, Vcd, w, P)
-        gn = np.linalg.norm(G)
-        if gn < tol:
-            break
-        M_best = None
-        for s in np.logspace(-10, 0, 10):
-            lam, V = np.linalg.eigh(M - s / gn * G)
-            cand = V @ np.diag(np.maximum(lam, 1e-8)) @ V.T
-            loss = lsml_loss(cand, Vab, Vcd, w, P)
-            if loss < best:
-                best, M_best = loss, cand
-        if M_best is None:
-            break
-        M = M_best
-    return M, it, best
-
-
-def test_supervised_points_path_matches_a_naive_replay(rng):
-    """LSML_Supervised runs on the training points and index pairs; replay its drawn quadruplets
-    as differences through metric-learn's loop."""
-    from fastmetric.learn._constraints import quadruplets_for
-
-    n, d = 90, 6
-    X = rng.standard_normal((n, d))
-    y = rng.integers(0, 3, n)
-    X[:, 0] += 3.0 * y  # feature 0 carries the classes
-    est = LSML_Supervised(random_state=3, max_iter=15, tol=1e-6).fit(X, y)
-    idx, _ = quadruplets_for(est, np.unique(y, return_inverse=True)[1])
-    Vab = X[idx[:, 0]] - X[idx[:, 1]]
-    Vcd = X[idx[:, 2]] - X[idx[:, 3]]
-    w = np.full(idx.shape[0], 1.0 / idx.shape[0])
-    M_ref, it_ref, loss_ref = _naive_descent(np.eye(d), Vab, Vcd, w, 1e-6, 15)
-    assert est.n_iter_ == it_ref
-    np.testing.assert_allclose(est.metric_, M_ref, rtol=1e-7, atol=1e-9)
-    assert est.loss_ == pytest.approx(loss_ref, rel=1e-9)
-    # the same quadruplets as points (the differences path) give the same metric
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tup = LSML(max_iter=15, tol=1e-6).fit(X[idx])
-    np.testing.assert_allclose(tup.metric_, est.metric_, rtol=1e-9, atol=1e-11)
