@@ -160,3 +160,21 @@ def test_bad_input(rng):
         pb.gradient(np.zeros(3))
     with pytest.raises(ValueError, match="g must have length 2"):
         pb.step_losses(np.zeros(2), np.zeros(1), np.ones(2))
+
+
+def test_one_problem_shared_by_threads(rng):
+    """The problem's work buffers are shared by its calls: concurrent Python threads (the GIL is
+    released) must get the results of one call at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    P, idx, pairs, w, M = _setup(rng, 800, 24, 1500)
+    pb = _core.LsmlProblem(P, pairs, w)
+    q = pb.forms(M)
+    G_ref, g_ref, _ = pb.descent_direction(q, np.eye(24))
+
+    def work(_):
+        G, g, _ = pb.descent_direction(pb.forms(M), np.eye(24))
+        return np.array_equal(G, G_ref) and np.array_equal(g, g_ref)
+
+    with ThreadPoolExecutor(4) as ex:
+        assert all(ex.map(work, range(40)))

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -109,6 +110,7 @@ const double* f64_vec(const py::array& a, const char* what, index_t size) {
 }
 
 // LSML's comparisons (learn::LsmlProblem); keeps the points P alive (the problem reads them in place).
+// The problem's work buffers are shared by its calls: one call at a time (mu_), whatever the Python threads do.
 class PyLsmlProblem {
 public:
     PyLsmlProblem(const py::array& P, const py::array& pairs, const py::array& w, int n_threads) : P_(P) {
@@ -129,6 +131,7 @@ public:
         double* pq = q.mutable_data();
         {
             py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mu_);
             problem_->forms(pm, pq);
         }
         return q;
@@ -142,6 +145,7 @@ public:
         double loss;
         {
             py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mu_);
             loss = problem_->gradient(pq, pg);
         }
         return py::make_tuple(G, loss);
@@ -158,6 +162,7 @@ public:
         double loss;
         {
             py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mu_);
             loss = problem_->descent_direction(pq, ph, pG, pg);
         }
         return py::make_tuple(G, g, loss);
@@ -178,6 +183,7 @@ public:
         double* po = out.mutable_data();
         {
             py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mu_);
             problem_->step_losses(pq, pg, pt, n_steps, po);
         }
         return out;
@@ -195,6 +201,7 @@ private:
 
     py::array P_;
     std::unique_ptr<learn::LsmlProblem> problem_;
+    mutable std::mutex mu_;
 };
 
 }  // namespace
