@@ -14,6 +14,10 @@ paired difference weighted - unweighted with its standard error, and on how many
 fit is ahead. Learners run their defaults with ``random_state=0``.
 
 Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, KernelLMNN),
+``--max-iter N`` (both fits stopped at N iterations), ``--weight-power P`` (the weighted fit uses the
+"balanced" weights to the power P, a dict), ``--saturation`` (also reports, per fit, the share of the
+minority training images whose leave-one-out probability of their own class in the learned space,
+p_i = sum over same-class j != i of softmax_j(-d_ij^2), is above 0.99 / below 0.01),
 ``--json FILE`` saves the per-cut rows.
 """
 
@@ -56,13 +60,34 @@ def scores(Ztr, ytr, Zte, yte, minority=(0, 1, 2, 3, 4)):
     )
 
 
-def learner(name, class_weight):
+def learner(name, class_weight, max_iter=None):
     import fastmetric.learn as fl
 
-    return getattr(fl, name)(class_weight=class_weight, random_state=0)
+    extra = {} if max_iter is None else {"max_iter": max_iter}
+    return getattr(fl, name)(class_weight=class_weight, random_state=0, **extra)
 
 
-def run(cuts, names):
+def powered_balanced(y, power):
+    """scikit-learn's "balanced" weights n / (n_classes n_c), to the power ``power``, as a dict."""
+    classes, counts = np.unique(y, return_counts=True)
+    return {c: (y.size / (classes.size * n)) ** power for c, n in zip(classes, counts, strict=True)}
+
+
+def saturation(Z, y, minority=(0, 1, 2, 3, 4)):
+    """(share of the minority training points with p_i > 0.99, with p_i < 0.01): p_i the leave-one-out
+    probability of the point's own class under the softmax of -squared distances in the embedding Z."""
+    sq = np.einsum("ij,ij->i", Z, Z)
+    D = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T), 0.0)
+    np.fill_diagonal(D, np.inf)
+    logits = -D - np.min(D, axis=1, keepdims=True)
+    P = np.exp(logits)
+    P /= P.sum(axis=1, keepdims=True)
+    p = np.where(y[:, None] == y[None, :], P, 0.0).sum(axis=1)
+    mino = np.isin(y, minority)
+    return float(np.mean(p[mino] > 0.99)), float(np.mean(p[mino] < 0.01))
+
+
+def run(cuts, names, max_iter=None, power=1.0, with_saturation=False):
     rows = []
     for cut in range(cuts):
         Xtr, ytr, Xte, yte = cut_digits(cut)
@@ -72,14 +97,17 @@ def run(cuts, names):
         )
         for name in names:
             for cw in (None, "balanced"):
+                weights = powered_balanced(ytr, power) if cw is not None and power != 1.0 else cw
                 t0 = time.perf_counter()
-                est = learner(name, cw).fit(Xtr, ytr)
+                est = learner(name, weights, max_iter).fit(Xtr, ytr)
                 fit_s = time.perf_counter() - t0
-                bal, rec = scores(est.transform(Xtr), ytr, est.transform(Xte), yte)
-                rows.append(
-                    {"cut": cut, "learner": name, "class_weight": cw, "balanced_accuracy": bal,
-                     "minority_recall": rec, "fit_s": fit_s}
-                )
+                Ztr = est.transform(Xtr)
+                bal, rec = scores(Ztr, ytr, est.transform(Xte), yte)
+                row = {"cut": cut, "learner": name, "class_weight": cw, "balanced_accuracy": bal,
+                       "minority_recall": rec, "fit_s": fit_s}
+                if with_saturation:
+                    row["minority_p_above_0.99"], row["minority_p_below_0.01"] = saturation(Ztr, ytr)
+                rows.append(row)
         print(f"cut {cut}: " + ", ".join(
             f"{r['learner']}{'' if r['class_weight'] is None else ' balanced'} {r['balanced_accuracy']:.4f}"
             for r in rows if r["cut"] == cut
@@ -109,6 +137,14 @@ def summary(rows, names):
                 f"| {(w - eu).mean():+.4f} |" if cw else "| | | |"
             )
             print(f"| {label} | {v.mean():.4f} | {col(name, cw, 'minority_recall').mean():.4f} {extra}")
+    if rows and "minority_p_above_0.99" in rows[-1]:
+        print()
+        for name in names:
+            for cw in (None, "balanced"):
+                hi, lo = col(name, cw, "minority_p_above_0.99"), col(name, cw, "minority_p_below_0.01")
+                print(f"{name} {cw}: minority training points with p_i > 0.99: {hi.mean():.3f} "
+                      f"(cuts {hi.min():.2f}-{hi.max():.2f}); p_i < 0.01: {lo.mean():.3f} "
+                      f"({lo.min():.2f}-{lo.max():.2f})")
 
 
 def main(argv):
@@ -117,7 +153,8 @@ def main(argv):
 
     cuts = int(opt("--cuts", "10"))
     names = opt("--learners", "NCA,LMNN").split(",")
-    rows = run(cuts, names)
+    max_iter = int(opt("--max-iter", "0")) or None
+    rows = run(cuts, names, max_iter, float(opt("--weight-power", "1")), "--saturation" in argv)
     summary(rows, names)
     if "--json" in argv:
         with open(opt("--json", ""), "w") as fh:
