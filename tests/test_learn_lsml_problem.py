@@ -178,3 +178,33 @@ def test_one_problem_shared_by_threads(rng):
 
     with ThreadPoolExecutor(4) as ex:
         assert all(ex.map(work, range(40)))
+
+
+def test_isa_switch_between_calls_and_one_shared_point(rng):
+    """The panels are packed for the instruction set of the construction: a set_isa before a call
+    changes nothing. Many pairs sharing one point (one large bucket of the pair sort) stay exact."""
+    import os
+
+    import fastmetric
+
+    P = rng.standard_normal((3, 9))
+    idx = rng.integers(0, 3, size=(20000, 4))
+    pairs = np.ascontiguousarray(np.concatenate((idx[:, 0:2], idx[:, 2:4])), dtype=np.int64)
+    w = np.full(20000, 1.0 / 20000)
+    A = rng.standard_normal((9, 9))
+    M = A @ A.T / 9 + np.eye(9)
+    Vab, Vcd = _diffs(P, idx)
+    q_ref = np.concatenate((_ref_forms(Vab, M), _ref_forms(Vcd, M)))
+    G_ref = _ref_comparison_gradient(M, Vab, Vcd, w)
+    for first in fastmetric.get_config()["available_isas"]:
+        for then in fastmetric.get_config()["available_isas"]:
+            try:
+                fastmetric.set_isa(first)
+                pb = _core.LsmlProblem(P, pairs, w)
+                fastmetric.set_isa(then)
+                q = pb.forms(M)
+                G, _ = pb.gradient(q)
+            finally:
+                fastmetric.set_isa(os.environ.get("FASTMETRIC_ISA", "best"))
+            np.testing.assert_allclose(q, q_ref, rtol=1e-12, atol=1e-12 * np.abs(q_ref).max())
+            np.testing.assert_allclose(G, G_ref, rtol=1e-10, atol=1e-12 * np.abs(G_ref).max())

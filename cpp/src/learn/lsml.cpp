@@ -6,6 +6,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 #include "fastmetric/cpu_features.hpp"
 #include "fastmetric/engine.hpp"
@@ -75,9 +76,10 @@ LsmlProblem::LsmlProblem(const double* P, index_t n, index_t d, const std::int64
     for (index_t i = 0; i < m; ++i)
         if (!(w[i] >= 0.0) || !std::isfinite(w[i]))
             throw std::invalid_argument("lsml: weights must be finite and non-negative");
-    const KernelTable<double>& kd = active_kernels<double>();
-    mr_ = kd.mr;
-    nr_ = kd.nr;
+    // the kernel table of the packing, kept for every call (a set_isa between two calls changes nothing)
+    kd_ = &active_kernels<double>();
+    mr_ = kd_->mr;
+    nr_ = kd_->nr;
     P_ = P;
     w_.assign(w, w + m);
     // the pairs as (min, max) -- a form and a gradient term do not change when a pair is swapped --
@@ -100,18 +102,19 @@ LsmlProblem::LsmlProblem(const double* P, index_t n, index_t d, const std::int64
             pairs_[std::size_t(2 * k + 1)] = std::max(pairs[2 * p], pairs[2 * p + 1]);
         }
     }
-    for (index_t i = 0; i < n; ++i)  // within a bucket the pair indices arrive increasing: a stable insertion on hi
-        for (index_t k = start[std::size_t(i)] + 1; k < start[std::size_t(i + 1)]; ++k) {
-            const std::int64_t hk = pairs_[std::size_t(2 * k + 1)];
-            const index_t ok = order_[std::size_t(k)];
-            index_t j = k;
-            for (; j > start[std::size_t(i)] && pairs_[std::size_t(2 * (j - 1) + 1)] > hk; --j) {
-                pairs_[std::size_t(2 * j + 1)] = pairs_[std::size_t(2 * (j - 1) + 1)];
-                order_[std::size_t(j)] = order_[std::size_t(j - 1)];
-            }
-            pairs_[std::size_t(2 * j + 1)] = hk;
-            order_[std::size_t(j)] = ok;
+    // within a bucket: by (hi, pair index), the pair indices having arrived increasing
+    std::vector<std::pair<std::int64_t, index_t>> bucket;
+    for (index_t i = 0; i < n; ++i) {
+        const index_t b = start[std::size_t(i)], e = start[std::size_t(i + 1)];
+        if (e - b < 2) continue;
+        bucket.clear();
+        for (index_t k = b; k < e; ++k) bucket.emplace_back(pairs_[std::size_t(2 * k + 1)], order_[std::size_t(k)]);
+        std::sort(bucket.begin(), bucket.end());
+        for (index_t k = b; k < e; ++k) {
+            pairs_[std::size_t(2 * k + 1)] = bucket[std::size_t(k - b)].first;
+            order_[std::size_t(k)] = bucket[std::size_t(k - b)].second;
         }
+    }
     qs_.resize(std::size_t(2 * m));
     cp_.resize(std::size_t(2 * m));
     // A panels of Y = P M: rows = points (MR per panel), k = features: p_rows_[(pp d + k) MR + r] = P[pp MR + r][k]
@@ -130,7 +133,7 @@ LsmlProblem::LsmlProblem(const double* P, index_t n, index_t d, const std::int64
 }
 
 void LsmlProblem::forms(const double* M, double* q) {
-    const KernelTable<double>& kd = active_kernels<double>();
+    const KernelTable<double>& kd = *kd_;
     const index_t n = n_, d = d_;
     const index_t np = (n + mr_ - 1) / mr_, cq = (d + nr_ - 1) / nr_, ldt = cq * nr_;
     // M in NR-column panels: b_pack_[(c d + k) NR + j] = M[k][c NR + j]
@@ -160,7 +163,7 @@ void LsmlProblem::forms(const double* M, double* q) {
 }
 
 double LsmlProblem::gradient(const double* q, double* G) {
-    const KernelTable<double>& kd = active_kernels<double>();
+    const KernelTable<double>& kd = *kd_;
     const index_t n = n_, d = d_, m = m_, nr = nr_;
     const index_t cq = (d + nr - 1) / nr, dp = (d + mr_ - 1) / mr_, ldt = cq * nr;
     // the coefficient of every pair (0: not in a violated comparison) and the loss, in comparison order

@@ -34,6 +34,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "fastmetric/kernels.hpp"
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
@@ -65,6 +66,7 @@ private:
     index_t n_, d_, m_;
     int threads_;
     int mr_, nr_;
+    const KernelTable<double>* kd_;     // the instruction set the panels were packed for
     const double* P_;                   // n x d, the caller's
     std::vector<std::int64_t> pairs_;   // 2m x 2: (min, max) of each pair, sorted
     std::vector<double> w_;             // m
