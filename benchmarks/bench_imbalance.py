@@ -14,8 +14,8 @@ paired difference weighted - unweighted with its standard error, and on how many
 fit is ahead. Learners run their defaults with ``random_state=0``.
 
 Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, KernelLMNN),
-``--max-iter N`` (both fits stopped at N iterations), ``--weight-power P`` (the weighted fit uses the
-"balanced" weights to the power P, a dict), ``--saturation`` (also reports, per fit, the share of the
+``--max-iter N`` (both fits stopped at N iterations), ``--alpha A`` (NCA's ridge penalty, both fits),
+``--weight-power P`` (the weighted fit uses the "balanced" weights to the power P, a dict), ``--saturation`` (also reports, per fit, the share of the
 minority training images whose leave-one-out probability of their own class in the learned space,
 p_i = sum over same-class j != i of softmax_j(-d_ij^2), is above 0.99 / below 0.01),
 ``--json FILE`` saves the per-cut rows.
@@ -60,10 +60,12 @@ def scores(Ztr, ytr, Zte, yte, minority=(0, 1, 2, 3, 4)):
     )
 
 
-def learner(name, class_weight, max_iter=None):
+def learner(name, class_weight, max_iter=None, alpha=None):
     import fastmetric.learn as fl
 
     extra = {} if max_iter is None else {"max_iter": max_iter}
+    if alpha is not None:
+        extra["alpha"] = alpha
     return getattr(fl, name)(class_weight=class_weight, random_state=0, **extra)
 
 
@@ -87,7 +89,7 @@ def saturation(Z, y, minority=(0, 1, 2, 3, 4)):
     return float(np.mean(p[mino] > 0.99)), float(np.mean(p[mino] < 0.01))
 
 
-def run(cuts, names, max_iter=None, power=1.0, with_saturation=False):
+def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None):
     rows = []
     for cut in range(cuts):
         Xtr, ytr, Xte, yte = cut_digits(cut)
@@ -99,19 +101,30 @@ def run(cuts, names, max_iter=None, power=1.0, with_saturation=False):
             for cw in (None, "balanced"):
                 weights = powered_balanced(ytr, power) if cw is not None and power != 1.0 else cw
                 t0 = time.perf_counter()
-                est = learner(name, weights, max_iter).fit(Xtr, ytr)
+                est = learner(name, weights, max_iter, alpha).fit(Xtr, ytr)
                 fit_s = time.perf_counter() - t0
                 Ztr = est.transform(Xtr)
                 bal, rec = scores(Ztr, ytr, est.transform(Xte), yte)
-                row = {"cut": cut, "learner": name, "class_weight": cw, "balanced_accuracy": bal,
-                       "minority_recall": rec, "fit_s": fit_s}
+                row = {
+                    "cut": cut,
+                    "learner": name,
+                    "class_weight": cw,
+                    "balanced_accuracy": bal,
+                    "minority_recall": rec,
+                    "fit_s": fit_s,
+                }
                 if with_saturation:
                     row["minority_p_above_0.99"], row["minority_p_below_0.01"] = saturation(Ztr, ytr)
                 rows.append(row)
-        print(f"cut {cut}: " + ", ".join(
-            f"{r['learner']}{'' if r['class_weight'] is None else ' balanced'} {r['balanced_accuracy']:.4f}"
-            for r in rows if r["cut"] == cut
-        ), flush=True)
+        print(
+            f"cut {cut}: "
+            + ", ".join(
+                f"{r['learner']}{'' if r['class_weight'] is None else ' balanced'} {r['balanced_accuracy']:.4f}"
+                for r in rows
+                if r["cut"] == cut
+            ),
+            flush=True,
+        )
     return rows
 
 
@@ -121,9 +134,11 @@ def summary(rows, names):
 
     eu = col("euclidean", None, "balanced_accuracy")
     print()
-    print(f"| learner (digits, classes 0-4 cut to 10 %, {eu.size} cuts) | balanced accuracy, mean "
-          "| minority recall, mean | weighted - unweighted (mean +- s.e.) | cuts where weighted is ahead "
-          "| weighted - euclidean |")
+    print(
+        f"| learner (digits, classes 0-4 cut to 10 %, {eu.size} cuts) | balanced accuracy, mean "
+        "| minority recall, mean | weighted - unweighted (mean +- s.e.) | cuts where weighted is ahead "
+        "| weighted - euclidean |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
     print(f"| euclidean | {eu.mean():.4f} | {col('euclidean', None, 'minority_recall').mean():.4f} | | | |")
     for name in names:
@@ -134,7 +149,9 @@ def summary(rows, names):
             label = name if cw is None else f'{name} class_weight="balanced"'
             extra = (
                 f"| {d.mean():+.4f} +- {se:.4f} | {int((d > 0).sum())} of {d.size} ({int((d == 0).sum())} equal) "
-                f"| {(w - eu).mean():+.4f} |" if cw else "| | | |"
+                f"| {(w - eu).mean():+.4f} |"
+                if cw
+                else "| | | |"
             )
             print(f"| {label} | {v.mean():.4f} | {col(name, cw, 'minority_recall').mean():.4f} {extra}")
     if rows and "minority_p_above_0.99" in rows[-1]:
@@ -142,9 +159,11 @@ def summary(rows, names):
         for name in names:
             for cw in (None, "balanced"):
                 hi, lo = col(name, cw, "minority_p_above_0.99"), col(name, cw, "minority_p_below_0.01")
-                print(f"{name} {cw}: minority training points with p_i > 0.99: {hi.mean():.3f} "
-                      f"(cuts {hi.min():.2f}-{hi.max():.2f}); p_i < 0.01: {lo.mean():.3f} "
-                      f"({lo.min():.2f}-{lo.max():.2f})")
+                print(
+                    f"{name} {cw}: minority training points with p_i > 0.99: {hi.mean():.3f} "
+                    f"(cuts {hi.min():.2f}-{hi.max():.2f}); p_i < 0.01: {lo.mean():.3f} "
+                    f"({lo.min():.2f}-{lo.max():.2f})"
+                )
 
 
 def main(argv):
@@ -154,7 +173,9 @@ def main(argv):
     cuts = int(opt("--cuts", "10"))
     names = opt("--learners", "NCA,LMNN").split(",")
     max_iter = int(opt("--max-iter", "0")) or None
-    rows = run(cuts, names, max_iter, float(opt("--weight-power", "1")), "--saturation" in argv)
+    alpha = float(opt("--alpha", "nan"))
+    power = float(opt("--weight-power", "1"))
+    rows = run(cuts, names, max_iter, power, "--saturation" in argv, None if alpha != alpha else alpha)
     summary(rows, names)
     if "--json" in argv:
         with open(opt("--json", ""), "w") as fh:

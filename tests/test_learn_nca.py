@@ -196,3 +196,27 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+def test_ridge_penalty_alpha():
+    """alpha adds alpha * |L|_F^2 to -sum_i w_i p_i: 0 is the unpenalised fit bit for bit, and a
+    positive alpha returns an L that is optimal for the penalised objective (its gradient ~ 0) and
+    shorter than the unpenalised one."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    X = (X - X.mean(0)) / X.std(0)
+    base = NCA(random_state=0, max_iter=200).fit(X, y)
+    np.testing.assert_array_equal(NCA(random_state=0, max_iter=200, alpha=0.0).fit(X, y).components_, base.components_)
+    alpha = 2.0
+    est = NCA(random_state=0, max_iter=500, tol=1e-10, alpha=alpha, class_weight="balanced").fit(X, y)
+    L = est.components_
+    assert np.linalg.norm(L) < np.linalg.norm(base.components_)
+    codes = np.unique(y, return_inverse=True)[1].astype(np.float64)
+    problem = _core.LinearPairProblem(np.ascontiguousarray(X), codes, "nca", sample_weight=np.ones(150))
+    _, grad = problem.loss_grad(np.ascontiguousarray(L), 1)
+    total = np.asarray(grad) + 2 * alpha * L
+    assert np.linalg.norm(total) < 1e-4 * (1 + np.linalg.norm(2 * alpha * L))
+    for bad in (-1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="alpha"):
+            NCA(alpha=bad).fit(X, y)
