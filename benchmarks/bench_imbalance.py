@@ -15,9 +15,10 @@ fit is ahead. Learners run their defaults with ``random_state=0``.
 
 Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, KernelLMNN),
 ``--max-iter N`` (both fits stopped at N iterations), ``--alpha A`` (NCA's ridge penalty, both fits),
-``--weight-power P`` (the weighted fit uses the "balanced" weights to the power P, a dict), ``--saturation`` (also reports, per fit, the share of the
-minority training images whose leave-one-out probability of their own class in the learned space,
-p_i = sum over same-class j != i of softmax_j(-d_ij^2), is above 0.99 / below 0.01),
+``--weight-power P`` (the weighted fit uses the "balanced" weights to the power P, a dict),
+``--saturation`` (also reports, per fit, the share of the minority training images whose
+leave-one-out probability of their own class in the learned space, p_i = sum over same-class j != i
+of softmax_j(-d_ij^2), is above 0.99 / below 0.01),
 ``--json FILE`` saves the per-cut rows.
 """
 
