@@ -210,6 +210,20 @@ def test_euclidean_finite_result_of_huge_or_tiny_rows(scale, d):
     assert off[-1] == int((ref <= r).sum())
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_euclidean_of_rows_that_agree_to_their_last_bits(dtype, isa):
+    """Equal tiny rows (hypothesis found 1e-303): after centring they differ by subnormal amounts,
+    whose rescaling to [1, 2) would need a scale beyond the dtype's range; the distances are 0 / tiny
+    and finite, never NaN."""
+    tiny = 4.27424112e-303 if dtype == np.float64 else 1e-40
+    for X in (np.full((7, 1), tiny, dtype), np.full((9, 4), tiny, dtype), np.array([[tiny], [3 * tiny]], dtype)):
+        X64 = X.astype(np.float64) / float(tiny)  # scipy's squares would underflow: exact rescaled reference
+        ref = sd.cdist(X64, X64) * float(tiny)
+        for D in (fm.cdist(X, X.copy()), fm.pairwise_distances(X), sd.squareform(fm.pdist(X))):
+            assert np.isfinite(D).all()
+            np.testing.assert_allclose(np.asarray(D, np.float64), ref, rtol=1e-6, atol=0)
+
+
 def test_sqeuclidean_and_rbf_of_huge_rows():
     X, Y = _data(9, 8, 7)
     with np.errstate(over="ignore"):

@@ -72,7 +72,10 @@ void rescale_if_needed(PreparedProblem<T>& pp, MatrixView<T> X, MatrixView<T> Y,
     scan(X);
     if (!y_is_x) scan(Y);
     if (!(M > 0) || !std::isfinite(M)) return;
-    const int e = std::ilogb(M);
+    // a subnormal M (centred rows that agree to the last bits: 1e-303 values differ by 1e-318) would
+    // need a scale 2^-e beyond T's range: capped, the largest value lands below 1 but far above
+    // min / eps, and the scale stays finite (it made every distance NaN)
+    const int e = std::max(std::ilogb(M), -(std::numeric_limits<T>::max_exponent - 2));
     if (pp.col_scale.empty()) pp.col_scale.assign(size_t(d), T(1));
     for (index_t k = 0; k < d; ++k) pp.col_scale[size_t(k)] = T(std::ldexp(double(pp.col_scale[size_t(k)]), -e));
     pb.x.col_scale = pb.y.col_scale = pp.col_scale.data();
