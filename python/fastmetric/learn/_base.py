@@ -176,6 +176,20 @@ def minimize_lbfgs(fun, L0, *, max_iter, tol, progress=None, dtype=None):
         return _minimize_lbfgs(fun, L0, shape, last, max_iter, tol, progress, minimize, ftol)
 
 
+def with_ridge(fun, alpha):
+    """``fun(L) -> (loss, grad)`` plus the ridge penalty ``alpha * |L|_F^2`` (NCA's and MLKR's
+    ``alpha``, in memory and on Dask); ``fun`` itself when alpha is 0."""
+    alpha = float(alpha or 0.0)
+    if not alpha > 0:
+        return fun
+
+    def penalised(L):
+        loss, grad = fun(L)
+        return float(loss) + alpha * float(np.sum(L * L)), np.asarray(grad, dtype=np.float64) + (2.0 * alpha) * L
+
+    return penalised
+
+
 def blas_single_thread():
     """Context manager limiting BLAS to one thread while a learner's C++ sweeps run.
 

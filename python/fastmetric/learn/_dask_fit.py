@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _core
-from ._base import blas_single_thread, minimize_lbfgs
+from ._base import blas_single_thread, minimize_lbfgs, with_ridge
 
 __all__ = ["is_dask_array", "pair_loss_grad", "fit_dask", "transform_dask", "embed_rows", "delayed_tree"]
 
@@ -266,18 +266,13 @@ def fit_dask(est, X, y, objective, sample_weight=None):
     k = est._n_components_checked(d)
     L0 = initial_components_dask(est, X, target, k, has_classes=objective == "nca")
     yb, wb = _split(target, starts), _split(weights, starts)
-    alpha = float(getattr(est, "alpha", 0.0) or 0.0)
-
     def fun(L):
         import dask
 
         loss, grad = dask.compute(*_graph(X, yb, L, objective, dtype, wb))
-        grad = np.asarray(grad, dtype=np.float64)
-        if alpha > 0:
-            loss += alpha * float(np.sum(L * L))
-            grad = grad + (2.0 * alpha) * L
-        return float(loss), grad
+        return float(loss), np.asarray(grad, dtype=np.float64)
 
+    fun = with_ridge(fun, getattr(est, "alpha", 0.0))
     L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=est.max_iter, tol=est.tol, progress=est._progress(), dtype=dtype)
     return est._set_components(L, dtype, n_iter=n_iter)
 

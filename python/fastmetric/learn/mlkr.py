@@ -20,7 +20,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import check_int, check_real, sample_weights
-from ._base import MahalanobisMixin, minimize_lbfgs
+from ._base import MahalanobisMixin, minimize_lbfgs, with_ridge
 from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
 __all__ = ["MLKR"]
@@ -123,17 +123,17 @@ class MLKR(MahalanobisMixin):
         problem = _core.LinearPairProblem(X, y, "mlkr", sample_weight=weights)
         n_threads = self._threads()
         dtype = X.dtype
-        alpha = float(self.alpha)
 
         def fun(L):
-            loss, grad = problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
-            if alpha > 0:
-                loss += alpha * float(np.sum(L * L))
-                grad = np.asarray(grad, dtype=np.float64) + (2.0 * alpha) * L
-            return loss, grad
+            return problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
 
         L, n_iter, _ = minimize_lbfgs(
-            fun, L0, max_iter=self.max_iter, tol=self.tol, progress=self._progress(), dtype=dtype
+            with_ridge(fun, self.alpha),
+            L0,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            progress=self._progress(),
+            dtype=dtype,
         )
         return self._set_components(L, dtype, n_iter=n_iter)
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from .. import _core
 from .._validation import check_int, check_real
-from ._base import MahalanobisMixin, minimize_lbfgs
+from ._base import MahalanobisMixin, minimize_lbfgs, with_ridge
 from ._weights import class_weight_vector
 from ._dask_fit import fit_dask, is_dask_array, transform_dask  # Dask arrays (issue 14)
 
@@ -128,18 +128,14 @@ class NCA(MahalanobisMixin):
         n_threads = self._threads()
         dtype = X.dtype
 
-        alpha = float(self.alpha)
-
         def fun(L):
             # scikit-learn's objective -sum_i p_i and its gradient, straight from the sweep
-            loss, grad = problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
-            if alpha > 0:
-                loss += alpha * float(np.sum(L * L))
-                grad = np.asarray(grad, dtype=np.float64) + (2.0 * alpha) * L
-            return loss, grad
+            return problem.loss_grad(np.ascontiguousarray(L, dtype=dtype), n_threads)
 
         progress = self._progress()
-        L, n_iter, _ = minimize_lbfgs(fun, L0, max_iter=self.max_iter, tol=self.tol, progress=progress)
+        L, n_iter, _ = minimize_lbfgs(
+            with_ridge(fun, self.alpha), L0, max_iter=self.max_iter, tol=self.tol, progress=progress
+        )
         return self._set_components(L, dtype, n_iter=n_iter)
 
     def transform(self, X):
