@@ -2,9 +2,11 @@
 references: the forms d_M^2 of index pairs into points, the gradient of the comparison loss, the
 step losses of the line search and one iteration's fused passes; over awkward feature counts and
 point counts that are not tile multiples, pairs with a == b and given in either order, zero
-weights, every instruction set and thread count; bad input. The descent built on it is tested
-against a naive replay of metric-learn's loop in test_learn_lsml.py, for both of its paths (the
-differences of 3-D quadruplets, the points and index pairs of LSML_Supervised)."""
+weights, every instruction set and thread count; bad input. The descent (``descend``, its d x d
+algebra on fastmetric's own Cholesky and eigensolver) against a step-by-step numpy / LAPACK
+reference on the same passes here, and against a naive replay of metric-learn's loop in
+test_learn_lsml.py, for both of its paths (the differences of 3-D quadruplets, the points and index
+pairs of LSML_Supervised)."""
 
 import numpy as np
 import pytest
@@ -208,3 +210,111 @@ def test_isa_switch_between_calls_and_one_shared_point(rng):
                 fastmetric.set_isa(os.environ.get("FASTMETRIC_ISA", "best"))
             np.testing.assert_allclose(q, q_ref, rtol=1e-12, atol=1e-12 * np.abs(q_ref).max())
             np.testing.assert_allclose(G, G_ref, rtol=1e-10, atol=1e-12 * np.abs(G_ref).max())
+
+
+_STEPS = np.logspace(-10, 0, 10)
+
+
+def _ref_descend(pb, M, prior_inv, tol, max_iter, floor=1e-8):
+    """The descent LsmlProblem.descend runs, step by step in numpy/LAPACK on the problem's own passes:
+    every candidate M - tG scored from its eigendecomposition (projected onto eigenvalues >= floor)
+    and the forms q - t g, or a forms pass when the projection changes it."""
+    q = pb.forms(M)
+    w0 = np.linalg.eigvalsh(M)
+    best = pb.step_losses(q, None, np.zeros(1))[0] + np.sum(M * prior_inv) - np.sum(np.log(w0))
+    losses, it, converged = [best], 0, False
+    for it in range(1, max_iter + 1):  # noqa: B007 - `it` is returned
+        G, g, _ = pb.descent_direction(q, prior_inv - np.linalg.inv(M))
+        gn = np.linalg.norm(G)
+        if gn < tol:
+            converged = True
+            break
+        ts = _STEPS / gn
+        comparison = pb.step_losses(q, g, ts)
+        found, chosen = None, None
+        for i, t in enumerate(ts):
+            cand = M - t * G
+            wc, U = np.linalg.eigh(cand)
+            qc = q - t * g
+            if wc[0] < floor:
+                wc = np.maximum(wc, floor)
+                cand = (U * wc) @ U.T
+                qc = pb.forms(cand)
+                comparison[i] = pb.step_losses(qc, None, np.zeros(1))[0]
+            loss = comparison[i] + np.sum(cand * prior_inv) - np.sum(np.log(wc))
+            if loss < best:
+                best, found, chosen = loss, i, (cand, qc)
+        losses.append(best)
+        if found is None:
+            converged = True
+            break
+        M, q = chosen
+        M = 0.5 * (M + M.T)
+    return M, it, converged, best, np.array(losses)
+
+
+@pytest.mark.parametrize(("d", "n", "m"), [(1, 13, 40), (7, 29, 70), (33, 61, 150)])
+def test_descend_matches_a_step_by_step_reference(d, n, m, rng, isa):
+    P, idx, pairs, w, M = _setup(rng, n, d, m)
+    P[:, 0] *= 3.0  # a feature to shrink: large steps get projected
+    pb = _core.LsmlProblem(P, pairs, w)
+    B = rng.standard_normal((d, d))
+    prior_inv = B @ B.T / d + np.eye(d)
+    for M0 in (np.eye(d), M):
+        got = pb.descend(M0, prior_inv, _STEPS, 1e-8, 1e-7, 30)
+        M_ref, it_ref, conv_ref, loss_ref, losses_ref = _ref_descend(pb, M0, prior_inv, 1e-7, 30)
+        M_got, n_iter, converged, loss, losses, norms = got
+        assert n_iter == it_ref and converged == conv_ref
+        np.testing.assert_allclose(M_got, M_ref, rtol=1e-8, atol=1e-10 * np.abs(M_ref).max())
+        np.testing.assert_array_equal(M_got, M_got.T)
+        assert loss == pytest.approx(loss_ref, rel=1e-10)
+        np.testing.assert_allclose(losses, losses_ref, rtol=1e-10)
+        assert np.isnan(norms[0]) and (norms[1:] > 0).all() and len(norms) == len(losses)
+        assert np.linalg.eigvalsh(M_got)[0] >= 1e-8 * (1 - 1e-6)
+
+
+def test_descend_stops_at_max_iter_and_tol(rng):
+    P, idx, pairs, w, M = _setup(rng, 40, 5, 90)
+    pb = _core.LsmlProblem(P, pairs, w)
+    M0 = np.eye(5)
+    M_out, n_iter, converged, loss, losses, _ = pb.descend(M0, np.eye(5), _STEPS, 1e-8, 0.0, 0)
+    assert n_iter == 0 and not converged and len(losses) == 1
+    np.testing.assert_array_equal(M_out, M0)
+    _, n_iter, converged, _, losses, _ = pb.descend(M0, np.eye(5), _STEPS, 1e-8, 0.0, 3)
+    assert n_iter == 3 and not converged and len(losses) == 4
+    assert np.all(np.diff(losses) < 0)  # every iteration found a lowering step
+    _, n_iter, converged, _, losses, _ = pb.descend(M0, np.eye(5), _STEPS, 1e-8, 1e30, 50)
+    assert n_iter == 1 and converged and len(losses) == 1  # |G| < tol at once
+
+
+def test_descend_does_not_depend_on_threads(rng):
+    P, idx, pairs, w, M = _setup(rng, 1500, 40, 3000)
+    outs = [
+        _core.LsmlProblem(P, pairs, w, nt).descend(np.eye(40), np.eye(40), _STEPS, 1e-8, 1e-6, 6) for nt in (1, 2, 3)
+    ]
+    for o in outs[1:]:
+        np.testing.assert_array_equal(o[0], outs[0][0])
+        assert o[1:4] == outs[0][1:4]
+        np.testing.assert_array_equal(o[4], outs[0][4])
+
+
+def test_descend_bad_input(rng):
+    P, idx, pairs, w, M = _setup(rng, 10, 3, 12)
+    pb = _core.LsmlProblem(P, pairs, w)
+    I3 = np.eye(3)
+    with pytest.raises(ValueError, match="M0 must be 3 x 3, got 2 x 2"):
+        pb.descend(np.eye(2), I3, _STEPS, 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="prior_inv must be 3 x 3"):
+        pb.descend(I3, np.eye(4), _STEPS, 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="M0 must be symmetric positive definite"):
+        pb.descend(-I3, I3, _STEPS, 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="at least one step"):
+        pb.descend(I3, I3, np.zeros(0), 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="floor must be a positive number"):
+        pb.descend(I3, I3, _STEPS, 0.0, 1e-3, 5)
+    with pytest.raises(ValueError, match="floor must be a positive number"):
+        pb.descend(I3, I3, _STEPS, np.nan, 1e-3, 5)
+    with pytest.raises(ValueError, match="tol must be >= 0"):
+        pb.descend(I3, I3, _STEPS, 1e-8, np.nan, 5)
+    with pytest.raises(ValueError, match="max_iter must be >= 0"):
+        pb.descend(I3, I3, _STEPS, 1e-8, 1e-3, -1)

@@ -545,6 +545,29 @@ py::object inverse_factor_py(const py::array_t<double, py::array::c_style | py::
     return std::move(L);
 }
 
+// (w, V) or w: the eigenvalues (ascending) and orthonormal eigenvectors (columns) of the symmetric A
+// (its upper triangle is read), by fastmetric's own solver (linalg.hpp; LSML's descent uses it).
+py::object symmetric_eigen_py(const py::array_t<double, py::array::c_style | py::array::forcecast>& A, bool vectors) {
+    if (A.ndim() != 2 || A.shape(0) != A.shape(1))
+        throw std::invalid_argument("A must be a square matrix, got " + std::to_string(A.ndim()) + " dimensions of sizes " +
+                                    std::to_string(A.ndim() ? A.shape(0) : 0) + ", " +
+                                    std::to_string(A.ndim() > 1 ? A.shape(1) : 0));
+    const index_t d = A.shape(0);
+    for (index_t i = 0; i < d * d; ++i)
+        if (!std::isfinite(A.data()[i])) throw std::invalid_argument("A must be finite");
+    std::vector<double> work(A.data(), A.data() + d * d);
+    py::array_t<double> w(d);
+    py::array_t<double> V(vectors ? std::vector<py::ssize_t>{d, d} : std::vector<py::ssize_t>{0, 0});
+    bool ok;
+    {
+        py::gil_scoped_release release;
+        ok = symmetric_eigen(work.data(), d, w.mutable_data(), vectors ? V.mutable_data() : nullptr);
+    }
+    if (!ok) throw std::runtime_error("symmetric_eigen: the QL iteration did not converge");
+    if (vectors) return py::make_tuple(w, V);
+    return std::move(w);
+}
+
 // An uninitialised C-ordered array whose memory comes from the output pool and goes back to it
 // when the array (and every view of it) is gone.
 struct PooledBlock {
@@ -1071,6 +1094,8 @@ PYBIND11_MODULE(_core, m) {
           "R (upper triangular) with R.T @ R = A for symmetric positive-definite A, else None");
     m.def("inverse_factor", &inverse_factor_py, py::arg("A"),
           "L with L.T @ L = inv(A) for symmetric positive-definite A, else None");
+    m.def("symmetric_eigen", &symmetric_eigen_py, py::arg("A"), py::arg("vectors") = false,
+          "Eigenvalues (ascending) of the symmetric A, and with vectors=True (w, V) with A = V diag(w) V.T");
     m.def("isa", &isa_name, "Instruction set in use");
     m.def("available_isas", &available_isas);
     m.def("set_isa", &set_isa, py::arg("name"), "Force an instruction set: generic, avx2, avx512 or best");

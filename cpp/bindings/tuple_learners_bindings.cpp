@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -189,6 +190,30 @@ public:
         return out;
     }
 
+    // (M, n_iter, converged, loss, losses, grad_norms): the whole descent (LsmlProblem::descend)
+    py::tuple descend(const py::array& M0, const py::array& prior_inv, const py::array& steps, double floor,
+                      double tol, std::int64_t max_iter) {
+        const index_t d = problem_->n_features();
+        const double* pm = square_in(M0, "M0", d);
+        const double* pp = square_in(prior_inv, "prior_inv", d);
+        const double* ps = f64_in(steps, "steps", 1);
+        const index_t n_steps = steps.shape(0);
+        if (!(floor > 0) || !std::isfinite(floor)) throw std::invalid_argument("floor must be a positive number");
+        if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
+        learn::LsmlProblem::Descent r;
+        {
+            py::gil_scoped_release release;
+            std::lock_guard<std::mutex> lock(mu_);
+            r = problem_->descend(pm, pp, ps, n_steps, floor, tol, max_iter);
+        }
+        py::array_t<double> M({d, d});
+        std::copy(r.M.begin(), r.M.end(), M.mutable_data());
+        py::array_t<double> losses(py::ssize_t(r.losses.size())), norms(py::ssize_t(r.grad_norms.size()));
+        std::copy(r.losses.begin(), r.losses.end(), losses.mutable_data());
+        std::copy(r.grad_norms.begin(), r.grad_norms.end(), norms.mutable_data());
+        return py::make_tuple(M, std::int64_t(r.n_iter), r.converged, r.loss, losses, norms);
+    }
+
 private:
     static const double* square_in(const py::array& a, const char* what, index_t d) {
         const double* p = f64_in(a, what, 2);
@@ -232,7 +257,12 @@ void register_tuple_learners(py::module_& m) {
              "(G, g, loss): G = the symmetrised H + the gradient at the forms q, g = the forms of G, loss the "
              "comparison loss at q -- one iteration's passes over the points in one call")
         .def("step_losses", &PyLsmlProblem::step_losses, py::arg("q"), py::arg("g"), py::arg("ts"),
-             "the comparison loss of the forms q - t g for each step t of ts (g None: of q)");
+             "the comparison loss of the forms q - t g for each step t of ts (g None: of q)")
+        .def("descend", &PyLsmlProblem::descend, py::arg("M0"), py::arg("prior_inv"), py::arg("steps"),
+             py::arg("floor"), py::arg("tol"), py::arg("max_iter"),
+             "(M, n_iter, converged, loss, losses, grad_norms): metric-learn's projected gradient descent from M0 "
+             "with the LogDet prior prior_inv, the step lengths steps / |G|_F and the eigenvalue floor, "
+             "stopping at |G|_F < tol, no lowering step or max_iter; losses / grad_norms per iteration (0: start)");
 }
 
 }  // namespace fastmetric

@@ -132,6 +132,12 @@ def cholesky_upper(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
 def inverse_factor(A: npt.ArrayLike) -> npt.NDArray[np.float64] | None:
     """L with L.T @ L = inv(A) for symmetric positive-definite A, else None."""
 
+def symmetric_eigen(
+    A: npt.ArrayLike, vectors: bool = False
+) -> npt.NDArray[np.float64] | tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Eigenvalues (ascending) of the symmetric A (upper triangle read), and with vectors=True (w, V) with
+    A = V diag(w) V.T (fastmetric's own Householder + implicit QL solver)."""
+
 # --- metric learners' sweeps ---------------------------------------------------------------------
 class LmnnProblem:
     """LMNN data (X, target neighbours (n, k) int64, labels int64) for many evaluations."""
@@ -448,6 +454,18 @@ class LsmlProblem:
         self, q: npt.NDArray[np.float64], g: npt.NDArray[np.float64] | None, ts: npt.NDArray[np.float64]
     ) -> npt.NDArray[np.float64]:
         """The comparison loss of the forms q - t g for each step t of ts (g None: of q)."""
+    def descend(
+        self,
+        M0: npt.NDArray[np.float64],
+        prior_inv: npt.NDArray[np.float64],
+        steps: npt.NDArray[np.float64],
+        floor: float,
+        tol: float,
+        max_iter: int,
+    ) -> tuple[npt.NDArray[np.float64], int, bool, float, npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """(M, n_iter, converged, loss, losses, grad_norms): metric-learn's projected gradient descent from M0
+        with the LogDet prior prior_inv, the step lengths steps / |G|_F and the eigenvalue floor, stopping at
+        |G|_F < tol, no lowering step or max_iter; losses / grad_norms per iteration (0: the start, NaN norm)."""
 
 # --- NCA / MLKR on Dask (issue 14): the pair sweep's block-pair entry points,
 # cpp/bindings/dask_learn_bindings.cpp (cpp/include/fastmetric/learn/pair_block.hpp). ZA / ZB C-contiguous

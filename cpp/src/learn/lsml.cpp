@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -12,6 +13,7 @@
 #include "fastmetric/engine.hpp"
 #include "fastmetric/kernels.hpp"
 #include "fastmetric/learn/scml.hpp"
+#include "fastmetric/linalg.hpp"
 #include "fastmetric/parallel.hpp"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -246,6 +248,197 @@ void LsmlProblem::step_losses(const double* q, const double* g, const double* ts
             }
         }
     }
+}
+
+void LsmlProblem::small_product(const double* A, bool trans_a, const double* B, bool trans_b, double* C) {
+    const KernelTable<double>& kd = *kd_;
+    const index_t d = d_, mr = mr_, nr = nr_;
+    const index_t np = (d + mr - 1) / mr, cq = (d + nr - 1) / nr, ldt = cq * nr;
+    // A in MR-row panels, B in NR-column panels, K = d (the layout of forms())
+    apack_.assign(std::size_t(np * mr * d), 0.0);
+    for (index_t pp = 0; pp < np; ++pp)
+        for (index_t k = 0; k < d; ++k)
+            for (index_t r = 0; r < mr && pp * mr + r < d; ++r) {
+                const index_t i = pp * mr + r;
+                apack_[std::size_t((pp * d + k) * mr + r)] = trans_a ? A[k * d + i] : A[i * d + k];
+            }
+    bpack_small_.assign(std::size_t(cq * nr * d), 0.0);
+    for (index_t c = 0; c < cq; ++c)
+        for (index_t k = 0; k < d; ++k)
+            for (index_t j = 0; j < nr && c * nr + j < d; ++j) {
+                const index_t col = c * nr + j;
+                bpack_small_[std::size_t((c * d + k) * nr + j)] = trans_b ? B[col * d + k] : B[k * d + col];
+            }
+    tile_small_.resize(std::size_t(np * mr * ldt));
+    for (index_t pp = 0; pp < np; ++pp)
+        for (index_t c = 0; c < cq; ++c)
+            kd.dot(d, apack_.data() + pp * d * mr, bpack_small_.data() + c * d * nr,
+                   tile_small_.data() + pp * mr * ldt + c * nr, ldt, false);
+    for (index_t i = 0; i < d; ++i) std::copy_n(tile_small_.data() + i * ldt, d, C + i * d);
+}
+
+LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_inv, const double* steps,
+                                          index_t n_steps, double floor, double tol, index_t max_iter) {
+    if (n_steps < 1) throw std::invalid_argument("lsml: at least one step length is needed");
+    if (max_iter < 0) throw std::invalid_argument("lsml: max_iter must be >= 0");
+    const index_t d = d_, dd = d * d, m2 = 2 * m_;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    Descent out;
+    const std::size_t sdd = std::size_t(dd), sd = std::size_t(d), sm2 = std::size_t(m2), sns = std::size_t(n_steps);
+    std::vector<double> M(M0, M0 + dd), Ri(sdd), H(sdd), G(sdd), K(sdd), T(sdd), mu(sd), off(sd), q(sm2), g(sm2);
+    std::vector<double> ts(sns), f_min(sns), logdets(sns), traces(sns), comparison(sns);
+    std::vector<char> certified(sns);
+    struct Projected {  // an uncertified candidate, decided by its eigendecomposition
+        index_t step;
+        std::vector<double> M, q;  // q empty: the projection left it unchanged (forms q - t g)
+        double lam_min;
+    };
+    std::vector<Projected> projected;
+    auto frob = [dd](const double* A, const double* B) {
+        double s = 0;
+        for (index_t i = 0; i < dd; ++i) s += A[i] * B[i];
+        return s;
+    };
+    // Ri = R^-1 for M = R^T R; returns log det M
+    auto factor = [&](bool start) {
+        std::copy(M.begin(), M.end(), Ri.begin());
+        if (!cholesky_upper(Ri.data(), d, 0.0)) {
+            if (start) throw std::invalid_argument("lsml: M0 must be symmetric positive definite (Cholesky failed)");
+            throw std::runtime_error("lsml: the metric is no longer positive definite (Cholesky failed)");
+        }
+        double half = 0;
+        for (index_t i = 0; i < d; ++i) half += std::log(Ri[std::size_t(i * d + i)]);
+        invert_upper(Ri.data(), d);
+        return 2.0 * half;
+    };
+    auto eigen = [&](double* A, double* w, double* V) {
+        if (!symmetric_eigen(A, d, w, V)) throw std::runtime_error("lsml: the eigenvalue iteration did not converge");
+    };
+    const double zero = 0.0;
+    auto loss_of = [&](const double* qq) {
+        double l;
+        step_losses(qq, nullptr, &zero, 1, &l);
+        return l;
+    };
+
+    forms(M.data(), q.data());
+    double logdet_M = factor(true);
+    std::copy(M.begin(), M.end(), T.begin());
+    eigen(T.data(), mu.data(), nullptr);
+    double lam_low = mu[0];
+    double best = loss_of(q.data()) + frob(M.data(), prior_inv) - logdet_M;
+    out.losses.push_back(best);
+    out.grad_norms.push_back(nan);
+    index_t it = 0;
+    bool stopped = false;
+    for (it = 1; it <= max_iter; ++it) {
+        // the rest of the gradient, prior_inv - M^-1 with M^-1 = Ri Ri^T; then G and its forms g
+        small_product(Ri.data(), false, Ri.data(), true, H.data());
+        for (index_t i = 0; i < dd; ++i) H[std::size_t(i)] = prior_inv[i] - H[std::size_t(i)];
+        descent_direction(q.data(), H.data(), G.data(), g.data());
+        const double g_norm = std::sqrt(frob(G.data(), G.data()));
+        if (g_norm < tol) {
+            stopped = true;
+            break;
+        }
+        const double trace_M = frob(M.data(), prior_inv), trace_G = frob(G.data(), prior_inv);
+        // K = Ri^T G Ri, symmetrised, and its eigenvalues
+        small_product(G.data(), false, Ri.data(), false, T.data());
+        small_product(Ri.data(), true, T.data(), false, K.data());
+        for (index_t i = 0; i < d; ++i)
+            for (index_t j = 0; j < i; ++j) {
+                const double s = 0.5 * (K[std::size_t(i * d + j)] + K[std::size_t(j * d + i)]);
+                K[std::size_t(i * d + j)] = K[std::size_t(j * d + i)] = s;
+            }
+        // K's eigenvalues mu through its tridiagonal form T: lambda_min(I - tK) = 1 - t mu_max, and for
+        // the candidates this certifies, log det(I - tK) is the sum of the logs of the (positive)
+        // pivots of I - tT, an O(d) recurrence
+        symmetric_tridiagonal(K.data(), d, mu.data(), off.data());
+        const double mu_max = tridiagonal_max_eigenvalue(mu.data(), off.data(), d);
+        for (index_t s = 0; s < n_steps; ++s) {
+            const double t = steps[s] / g_norm;
+            ts[std::size_t(s)] = t;
+            const double fm = 1.0 - t * mu_max;
+            f_min[std::size_t(s)] = fm;
+            bool ok = fm > 0 && lam_low * fm >= floor;
+            double ld = logdet_M, p = 1.0;
+            for (index_t k = 0; ok && k < d; ++k) {
+                p = (1.0 - t * mu[std::size_t(k)]) -
+                    (k > 0 ? t * t * off[std::size_t(k - 1)] * off[std::size_t(k - 1)] / p : 0.0);
+                ok = p > 0;
+                if (ok) ld += std::log(p);
+            }
+            certified[std::size_t(s)] = ok;
+            logdets[std::size_t(s)] = ld;
+            traces[std::size_t(s)] = trace_M - t * trace_G;
+        }
+        step_losses(q.data(), g.data(), ts.data(), n_steps, comparison.data());
+        projected.clear();
+        for (index_t s = 0; s < n_steps; ++s) {
+            if (certified[std::size_t(s)]) continue;
+            Projected pc{s, std::vector<double>(sdd), {}, 0.0};
+            const double t = ts[std::size_t(s)];
+            for (index_t i = 0; i < dd; ++i) pc.M[std::size_t(i)] = M[std::size_t(i)] - t * G[std::size_t(i)];
+            std::copy(pc.M.begin(), pc.M.end(), T.begin());
+            std::vector<double> V(sdd), wc(sd);
+            eigen(T.data(), wc.data(), V.data());
+            if (wc[0] < floor) {  // metric-learn's projection: the eigenvalues raised to the floor
+                for (double& x : wc) x = std::max(x, floor);
+                for (index_t i = 0; i < d; ++i)
+                    for (index_t k = 0; k < d; ++k) T[std::size_t(i * d + k)] = V[std::size_t(i * d + k)] * wc[std::size_t(k)];
+                small_product(T.data(), false, V.data(), true, pc.M.data());
+                pc.q.resize(sm2);
+                forms(pc.M.data(), pc.q.data());
+                comparison[std::size_t(s)] = loss_of(pc.q.data());
+                traces[std::size_t(s)] = frob(pc.M.data(), prior_inv);
+            }
+            double ld = 0;
+            for (double x : wc) ld += std::log(x);
+            logdets[std::size_t(s)] = ld;
+            pc.lam_min = wc[0];
+            projected.push_back(std::move(pc));
+        }
+        index_t found = -1;
+        for (index_t s = 0; s < n_steps; ++s) {
+            const double l = comparison[std::size_t(s)] + traces[std::size_t(s)] - logdets[std::size_t(s)];
+            if (l < best) {  // metric-learn: the best step that lowers the loss
+                best = l;
+                found = s;
+            }
+        }
+        out.losses.push_back(best);
+        out.grad_norms.push_back(g_norm);
+        if (found < 0) {
+            stopped = true;
+            break;
+        }
+        const Projected* pf = nullptr;
+        for (const Projected& pc : projected)
+            if (pc.step == found) pf = &pc;
+        const double t = ts[std::size_t(found)];
+        if (pf) {
+            M = pf->M;
+            lam_low = pf->lam_min;
+        } else {
+            for (index_t i = 0; i < dd; ++i) M[std::size_t(i)] -= t * G[std::size_t(i)];
+            lam_low *= f_min[std::size_t(found)];
+        }
+        if (pf && !pf->q.empty())
+            q = pf->q;
+        else
+            for (index_t k = 0; k < m2; ++k) q[std::size_t(k)] -= t * g[std::size_t(k)];
+        for (index_t i = 0; i < d; ++i)
+            for (index_t j = 0; j < i; ++j) {
+                const double s = 0.5 * (M[std::size_t(i * d + j)] + M[std::size_t(j * d + i)]);
+                M[std::size_t(i * d + j)] = M[std::size_t(j * d + i)] = s;
+            }
+        logdet_M = factor(false);
+    }
+    out.n_iter = stopped ? it : max_iter;
+    out.converged = stopped;
+    out.loss = best;
+    out.M = std::move(M);
+    return out;
 }
 
 }  // namespace learn

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.linalg.lapack import dtrtri
 
 from .. import _core
 from .._validation import check_int, check_real
@@ -18,7 +17,6 @@ __all__ = ["LSML", "LSML_Supervised", "lsml_loss", "lsml_gradient"]
 _STEPS = np.logspace(-10, 0, 10)
 #: eigenvalue floor of every candidate metric (metric-learn's projection onto the PD cone)
 _EIG_FLOOR = 1e-8
-_ZERO_STEP = np.zeros(1)
 
 
 def _quadratic_forms(V, M):
@@ -115,31 +113,10 @@ class _Comparisons:
         pairs[:, 1] = 2 * m
         return cls(P, pairs, w)
 
-    def forms(self, M):
-        """d_M^2 of every pair (2m) for the symmetric M."""
-        return self._problem.forms(np.ascontiguousarray(M))
-
-    def loss(self, q):
-        """The comparison loss of the forms q."""
-        return float(self._problem.step_losses(q, None, _ZERO_STEP)[0])
-
-    def step_losses(self, q, g, ts):
-        """The comparison loss of q - t g for each step t."""
-        return self._problem.step_losses(q, g, ts)
-
-    def descent_direction(self, q, H):
-        """(G, g): G the symmetrised H + the gradient of the comparison loss at the forms q, g the forms of G."""
-        G, g, _ = self._problem.descent_direction(q, np.ascontiguousarray(H))
-        return G, g
-
-
-def _cholesky_inverse(M):
-    """(lower Cholesky factor C of M, C^-1)."""
-    C = np.linalg.cholesky(M)
-    W, info = dtrtri(C, lower=1)
-    if info != 0:  # pragma: no cover - C has a positive diagonal
-        raise np.linalg.LinAlgError(f"dtrtri failed (info={info})")
-    return C, W
+    def descend(self, M0, prior_inv, steps, floor, tol, max_iter):
+        """metric-learn's projected gradient descent from M0 (``LsmlProblem.descend``)."""
+        M0, prior_inv = np.ascontiguousarray(M0), np.ascontiguousarray(prior_inv)
+        return self._problem.descend(M0, prior_inv, steps, floor, tol, max_iter)
 
 
 class _BaseLSML(MahalanobisMixin):
@@ -149,11 +126,11 @@ class _BaseLSML(MahalanobisMixin):
     candidate projected onto eigenvalues >= 1e-8, the best one that lowers the loss kept; stop
     when the gradient norm is below ``tol`` or no step lowers the loss).
 
-    Every iteration is two passes over the comparisons' points (:class:`_Comparisons`): the forms of
-    the gradient G, and the gradient itself. A candidate M - t G that stays positive definite has
-    forms q - t g and costs no pass over the points, its LogDet term comes from the eigenvalues of
-    C^-1 G C^-T (C the Cholesky factor of M); only candidates the projection changes are
-    recomputed.
+    The whole descent runs in C++ (``LsmlProblem.descend``, ``learn/lsml.hpp``): every iteration is
+    two passes over the comparisons' points (:class:`_Comparisons`), the gradient G and its forms. A
+    candidate M - t G that stays positive definite has forms q - t g and costs no pass over the
+    points, its LogDet term comes from the eigenvalues of R^-T G R^-1 (M = R^T R); only candidates
+    the projection changes are recomputed.
     """
 
     def __init__(self, tol=1e-3, max_iter=1000, prior="identity", verbose=False, preprocessor=None, random_state=None):
@@ -183,73 +160,18 @@ class _BaseLSML(MahalanobisMixin):
         return self._set_components(L, dtype, n_iter=n_iter)
 
     def _descend(self, M, problem):
-        progress = self._progress()
         prior_inv = np.linalg.inv(M)
         prior_inv = 0.5 * (prior_inv + prior_inv.T)
-        # carried from one iteration to the next: the forms q of M, its Cholesky factor C and
-        # W = C^-1, log det M and a lower bound on lambda_min(M)
-        q = problem.forms(M)
-        C, W = _cholesky_inverse(M)
-        logdet_M = 2.0 * float(np.sum(np.log(np.diag(C))))
-        lam_low = float(np.linalg.eigvalsh(M)[0])
-        best = problem.loss(q) + float(np.sum(M * prior_inv)) - logdet_M
-        progress(0, best)
-        it = 0
-        for it in range(1, int(self.max_iter) + 1):
-            # the gradient prior_inv - M^-1 + (comparison part), and its forms, in one call
-            G, g = problem.descent_direction(q, prior_inv - W.T @ W)
-            g_norm = float(np.linalg.norm(G))
-            if g_norm < self.tol:
-                break
-            trace_M = float(np.sum(M * prior_inv))
-            trace_G = float(np.sum(G * prior_inv))
-            # M - tG = C (I - tK) C^T with K = C^-1 G C^-T: the eigenvalues mu of K give every
-            # candidate's log det, and lambda_min(M - tG) >= lambda_min(M) min(1 - t mu), which
-            # certifies that metric-learn's projection (eigenvalues >= floor) leaves it unchanged
-            K = W @ G @ W.T
-            mu = np.linalg.eigvalsh(0.5 * (K + K.T))
-            ts = _STEPS / g_norm
-            F = 1.0 - ts[:, None] * mu[None, :]
-            f_min = F.min(axis=1)
-            certified = (f_min > 0) & (lam_low * f_min >= _EIG_FLOOR)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                logdets = logdet_M + np.sum(np.log(np.where(F > 0, F, 1.0)), axis=1)
-            traces = trace_M - ts * trace_G
-            comparison = problem.step_losses(q, g, ts)
-            projected = {}
-            for i in np.flatnonzero(~certified):  # the large steps: decide by an eigendecomposition
-                cand = M - ts[i] * G
-                wc, Uc = np.linalg.eigh(cand)
-                q_cand = None
-                if wc[0] < _EIG_FLOOR:
-                    wc = np.maximum(wc, _EIG_FLOOR)
-                    cand = (Uc * wc) @ Uc.T
-                    q_cand = problem.forms(cand)
-                    comparison[i] = problem.loss(q_cand)
-                    traces[i] = float(np.sum(cand * prior_inv))
-                logdets[i] = float(np.sum(np.log(wc)))
-                projected[i] = (cand, float(wc[0]), q_cand)
-            losses = comparison + traces - logdets
-            found = None
-            for i in range(ts.size):
-                if losses[i] < best:  # metric-learn: the best step that lowers the loss
-                    best, found = float(losses[i]), i
-            progress(it, best, g_norm)
-            if found is None:
-                break
-            q_found = None
-            if found in projected:
-                M, lam_low, q_found = projected[found]
-            else:
-                M, lam_low = M - ts[found] * G, lam_low * float(f_min[found])
-            q = q - ts[found] * g if q_found is None else q_found
-            M = 0.5 * (M + M.T)
-            C, W = _cholesky_inverse(M)
-            logdet_M = 2.0 * float(np.sum(np.log(np.diag(C))))
-        else:
-            progress.message(f"did not converge in {it} iterations (loss {best:.6g})")
-        self.loss_ = float(best)
-        return M, it
+        M, n_iter, converged, loss, losses, norms = problem.descend(
+            M, prior_inv, _STEPS, _EIG_FLOOR, float(self.tol), int(self.max_iter)
+        )
+        progress = self._progress()
+        for it, (value, g_norm) in enumerate(zip(losses, norms, strict=True)):
+            progress(it, float(value), None if it == 0 else float(g_norm))
+        if not converged:
+            progress.message(f"did not converge in {n_iter} iterations (loss {loss:.6g})")
+        self.loss_ = float(loss)
+        return M, n_iter
 
 
 class LSML(QuadrupletsClassifierMixin, _BaseLSML):

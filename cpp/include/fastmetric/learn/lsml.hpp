@@ -23,6 +23,15 @@
 // Step losses. The line search scores candidates M - t G, whose forms are q - t g (g the forms of G),
 // with no pass over the points: the comparison loss of q - t_s g for each step t_s.
 //
+// Descent (descend). metric-learn's loop: at M, the gradient G of the objective, then 10 candidate
+// steps M - t_s G (t_s = steps[s] / |G|_F), each projected onto eigenvalues >= floor, the best one
+// that lowers the loss kept; stop when |G|_F < tol or no candidate lowers it. Done here with one
+// pass over the points per iteration for G and its forms g: with M = R^T R (Cholesky) and the
+// eigenvalues mu of K = R^-T G R^-1, M - tG = R^T (I - tK) R, so every candidate's log det is
+// log det M + sum log(1 - t mu), and lambda_min(M - tG) >= lambda_min(M) min(1 - t mu) certifies
+// that the projection leaves it unchanged; its forms are then q - t g (no pass). The others (large
+// steps) are decided by their eigendecomposition, and a projected one gets a forms pass.
+//
 // Layout and threads. P is kept by pointer (it must outlive the object) and packed at construction
 // for both GEMMs (the engine's double micro-kernel, BLIS panels); the gradient's GEMM computes only
 // the tiles reaching the upper triangle and mirrors them (P^T R is symmetric). Each output tile is
@@ -58,6 +67,20 @@ public:
     double descent_direction(const double* q, const double* H, double* G, double* g);
     // out[s] = comparison loss of the forms q - ts[s] g (q, g: 2m), s < n_steps.
     void step_losses(const double* q, const double* g, const double* ts, index_t n_steps, double* out) const;
+
+    struct Descent {
+        std::vector<double> M;          // d x d, the metric reached
+        index_t n_iter = 0;             // metric-learn's count: the iteration that stopped, or max_iter
+        bool converged = false;         // stopped by tol or by no lowering step (false: max_iter ran out)
+        double loss = 0;                // the objective at M
+        std::vector<double> losses;     // the best loss after iteration 0 (start), 1, 2, ...
+        std::vector<double> grad_norms; // |G|_F of those iterations (NaN for the start)
+    };
+    // The descent from M0 (symmetric positive definite) with prior_inv = M0_prior^-1 (symmetric) in
+    // the LogDet term tr(M prior_inv) - log det M; steps (n_steps): the step lengths times |G|_F.
+    // Throws std::runtime_error if M loses positive definiteness to rounding (never seen).
+    Descent descend(const double* M0, const double* prior_inv, const double* steps, index_t n_steps, double floor,
+                    double tol, index_t max_iter);
     index_t n_points() const { return n_; }
     index_t n_features() const { return d_; }
     index_t n_comparisons() const { return m_; }
@@ -78,6 +101,9 @@ private:
     std::vector<double> qs_, cp_;       // forms in sorted order; gradient coefficient per pair
     std::vector<index_t> upper_;        // the gradient GEMM's tiles that reach the upper triangle
     std::vector<Active> active_;        // the pairs with a coefficient, sorted
+    std::vector<double> apack_, bpack_small_, tile_small_;  // small_product's panels
+    // C (d x d) = op(A) op(B) for d x d row-major A, B (op: transposed when the flag says so), single-threaded
+    void small_product(const double* A, bool trans_a, const double* B, bool trans_b, double* C);
 };
 
 }  // namespace learn
