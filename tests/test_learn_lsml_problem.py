@@ -100,6 +100,12 @@ def test_step_losses_and_descent_direction(d, rng, isa):
     losses = pb.step_losses(q, g, ts)
     for t, got in zip(ts, losses, strict=True):
         assert got == pytest.approx(_ref_comparison_loss(q - t * g, w, m), rel=1e-12, abs=1e-15)
+    # any order of the steps, negative ones and a NaN too (which scores 0)
+    odd = np.concatenate((ts[::-1][:4], -ts[:3], [np.nan], ts[4:7]))
+    got = pb.step_losses(q, g, odd)
+    for t, value in zip(odd, got, strict=True):
+        ref = 0.0 if np.isnan(t) else _ref_comparison_loss(q - t * g, w, m)
+        assert value == pytest.approx(ref, rel=1e-12, abs=1e-15)
     assert pb.step_losses(q, None, np.zeros(3)) == pytest.approx([loss] * 3, rel=1e-12)
     assert pb.step_losses(q, g, np.zeros(0)).shape == (0,)
 
