@@ -324,3 +324,20 @@ def test_descend_bad_input(rng):
         pb.descend(I3, I3, _STEPS, 1e-8, np.nan, 5)
     with pytest.raises(ValueError, match="max_iter must be >= 0"):
         pb.descend(I3, I3, _STEPS, 1e-8, 1e-3, -1)
+
+
+@pytest.mark.parametrize(("n", "m"), [(300, 20), (12, 400)])
+def test_gradient_over_pairs_and_over_points(n, m, rng, isa):
+    """The gradient's GEMM runs over the active pairs' differences when they are fewer than the
+    points (300 points, <= 40 active pairs), over the points' scattered rows otherwise (12 points,
+    hundreds of active pairs): both against the numpy reference, for d around the tile widths."""
+    for d in (1, 6, 9, 17):
+        P, idx, pairs, w, M = _setup(rng, n, d, m)
+        pb = _core.LsmlProblem(P, pairs, w)
+        q = pb.forms(M)
+        G, _ = pb.gradient(q)
+        Vab, Vcd = _diffs(P, idx)
+        G_ref = _ref_comparison_gradient(M, Vab, Vcd, w)
+        np.testing.assert_allclose(G, G_ref, rtol=1e-11, atol=1e-13 * (np.abs(G_ref).max() + 1e-300))
+        n_active = int(np.count_nonzero(q[:m] > q[m:]))
+        assert (2 * n_active < n) if n == 300 else (n_active > n)

@@ -17,8 +17,10 @@
 // with s = sqrt(q). Summed over the violated comparisons this is P^T R with the rows
 //     R[a] += c (x_a - x_b),  R[b] -= c (x_a - x_b)  for every pair (a, b) and its coefficient c
 // (P^T L P for the pairs' weighted graph Laplacian L, R = L P): 4 d flops per pair and one GEMM over
-// the points, not an outer product per difference. Differences given directly are points too: a
-// pair (u, z) with z a zero row of P has q = u^T M u and contributes c u u^T.
+// the points, not an outer product per difference -- or, when fewer pairs than points are active
+// (violated), D^T diag(c) D over the active differences D: one GEMM with K = the active pairs.
+// Differences given directly are points too: a pair (u, z) with z a zero row of P has q = u^T M u
+// and contributes c u u^T.
 //
 // Step losses. The line search scores candidates M - t G, whose forms are q - t g (g the forms of G),
 // with no pass over the points: the comparison loss of q - t_s g for each step t_s.
@@ -95,8 +97,11 @@ private:
     std::vector<double> w_;             // m
     std::vector<double> p_rows_;        // P in MR-row panels, k over the d features  (Y = P M)
     std::vector<double> p_cols_;        // P^T in MR-row panels, k over the n points   (G = P^T R)
-    std::vector<double> b_pack_;        // M in NR-column panels, or R in NR-column panels
-    std::vector<double> tiles_, Y_;
+    std::vector<double> b_pack_;        // M or R in NR-column panels
+    std::vector<double> diff_rows_;     // the active pairs' differences D in MR-row panels (G = D^T diag(c) D)
+    std::vector<double> diff_cols_;     // diag(c) D in NR-column panels
+    std::vector<double> tiles_, Y_;     // the forms' GEMM output (Y = P M) and its copy when padded
+    std::vector<double> grad_tiles_;    // the gradient GEMM's output (kept apart: no re-zeroing on resize)
     std::vector<index_t> order_;        // pair indices in the sorted order of pairs_
     std::vector<double> qs_, cp_;       // forms in sorted order; gradient coefficient per pair
     std::vector<index_t> upper_;        // the gradient GEMM's tiles that reach the upper triangle
