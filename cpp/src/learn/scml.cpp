@@ -3,11 +3,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <vector>
 
 #include "fastmetric/cpu_features.hpp"
+#include "fastmetric/engine.hpp"
+#include "fastmetric/kernels.hpp"
 #include "fastmetric/parallel.hpp"
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
@@ -265,7 +268,8 @@ void scml_pair_forms(const double* X, const double* Y, index_t n, index_t d, con
     check_pairs(pairs, m, n);
     auto fn = &pair_forms_generic;
 #ifdef FM_SCML_X86
-    if (cpu_has_avx2()) fn = &pair_forms_avx2;
+    // AVX2 when the engine's instruction set is AVX2 or AVX-512 (FASTMETRIC_ISA=generic keeps it portable)
+    if (std::strcmp(active_kernels<double>().name, "generic") != 0 && cpu_has_avx2()) fn = &pair_forms_avx2;
 #endif
     const int nt = resolve_threads(n_threads);
     const index_t chunk = 2048;
