@@ -302,21 +302,20 @@ void LsmlProblem::small_product(const double* A, bool trans_a, const double* B, 
     const KernelTable<double>& kd = *kd_;
     const index_t d = d_, mr = mr_, nr = nr_;
     const index_t np = (d + mr - 1) / mr, cq = (d + nr - 1) / nr, ldt = cq * nr;
-    // A in MR-row panels, B in NR-column panels, K = d (the layout of forms())
-    apack_.assign(std::size_t(np * mr * d), 0.0);
-    for (index_t pp = 0; pp < np; ++pp)
-        for (index_t k = 0; k < d; ++k)
-            for (index_t r = 0; r < mr && pp * mr + r < d; ++r) {
-                const index_t i = pp * mr + r;
-                apack_[std::size_t((pp * d + k) * mr + r)] = trans_a ? A[k * d + i] : A[i * d + k];
-            }
-    bpack_small_.assign(std::size_t(cq * nr * d), 0.0);
-    for (index_t c = 0; c < cq; ++c)
-        for (index_t k = 0; k < d; ++k)
-            for (index_t j = 0; j < nr && c * nr + j < d; ++j) {
-                const index_t col = c * nr + j;
-                bpack_small_[std::size_t((c * d + k) * nr + j)] = trans_b ? B[col * d + k] : B[k * d + col];
-            }
+    // Y (d x d) in panels of `width` rows, K = d the column index: out[(p d + k) width + r] = Y[p width + r][k],
+    // zero past d, for Y = X or X^T
+    auto pack = [d](const double* X, bool transposed, index_t width, std::vector<double>& out) {
+        const index_t panels = (d + width - 1) / width;
+        out.assign(std::size_t(panels * width * d), 0.0);
+        for (index_t p = 0; p < panels; ++p)
+            for (index_t k = 0; k < d; ++k)
+                for (index_t r = 0; r < width && p * width + r < d; ++r) {
+                    const index_t i = p * width + r;
+                    out[std::size_t((p * d + k) * width + r)] = transposed ? X[k * d + i] : X[i * d + k];
+                }
+    };
+    pack(A, trans_a, mr, apack_);         // A panels: the rows of op(A)
+    pack(B, !trans_b, nr, bpack_small_);  // B panels: the columns of op(B), the rows of op(B)^T
     tile_small_.resize(std::size_t(np * mr * ldt));
     for (index_t pp = 0; pp < np; ++pp)
         for (index_t c = 0; c < cq; ++c)
