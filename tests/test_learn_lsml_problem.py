@@ -318,6 +318,10 @@ def test_descend_bad_input(rng):
         pb.descend(-I3, I3, _STEPS, 1e-8, 1e-3, 5)
     with pytest.raises(ValueError, match="at least one step"):
         pb.descend(I3, I3, np.zeros(0), 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="steps must be positive numbers"):
+        pb.descend(I3, I3, np.array([1e-3, np.nan]), 1e-8, 1e-3, 5)
+    with pytest.raises(ValueError, match="steps must be positive numbers"):
+        pb.descend(I3, I3, np.array([-1.0]), 1e-8, 1e-3, 5)
     with pytest.raises(ValueError, match="floor must be a positive number"):
         pb.descend(I3, I3, _STEPS, 0.0, 1e-3, 5)
     with pytest.raises(ValueError, match="floor must be a positive number"):

@@ -198,6 +198,8 @@ public:
         const double* pp = square_in(prior_inv, "prior_inv", d);
         const double* ps = f64_in(steps, "steps", 1);
         const index_t n_steps = steps.shape(0);
+        for (index_t s = 0; s < n_steps; ++s)
+            if (!(ps[s] > 0) || !std::isfinite(ps[s])) throw std::invalid_argument("steps must be positive numbers");
         if (!(floor > 0) || !std::isfinite(floor)) throw std::invalid_argument("floor must be a positive number");
         if (!(tol >= 0)) throw std::invalid_argument("tol must be >= 0");
         learn::LsmlProblem::Descent r;
@@ -211,7 +213,7 @@ public:
         py::array_t<double> losses(py::ssize_t(r.losses.size())), norms(py::ssize_t(r.grad_norms.size()));
         std::copy(r.losses.begin(), r.losses.end(), losses.mutable_data());
         std::copy(r.grad_norms.begin(), r.grad_norms.end(), norms.mutable_data());
-        return py::make_tuple(M, std::int64_t(r.n_iter), r.converged, r.loss, losses, norms);
+        return py::make_tuple(M, std::int64_t(r.n_iter), r.converged, r.losses.back(), losses, norms);
     }
 
 private:

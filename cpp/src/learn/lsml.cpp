@@ -12,6 +12,7 @@
 #include "fastmetric/cpu_features.hpp"
 #include "fastmetric/engine.hpp"
 #include "fastmetric/kernels.hpp"
+#include "fastmetric/learn/bt_x.hpp"
 #include "fastmetric/learn/scml.hpp"
 #include "fastmetric/linalg.hpp"
 #include "fastmetric/parallel.hpp"
@@ -298,30 +299,9 @@ void LsmlProblem::step_losses(const double* q, const double* g, const double* ts
     }
 }
 
-void LsmlProblem::small_product(const double* A, bool trans_a, const double* B, bool trans_b, double* C) {
-    const KernelTable<double>& kd = *kd_;
-    const index_t d = d_, mr = mr_, nr = nr_;
-    const index_t np = (d + mr - 1) / mr, cq = (d + nr - 1) / nr, ldt = cq * nr;
-    // Y (d x d) in panels of `width` rows, K = d the column index: out[(p d + k) width + r] = Y[p width + r][k],
-    // zero past d, for Y = X or X^T
-    auto pack = [d](const double* X, bool transposed, index_t width, std::vector<double>& out) {
-        const index_t panels = (d + width - 1) / width;
-        out.assign(std::size_t(panels * width * d), 0.0);
-        for (index_t p = 0; p < panels; ++p)
-            for (index_t k = 0; k < d; ++k)
-                for (index_t r = 0; r < width && p * width + r < d; ++r) {
-                    const index_t i = p * width + r;
-                    out[std::size_t((p * d + k) * width + r)] = transposed ? X[k * d + i] : X[i * d + k];
-                }
-    };
-    pack(A, trans_a, mr, apack_);         // A panels: the rows of op(A)
-    pack(B, !trans_b, nr, bpack_small_);  // B panels: the columns of op(B), the rows of op(B)^T
-    tile_small_.resize(std::size_t(np * mr * ldt));
-    for (index_t pp = 0; pp < np; ++pp)
-        for (index_t c = 0; c < cq; ++c)
-            kd.dot(d, apack_.data() + pp * d * mr, bpack_small_.data() + c * d * nr,
-                   tile_small_.data() + pp * mr * ldt + c * nr, ldt, false);
-    for (index_t i = 0; i < d; ++i) std::copy_n(tile_small_.data() + i * ldt, d, C + i * d);
+void LsmlProblem::bt_x(const double* B, MatrixView<double> X, double* out) {
+    small_ws_.x_data = nullptr;  // the same buffers come back with new contents: never reuse a packing
+    scaled_bt_x<double>(B, d_, X, 1.0, out, 1, small_ws_);
 }
 
 LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_inv, const double* steps,
@@ -380,7 +360,9 @@ LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_
     bool stopped = false;
     for (it = 1; it <= max_iter; ++it) {
         // the rest of the gradient, prior_inv - M^-1 with M^-1 = Ri Ri^T; then G and its forms g
-        small_product(Ri.data(), false, Ri.data(), true, H.data());
+        for (index_t i = 0; i < d; ++i)  // T = Ri^T, so that M^-1 = T^T T
+            for (index_t j = 0; j < d; ++j) T[std::size_t(i * d + j)] = Ri[std::size_t(j * d + i)];
+        bt_x(T.data(), MatrixView<double>::dense(T.data(), d, d), H.data());
         for (index_t i = 0; i < dd; ++i) H[std::size_t(i)] = prior_inv[i] - H[std::size_t(i)];
         descent_direction(q.data(), H.data(), G.data(), g.data());
         const double g_norm = std::sqrt(frob(G.data(), G.data()));
@@ -390,8 +372,8 @@ LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_
         }
         const double trace_M = frob(M.data(), prior_inv), trace_G = frob(G.data(), prior_inv);
         // K = Ri^T G Ri, symmetrised, and its eigenvalues
-        small_product(G.data(), false, Ri.data(), false, T.data());
-        small_product(Ri.data(), true, T.data(), false, K.data());
+        bt_x(G.data(), MatrixView<double>::dense(Ri.data(), d, d), T.data());  // G Ri (G symmetric)
+        bt_x(Ri.data(), MatrixView<double>::dense(T.data(), d, d), K.data());
         for (index_t i = 0; i < d; ++i)
             for (index_t j = 0; j < i; ++j) {
                 const double s = 0.5 * (K[std::size_t(i * d + j)] + K[std::size_t(j * d + i)]);
@@ -431,9 +413,13 @@ LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_
             eigen(T.data(), wc.data(), V.data());
             if (wc[0] < floor) {  // metric-learn's projection: the eigenvalues raised to the floor
                 for (double& x : wc) x = std::max(x, floor);
-                for (index_t i = 0; i < d; ++i)
-                    for (index_t k = 0; k < d; ++k) T[std::size_t(i * d + k)] = V[std::size_t(i * d + k)] * wc[std::size_t(k)];
-                small_product(T.data(), false, V.data(), true, pc.M.data());
+                // V diag(wc) V^T = B^T V^T with B = diag(wc) V^T; V^T read as a strided view of V
+                for (index_t k = 0; k < d; ++k)
+                    for (index_t i = 0; i < d; ++i) T[std::size_t(k * d + i)] = wc[std::size_t(k)] * V[std::size_t(i * d + k)];
+                MatrixView<double> Vt = MatrixView<double>::dense(V.data(), d, d);
+                Vt.row_stride = 1;
+                Vt.col_stride = d;
+                bt_x(T.data(), Vt, pc.M.data());
                 pc.q.resize(sm2);
                 forms(pc.M.data(), pc.q.data());
                 comparison[std::size_t(s)] = loss_of(pc.q.data());
@@ -483,7 +469,6 @@ LsmlProblem::Descent LsmlProblem::descend(const double* M0, const double* prior_
     }
     out.n_iter = stopped ? it : max_iter;
     out.converged = stopped;
-    out.loss = best;
     out.M = std::move(M);
     return out;
 }

@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "fastmetric/kernels.hpp"
+#include "fastmetric/learn/bt_x.hpp"
 #include "fastmetric/types.hpp"
 
 namespace fastmetric {
@@ -74,8 +75,7 @@ public:
         std::vector<double> M;          // d x d, the metric reached
         index_t n_iter = 0;             // metric-learn's count: the iteration that stopped, or max_iter
         bool converged = false;         // stopped by tol or by no lowering step (false: max_iter ran out)
-        double loss = 0;                // the objective at M
-        std::vector<double> losses;     // the best loss after iteration 0 (start), 1, 2, ...
+        std::vector<double> losses;     // the best loss after iteration 0 (start), 1, 2, ...; the last: at M
         std::vector<double> grad_norms; // |G|_F of those iterations (NaN for the start)
     };
     // The descent from M0 (symmetric positive definite) with prior_inv = M0_prior^-1 (symmetric) in
@@ -106,9 +106,9 @@ private:
     std::vector<double> qs_, cp_;       // forms in sorted order; gradient coefficient per pair
     std::vector<index_t> upper_;        // the gradient GEMM's tiles that reach the upper triangle
     std::vector<Active> active_;        // the pairs with a coefficient, sorted
-    std::vector<double> apack_, bpack_small_, tile_small_;  // small_product's panels
-    // C (d x d) = op(A) op(B) for d x d row-major A, B (op: transposed when the flag says so), single-threaded
-    void small_product(const double* A, bool trans_a, const double* B, bool trans_b, double* C);
+    BtXWorkspace small_ws_;             // the descent's d x d products
+    // out (d x d) = B^T X for B (d x d, row-major) and the d x d view X: learn/bt_x.hpp, one thread
+    void bt_x(const double* B, MatrixView<double> X, double* out);
 };
 
 }  // namespace learn
