@@ -205,8 +205,9 @@ def test_bad_input(rng):
         LSML().fit(np.zeros((0, 4, 3)))
     with pytest.raises(ValueError, match="outside the preprocessor's 10 points"):
         LSML(preprocessor=X).fit(np.array([[0, 1, 2, 10]]))
-    # 3-D quadruplets with a preprocessor are points (metric-learn 0.7's rule)
-    assert LSML(preprocessor=X, max_iter=3).fit(T).components_.shape == (3, 3)
+    # 3-D quadruplets with a preprocessor: refused (metric-learn 0.7 skips the preprocessor silently)
+    with pytest.raises(ValueError, match=r"quadruplets are formed points \(shape \(6, 4, 3\)\), but the learner has"):
+        LSML(preprocessor=X, max_iter=3).fit(T)
     with pytest.raises(ValueError, match="need preprocessor=X"):
         LSML().fit(np.array([[0, 1, 2, 3]]))
     with pytest.raises(ValueError, match="NaN"):

@@ -304,4 +304,4 @@ def test_unfitted_and_pickle(cls):
     m = cls(preprocessor=X).fit(idx, lab)
     m2 = pickle.loads(pickle.dumps(m))
     np.testing.assert_array_equal(m2.predict(idx), m.predict(idx))
-    np.testing.assert_allclose(m2.decision_function(P), m.decision_function(P))
+    np.testing.assert_allclose(m2.decision_function(idx), m.decision_function(idx))

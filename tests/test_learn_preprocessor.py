@@ -2,8 +2,9 @@
 
 With ``preprocessor=A`` (an array of points) or a callable mapping identifiers to points, a learner
 takes identifiers instead of points: 1-D X for ``fit`` / ``transform``, (n, 2/3/4) tuples for the
-pair / triplet / quadruplet APIs. Formed points (2-D X, 3-D tuples) are still accepted, as in
-metric-learn 0.7. The metric-learn 0.7.0 behaviours quoted below were recorded by running the same
+pair / triplet / quadruplet APIs. Formed points X (2-D) are still accepted, as in metric-learn 0.7;
+formed tuples (3-D) with a preprocessor are refused, where metric-learn 0.7 skips the preprocessor
+without a word. The metric-learn 0.7.0 behaviours quoted below were recorded by running the same
 cases in its own environment (``benchmarks/peers/metric_learn_preprocessor_cases.py``); they are
 not a runtime dependency.
 """
@@ -131,12 +132,21 @@ def test_pair_learners_identifiers(name):
         ref = cls(**PAIRS[name]).fit(X[pairs], labels)
         by_index = cls(**PAIRS[name], preprocessor=X).fit(pairs, labels)
         by_name = cls(**PAIRS[name], preprocessor=Lookup(X)).fit(NAMES[pairs], labels)
-        formed = cls(**PAIRS[name], preprocessor=X).fit(X[pairs], labels)  # 3-D with a preprocessor: accepted
-    for m in (by_index, by_name, formed):
+    # 3-D pairs with a preprocessor: refused (metric-learn 0.7 fits them and skips the preprocessor)
+    with pytest.raises(ValueError, match=rf"{name}: pairs are formed points \(shape \({len(pairs)}, 2, {D}\)\)"):
+        cls(**PAIRS[name], preprocessor=X).fit(X[pairs], labels)
+    for m in (by_index, by_name):
         np.testing.assert_allclose(m.components_, ref.components_, rtol=1e-12, atol=1e-12)
     rows = np.r_[np.flatnonzero(labels == 1)[:5], np.flatnonzero(labels == -1)[:5]]
     test, test_labels = pairs[rows], labels[rows]
-    for m, t in ((by_index, test), (by_name, NAMES[test]), (by_index, X[test])):
+    for method in ("decision_function", "predict", "pair_distance", "pair_score"):
+        with pytest.raises(ValueError, match="pairs are formed points"):
+            getattr(by_index, method)(X[test])
+    with pytest.raises(ValueError, match="pairs are formed points"):
+        by_index.score(X[test], test_labels)
+    with pytest.raises(ValueError, match="pairs are formed points"):
+        by_index.calibrate_threshold(X[test], test_labels)
+    for m, t in ((by_index, test), (by_name, NAMES[test])):
         np.testing.assert_allclose(m.decision_function(t), ref.decision_function(X[test]), rtol=1e-12)
         np.testing.assert_array_equal(m.predict(t), ref.predict(X[test]))
         assert m.score(t, test_labels) == ref.score(X[test], test_labels)
@@ -155,8 +165,11 @@ def test_quadruplet_learner_identifiers():
     ref = learn.LSML(max_iter=20).fit(X[q])
     by_index = learn.LSML(max_iter=20, preprocessor=X).fit(q)
     by_name = learn.LSML(max_iter=20, preprocessor=Lookup(X)).fit(NAMES[q])
-    formed = learn.LSML(max_iter=20, preprocessor=X).fit(X[q])
-    for m in (by_index, by_name, formed):
+    with pytest.raises(ValueError, match=r"quadruplets are formed points \(shape \(60, 4, \d+\)\)"):
+        learn.LSML(max_iter=20, preprocessor=X).fit(X[q])
+    with pytest.raises(ValueError, match="quadruplets are formed points"):
+        by_index.decision_function(X[q])
+    for m in (by_index, by_name):
         np.testing.assert_allclose(m.components_, ref.components_, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(by_name.decision_function(NAMES[q]), ref.decision_function(X[q]), rtol=1e-12)
     np.testing.assert_array_equal(by_index.predict(q), ref.predict(X[q]))
@@ -242,6 +255,9 @@ def test_errors_on_tuples():
         ITML(preprocessor=X).fit(X[pairs][None], labels)
     with pytest.raises(ValueError, match="need preprocessor=X"):
         ITML().fit(pairs, labels)
+    # a preprocessor and formed 3-D tuples together (metric-learn 0.7 ignores the preprocessor)
+    with pytest.raises(ValueError, match=r"SCML: triplets are formed points \(shape \(\d+, 3, \d+\)\), but the"):
+        learn.SCML(preprocessor=X).fit(X[pairs[:, [0, 1, 1]]])
     # an empty constraint set (metric-learn: "Found array with 0 sample(s)")
     with pytest.raises(ValueError, match="no pairs given"):
         ITML(preprocessor=X).fit(np.zeros((0, 2), int), np.zeros(0))

@@ -324,7 +324,7 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
         return points_from_identifiers(X, self._preprocessor_in_use(fitting), self._name(), what)
 
     def _tuples_input(self, T, size, *, fitting, what, n_features=None):
-        """Tuple input: (n, size) identifiers -> (n, size, n_features) points; 3-D tuples unchanged."""
+        """Tuple input: (n, size) identifiers -> (n, size, n_features) points; 3-D only without preprocessor."""
         return tuples_from_identifiers(T, self._preprocessor_in_use(fitting), size, self._name(), what, n_features)
 
     def _validate_unsupervised(self, X, *, reset=True, ensure_min_samples=2):
@@ -605,7 +605,11 @@ class MahalanobisMixin(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEs
     def pair_distance(self, pairs):
         """Learned distance of each pair; ``pairs`` has shape (n_pairs, 2, n_features), or (n_pairs, 2)
         identifiers of points when the learner was fitted with a preprocessor."""
-        P = self._pairs_array(pairs)
+        return self._formed_pair_distance(self._pairs_array(pairs))
+
+    def _formed_pair_distance(self, P):
+        """:meth:`pair_distance` of validated formed pairs P (n_pairs, 2, n_features): no preprocessor
+        step, so the learners' own calls on points they formed go through here."""
         diff = np.ascontiguousarray(P[:, 0, :] - P[:, 1, :])
         if diff.shape[0] == 0:
             return np.zeros(0, dtype=diff.dtype)

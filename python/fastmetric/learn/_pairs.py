@@ -30,7 +30,7 @@ import numbers
 import numpy as np
 
 from .._validation import check_real
-from ._base import MahalanobisMixin, canonical_float, check_magnitude
+from ._base import canonical_float, check_magnitude
 
 try:
     from sklearn.base import ClassifierMixin
@@ -212,7 +212,7 @@ class PairsMixin:
         """Learned distance of each pair: (n_pairs, 2, n_features), or index pairs with a preprocessor."""
         check_is_fitted(self, "components_")
         P, _ = self._validate_pairs(pairs, None, reset=False)
-        return MahalanobisMixin.pair_distance(self, P)
+        return self._formed_pair_distance(P)
 
     def pair_score(self, pairs):
         """Similarity of each pair: the opposite of :meth:`pair_distance` (higher = more similar)."""
@@ -246,7 +246,7 @@ class PairsClassifierMixin(PairsMixin, ClassifierMixin):
 
         check_is_fitted(self, "components_")
         P, yy = self._validate_pairs(pairs, y, reset=False)
-        return float(roc_auc_score(yy, self.decision_function(P)))
+        return float(roc_auc_score(yy, -self._formed_pair_distance(P)))
 
     def set_threshold(self, threshold):
         """Pairs at learned distance <= ``threshold`` are predicted similar."""
@@ -280,7 +280,11 @@ class PairsClassifierMixin(PairsMixin, ClassifierMixin):
         check_is_fitted(self, "components_")
         self._check_calibration(strategy, min_rate, beta)
         P, yy = self._validate_pairs(pairs_valid, y_valid, reset=False, need_both=False)
-        dist = np.asarray(self.pair_distance(P), dtype=np.float64)
+        return self._calibrate_formed(P, yy, strategy, min_rate, beta)
+
+    def _calibrate_formed(self, P, yy, strategy="accuracy", min_rate=None, beta=1.0):
+        """:meth:`calibrate_threshold` on validated formed pairs and labels (checked strategy)."""
+        dist = np.asarray(self._formed_pair_distance(P), dtype=np.float64)
         order = np.argsort(dist, kind="stable")
         ds = dist[order]
         pos = (yy[order] == 1).astype(np.float64)
@@ -320,6 +324,6 @@ class PairsClassifierMixin(PairsMixin, ClassifierMixin):
 
     def _calibrate_after_fit(self, P, y, calibration_params):
         params = {} if calibration_params is None else dict(calibration_params)
-        self.calibrate_threshold(P, y, **params)
+        self._calibrate_formed(P, y, **params)
         self.classes_ = np.array([-1, 1])
         return self

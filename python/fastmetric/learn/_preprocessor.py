@@ -9,7 +9,8 @@ pairs never materialises as an (n_pairs, 2, n_features) array:
   without a preprocessor (as in metric-learn);
 * tuples (pairs, triplets, quadruplets: ``fit``, ``predict``, ``pair_distance`` ...): a 2-D array
   (n, size) of identifiers stands for the (n, size, n_features) tuples; a 3-D array is taken as the
-  tuples themselves, with or without a preprocessor.
+  tuples themselves without a preprocessor, and refused with one (metric-learn 0.7 accepts it and
+  silently skips the preprocessor: a change of meaning the caller does not see).
 
 An array preprocessor ``A`` (n_points, n_features) maps integer identifiers i to rows ``A[i]``
 (whole-valued floats are accepted as integers; booleans, strings and negative or too large indices
@@ -160,8 +161,8 @@ def points_from_identifiers(X, preprocessor, learner="the learner", what="X"):
 
 def tuples_from_identifiers(T, preprocessor, size, learner="the learner", what="pairs", n_features=None):
     """Tuples (n, size, n_features) of a learner's tuple input: 2-D (n, size) identifiers through
-    ``preprocessor``; 3-D tuples unchanged. ValueError / TypeError naming ``what`` and the shapes for
-    anything else (``n_features``, when known, goes into the messages)."""
+    ``preprocessor``; 3-D tuples unchanged without one, refused with one. ValueError / TypeError
+    naming ``what`` and the shapes for anything else (``n_features``, when known, goes into the messages)."""
     if _is_sparse(T):
         raise TypeError(f"sparse input is not supported for {what}; pass a dense array")
     T = np.asarray(T)
@@ -184,6 +185,12 @@ def tuples_from_identifiers(T, preprocessor, size, learner="the learner", what="
         return pts.reshape(T.shape[0], size, pts.shape[1])
     if T.ndim != 3 or T.shape[1] != size:
         raise ValueError(f"{shape_txt}; got shape {T.shape}")
+    if preprocessor is not None:
+        raise ValueError(
+            f"{learner}: {what} are formed points (shape {T.shape}), but the learner has a preprocessor, which "
+            f"would not be applied to them; give (n_{what}, {size}) identifiers, or preprocessor=None for formed "
+            f"{what}"
+        )
     if T.dtype == object:
         raise TypeError(f"{what} must be a numeric array (got an object array: ragged or mixed input?)")
     return T

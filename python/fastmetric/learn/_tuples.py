@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import MahalanobisMixin, canonical_float, check_magnitude
+from ._base import canonical_float, check_magnitude
 from ._pairs import PairsMixin, float_dtype_of
 
 try:
@@ -83,8 +83,8 @@ class TuplesMixin(PairsMixin):
         """Learned distances of the pairs (T[:, first]) and (T[:, second]) of validated tuples."""
         check_is_fitted(self, "components_")
         T = self._validate_tuples(tuples, reset=False)
-        d1 = MahalanobisMixin.pair_distance(self, T[:, list(first), :])
-        d2 = MahalanobisMixin.pair_distance(self, T[:, list(second), :])
+        d1 = self._formed_pair_distance(T[:, list(first), :])
+        d2 = self._formed_pair_distance(T[:, list(second), :])
         return d1, d2
 
 
