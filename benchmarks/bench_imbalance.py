@@ -19,6 +19,10 @@ Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, Ker
 ``--saturation`` (also reports, per fit, the share of the minority training images whose
 leave-one-out probability of their own class in the learned space, p_i = sum over same-class j != i
 of softmax_j(-d_ij^2), is above 0.99 / below 0.01),
+``--margins`` (also reports, per fit, LMNN's margin violations in the learned space, triplets
+(i, j, l) with j one of i's 3 nearest same-class training images in the input space, l of another
+class and d_il^2 < d_ij^2 + 1, anchored at minority / majority images, and the leave-one-out 3-NN
+recall of the minority training images),
 ``--json FILE`` saves the per-cut rows.
 """
 
@@ -90,7 +94,30 @@ def saturation(Z, y, minority=(0, 1, 2, 3, 4)):
     return float(np.mean(p[mino] > 0.99)), float(np.mean(p[mino] < 0.01))
 
 
-def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None):
+def margins(X, Z, y, minority=(0, 1, 2, 3, 4), k=3):
+    """(margin-violating triplets anchored at minority images, at majority images, leave-one-out 3-NN
+    recall of the minority training images) in the embedding Z; targets: the k nearest same-class
+    images in the input space X (LMNN's)."""
+
+    def sqdist(A):
+        sq = np.einsum("ij,ij->i", A, A)
+        D = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (A @ A.T), 0.0)
+        np.fill_diagonal(D, np.inf)
+        return D
+
+    same = y[:, None] == y[None, :]
+    DX, DZ = sqdist(X), sqdist(Z)
+    targets = np.argsort(np.where(same, DX, np.inf), axis=1, kind="stable")[:, :k]
+    dt = np.take_along_axis(DZ, targets, axis=1)
+    other = np.where(same, np.inf, DZ)
+    violated = (other[:, None, :] < dt[:, :, None] + 1.0).sum(axis=(1, 2))
+    mino = np.isin(y, minority)
+    nn = np.argsort(DZ, axis=1, kind="stable")[:, :3]
+    votes = np.array([np.bincount(y[r], minlength=y.max() + 1).argmax() for r in nn])
+    return int(violated[mino].sum()), int(violated[~mino].sum()), float(np.mean(votes[mino] == y[mino]))
+
+
+def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None, with_margins=False):
     rows = []
     for cut in range(cuts):
         Xtr, ytr, Xte, yte = cut_digits(cut)
@@ -116,6 +143,10 @@ def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None
                 }
                 if with_saturation:
                     row["minority_p_above_0.99"], row["minority_p_below_0.01"] = saturation(Ztr, ytr)
+                if with_margins:
+                    row["violations_minority"], row["violations_majority"], row["minority_loo_recall"] = margins(
+                        Xtr, Ztr, ytr
+                    )
                 rows.append(row)
         print(
             f"cut {cut}: "
@@ -165,6 +196,17 @@ def summary(rows, names):
                     f"(cuts {hi.min():.2f}-{hi.max():.2f}); p_i < 0.01: {lo.mean():.3f} "
                     f"({lo.min():.2f}-{lo.max():.2f})"
                 )
+    if rows and "violations_minority" in rows[-1]:
+        print()
+        for name in names:
+            for cw in (None, "balanced"):
+                vm, vM = col(name, cw, "violations_minority"), col(name, cw, "violations_majority")
+                loo, rec = col(name, cw, "minority_loo_recall"), col(name, cw, "minority_recall")
+                print(
+                    f"{name} {cw}: margin violations anchored at minority images {vm.mean():.0f}, at majority "
+                    f"images {vM.mean():.0f}; minority recall leave-one-out on the training images {loo.mean():.3f} "
+                    f"(min {loo.min():.3f}), on the test set {rec.mean():.3f}"
+                )
 
 
 def main(argv):
@@ -176,7 +218,9 @@ def main(argv):
     max_iter = int(opt("--max-iter", "0")) or None
     alpha = float(opt("--alpha", "nan"))
     power = float(opt("--weight-power", "1"))
-    rows = run(cuts, names, max_iter, power, "--saturation" in argv, None if alpha != alpha else alpha)
+    rows = run(
+        cuts, names, max_iter, power, "--saturation" in argv, None if alpha != alpha else alpha, "--margins" in argv
+    )
     summary(rows, names)
     if "--json" in argv:
         with open(opt("--json", ""), "w") as fh:
