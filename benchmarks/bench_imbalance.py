@@ -14,6 +14,8 @@ paired difference weighted - unweighted with its standard error, and on how many
 fit is ahead. Learners run their defaults with ``random_state=0``.
 
 Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, KernelLMNN),
+``--set KEY=VALUE,...`` (more constructor parameters for both fits, e.g. ``n_components=20`` or
+``regularization=0.8``; values are Python literals),
 ``--max-iter N`` (both fits stopped at N iterations), ``--alpha A`` (NCA's ridge penalty, both fits),
 ``--weight-power P`` (the weighted fit uses the "balanced" weights to the power P, a dict),
 ``--saturation`` (also reports, per fit, the share of the minority training images whose
@@ -28,6 +30,7 @@ recall of the minority training images),
 
 from __future__ import annotations
 
+import ast
 import json
 import sys
 import time
@@ -65,10 +68,12 @@ def scores(Ztr, ytr, Zte, yte, minority=(0, 1, 2, 3, 4)):
     )
 
 
-def learner(name, class_weight, max_iter=None, alpha=None):
+def learner(name, class_weight, max_iter=None, alpha=None, params=None):
     import fastmetric.learn as fl
 
-    extra = {} if max_iter is None else {"max_iter": max_iter}
+    extra = dict(params or {})
+    if max_iter is not None:
+        extra["max_iter"] = max_iter
     if alpha is not None:
         extra["alpha"] = alpha
     return getattr(fl, name)(class_weight=class_weight, random_state=0, **extra)
@@ -117,7 +122,7 @@ def margins(X, Z, y, minority=(0, 1, 2, 3, 4), k=3):
     return int(violated[mino].sum()), int(violated[~mino].sum()), float(np.mean(votes[mino] == y[mino]))
 
 
-def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None, with_margins=False):
+def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None, with_margins=False, params=None):
     rows = []
     for cut in range(cuts):
         Xtr, ytr, Xte, yte = cut_digits(cut)
@@ -129,7 +134,7 @@ def run(cuts, names, max_iter=None, power=1.0, with_saturation=False, alpha=None
             for cw in (None, "balanced"):
                 weights = powered_balanced(ytr, power) if cw is not None and power != 1.0 else cw
                 t0 = time.perf_counter()
-                est = learner(name, weights, max_iter, alpha).fit(Xtr, ytr)
+                est = learner(name, weights, max_iter, alpha, params).fit(Xtr, ytr)
                 fit_s = time.perf_counter() - t0
                 Ztr = est.transform(Xtr)
                 bal, rec = scores(Ztr, ytr, est.transform(Xte), yte)
@@ -218,8 +223,19 @@ def main(argv):
     max_iter = int(opt("--max-iter", "0")) or None
     alpha = float(opt("--alpha", "nan"))
     power = float(opt("--weight-power", "1"))
+    params = {}
+    for item in filter(None, opt("--set", "").split(",")):
+        key, _, value = item.partition("=")
+        params[key.strip()] = ast.literal_eval(value.strip())
     rows = run(
-        cuts, names, max_iter, power, "--saturation" in argv, None if alpha != alpha else alpha, "--margins" in argv
+        cuts,
+        names,
+        max_iter,
+        power,
+        "--saturation" in argv,
+        None if alpha != alpha else alpha,
+        "--margins" in argv,
+        params,
     )
     summary(rows, names)
     if "--json" in argv:
