@@ -103,6 +103,8 @@ def test_identifiers_give_the_points_result(name):
     d_ref = ref.pair_distance(X[pairs])
     np.testing.assert_allclose(by_index.pair_distance(pairs), d_ref, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(by_name.pair_score(NAMES[pairs]), -d_ref, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match=r"pairs are formed points \(shape \(3, 2, \d+\)\), but the learner has"):
+        by_index.pair_distance(X[pairs])  # formed pairs with a preprocessor (metric-learn skips it)
     assert by_index.preprocessor is X  # the parameter is stored as given
 
 
@@ -258,6 +260,13 @@ def test_errors_on_tuples():
     # a preprocessor and formed 3-D tuples together (metric-learn 0.7 ignores the preprocessor)
     with pytest.raises(ValueError, match=r"SCML: triplets are formed points \(shape \(\d+, 3, \d+\)\), but the"):
         learn.SCML(preprocessor=X).fit(X[pairs[:, [0, 1, 1]]])
+    triplets = np.c_[pairs, pairs[::-1, 1]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the fitted metric does not matter here, only the input checks
+        scml = learn.SCML(preprocessor=X, n_basis=8, max_iter=50, output_iter=10, random_state=0).fit(triplets)
+    for method in ("predict", "decision_function", "score"):
+        with pytest.raises(ValueError, match="triplets are formed points"):
+            getattr(scml, method)(X[triplets])
     # an empty constraint set (metric-learn: "Found array with 0 sample(s)")
     with pytest.raises(ValueError, match="no pairs given"):
         ITML(preprocessor=X).fit(np.zeros((0, 2), int), np.zeros(0))
