@@ -85,12 +85,18 @@ def powered_balanced(y, power):
     return {c: (y.size / (classes.size * n)) ** power for c, n in zip(classes, counts, strict=True)}
 
 
+def loo_sq_distances(A):
+    """Squared distances between the rows of A, +inf on the diagonal (leave-one-out)."""
+    sq = np.einsum("ij,ij->i", A, A)
+    D = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (A @ A.T), 0.0)
+    np.fill_diagonal(D, np.inf)
+    return D
+
+
 def saturation(Z, y, minority=(0, 1, 2, 3, 4)):
     """(share of the minority training points with p_i > 0.99, with p_i < 0.01): p_i the leave-one-out
     probability of the point's own class under the softmax of -squared distances in the embedding Z."""
-    sq = np.einsum("ij,ij->i", Z, Z)
-    D = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (Z @ Z.T), 0.0)
-    np.fill_diagonal(D, np.inf)
+    D = loo_sq_distances(Z)
     logits = -D - np.min(D, axis=1, keepdims=True)
     P = np.exp(logits)
     P /= P.sum(axis=1, keepdims=True)
@@ -103,15 +109,8 @@ def margins(X, Z, y, minority=(0, 1, 2, 3, 4), k=3):
     """(margin-violating triplets anchored at minority images, at majority images, leave-one-out 3-NN
     recall of the minority training images) in the embedding Z; targets: the k nearest same-class
     images in the input space X (LMNN's)."""
-
-    def sqdist(A):
-        sq = np.einsum("ij,ij->i", A, A)
-        D = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (A @ A.T), 0.0)
-        np.fill_diagonal(D, np.inf)
-        return D
-
     same = y[:, None] == y[None, :]
-    DX, DZ = sqdist(X), sqdist(Z)
+    DX, DZ = loo_sq_distances(X), loo_sq_distances(Z)
     targets = np.argsort(np.where(same, DX, np.inf), axis=1, kind="stable")[:, :k]
     dt = np.take_along_axis(DZ, targets, axis=1)
     other = np.where(same, np.inf, DZ)
