@@ -13,7 +13,9 @@ keeps the images chosen by ``numpy.random.default_rng(c)``; cut 0 is the one of
 paired difference weighted - unweighted with its standard error, and on how many cuts the weighted
 fit is ahead. Learners run their defaults with ``random_state=0``.
 
-Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (also KernelNCA, KernelLMNN),
+Options: ``--cuts N`` (default 10), ``--learners NCA,LMNN`` (any learner of ``fastmetric.learn`` with
+``class_weight`` and ``random_state``: also KernelNCA, KernelLMNN, ITML_Supervised, MMC_Supervised,
+SDML_Supervised, LSML_Supervised, RCA_Supervised, SCML_Supervised),
 ``--set KEY=VALUE,...`` (more constructor parameters for both fits, e.g. ``n_components=20`` or
 ``regularization=0.8``; values are Python literals),
 ``--max-iter N`` (both fits stopped at N iterations), ``--alpha A`` (NCA's ridge penalty, both fits),

@@ -16,9 +16,9 @@ from sklearn.datasets import load_iris  # noqa: E402
 
 
 class SpyRCA(RCA_Supervised):
-    def _fit_chunks(self, X, ch):
+    def _fit_chunks(self, X, ch, sample_weight=None):
         self.seen_ = (X.copy(), ch.copy())
-        return super()._fit_chunks(X, ch)
+        return super()._fit_chunks(X, ch, sample_weight=sample_weight)
 
 
 class SpyITML(ITML_Supervised):

@@ -96,3 +96,66 @@ def test_sklearn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         check(estimator)
+
+
+# ------------------------------------------------------------------ class_weight (issue 17, part 3)
+
+
+def _one_chunk_per_class(seed=0, sizes=(8, 8, 24), d=3):
+    """Classes of ``sizes`` points, each with its own scales. With ``chunk_size`` equal to a class's size
+    that class forms exactly one chunklet, so the drawn chunklets are known."""
+    rng = np.random.default_rng(seed)
+    scales = rng.uniform(0.3, 2.0, size=(len(sizes), d))
+    X = np.concatenate(
+        [rng.standard_normal((n, d)) * s + 4 * c for c, (n, s) in enumerate(zip(sizes, scales, strict=True))]
+    )
+    y = np.repeat(np.arange(len(sizes)), sizes)
+    return X, y
+
+
+def test_class_weight_weights_the_inner_covariance():
+    X, y = _one_chunk_per_class(sizes=(8, 8, 8))
+    X[16:] = X[16:] * [1.0, 5.0, 0.5]  # class 2 varies differently from classes 0 and 1
+    weights = {0: 1.0, 1: 0.5, 2: 3.0}
+    est = RCA_Supervised(chunk_size=8, regularization=0.0, class_weight=weights, random_state=0).fit(X, y)
+    w = np.array([weights[c] for c in y])
+    Xc = X - np.stack([X[y == c].mean(0) for c in y])
+    C = (Xc * w[:, None]).T @ Xc / w.sum()
+    np.testing.assert_allclose(est.get_mahalanobis_matrix(), np.linalg.inv(C), rtol=1e-9)
+    plain = RCA_Supervised(chunk_size=8, regularization=0.0, random_state=0).fit(X, y)
+    assert not np.allclose(plain.get_mahalanobis_matrix(), est.get_mahalanobis_matrix(), rtol=1e-3)
+
+
+def test_class_weight_equal_weights_and_balanced():
+    X, y = load_iris(return_X_y=True)
+    keep = np.r_[np.flatnonzero(y == 0)[:10], np.flatnonzero(y != 0)]
+    X, y = X[keep], y[keep]
+    plain = RCA_Supervised(random_state=0).fit(X, y).components_
+    equal = RCA_Supervised(random_state=0, class_weight={0: 3.0, 1: 3.0, 2: 3.0}).fit(X, y).components_
+    np.testing.assert_allclose(equal, plain, rtol=1e-10, atol=1e-12)
+    counts = np.bincount(y)
+    explicit = {c: y.size / (3 * n) for c, n in enumerate(counts)}
+    bal = RCA_Supervised(random_state=0, class_weight="balanced").fit(X, y).components_
+    np.testing.assert_allclose(RCA_Supervised(random_state=0, class_weight=explicit).fit(X, y).components_, bal)
+    assert not np.allclose(bal, plain, rtol=1e-3)
+    # a zero weight drops the class from the inner covariance
+    X3, y3 = _one_chunk_per_class(sizes=(8, 8, 8))
+    dropped = RCA_Supervised(chunk_size=8, regularization=0.0, class_weight={2: 0.0}, random_state=0).fit(X3, y3)
+    kept = RCA(regularization=0.0).fit(X3[y3 < 2], y3[y3 < 2])
+    np.testing.assert_allclose(dropped.get_mahalanobis_matrix(), kept.get_mahalanobis_matrix(), rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("cw", "exc", "match"),
+    [
+        ({7: 1.0}, ValueError, "not a class"),
+        ({0: -2.0}, ValueError, ">= 0"),
+        ({0: float("inf")}, ValueError, ">= 0"),
+        ("Balanced", ValueError, "balanced"),
+        ({0: 0.0, 1: 0.0}, ValueError, "weight 0 to every class that forms a chunklet"),
+    ],
+)
+def test_class_weight_bad_input(cw, exc, match):
+    X, y = _one_chunk_per_class(sizes=(8, 8, 3))  # class 2 too small for a chunklet of 8
+    with pytest.raises(exc, match=match):
+        RCA_Supervised(chunk_size=8, class_weight=cw).fit(X, y)

@@ -153,6 +153,26 @@ def test_lda_bases_shape_and_norms(iris):
     np.testing.assert_allclose(np.linalg.norm(B, axis=1), 1.0)
 
 
+def test_lda_bases_keep_at_most_n_classes_minus_one_directions_per_neighbourhood(iris, monkeypatch):
+    # a neighbourhood whose LDA passes the rank rule with n_classes directions (rounding: the between-class
+    # scatter has rank <= n_classes - 1) must not add the extra one; here a marker row stands for it
+    import fastmetric.learn.scml as scml_module
+
+    X, y = iris
+    real = scml_module.lda_directions
+    marker = np.full(4, 0.5)
+
+    def with_extra(Xs, blocks, **kw):
+        return [np.vstack((D, marker)) for D in real(Xs, blocks, **kw)]
+
+    monkeypatch.setattr(scml_module, "lda_directions", with_extra)
+    B = lda_bases(X, y, 40, 0)  # 10 neighbourhoods x 2 scales x r = 2 directions: exactly 40
+    assert B.shape == (40, 4)
+    assert not np.isclose(B, marker).all(axis=1).any()
+    monkeypatch.setattr(scml_module, "lda_directions", real)
+    np.testing.assert_array_equal(lda_bases(X, y, 40, 0), B)
+
+
 def test_triplet_diff_bases_are_eigenvectors():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((30, 5))
@@ -215,7 +235,8 @@ def test_defaults_match_metric_learn():
     }
     q = SCML_Supervised().get_params()
     assert q["basis"] == "lda" and q["k_genuine"] == 3 and q["k_impostor"] == 10
-    assert {k: v for k, v in q.items() if k not in ("basis", "k_genuine", "k_impostor")} == {
+    assert q["class_weight"] is None  # fastmetric's addition (issue 17): metric-learn's uniform draws
+    assert {k: v for k, v in q.items() if k not in ("basis", "k_genuine", "k_impostor", "class_weight")} == {
         k: v for k, v in p.items() if k != "basis"
     }
 
@@ -436,3 +457,97 @@ def test_string_identifier_triplets_through_a_callable():
     got = SCML(preprocessor=lambda ids: np.array([lookup[i] for i in ids]), **kw).fit(names[T])
     np.testing.assert_allclose(got.get_mahalanobis_matrix(), ref.get_mahalanobis_matrix(), rtol=1e-12, atol=1e-14)
     assert got.score(names[T]) == ref.score(X[T])
+
+
+# ------------------------------------------------------------------ class_weight (issue 17, part 3)
+
+
+def _imbalanced_iris(iris):
+    X, y = iris
+    keep = np.r_[np.flatnonzero(y == 0)[:10], np.flatnonzero(y != 0)]  # class 0: 10 of 50 points
+    return X[keep], y[keep]
+
+
+def test_class_weight_equal_weights_are_the_unweighted_fit(iris):
+    X, y = _imbalanced_iris(iris)
+    kw = dict(max_iter=400, output_iter=100, random_state=0)
+    a = SCML_Supervised(**kw).fit(X, y)
+    b = SCML_Supervised(class_weight={0: 2.5, 1: 2.5, 2: 2.5}, **kw).fit(X, y)
+    np.testing.assert_array_equal(a.basis_weights_, b.basis_weights_)
+    assert a.objective_ == b.objective_
+
+
+def test_class_weight_objective_is_the_weighted_mean_of_the_slacks(iris):
+    X, y = _imbalanced_iris(iris)
+    est = SCML_Supervised(class_weight="balanced", max_iter=600, output_iter=100, random_state=0).fit(X, y)
+    tri = knn_triplets(X, y, 3, 10)
+    counts = np.bincount(y)
+    w = (y.size / (3 * counts))[y[tri[:, 0]]]
+    XB = X @ est.basis_.T
+    dd = (XB[tri[:, 0]] - XB[tri[:, 1]]) ** 2 - (XB[tri[:, 0]] - XB[tri[:, 2]]) ** 2
+    slack = np.maximum(1.0 + dd @ est.basis_weights_, 0.0)
+    ref = 1e-5 * est.basis_weights_.sum() + (w * slack).sum() / w.sum()
+    np.testing.assert_allclose(est.objective_, ref, rtol=1e-10)
+    unweighted, _ = scml_objective(est.basis_weights_, XB, tri, 1e-5)
+    assert abs(unweighted - ref) > 1e-3 * ref  # the weights change the objective on this set
+    # "balanced" is its explicit per-class weights
+    explicit = {c: y.size / (3 * n) for c, n in enumerate(counts)}
+    same = SCML_Supervised(class_weight=explicit, max_iter=600, output_iter=100, random_state=0).fit(X, y)
+    np.testing.assert_allclose(same.basis_weights_, est.basis_weights_, rtol=1e-12, atol=1e-15)
+
+
+def test_class_weight_batches_are_drawn_by_anchor_weight(iris, monkeypatch):
+    X, y = _imbalanced_iris(iris)
+    drawn = []
+    real = _core.ScmlSteps
+
+    class Recording:
+        def __init__(self, *args):
+            self._steps = real(*args)
+
+        def run(self, batches, w):
+            drawn.append(np.array(batches))
+            return self._steps.run(batches, w)
+
+    monkeypatch.setattr(_core, "ScmlSteps", Recording)
+    tri = knn_triplets(X, y, 3, 10)
+    anchor_class = y[tri[:, 0]]
+    for cw, share0 in ((None, 10 / 110), ("balanced", 1 / 3), ({0: 0.0}, 0.0)):
+        drawn.clear()
+        SCML_Supervised(class_weight=cw, max_iter=3000, output_iter=500, random_state=0).fit(X, y)
+        got = np.mean(anchor_class[np.concatenate(drawn).ravel()] == 0)
+        assert abs(got - share0) < 0.02, (cw, got, share0)
+
+
+@pytest.mark.parametrize(
+    ("cw", "exc", "match"),
+    [
+        ({5: 1.0}, ValueError, "not a class"),
+        ({0: -1.0}, ValueError, ">= 0"),
+        ({0: float("nan")}, ValueError, ">= 0"),
+        ("balance", ValueError, "balanced"),
+        ([1.0, 2.0, 3.0], TypeError, "class_weight"),
+        ({0: 0.0, 1: 0.0, 2: 0.0}, ValueError, "every class weight 0"),
+    ],
+)
+def test_class_weight_bad_input(iris, cw, exc, match):
+    X, y = iris
+    with pytest.raises(exc, match=match):
+        SCML_Supervised(class_weight=cw, max_iter=100, output_iter=100).fit(X, y)
+
+
+def test_collapsed_metric_is_reported():
+    # bases that are copies of two axes: the metric can only see 2 of the 10 directions the data vary in
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(3), 20)
+    X = rng.standard_normal((60, 10))
+    X[:, 0] += 3 * y
+    basis = np.zeros((40, 10))
+    basis[:20, 0] = 1.0
+    basis[20:, 1] = 1.0
+    with pytest.warns(UserWarning, match="sees only 2 of the 10 directions"):
+        est = SCML_Supervised(basis=basis, max_iter=500, output_iter=100, random_state=0).fit(X, y)
+    assert np.count_nonzero(est.basis_weights_) >= 10  # not the "fewer bases than features" case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SCML_Supervised(basis="triplet_diffs", max_iter=500, output_iter=100, random_state=0).fit(X, y)  # full: silent

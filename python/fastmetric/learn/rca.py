@@ -9,6 +9,7 @@ import numpy as np
 from ._base import MahalanobisMixin, blas_single_thread
 from .._validation import check_int, check_real
 from ._constraints import chunks as draw_chunks
+from ._weights import class_weight_vector
 
 __all__ = ["RCA", "RCA_Supervised"]
 
@@ -99,7 +100,9 @@ class RCA(MahalanobisMixin):
         ch = ch.astype(np.int64)
         return self._fit_chunks(X, ch)
 
-    def _fit_chunks(self, X, ch):
+    def _fit_chunks(self, X, ch, sample_weight=None):
+        """The metric from X and chunklet ids ch; ``sample_weight`` (one weight >= 0 per row, equal
+        within a chunklet, or None) weights each point's term of the inner and total covariances."""
         d = X.shape[1]
         with blas_single_thread():
             Xc, mask, n_chunks, counts = _chunklet_centred(X, ch)
@@ -108,10 +111,19 @@ class RCA(MahalanobisMixin):
                     "RCA needs at least one chunklet of two or more points (all chunk ids are -1 or singletons)"
                 )
             m = Xc.shape[0]
-            C = (Xc.T @ Xc) / m
             Xm = np.asarray(X[mask], dtype=np.float64)
-            Xt = Xm - Xm.mean(axis=0)
-            T = (Xt.T @ Xt) / max(m - 1, 1)
+            if sample_weight is None:
+                C = (Xc.T @ Xc) / m
+                Xt = Xm - Xm.mean(axis=0)
+                T = (Xt.T @ Xt) / max(m - 1, 1)
+            else:
+                w = np.asarray(sample_weight, dtype=np.float64)[mask]
+                total = float(w.sum())
+                if not total > 0:
+                    raise ValueError("RCA_Supervised: class_weight gives weight 0 to every class that forms a chunklet")
+                C = (Xc.T @ (Xc * w[:, None])) / total
+                Xt = Xm - (w @ Xm) / total
+                T = (Xt.T @ (Xt * w[:, None])) / total
             wt, Vt = np.linalg.eigh(0.5 * (T + T.T))
             top = float(wt.max()) if wt.size else 0.0
             keep = wt > top * d * np.finfo(np.float64).eps * 10 if top > 0 else np.zeros(d, bool)
@@ -165,8 +177,14 @@ class RCA_Supervised(RCA):
     fails on iris and wine (too few points) and under-uses larger sets. An explicit ``n_chunks`` larger
     than available is clipped with a warning.
 
-    Parameters: those of :class:`RCA`, plus ``n_chunks``, ``chunk_size`` (default 2) and
-    ``random_state``. ``fit(X, y)`` with class labels y.
+    Parameters: those of :class:`RCA`, plus ``n_chunks``, ``chunk_size`` (default 2),
+    ``random_state`` and ``class_weight``. ``fit(X, y)`` with class labels y.
+
+    ``class_weight`` (None, "balanced" or a dict {label: weight}, scikit-learn's convention; not in
+    metric-learn): each chunklet point's term of the inner covariance C (and of the total covariance
+    that sets the span and the floor) is weighted by its class weight, C = sum_i w_i (x_i - m_i)(x_i -
+    m_i)^T / sum_i w_i, so "balanced" gives every class an equal share of C instead of a share
+    proportional to its size; the chunklets are drawn as without weights.
 
     Examples
     --------
@@ -178,12 +196,20 @@ class RCA_Supervised(RCA):
     """
 
     def __init__(
-        self, n_components=None, n_chunks=None, chunk_size=2, regularization=1e-3, preprocessor=None, random_state=None
+        self,
+        n_components=None,
+        n_chunks=None,
+        chunk_size=2,
+        regularization=1e-3,
+        preprocessor=None,
+        random_state=None,
+        class_weight=None,
     ):
         super().__init__(n_components=n_components, regularization=regularization, preprocessor=preprocessor)
         self.n_chunks = n_chunks
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         """Draw chunklets from the labels y and learn the metric on X (n_samples, n_features)."""
@@ -197,4 +223,9 @@ class RCA_Supervised(RCA):
                 f"no class has {self.chunk_size} points: RCA_Supervised cannot form chunklets of chunk_size="
                 f"{self.chunk_size}"
             )
-        return self._fit_chunks(X, ch)
+        weights = None
+        if self.class_weight is not None:
+            labelled = codes >= 0
+            weights = np.zeros(codes.shape[0])
+            weights[labelled] = class_weight_vector(self.class_weight, codes[labelled], self.classes_)
+        return self._fit_chunks(X, ch, sample_weight=weights)

@@ -33,6 +33,7 @@ from ..neighbors import kneighbors
 from ._base import MahalanobisMixin, blas_single_thread
 from ._pairs import components_from_metric
 from ._tuples import TripletsClassifierMixin
+from ._weights import class_weight_vector
 
 __all__ = [
     "SCML",
@@ -329,7 +330,9 @@ def lda_bases(X, codes, n_basis, random_state, *, n_threads=None):
             blocks.append((start, start + kk))
             start += kk
         idx = np.concatenate(cols, axis=1)  # (n_clusters, sum_c k)
-        rows.extend(lda_directions(Xl[idx], blocks, overwrite=True))
+        # at most r per neighbourhood: the between-class scatter has rank <= n_classes - 1, a further
+        # direction is rounding (metric-learn's layout holds r, and it raises on more)
+        rows.extend(D[:r] for D in lda_directions(Xl[idx], blocks, overwrite=True))
     basis = np.concatenate(rows, axis=0)[:n_basis]
     if basis.shape[0] < n_basis:
         warnings.warn(
@@ -414,8 +417,13 @@ class _BaseSCML(MahalanobisMixin):
         n_basis = 80 * X.shape[1] if self.n_basis is None else int(self.n_basis)  # metric-learn's default
         return triplet_diff_bases(X, tri, n_basis, self.random_state)
 
-    def _fit_index_triplets(self, X, tri, B, dtype):
-        """AdaGrad on index triplets tri (m, 3) into the points X (n, d), bases B (K, d)."""
+    def _fit_index_triplets(self, X, tri, B, dtype, triplet_weights=None):
+        """AdaGrad on index triplets tri (m, 3) into the points X (n, d), bases B (K, d).
+
+        ``triplet_weights`` (m,) >= 0 or None: the objective's hinge term becomes the weighted mean
+        sum_t w_t slack_t / sum_t w_t, and the batches are drawn with probability w_t / sum w (each
+        step's mean gradient is then an unbiased estimate of the weighted one); None, or equal weights,
+        draws uniformly (metric-learn's stream)."""
         from sklearn.utils import check_random_state
 
         X = np.ascontiguousarray(X, dtype=np.float64)
@@ -425,7 +433,13 @@ class _BaseSCML(MahalanobisMixin):
         max_iter, out_iter, bs = int(self.max_iter), int(self.output_iter), int(self.batch_size)
         beta, gamma = float(self.beta), float(self.gamma)
         rs = check_random_state(self.random_state)
-        batches = np.ascontiguousarray(rs.randint(low=0, high=m, size=(max_iter, bs)), dtype=np.int64)
+        if triplet_weights is None or np.ptp(triplet_weights) == 0:  # equal weights: the unweighted fit
+            batches = rs.randint(low=0, high=m, size=(max_iter, bs))
+            share = None
+        else:
+            share = np.asarray(triplet_weights, dtype=np.float64) / float(np.sum(triplet_weights))
+            batches = rs.choice(m, size=(max_iter, bs), p=share)
+        batches = np.ascontiguousarray(batches, dtype=np.int64)
         threads = self._threads()
         name = self._name()
         # the distinct pairs (a, b) and (a, c) of the triplets: the objective's slacks are
@@ -448,7 +462,11 @@ class _BaseSCML(MahalanobisMixin):
                 q = _core.scml_pair_forms(X, Y, pairs, threads if pairs.shape[0] * X.shape[1] > _SMALL else 1)
                 slack = 1.0 + (q[i_ab] - q[i_ac])
                 pos = slack > 0
-                obj = beta * float(np.sum(w)) + float(np.sum(slack[pos])) / m
+                if share is None:
+                    hinge = float(np.sum(slack[pos])) / m
+                else:
+                    hinge = float(np.dot(share[pos], slack[pos]))
+                obj = beta * float(np.sum(w)) + hinge
                 count = int(np.count_nonzero(pos))
                 trace.append((start + out_iter, obj, count))
                 if self.verbose:
@@ -458,12 +476,36 @@ class _BaseSCML(MahalanobisMixin):
             if self.verbose:
                 print(f"[{name}] max iteration reached.", flush=True)
             L = self._components_from_weights(B, best_w, X.shape[1])
+            self._warn_collapsed(X, L)
         self.n_basis_ = K
         self.basis_ = B
         self.basis_weights_ = best_w
         self.objective_ = float(best_obj)
         self.objective_trace_ = np.array(trace, dtype=np.float64).reshape(-1, 3)
         return self._set_components(L, dtype, n_iter=max_iter)
+
+    def _warn_collapsed(self, X, L, rel_tol=1e-9):
+        """Warn when the metric L^T L sees at most half of the directions the points X vary in (weights
+        concentrated on a few, or on collinear, bases: a collapsed metric, not a slightly low rank):
+        eigenvalues of the covariance of X and of the embedded covariance above ``rel_tol`` times the
+        largest."""
+        if not L.any() or L.shape[0] < X.shape[1]:
+            return  # reported by _components_from_weights
+        Xc = X - X.mean(axis=0)
+        C = Xc.T @ Xc
+        ev = np.linalg.eigvalsh(C)
+        r_data = int(np.count_nonzero(ev > rel_tol * max(float(ev[-1]), 0.0)))
+        ez = np.linalg.eigvalsh(L @ C @ L.T)
+        r_emb = int(np.count_nonzero(ez > rel_tol * max(float(ez[-1]), 0.0)))
+        if 2 * r_emb <= r_data:
+            warnings.warn(
+                f"{self._name()}: the learned metric sees only {r_emb} of the {r_data} directions the training "
+                "points vary in (the nonzero basis weights lie on few or collinear bases), so distances ignore "
+                "the rest. With basis='lda' this happens on standardised data with rare features; try "
+                "basis='triplet_diffs', or features that are not rescaled",
+                UserWarning,
+                stacklevel=3,
+            )
 
     def _components_from_weights(self, B, w, d):
         act = np.flatnonzero(w > 0)
@@ -536,7 +578,9 @@ class SCML(TripletsClassifierMixin, _BaseSCML):
     ----------
     components_ : ndarray (n_components, n_features)
         L with L^T L = M, in the dtype of the triplets (float32 kept); fewer rows than features when
-        fewer bases than features have a nonzero weight (with a warning, as metric-learn).
+        fewer bases than features have a nonzero weight (with a warning, as metric-learn). A warning
+        also reports a collapsed metric, one that sees at most half of the directions the training
+        points vary in (weights on few or collinear bases).
     n_iter_ : int
         Steps run (max_iter; metric-learn 0.7 stores max_iter - 1).
     basis_ : ndarray (``n_basis_``, n_features)
@@ -590,10 +634,11 @@ class SCML_Supervised(_BaseSCML):
     same-class points b and each of its ``k_impostor`` nearest other-class points c (metric-learn 0.7's
     ``generate_knntriplets``, exact Euclidean neighbours).
 
-    Parameters are those of :class:`SCML` plus ``k_genuine`` (default 3) and ``k_impostor``
-    (default 10), with ``basis`` one of "lda" (default), "triplet_diffs" or an array. A class with too
-    few points uses as many neighbours as it has, with a warning naming k_genuine / k_impostor (as
-    metric-learn); labels < 0 mark unlabelled points, never used.
+    Parameters are those of :class:`SCML` plus ``k_genuine`` (default 3), ``k_impostor`` (default 10)
+    and ``class_weight`` (default None, below), with ``basis`` one of "lda" (default),
+    "triplet_diffs" or an array. A class with too few points uses as many neighbours as it has, with a
+    warning naming k_genuine / k_impostor (as metric-learn); labels < 0 mark unlabelled points, never
+    used.
 
     "lda": LDA directions (min(n_classes - 1, n_features) each, scikit-learn's svd solver) of the
     points nearest to ceil(n_basis / (2 min(n_classes - 1, n_features))) k-means centres, per class
@@ -601,7 +646,19 @@ class SCML_Supervised(_BaseSCML):
     default: min(20 n_features, 2 n_samples min(n_classes - 1, n_features) - 1) (metric-learn's rule);
     n_basis must be below 2 n_samples min(n_classes - 1, n_features). The centres come from one
     k-means++ run of Lloyd's algorithm (metric-learn: the best of 10 scikit-learn runs); they only
-    choose the local regions. "triplet_diffs": as for :class:`SCML`, default 80 n_features bases.
+    choose the local regions. On standardised data with rare features (a pixel nonzero in a few
+    images) the LDA directions can align with those features and the metric collapse onto them (a
+    warning says so); "triplet_diffs" is then the robust choice. "triplet_diffs": as for
+    :class:`SCML`, default 80 n_features bases.
+
+    ``class_weight`` (None, "balanced" or a dict {label: weight}, scikit-learn's convention; not in
+    metric-learn): each triplet weighs its anchor a's class weight in the objective, whose hinge term
+    becomes the weighted mean of the slacks (also in ``objective_`` and in the choice of the best
+    check), and AdaGrad draws its batches with probability proportional to the triplet weights, so
+    every step estimates the weighted gradient without bias. "balanced" gives each class an equal
+    share of the hinge term (when each of its points anchors k_genuine x k_impostor triplets). The
+    bases are chosen from the data as without weights. None (default), or equal weights, keeps
+    metric-learn's uniform draws.
 
     Attributes are those of :class:`SCML` plus ``classes_``.
 
@@ -633,6 +690,7 @@ class SCML_Supervised(_BaseSCML):
         verbose=False,
         preprocessor=None,
         random_state=None,
+        class_weight=None,
     ):
         super().__init__(
             beta=beta,
@@ -648,6 +706,7 @@ class SCML_Supervised(_BaseSCML):
         )
         self.k_genuine = k_genuine
         self.k_impostor = k_impostor
+        self.class_weight = class_weight
 
     def fit(self, X, y):
         """Make triplets from the labels y and learn M on X (n_samples, n_features)."""
@@ -661,6 +720,7 @@ class SCML_Supervised(_BaseSCML):
         # kneighbors: None = every core; below ~10 Mflop per search a second thread only waits
         threads = (self._threads() or None) if X.shape[0] * X.shape[1] > _SMALL else 1
         tri = knn_triplets(X64, codes, kg, ki, n_threads=threads)
+        weights = self._triplet_weights(codes, tri)
         d = X.shape[1]
         with blas_single_thread():  # many small LAPACK calls: threads only contend
             if isinstance(self.basis, str) and self.basis == "lda":
@@ -669,7 +729,23 @@ class SCML_Supervised(_BaseSCML):
                 B = self._triplet_diffs(X64, tri)
             else:
                 B = self._array_basis(d)
-        return self._fit_index_triplets(X64, tri, B, X.dtype)
+        return self._fit_index_triplets(X64, tri, B, X.dtype, triplet_weights=weights)
+
+    def _triplet_weights(self, codes, tri):
+        """Each triplet's anchor class weight from ``class_weight`` (None for None); the triplets'
+        anchors are labelled points, so their codes index ``classes_``."""
+        if self.class_weight is None:
+            return None
+        labelled = codes >= 0
+        per_point = np.zeros(codes.shape[0])
+        per_point[labelled] = class_weight_vector(self.class_weight, codes[labelled], self.classes_)
+        w = per_point[tri[:, 0]]
+        if not (w > 0).any():
+            raise ValueError(
+                "SCML_Supervised: class_weight gives weight 0 to the class of every triplet's anchor; no "
+                "triplet is left to learn from"
+            )
+        return w
 
     def _lda_n_basis(self, X, codes):
         n = int(np.count_nonzero(codes >= 0))
