@@ -9,7 +9,7 @@ import numpy as np
 from ._base import MahalanobisMixin, blas_single_thread
 from .._validation import check_int, check_real
 from ._constraints import chunks as draw_chunks
-from ._weights import class_weight_vector
+from ._constraints import class_draw_weights
 
 __all__ = ["RCA", "RCA_Supervised"]
 
@@ -223,9 +223,6 @@ class RCA_Supervised(RCA):
                 f"no class has {self.chunk_size} points: RCA_Supervised cannot form chunklets of chunk_size="
                 f"{self.chunk_size}"
             )
-        weights = None
-        if self.class_weight is not None:
-            labelled = codes >= 0
-            weights = np.zeros(codes.shape[0])
-            weights[labelled] = class_weight_vector(self.class_weight, codes[labelled], self.classes_)
+        # per-point class weights, 0 for unlabelled points (never in a chunklet); None for None
+        weights = class_draw_weights(self.class_weight, codes, self.classes_)
         return self._fit_chunks(X, ch, sample_weight=weights)

@@ -32,8 +32,8 @@ from .._validation import check_int, check_real
 from ..neighbors import kneighbors
 from ._base import MahalanobisMixin, blas_single_thread
 from ._pairs import components_from_metric
+from ._constraints import class_draw_weights
 from ._tuples import TripletsClassifierMixin
-from ._weights import class_weight_vector
 
 __all__ = [
     "SCML",
@@ -734,11 +734,9 @@ class SCML_Supervised(_BaseSCML):
     def _triplet_weights(self, codes, tri):
         """Each triplet's anchor class weight from ``class_weight`` (None for None); the triplets'
         anchors are labelled points, so their codes index ``classes_``."""
-        if self.class_weight is None:
+        per_point = class_draw_weights(self.class_weight, codes, self.classes_)
+        if per_point is None:
             return None
-        labelled = codes >= 0
-        per_point = np.zeros(codes.shape[0])
-        per_point[labelled] = class_weight_vector(self.class_weight, codes[labelled], self.classes_)
         w = per_point[tri[:, 0]]
         if not (w > 0).any():
             raise ValueError(
